@@ -1,0 +1,109 @@
+//! The contract every [`Bus`] adapter keeps, as functions a test calls with a fresh bus and a
+//! topic of its own. `libs/kit/tests/bus.rs` runs them on Redis and in process.
+
+// Test support: a broken contract must fail the test loudly.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorus_proto::types::Money;
+
+use super::{Bus, SubscribeOptions, envelope, payload};
+
+fn event(n: i64) -> chorus_proto::event::Envelope {
+    envelope(
+        "test.money.counted",
+        "conformance",
+        "tenant-a",
+        &Money {
+            currency_code: "USD".into(),
+            amount_minor: n,
+        },
+    )
+}
+
+fn fast() -> SubscribeOptions {
+    SubscribeOptions {
+        reclaim_after: Duration::from_millis(300),
+        poll: Duration::from_millis(50),
+        batch: 16,
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Every event published reaches a group once, in order, with its envelope intact.
+pub async fn delivers_in_order_with_envelope_intact(bus: Arc<dyn Bus>, topic: &str) {
+    let mut sub = bus.subscribe(topic, "g", "c1", fast()).await.expect("subscribe");
+    let sent: Vec<_> = (0..20).map(event).collect();
+    for e in &sent {
+        bus.publish(topic, e).await.expect("publish");
+    }
+    for want in &sent {
+        let got = sub.next(WAIT).await.expect("next").expect("a delivery");
+        assert_eq!(&got.envelope, want, "envelope changed in transit");
+        assert_eq!(got.attempt, 1);
+        sub.ack(&got).await.expect("ack");
+    }
+    let amount: Money = payload(&sent[7]).expect("payload");
+    assert_eq!(amount.amount_minor, 7);
+    assert!(
+        sub.next(Duration::from_millis(200)).await.expect("next").is_none(),
+        "nothing more to deliver"
+    );
+}
+
+/// A group created after events were published still receives them.
+pub async fn a_new_group_starts_from_the_oldest_retained(bus: Arc<dyn Bus>, topic: &str) {
+    bus.publish(topic, &event(1)).await.expect("publish");
+    let mut sub = bus.subscribe(topic, "late", "c1", fast()).await.expect("subscribe");
+    let got = sub.next(WAIT).await.expect("next").expect("a delivery");
+    assert_eq!(payload::<Money>(&got.envelope).expect("payload").amount_minor, 1);
+}
+
+/// Each group gets every event; consumers within a group share them without duplicates.
+pub async fn groups_fan_out_and_consumers_share(bus: Arc<dyn Bus>, topic: &str) {
+    let mut a1 = bus.subscribe(topic, "a", "a1", fast()).await.expect("subscribe");
+    let mut a2 = bus.subscribe(topic, "a", "a2", fast()).await.expect("subscribe");
+    let mut b = bus.subscribe(topic, "b", "b1", fast()).await.expect("subscribe");
+    for n in 0..30 {
+        bus.publish(topic, &event(n)).await.expect("publish");
+    }
+    let mut seen_a = HashSet::new();
+    let mut turns = 0;
+    while seen_a.len() < 30 && turns < 200 {
+        turns += 1;
+        for sub in [&mut a1, &mut a2] {
+            if let Some(d) = sub.next(Duration::from_millis(20)).await.expect("next") {
+                assert!(seen_a.insert(d.envelope.id.clone()), "group a got an event twice");
+                sub.ack(&d).await.expect("ack");
+            }
+        }
+    }
+    assert_eq!(seen_a.len(), 30, "group a got every event");
+    let mut seen_b = 0;
+    while let Some(d) = b.next(Duration::from_millis(300)).await.expect("next") {
+        seen_b += 1;
+        b.ack(&d).await.expect("ack");
+    }
+    assert_eq!(seen_b, 30, "group b got every event too");
+}
+
+/// What a consumer read and never acknowledged goes to another consumer of the group.
+pub async fn unacknowledged_events_are_reclaimed(bus: Arc<dyn Bus>, topic: &str) {
+    let mut dead = bus.subscribe(topic, "g", "dead", fast()).await.expect("subscribe");
+    bus.publish(topic, &event(42)).await.expect("publish");
+    let first = dead.next(WAIT).await.expect("next").expect("a delivery");
+    drop(dead); // crashed before acknowledging
+    let mut alive = bus.subscribe(topic, "g", "alive", fast()).await.expect("subscribe");
+    let again = alive.next(WAIT).await.expect("next").expect("the event is redelivered");
+    assert_eq!(again.envelope.id, first.envelope.id);
+    assert!(again.attempt >= 2, "redelivery counts attempts, got {}", again.attempt);
+    alive.ack(&again).await.expect("ack");
+    assert!(
+        alive.next(Duration::from_millis(600)).await.expect("next").is_none(),
+        "acknowledged events stay done"
+    );
+}

@@ -1,0 +1,232 @@
+//! Events between services. A service writes its events to an outbox table in the same
+//! transaction as the change ([`outbox`]); a relay moves them to the bus: Redis Streams with
+//! consumer groups in a cluster ([`redis`]), an in-process log on a single node ([`memory`]).
+//! Both buses honour one contract, checked by one conformance suite ([`conformance`]):
+//! at-least-once delivery per consumer group, redelivery of what a dead consumer left
+//! unacknowledged, and order per topic. Consumers dedupe by event id ([`outbox::Inbox`],
+//! [`Dedupe`]).
+
+pub mod conformance;
+pub mod memory;
+pub mod outbox;
+pub mod redis;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use chorus_proto::event::Envelope;
+use prost::{Message, Name};
+
+use crate::error::Error;
+
+/// Builds an envelope around `payload`, stamped with a new UUIDv7, the time and the current
+/// trace context.
+pub fn envelope<M: Name>(event_type: &str, source: &str, tenant: &str, payload: &M) -> Envelope {
+    Envelope {
+        id: uuid::Uuid::now_v7().to_string(),
+        r#type: event_type.to_owned(),
+        source: source.to_owned(),
+        tenant: tenant.to_owned(),
+        occur_time: Some(prost_types::Timestamp::from(SystemTime::now())),
+        traceparent: crate::telemetry::current_traceparent().unwrap_or_default(),
+        payload: Some(prost_types::Any {
+            type_url: M::type_url(),
+            value: payload.encode_to_vec(),
+        }),
+    }
+}
+
+/// Decodes the payload of `envelope` as `M`, checking its type URL.
+pub fn payload<M: Name + Default>(envelope: &Envelope) -> Result<M, Error> {
+    let any = envelope
+        .payload
+        .as_ref()
+        .ok_or_else(|| Error::invalid_field("payload", "missing"))?;
+    if any.type_url != M::type_url() {
+        return Err(Error::invalid_field(
+            "payload.type_url",
+            format!("expected {}, got {}", M::type_url(), any.type_url),
+        ));
+    }
+    M::decode(any.value.as_slice()).map_err(|e| Error::invalid_field("payload.value", e.to_string()))
+}
+
+/// One message handed to a consumer; acknowledge it once its effect is committed.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The bus's id for this message (a stream entry id on Redis).
+    pub id: String,
+    pub envelope: Envelope,
+    /// 1 on first delivery, more when redelivered.
+    pub attempt: u32,
+}
+
+/// How a subscription behaves.
+#[derive(Debug, Clone)]
+pub struct SubscribeOptions {
+    /// A delivery unacknowledged for this long is handed to another consumer of the group.
+    pub reclaim_after: Duration,
+    /// Longest wait inside one `next` call before it checks for reclaimable messages again.
+    pub poll: Duration,
+    /// Messages fetched per round trip.
+    pub batch: usize,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions {
+            reclaim_after: Duration::from_secs(30),
+            poll: Duration::from_millis(500),
+            batch: 128,
+        }
+    }
+}
+
+/// The bus port. Topics are per source service ("chorus.registry"); groups are per consuming
+/// service ("matching"); consumers are per replica.
+#[async_trait]
+pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
+    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), Error>;
+
+    /// Joins `group` as `consumer`. A group that did not exist starts from the oldest
+    /// retained message, so nothing published before the first subscription is lost.
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>, Error>;
+}
+
+#[async_trait]
+pub trait Subscription: Send + std::fmt::Debug {
+    /// Waits for the next delivery; `None` after `timeout` without one.
+    async fn next(&mut self, timeout: Duration) -> Result<Option<Delivery>, Error>;
+    async fn ack(&mut self, delivery: &Delivery) -> Result<(), Error>;
+}
+
+/// Remembers the last `capacity` event ids, for consumers whose effect is in memory (an index)
+/// rather than in a database with an inbox table.
+#[derive(Debug)]
+pub struct Dedupe {
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl Dedupe {
+    pub fn new(capacity: usize) -> Self {
+        Dedupe {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    /// True the first time `id` is offered.
+    pub fn first_time(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        self.seen.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        if self.order.len() > self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        true
+    }
+}
+
+/// What a consumer's handler says about one event.
+pub type HandlerResult = Result<(), Error>;
+
+/// Runs `handler` on every event of `topic` for `group` until `shutdown` resolves: an event
+/// seen before (same id) is acknowledged without running the handler again; a handler error
+/// leaves the event unacknowledged, so it is redelivered after `reclaim_after`.
+pub async fn consume<H, F>(
+    bus: Arc<dyn Bus>,
+    topic: &str,
+    group: &str,
+    consumer: &str,
+    options: SubscribeOptions,
+    mut handler: H,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), Error>
+where
+    H: FnMut(Envelope) -> F + Send,
+    F: std::future::Future<Output = HandlerResult> + Send,
+{
+    let mut sub = bus.subscribe(topic, group, consumer, options.clone()).await?;
+    let mut dedupe = Dedupe::new(100_000);
+    tokio::pin!(shutdown);
+    loop {
+        let delivery = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            next = sub.next(options.poll) => next,
+        };
+        let delivery = match delivery {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(topic, group, error = %e, "bus read failed, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if dedupe.first_time(&delivery.envelope.id) {
+            let id = delivery.envelope.id.clone();
+            if let Err(e) = handler(delivery.envelope.clone()).await {
+                tracing::warn!(topic, group, event_id = %id, error = %e, "event handler failed, will be redelivered");
+                continue;
+            }
+        }
+        if let Err(e) = sub.ack(&delivery).await {
+            tracing::warn!(topic, group, error = %e, "ack failed");
+        }
+    }
+}
+
+/// Encodes an envelope for a transport that carries bytes.
+pub fn encode(envelope: &Envelope) -> Vec<u8> {
+    envelope.encode_to_vec()
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Envelope, Error> {
+    Envelope::decode(bytes).map_err(|e| Error::internal("decode event envelope", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_forgets_only_beyond_capacity() {
+        let mut d = Dedupe::new(2);
+        assert!(d.first_time("a"));
+        assert!(!d.first_time("a"));
+        assert!(d.first_time("b"));
+        assert!(d.first_time("c"));
+        assert!(d.first_time("a"), "a fell out of the window");
+    }
+
+    #[test]
+    fn payload_checks_the_type_url() {
+        let env = envelope(
+            "t",
+            "s",
+            "",
+            &chorus_proto::types::Money {
+                currency_code: "USD".into(),
+                amount_minor: 5,
+            },
+        );
+        let money: chorus_proto::types::Money = payload(&env).unwrap();
+        assert_eq!(money.amount_minor, 5);
+        assert!(payload::<chorus_proto::types::Location>(&env).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! The transactional outbox and the inbox. A service adds its events to `outbox` inside the
+//! transaction that makes the change, so an event exists if and only if the change committed;
+//! the [`Relay`] publishes them to the bus in order and deletes them. A consumer that keeps its
+//! effect in a database records each event id in `inbox` in the same transaction as the effect,
+//! so a redelivery is harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorus_proto::event::Envelope;
+use sqlx::{AnyConnection, Row};
+use tokio::sync::Notify;
+
+use super::{Bus, decode, encode};
+use crate::error::Error;
+use crate::storage::{Backend, Database};
+
+/// Outbox and inbox tables, as a migration each service lists first.
+pub const MIGRATION_POSTGRES: &str = "
+CREATE TABLE outbox (
+    seq BIGSERIAL PRIMARY KEY,
+    topic TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    envelope BYTEA NOT NULL
+);
+CREATE TABLE inbox (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    processed_at BIGINT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);";
+
+pub const MIGRATION_SQLITE: &str = "
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    envelope BLOB NOT NULL
+);
+CREATE TABLE inbox (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    processed_at BIGINT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);";
+
+/// Only one relay per database publishes at a time, which keeps the order of events.
+const RELAY_LOCK: i64 = 0x0c40_0500;
+const RELAY_BATCH: i64 = 512;
+
+/// Writes events into the outbox and wakes the relay after a commit.
+#[derive(Debug, Clone, Default)]
+pub struct Outbox {
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new() -> Self {
+        Outbox::default()
+    }
+
+    /// Adds `envelope` for `topic`; call inside the transaction of the change.
+    pub async fn add(&self, conn: &mut AnyConnection, topic: &str, envelope: &Envelope) -> Result<(), Error> {
+        sqlx::query("INSERT INTO outbox (topic, event_id, envelope) VALUES ($1, $2, $3)")
+            .bind(topic)
+            .bind(&envelope.id)
+            .bind(encode(envelope))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Tells the relay there is something to publish; call after the commit.
+    pub fn committed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The relay for this outbox.
+    pub fn relay(&self, db: Database, bus: Arc<dyn Bus>) -> Relay {
+        Relay {
+            db,
+            bus,
+            wake: self.wake.clone(),
+            idle_poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Moves committed events from the outbox to the bus.
+#[derive(Debug)]
+pub struct Relay {
+    db: Database,
+    bus: Arc<dyn Bus>,
+    wake: Arc<Notify>,
+    idle_poll: Duration,
+}
+
+impl Relay {
+    /// Publishes until `shutdown` resolves, then once more so nothing committed is left behind.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        loop {
+            let published = match self.publish_batch().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay failed, retrying");
+                    0
+                }
+            };
+            if published as i64 == RELAY_BATCH {
+                continue;
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.idle_poll) => {}
+            }
+        }
+        while let Ok(n) = self.publish_batch().await {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Publishes up to one batch; returns how many events it published.
+    pub async fn publish_batch(&self) -> Result<usize, Error> {
+        let mut tx = self.db.pool.begin().await?;
+        if self.db.backend == Backend::Postgres {
+            let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(RELAY_LOCK)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            if !locked {
+                return Ok(0);
+            }
+        }
+        let rows = sqlx::query("SELECT seq, topic, envelope FROM outbox ORDER BY seq LIMIT $1")
+            .bind(RELAY_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+        let Some(last) = rows.last() else { return Ok(0) };
+        let last: i64 = last.try_get("seq")?;
+        for row in &rows {
+            let topic: String = row.try_get("topic")?;
+            let bytes: Vec<u8> = row.try_get("envelope")?;
+            self.bus.publish(&topic, &decode(&bytes)?).await?;
+        }
+        sqlx::query("DELETE FROM outbox WHERE seq <= $1")
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+}
+
+/// Consumer-side dedupe in the consumer's own database.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbox;
+
+impl Inbox {
+    /// Records that `consumer` processed `event_id`; false when it already had. Call in the
+    /// transaction of the effect and skip the effect on false.
+    pub async fn first_time(conn: &mut AnyConnection, consumer: &str, event_id: &str) -> Result<bool, Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as i64;
+        let done = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(consumer)
+        .bind(event_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

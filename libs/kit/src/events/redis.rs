@@ -1,0 +1,219 @@
+//! The cluster bus: Redis Streams. A topic is a stream, a consuming service a consumer group,
+//! a replica a consumer. Entries a consumer read but never acknowledged are claimed by another
+//! (XAUTOCLAIM) once idle for `reclaim_after`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chorus_proto::event::Envelope;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamMaxlen, StreamReadOptions, StreamReadReply,
+};
+
+use super::{Bus, Delivery, SubscribeOptions, Subscription, decode, encode};
+use crate::error::Error;
+
+/// Entries kept per stream (approximate trim on publish).
+const MAX_LEN: usize = 1_000_000;
+const FIELD: &str = "e";
+
+fn redis_err(context: &'static str) -> impl Fn(redis::RedisError) -> Error {
+    move |e| Error::internal(context, e)
+}
+
+/// Redis Streams bus.
+#[derive(Clone)]
+pub struct RedisBus {
+    client: redis::Client,
+    publisher: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus").finish_non_exhaustive()
+    }
+}
+
+impl RedisBus {
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let client = redis::Client::open(url).map_err(|e| Error::invalid_field("REDIS_URL", e.to_string()))?;
+        let config = ConnectionManagerConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
+        let publisher = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(redis_err("connect to redis"))?;
+        Ok(RedisBus { client, publisher })
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), Error> {
+        let mut conn = self.publisher.clone();
+        let _: String = conn
+            .xadd_maxlen(topic, StreamMaxlen::Approx(MAX_LEN), "*", &[(FIELD, encode(envelope))])
+            .await
+            .map_err(redis_err("publish event"))?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        options: SubscribeOptions,
+    ) -> Result<Box<dyn Subscription>, Error> {
+        // A blocking read holds its connection, so each subscription has its own, with a
+        // response timeout longer than the longest block.
+        let config =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(options.poll + Duration::from_secs(5)));
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(redis_err("connect to redis"))?;
+        let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(topic, group, "0").await;
+        if let Err(e) = created
+            && e.code() != Some("BUSYGROUP")
+        {
+            return Err(Error::internal("create consumer group", e));
+        }
+        Ok(Box::new(RedisSubscription {
+            conn,
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+            consumer: consumer.to_owned(),
+            options,
+            buffer: VecDeque::new(),
+        }))
+    }
+}
+
+struct RedisSubscription {
+    conn: MultiplexedConnection,
+    topic: String,
+    group: String,
+    consumer: String,
+    options: SubscribeOptions,
+    buffer: VecDeque<Delivery>,
+}
+
+impl std::fmt::Debug for RedisSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSubscription")
+            .field("topic", &self.topic)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSubscription {
+    fn delivery(&self, entry: StreamId, reclaimed: bool) -> Option<Delivery> {
+        let bytes: Vec<u8> = match entry.map.get(FIELD) {
+            Some(redis::Value::BulkString(b)) => b.clone(),
+            _ => {
+                tracing::warn!(topic = %self.topic, entry = %entry.id, "stream entry without an envelope, skipped");
+                return None;
+            }
+        };
+        match decode(&bytes) {
+            Ok(envelope) => {
+                let attempt = entry
+                    .delivered_count
+                    .map(|c| c as u32)
+                    .unwrap_or(if reclaimed { 2 } else { 1 });
+                Some(Delivery {
+                    id: entry.id,
+                    envelope,
+                    attempt,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(topic = %self.topic, entry = %entry.id, error = %e, "undecodable envelope, skipped");
+                None
+            }
+        }
+    }
+
+    /// Claims entries other consumers of the group left idle too long.
+    async fn reclaim(&mut self) -> Result<(), Error> {
+        let idle_ms = self.options.reclaim_after.as_millis() as u64;
+        let reply: StreamAutoClaimReply = self
+            .conn
+            .xautoclaim_options(
+                &self.topic,
+                &self.group,
+                &self.consumer,
+                idle_ms,
+                "0-0",
+                StreamAutoClaimOptions::default().count(self.options.batch),
+            )
+            .await
+            .map_err(redis_err("reclaim pending events"))?;
+        for entry in reply.claimed {
+            if let Some(d) = self.delivery(entry, true) {
+                self.buffer.push_back(d);
+            }
+        }
+        Ok(())
+    }
+
+    async fn read(&mut self, block: Duration) -> Result<(), Error> {
+        let opts = StreamReadOptions::default()
+            .group(&self.group, &self.consumer)
+            .count(self.options.batch)
+            .block(block.as_millis().max(1) as usize);
+        let reply: Option<StreamReadReply> = self
+            .conn
+            .xread_options(&[&self.topic], &[">"], &opts)
+            .await
+            .map_err(redis_err("read events"))?;
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in key.ids {
+                if let Some(d) = self.delivery(entry, false) {
+                    self.buffer.push_back(d);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Subscription for RedisSubscription {
+    async fn next(&mut self, timeout: Duration) -> Result<Option<Delivery>, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(d) = self.buffer.pop_front() {
+                return Ok(Some(d));
+            }
+            self.reclaim().await?;
+            if !self.buffer.is_empty() {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            // Block no longer than the reclaim period, so stale entries are picked up in time.
+            self.read(left.min(self.options.reclaim_after).min(self.options.poll))
+                .await?;
+            if self.buffer.is_empty() && tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn ack(&mut self, delivery: &Delivery) -> Result<(), Error> {
+        let _: i64 = self
+            .conn
+            .xack(&self.topic, &self.group, &[&delivery.id])
+            .await
+            .map_err(redis_err("ack event"))?;
+        Ok(())
+    }
+}

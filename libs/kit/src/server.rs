@@ -1,0 +1,176 @@
+//! The server every service runs: its gRPC services behind the RPC layer (span and RED
+//! metrics), `grpc.health.v1` and server reflection always mounted and open without a token,
+//! message-size limits and deadlines from [`ServerConfig`], an optional plaintext health-only
+//! listener for kubelet probes, and graceful shutdown: health turns NOT_SERVING, the grace
+//! period lets load balancers notice, then the listener closes and in-flight calls drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
+
+use crate::config::ServerConfig;
+use crate::error::Error;
+use crate::telemetry::layer::RpcLayer;
+
+/// Builds and runs one service's gRPC server.
+#[derive(Debug)]
+pub struct Host {
+    config: ServerConfig,
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    names: Vec<&'static str>,
+}
+
+impl Host {
+    pub fn new(config: ServerConfig) -> Self {
+        let health = HealthReporter::new();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(HealthServer::new(HealthService::from_health_reporter(health.clone())));
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(chorus_proto::FILE_DESCRIPTOR_SET)
+            .build_v1();
+        match reflection {
+            Ok(r) => {
+                routes.add_service(r);
+            }
+            Err(e) => tracing::warn!(error = %e, "server reflection unavailable"),
+        }
+        Host {
+            config,
+            routes,
+            health,
+            names: Vec::new(),
+        }
+    }
+
+    /// Where to add the service's own gRPC servers.
+    pub fn routes(&mut self) -> &mut RoutesBuilder {
+        &mut self.routes
+    }
+
+    /// Names a service whose health is reported (its full gRPC name).
+    pub fn serving(&mut self, name: &'static str) -> &mut Self {
+        self.names.push(name);
+        self
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    async fn set_all(&self, status: ServingStatus) {
+        self.health.set_service_status("", status).await;
+        for name in &self.names {
+            self.health.set_service_status(*name, status).await;
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        self.set_all(ServingStatus::Serving).await;
+        let health_listener = match self.config.health_addr {
+            Some(addr) => Some(bind(addr).await?.0),
+            None => None,
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let grace = self.config.shutdown_grace;
+        let health = self.health.clone();
+        let names = self.names.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            health.set_service_status("", ServingStatus::NotServing).await;
+            for name in names {
+                health.set_service_status(name, ServingStatus::NotServing).await;
+            }
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "shutting down: health NOT_SERVING, draining"
+            );
+            tokio::time::sleep(grace).await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if let Some(listener) = health_listener {
+            let rx = stop_rx.clone();
+            let health_routes = {
+                let mut r = RoutesBuilder::default();
+                r.add_service(HealthServer::new(HealthService::from_health_reporter(
+                    self.health.clone(),
+                )));
+                r.routes()
+            };
+            tokio::spawn(async move {
+                let served = tonic::transport::Server::builder()
+                    .add_routes(health_routes)
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(rx))
+                    .await;
+                if let Err(e) = served {
+                    tracing::warn!(error = %e, "health listener failed");
+                }
+            });
+        }
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::internal("read listener address", e))?;
+        tracing::info!(%addr, services = ?self.names, "serving");
+        tonic::transport::Server::builder()
+            .timeout(self.config.request_timeout)
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(RpcLayer)
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop_rx))
+            .await
+            .map_err(|e| Error::internal("serve grpc", e))
+    }
+}
+
+/// Binds `addr` (port 0 picks a free one) and says which address it got.
+pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::internal("bind listener", e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::internal("read listener address", e))?;
+    Ok((listener, local))
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,162 @@
+//! Storage: one SQL pool over PostgreSQL (cluster) or SQLite (single node, embedded), chosen by
+//! the URL. Services write portable SQL through sqlx's `Any` driver and keep a migration set per
+//! engine; migrations are embedded in the binary and run at start-up, serialised across
+//! replicas on PostgreSQL by sqlx's advisory lock.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, ConnectOptions, Executor, SqlSafeStr};
+
+use crate::error::Error;
+
+/// Which engine a pool talks to; a few statements differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// One embedded migration: version, description, SQL.
+pub type MigrationFile = (i64, &'static str, &'static str);
+
+/// A service's migrations, one list per engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    pub postgres: &'static [MigrationFile],
+    pub sqlite: &'static [MigrationFile],
+}
+
+/// A connected, migrated database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+static DRIVERS: Once = Once::new();
+
+impl Database {
+    /// Connects to `url` (`postgres://...` or `sqlite://path`), creating a SQLite file and its
+    /// folder when missing, then runs the migrations.
+    pub async fn connect(url: &str, migrations: &Migrations, max_connections: u32) -> Result<Self, Error> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(Error::invalid_field(
+                "DATABASE_URL",
+                "expected a postgres:// or sqlite:// URL",
+            ));
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| Error::invalid_field("DATABASE_URL", format!("cannot parse: {e}")))?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { max_connections.min(4) } else { max_connections })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; the busy timeout queues
+                        // writers instead of failing them.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::internal("connect to database", e))?;
+        let files = match backend {
+            Backend::Postgres => migrations.postgres,
+            Backend::Sqlite => migrations.sqlite,
+        };
+        let set: Vec<Migration> = files
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sqlx::AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(set)
+            .run(&pool)
+            .await
+            .map_err(|e| Error::internal("run migrations", e))?;
+        Ok(Database { pool, backend })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Makes a `sqlite://` URL create its file (and folder) when missing.
+fn sqlite_url(url: &str) -> Result<String, Error> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if path != ":memory:"
+        && let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::invalid_field("DATABASE_URL", format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let query = if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        query.to_owned()
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// Fresh databases for tests: one per test, on the shared PostgreSQL server or in a temporary
+/// SQLite file.
+pub mod testing {
+    use super::*;
+
+    /// The server tests create their databases on (`CHORUS_TEST_PG_URL`).
+    pub fn postgres_server_url() -> String {
+        std::env::var("CHORUS_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    }
+
+    /// Creates an empty PostgreSQL database named `chorus_test_<uuid>` and returns its URL.
+    /// `scripts/test` drops leftovers before each run.
+    pub async fn fresh_postgres_url() -> Result<String, Error> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let server = postgres_server_url();
+        let name = format!("chorus_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
+            .await
+            .map_err(|e| Error::internal("connect to test postgres", e))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .map_err(|e| Error::internal("create test database", e))?;
+        Ok(format!("{server}/{name}"))
+    }
+
+    /// A SQLite URL in `dir`.
+    pub fn sqlite_url_in(dir: &std::path::Path) -> String {
+        format!("sqlite://{}", dir.join("test.db").display())
+    }
+
+    use sqlx::Connection;
+}

@@ -1,0 +1,181 @@
+//! Telemetry: `tracing` with JSON (or pretty) logs, OpenTelemetry spans exported over OTLP
+//! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, W3C `traceparent` read from incoming gRPC
+//! metadata, written to outgoing metadata and stamped on event envelopes, and RED metrics
+//! (rate, errors, duration) per gRPC method, served for Prometheus when `CHORUS_METRICS_ADDR`
+//! is set.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::LogFormat;
+use crate::error::Error;
+
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Installs logging and tracing for the process. Spans get W3C trace ids whether or not an
+/// exporter is configured, so trace context always travels with calls and events.
+pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str>) -> Result<(), Error> {
+    let mut builder = SdkTracerProvider::builder();
+    if let Some(endpoint) = otlp_endpoint {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| Error::invalid_field("OTEL_EXPORTER_OTLP_ENDPOINT", e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .build();
+    let provider = builder.with_resource(resource).build();
+    let tracer = provider.tracer(service);
+    let _ = PROVIDER.set(provider);
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .flatten_event(true)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .try_init()
+        .map_err(|e| Error::new(crate::ErrorCode::Internal, format!("tracing already initialised: {e}")))
+}
+
+/// Flushes spans still buffered for export; call at the end of `main`.
+pub fn shutdown() {
+    if let Some(p) = PROVIDER.get() {
+        let _ = p.shutdown();
+    }
+}
+
+/// Serves RED metrics at `http://addr/metrics` for Prometheus.
+pub fn serve_metrics(addr: SocketAddr) -> Result<(), Error> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| Error::invalid_field("CHORUS_METRICS_ADDR", e.to_string()))
+}
+
+/// The `traceparent` of the current span, if it has a valid trace context.
+pub fn current_traceparent() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&context, &mut carrier);
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of the trace named by `traceparent` (from a request or an event).
+pub fn set_parent(span: &tracing::Span, traceparent: &str) {
+    if traceparent.is_empty() {
+        return;
+    }
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(context);
+}
+
+/// A client interceptor that carries the current trace context to the callee.
+pub fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    if let Some(tp) = current_traceparent()
+        && let Ok(value) = tp.parse()
+    {
+        request.metadata_mut().insert("traceparent", value);
+    }
+    Ok(request)
+}
+
+pub mod layer {
+    //! The tower layer every server runs: a span per call (child of the caller's trace) and RED
+    //! metrics per method.
+
+    use std::task::{Context, Poll};
+    use std::time::Instant;
+
+    use futures::future::BoxFuture;
+    use tower::{Layer, Service};
+    use tracing::Instrument;
+
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct RpcLayer;
+
+    impl<S> Layer<S> for RpcLayer {
+        type Service = Rpc<S>;
+        fn layer(&self, inner: S) -> Self::Service {
+            Rpc { inner }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    pub struct Rpc<S> {
+        inner: S,
+    }
+
+    impl<S, B, R> Service<http::Request<B>> for Rpc<S>
+    where
+        S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        B: Send + 'static,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: http::Request<B>) -> Self::Future {
+            let method = request.uri().path().to_owned();
+            let span = tracing::info_span!("rpc", rpc.method = %method, rpc.grpc.status_code = tracing::field::Empty);
+            if let Some(tp) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+                super::set_parent(&span, tp);
+            }
+            // Take the service that was driven to readiness; leave a fresh clone behind.
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let started = Instant::now();
+            Box::pin(
+                async move {
+                    let result = inner.call(request).await;
+                    // Errors travel as trailers-only responses, so grpc-status is in the headers;
+                    // a response without it started normally.
+                    let code = match &result {
+                        Ok(r) => r
+                            .headers()
+                            .get("grpc-status")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("0")
+                            .to_owned(),
+                        Err(_) => "2".to_owned(),
+                    };
+                    tracing::Span::current().record("rpc.grpc.status_code", code.as_str());
+                    let elapsed = started.elapsed().as_secs_f64();
+                    metrics::counter!("grpc_server_handled_total", "method" => method.clone(), "code" => code.clone())
+                        .increment(1);
+                    metrics::histogram!("grpc_server_handling_seconds", "method" => method).record(elapsed);
+                    result
+                }
+                .instrument(span),
+            )
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The outbox and inbox on PostgreSQL and SQLite: events exist exactly when their transaction
+//! commits, the relay publishes them in order, and the inbox dedupes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorus_kit::events::memory::MemoryBus;
+use chorus_kit::events::outbox::{Inbox, MIGRATION_POSTGRES, MIGRATION_SQLITE, Outbox};
+use chorus_kit::events::{Bus, SubscribeOptions, envelope, payload};
+use chorus_kit::storage::{Database, Migrations, testing};
+use chorus_proto::types::Money;
+
+static MIGRATIONS: Migrations = Migrations {
+    postgres: &[(1, "outbox", MIGRATION_POSTGRES)],
+    sqlite: &[(1, "outbox", MIGRATION_SQLITE)],
+};
+
+fn money(n: i64) -> chorus_proto::event::Envelope {
+    envelope(
+        "test.money",
+        "test",
+        "",
+        &Money {
+            currency_code: "EUR".into(),
+            amount_minor: n,
+        },
+    )
+}
+
+async fn outbox_publishes_only_committed_events_in_order(db: Database) {
+    let outbox = Outbox::new();
+    let bus = MemoryBus::new();
+    let mut sub = bus.subscribe("t", "g", "c", SubscribeOptions::default()).await.unwrap();
+
+    let mut tx = db.pool.begin().await.unwrap();
+    outbox.add(&mut tx, "t", &money(-1)).await.unwrap();
+    tx.rollback().await.unwrap();
+    for n in 0..600 {
+        let mut tx = db.pool.begin().await.unwrap();
+        outbox.add(&mut tx, "t", &money(n)).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let relay = outbox.relay(db.clone(), Arc::new(bus.clone()));
+    assert_eq!(relay.publish_batch().await.unwrap(), 512);
+    assert_eq!(relay.publish_batch().await.unwrap(), 88);
+    assert_eq!(
+        relay.publish_batch().await.unwrap(),
+        0,
+        "published events leave the outbox"
+    );
+    for n in 0..600 {
+        let d = sub.next(Duration::from_secs(1)).await.unwrap().expect("event");
+        assert_eq!(
+            payload::<Money>(&d.envelope).unwrap().amount_minor,
+            n,
+            "in commit order, rolled back one absent"
+        );
+        sub.ack(&d).await.unwrap();
+    }
+}
+
+async fn inbox_records_each_event_once(db: Database) {
+    let mut conn = db.pool.acquire().await.unwrap();
+    assert!(Inbox::first_time(&mut conn, "matching", "e1").await.unwrap());
+    assert!(!Inbox::first_time(&mut conn, "matching", "e1").await.unwrap());
+    assert!(
+        Inbox::first_time(&mut conn, "payouts", "e1").await.unwrap(),
+        "per consumer"
+    );
+}
+
+async fn postgres() -> Database {
+    let url = testing::fresh_postgres_url().await.unwrap();
+    Database::connect(&url, &MIGRATIONS, 4).await.unwrap()
+}
+
+async fn sqlite(dir: &tempfile::TempDir) -> Database {
+    Database::connect(&testing::sqlite_url_in(dir.path()), &MIGRATIONS, 4)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn outbox_on_postgres() {
+    outbox_publishes_only_committed_events_in_order(postgres().await).await;
+}
+
+#[tokio::test]
+async fn outbox_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    outbox_publishes_only_committed_events_in_order(sqlite(&dir).await).await;
+}
+
+#[tokio::test]
+async fn inbox_on_postgres() {
+    inbox_records_each_event_once(postgres().await).await;
+}
+
+#[tokio::test]
+async fn inbox_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    inbox_records_each_event_once(sqlite(&dir).await).await;
+}
+
+#[tokio::test]
+async fn migrations_run_once_even_when_replicas_race() {
+    let url = testing::fresh_postgres_url().await.unwrap();
+    let (a, b) = tokio::join!(
+        Database::connect(&url, &MIGRATIONS, 2),
+        Database::connect(&url, &MIGRATIONS, 2)
+    );
+    a.unwrap();
+    b.unwrap();
+}

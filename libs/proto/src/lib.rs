@@ -1,0 +1,38 @@
+//! Generated protocol code for every Chorus API, and the file descriptor set that server
+//! reflection (and later the gateway) serve.
+
+#![allow(missing_debug_implementations, unreachable_pub, clippy::all)]
+
+/// Encoded `google.protobuf.FileDescriptorSet` of every Chorus proto and its imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/chorus_descriptor.bin"));
+
+pub mod google {
+    pub mod api {
+        include!(concat!(env!("OUT_DIR"), "/google.api.rs"));
+    }
+    pub mod rpc {
+        include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
+    }
+}
+
+pub mod chorus {
+    pub mod r#type {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.r#type.v1.rs"));
+        }
+    }
+    pub mod event {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.event.v1.rs"));
+        }
+    }
+    pub mod registry {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.registry.v1.rs"));
+        }
+    }
+}
+
+pub use chorus::event::v1 as event;
+pub use chorus::registry::v1 as registry;
+pub use chorus::r#type::v1 as types;
