@@ -144,6 +144,9 @@ impl Error {
     /// Prefixes every violation's field path, for errors found in a nested message
     /// (`accounts[0].handle` becomes `influencer.accounts[0].handle`).
     pub fn nest(mut self, prefix: &str) -> Self {
+        if prefix.is_empty() {
+            return self;
+        }
         for v in &mut self.violations {
             v.field = format!("{prefix}.{}", v.field);
         }
@@ -226,6 +229,18 @@ impl Violations {
             Err(e) if e.code == ErrorCode::InvalidArgument => {
                 self.0.extend(e.nest(prefix).violations);
                 Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The value of a check that returns one; its violations, if any, join these.
+    pub fn take<T>(&mut self, result: Result<T, Error>) -> Result<Option<T>, Error> {
+        match result {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.code == ErrorCode::InvalidArgument => {
+                self.0.extend(e.violations);
+                Ok(None)
             }
             Err(e) => Err(e),
         }

@@ -70,6 +70,26 @@ impl Outbox {
         Ok(())
     }
 
+    /// Adds many envelopes for `topic` in multi-row statements; call inside the transaction.
+    pub async fn add_many(&self, conn: &mut AnyConnection, topic: &str, envelopes: &[Envelope]) -> Result<(), Error> {
+        for chunk in envelopes.chunks(500) {
+            let mut sql = String::from("INSERT INTO outbox (topic, event_id, envelope) VALUES ");
+            for i in 0..chunk.len() {
+                let n = i * 3;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                q = q.bind(topic.to_owned()).bind(e.id.clone()).bind(encode(e));
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
     /// Tells the relay there is something to publish; call after the commit.
     pub fn committed(&self) {
         self.wake.notify_one();

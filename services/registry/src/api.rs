@@ -1,0 +1,548 @@
+//! The gRPC handlers: they check the caller's scope, translate requests into domain calls and
+//! domain results into responses. Rules live in `domain`, storage in `store`.
+
+use std::pin::Pin;
+
+use chorus_kit::auth::Caller;
+use chorus_kit::{Error, ErrorCode, Violations, paging};
+use chorus_proto::registry::registry_service_server::RegistryService;
+use chorus_proto::registry::*;
+use chorus_proto::types::{Platform, Tier};
+use futures::{Stream, StreamExt};
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::domain::influencer::{AccountKey, normalize, normalize_handle, normalize_language, normalize_snapshot};
+use crate::domain::niche;
+use crate::store::{Cursor, ListQuery, Order, Outcome, Store, WriteMode, id_of, now_micros};
+
+pub const READ: &str = "registry.read";
+pub const WRITE: &str = "registry.write";
+/// Erasure of a person's data.
+pub const ADMIN: &str = "registry.admin";
+
+/// Most rows in one ImportInfluencers or RecordMetrics message.
+pub const MAX_ROWS_PER_MESSAGE: usize = 5_000;
+const MAX_PAGE: usize = 1_000;
+const MAX_BATCH_GET: usize = 1_000;
+
+/// The registry's gRPC service.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    store: Store,
+}
+
+impl Registry {
+    pub fn new(store: Store) -> Self {
+        Registry { store }
+    }
+}
+
+fn authorize<T>(request: &Request<T>, scope: &str) -> Result<(), Error> {
+    Caller::of(request)?.require(scope)
+}
+
+/// `influencers/{uuid}` to its id, or INVALID_ARGUMENT naming `field`.
+fn parse_name<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
+    if name.is_empty() {
+        return Err(Error::invalid_field(field, "required"));
+    }
+    id_of(name).ok_or_else(|| Error::invalid_field(field, "must be influencers/{id} with a UUID id"))
+}
+
+/// A row error as the `google.rpc.Status` message carried in import results.
+fn rpc_status(e: Error) -> chorus_proto::google::rpc::Status {
+    let status: Status = e.into();
+    if !status.details().is_empty()
+        && let Ok(s) = chorus_proto::google::rpc::Status::decode(status.details())
+    {
+        return s;
+    }
+    chorus_proto::google::rpc::Status {
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        details: vec![],
+    }
+}
+
+/// Fields UpdateInfluencer may change.
+const UPDATABLE: &[&str] = &[
+    "display_name",
+    "accounts",
+    "niches",
+    "location",
+    "languages",
+    "audience",
+    "rate_card",
+    "compensation_accepted",
+    "contact",
+    "consent",
+    "status",
+];
+
+fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String]) -> Result<(), Error> {
+    let mut v = Violations::new();
+    for (i, p) in paths.iter().enumerate() {
+        v.check(
+            !UPDATABLE.contains(&p.as_str()),
+            format!("update_mask.paths[{i}]"),
+            format!("{p:?} cannot be updated"),
+        );
+    }
+    v.finish()?;
+    let all: Vec<String> = UPDATABLE.iter().map(|s| (*s).to_owned()).collect();
+    let paths = if paths.is_empty() { &all } else { paths };
+    let Influencer {
+        display_name,
+        accounts,
+        niches,
+        location,
+        languages,
+        audience,
+        rate_card,
+        compensation_accepted,
+        contact,
+        consent,
+        status,
+        ..
+    } = patch;
+    for p in paths {
+        match p.as_str() {
+            "display_name" => current.display_name = display_name.clone(),
+            "accounts" => current.accounts = accounts.clone(),
+            "niches" => current.niches = niches.clone(),
+            "location" => current.location = location.clone(),
+            "languages" => current.languages = languages.clone(),
+            "audience" => current.audience = audience.clone(),
+            "rate_card" => current.rate_card = rate_card.clone(),
+            "compensation_accepted" => current.compensation_accepted = compensation_accepted.clone(),
+            "contact" => current.contact = contact.clone(),
+            "consent" => current.consent = consent,
+            "status" => current.status = status,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Registry {
+    fn list_query(&self, r: &ListInfluencersRequest) -> Result<ListQuery, Error> {
+        let mut v = Violations::new();
+        let order = v.take(Order::parse(&r.order_by))?;
+        let platform = match Platform::try_from(r.platform) {
+            Ok(Platform::Unspecified) => None,
+            Ok(_) => Some(r.platform),
+            Err(_) => {
+                v.add("platform", format!("unknown platform {}", r.platform));
+                None
+            }
+        };
+        for (i, n) in r.niches.iter().enumerate() {
+            v.check(
+                !niche::is_known(n),
+                format!("niches[{i}]"),
+                format!("unknown niche {n:?}; see docs/niches.md"),
+            );
+        }
+        let country_code = Some(r.country_code.trim().to_ascii_uppercase()).filter(|c| !c.is_empty());
+        if let Some(c) = &country_code {
+            v.check(
+                c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()),
+                "country_code",
+                "must be ISO 3166-1 alpha-2",
+            );
+        }
+        let mut languages = Vec::new();
+        for (i, l) in r.languages.iter().enumerate() {
+            match normalize_language(l) {
+                Some(l) => languages.push(l),
+                None => v.add(format!("languages[{i}]"), "must be a BCP 47 tag such as en or es-MX"),
+            }
+        }
+        let mut tier_ranges = Vec::new();
+        for (i, t) in r.tiers.iter().enumerate() {
+            match Tier::try_from(*t)
+                .ok()
+                .filter(|t| *t != Tier::Unspecified)
+                .and_then(|t| self.store.tiers().range(t))
+            {
+                Some(range) => tier_ranges.push(range),
+                None => v.add(format!("tiers[{i}]"), format!("unknown or unspecified tier {t}")),
+            }
+        }
+        for (field, value) in [("min_followers", r.min_followers), ("max_followers", r.max_followers)] {
+            v.check(value.is_some_and(|x| x < 0), field, "must not be negative");
+        }
+        if let (Some(lo), Some(hi)) = (r.min_followers, r.max_followers) {
+            v.check(lo > hi, "max_followers", "must not be less than min_followers");
+        }
+        for (field, value) in [
+            ("min_engagement_rate", r.min_engagement_rate),
+            ("max_engagement_rate", r.max_engagement_rate),
+        ] {
+            v.check(
+                value.is_some_and(|x| !x.is_finite() || x < 0.0),
+                field,
+                "must be a fraction of at least 0",
+            );
+        }
+        if let (Some(lo), Some(hi)) = (r.min_engagement_rate, r.max_engagement_rate) {
+            v.check(
+                lo > hi,
+                "max_engagement_rate",
+                "must not be less than min_engagement_rate",
+            );
+        }
+        for (i, s) in r.statuses.iter().enumerate() {
+            v.check(
+                InfluencerStatus::try_from(*s).map_or(true, |s| s == InfluencerStatus::Unspecified),
+                format!("statuses[{i}]"),
+                format!("unknown or unspecified status {s}"),
+            );
+        }
+        v.finish()?;
+        Ok(ListQuery {
+            platform,
+            niches: r.niches.clone(),
+            country_code,
+            region: Some(r.region.trim().to_owned()).filter(|s| !s.is_empty()),
+            city: Some(r.city.trim().to_owned()).filter(|s| !s.is_empty()),
+            languages,
+            tier_ranges,
+            min_followers: r.min_followers,
+            max_followers: r.max_followers,
+            min_engagement_rate: r.min_engagement_rate,
+            max_engagement_rate: r.max_engagement_rate,
+            statuses: r.statuses.clone(),
+            order: order.unwrap_or(Order {
+                key: crate::store::OrderKey::CreateTime,
+                descending: false,
+            }),
+        })
+    }
+}
+
+type ImportStream = Pin<Box<dyn Stream<Item = Result<ImportInfluencersResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RegistryService for Registry {
+    async fn create_influencer(
+        &self,
+        request: Request<CreateInfluencerRequest>,
+    ) -> Result<Response<CreateInfluencerResponse>, Status> {
+        authorize(&request, WRITE)?;
+        let r = request.into_inner();
+        if r.request_id.len() > 128 {
+            return Err(Error::invalid_field("request_id", "at most 128 characters").into());
+        }
+        let influencer = r
+            .influencer
+            .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
+        let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
+        if let Some(id) = request_id
+            && let Some(done) = self.store.created_by_request(id).await?
+        {
+            return Ok(Response::new(CreateInfluencerResponse { influencer: Some(done) }));
+        }
+        let inf = normalize(influencer).map_err(|e| e.nest("influencer"))?;
+        let mut results = self.store.write(vec![inf], WriteMode::Create, request_id).await?;
+        let (_, stored) = results
+            .pop()
+            .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "no result")))?;
+        Ok(Response::new(CreateInfluencerResponse {
+            influencer: Some(stored),
+        }))
+    }
+
+    async fn get_influencer(
+        &self,
+        request: Request<GetInfluencerRequest>,
+    ) -> Result<Response<GetInfluencerResponse>, Status> {
+        authorize(&request, READ)?;
+        let id = parse_name(&request.get_ref().name, "name")?.to_owned();
+        let found = self.store.get(std::slice::from_ref(&id)).await?.pop();
+        let inf = found.ok_or_else(|| Error::not_found(format!("influencers/{id}")))?;
+        Ok(Response::new(GetInfluencerResponse { influencer: Some(inf) }))
+    }
+
+    async fn batch_get_influencers(
+        &self,
+        request: Request<BatchGetInfluencersRequest>,
+    ) -> Result<Response<BatchGetInfluencersResponse>, Status> {
+        authorize(&request, READ)?;
+        let names = &request.get_ref().names;
+        let mut v = Violations::new();
+        v.check(names.is_empty(), "names", "at least one name");
+        v.check(names.len() > MAX_BATCH_GET, "names", "at most 1000 names");
+        let mut ids = Vec::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            match parse_name(n, &format!("names[{i}]")) {
+                Ok(id) => ids.push(id.to_owned()),
+                Err(e) => v.absorb("", Err(e))?,
+            }
+        }
+        v.finish()?;
+        let found = self.store.get(&ids).await?;
+        if found.len() != ids.len() {
+            let have: std::collections::HashSet<&str> = found.iter().map(|i| i.name.as_str()).collect();
+            if let Some(missing) = names.iter().find(|n| !have.contains(n.as_str())) {
+                return Err(Error::not_found(missing).into());
+            }
+        }
+        Ok(Response::new(BatchGetInfluencersResponse { influencers: found }))
+    }
+
+    async fn update_influencer(
+        &self,
+        request: Request<UpdateInfluencerRequest>,
+    ) -> Result<Response<UpdateInfluencerResponse>, Status> {
+        authorize(&request, WRITE)?;
+        let r = request.into_inner();
+        let patch = r
+            .influencer
+            .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
+        let id = parse_name(&patch.name, "influencer.name")?.to_owned();
+        let mut current = self
+            .store
+            .get(std::slice::from_ref(&id))
+            .await?
+            .pop()
+            .ok_or_else(|| Error::not_found(format!("influencers/{id}")))?;
+        let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
+        apply_mask(&mut current, patch, &paths)?;
+        let inf = normalize(current).map_err(|e| e.nest("influencer"))?;
+        let mut results = self.store.write(vec![inf], WriteMode::Replace(id), None).await?;
+        let (_, stored) = results
+            .pop()
+            .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "no result")))?;
+        Ok(Response::new(UpdateInfluencerResponse {
+            influencer: Some(stored),
+        }))
+    }
+
+    async fn delete_influencer(
+        &self,
+        request: Request<DeleteInfluencerRequest>,
+    ) -> Result<Response<DeleteInfluencerResponse>, Status> {
+        authorize(&request, ADMIN)?;
+        let id = parse_name(&request.get_ref().name, "name")?;
+        if !self.store.delete(id).await? {
+            return Err(Error::not_found(&request.get_ref().name).into());
+        }
+        Ok(Response::new(DeleteInfluencerResponse {}))
+    }
+
+    async fn list_influencers(
+        &self,
+        request: Request<ListInfluencersRequest>,
+    ) -> Result<Response<ListInfluencersResponse>, Status> {
+        authorize(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let size = v.take(paging::page_size(r.page_size, 50, MAX_PAGE))?;
+        let query = v.take(self.list_query(r))?;
+        v.finish()?;
+        let (Some(size), Some(query)) = (size, query) else {
+            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+        };
+        let fingerprint = paging::fingerprint(&query);
+        let after: Option<Cursor> = paging::decode(&r.page_token, fingerprint)?;
+        let (influencers, next) = self.store.list(&query, size, after.as_ref()).await?;
+        let next_page_token = next.map(|c| paging::encode(fingerprint, &c)).unwrap_or_default();
+        Ok(Response::new(ListInfluencersResponse {
+            influencers,
+            next_page_token,
+        }))
+    }
+
+    type ImportInfluencersStream = ImportStream;
+
+    async fn import_influencers(
+        &self,
+        request: Request<Streaming<ImportInfluencersRequest>>,
+    ) -> Result<Response<Self::ImportInfluencersStream>, Status> {
+        authorize(&request, WRITE)?;
+        let mut input = request.into_inner();
+        let store = self.store.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut next_row: i64 = 0;
+            while let Some(message) = input.next().await {
+                let message = match message {
+                    Ok(m) => m,
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                };
+                let reply = import_batch(&store, message.influencers, &mut next_row).await;
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn record_metrics(
+        &self,
+        request: Request<Streaming<RecordMetricsRequest>>,
+    ) -> Result<Response<RecordMetricsResponse>, Status> {
+        authorize(&request, WRITE)?;
+        let mut input = request.into_inner();
+        let mut next_row: i64 = 0;
+        let mut reply = RecordMetricsResponse::default();
+        while let Some(message) = input.next().await {
+            let snapshots = message?.snapshots;
+            if snapshots.len() > MAX_ROWS_PER_MESSAGE {
+                return Err(
+                    Error::invalid_field("snapshots", format!("at most {MAX_ROWS_PER_MESSAGE} per message")).into(),
+                );
+            }
+            let now = now_micros();
+            let mut valid = Vec::with_capacity(snapshots.len());
+            let mut rows = Vec::with_capacity(snapshots.len());
+            for s in snapshots {
+                let row = next_row;
+                next_row += 1;
+                match normalize_snapshot(s, now) {
+                    Ok(s) => {
+                        valid.push(s);
+                        rows.push(row);
+                    }
+                    Err(e) => reply.errors.push(RowError {
+                        row,
+                        error: Some(rpc_status(e.nest("snapshots[]"))),
+                    }),
+                }
+            }
+            for (row, result) in rows.into_iter().zip(self.store.record_metrics(valid).await?) {
+                match result {
+                    Ok(()) => reply.recorded_count += 1,
+                    Err(e) => reply.errors.push(RowError {
+                        row,
+                        error: Some(rpc_status(e)),
+                    }),
+                }
+            }
+        }
+        reply.errors.sort_by_key(|e| e.row);
+        Ok(Response::new(reply))
+    }
+
+    async fn list_metrics_snapshots(
+        &self,
+        request: Request<ListMetricsSnapshotsRequest>,
+    ) -> Result<Response<ListMetricsSnapshotsResponse>, Status> {
+        authorize(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let id = v.take(parse_name(&r.parent, "parent"))?;
+        let size = v.take(paging::page_size(r.page_size, 100, MAX_PAGE))?;
+        let account = match (Platform::try_from(r.platform), r.handle.is_empty()) {
+            (Ok(Platform::Unspecified), true) => None,
+            (Ok(p), false) if p != Platform::Unspecified => match normalize_handle(&r.handle) {
+                Ok(handle) => Some(AccountKey {
+                    platform: r.platform,
+                    handle,
+                }),
+                Err(e) => {
+                    v.add("handle", e);
+                    None
+                }
+            },
+            (Err(_), _) => {
+                v.add("platform", format!("unknown platform {}", r.platform));
+                None
+            }
+            (_, true) => {
+                v.add("handle", "required with platform");
+                None
+            }
+            (_, false) => {
+                v.add("platform", "required with handle");
+                None
+            }
+        };
+        v.finish()?;
+        let (Some(id), Some(size)) = (id, size) else {
+            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+        };
+        let fingerprint = paging::fingerprint(&(id, &account));
+        let after: Option<(i64, String)> = paging::decode(&r.page_token, fingerprint)?;
+        if !self.store.exists(id).await? {
+            return Err(Error::not_found(&r.parent).into());
+        }
+        let mut rows = self
+            .store
+            .snapshots(id, account.as_ref(), size + 1, after.as_ref())
+            .await?;
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let next_page_token = if more {
+            rows.last()
+                .map(|(_, c)| paging::encode(fingerprint, c))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListMetricsSnapshotsResponse {
+            snapshots: rows.into_iter().map(|(s, _)| s).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+/// One ImportInfluencers message: every row checked, the good ones written together.
+async fn import_batch(
+    store: &Store,
+    rows: Vec<Influencer>,
+    next_row: &mut i64,
+) -> Result<ImportInfluencersResponse, Status> {
+    if rows.len() > MAX_ROWS_PER_MESSAGE {
+        return Err(Error::invalid_field(
+            "influencers",
+            format!("at most {MAX_ROWS_PER_MESSAGE} rows per message"),
+        )
+        .into());
+    }
+    let first = *next_row;
+    *next_row += rows.len() as i64;
+    let mut results: Vec<ImportResult> = (0..rows.len() as i64)
+        .map(|i| ImportResult {
+            row: first + i,
+            outcome: ImportOutcome::Failed as i32,
+            name: String::new(),
+            error: None,
+        })
+        .collect();
+    let mut valid = Vec::with_capacity(rows.len());
+    let mut valid_rows = Vec::with_capacity(rows.len());
+    for (i, inf) in rows.into_iter().enumerate() {
+        match normalize(inf) {
+            Ok(n) => {
+                valid.push(n);
+                valid_rows.push(i);
+            }
+            Err(e) => results[i].error = Some(rpc_status(e)),
+        }
+    }
+    for (i, written) in valid_rows
+        .into_iter()
+        .zip(store.write(valid, WriteMode::Upsert, None).await?)
+    {
+        match written {
+            Ok((outcome, inf)) => {
+                results[i].outcome = if outcome == Outcome::Created {
+                    ImportOutcome::Created
+                } else {
+                    ImportOutcome::Updated
+                } as i32;
+                results[i].name = inf.name;
+            }
+            Err(e) => results[i].error = Some(rpc_status(e)),
+        }
+    }
+    Ok(ImportInfluencersResponse { results })
+}

@@ -1,0 +1,496 @@
+//! What makes an influencer profile or a metrics snapshot valid, and its normal form: handles
+//! lower case without "@", country codes upper case, language tags canonical, niches from the
+//! taxonomy. Every check names the offending field, relative to the message checked.
+
+use std::collections::HashSet;
+
+use chorus_kit::{Error, Violations};
+use chorus_proto::registry::{AgeBucket, Influencer, InfluencerStatus, MetricsSnapshot};
+use chorus_proto::types::{CompensationKind, DeliverableKind, Platform};
+
+use super::niche;
+
+pub const MAX_ACCOUNTS: usize = 20;
+pub const MAX_NICHES: usize = 10;
+pub const MAX_LANGUAGES: usize = 10;
+const MAX_TEXT: usize = 200;
+
+/// An account's key: unique across the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountKey {
+    pub platform: i32,
+    pub handle: String,
+}
+
+/// Checks `inf` and returns its normal form, with output-only fields cleared.
+pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
+    let mut v = Violations::new();
+    inf.display_name = inf.display_name.trim().to_owned();
+    v.check(inf.display_name.is_empty(), "display_name", "required");
+    v.check(
+        inf.display_name.chars().count() > MAX_TEXT,
+        "display_name",
+        "at most 200 characters",
+    );
+
+    v.check(
+        inf.accounts.is_empty(),
+        "accounts",
+        "at least one social account is required",
+    );
+    v.check(inf.accounts.len() > MAX_ACCOUNTS, "accounts", "at most 20 accounts");
+    let mut keys = HashSet::new();
+    for (i, a) in inf.accounts.iter_mut().enumerate() {
+        a.metrics = None;
+        if let Err(e) = check_platform(a.platform) {
+            v.add(format!("accounts[{i}].platform"), e);
+        }
+        match normalize_handle(&a.handle) {
+            Ok(h) => a.handle = h,
+            Err(e) => v.add(format!("accounts[{i}].handle"), e),
+        }
+        a.url = a.url.trim().to_owned();
+        v.check(
+            !(a.url.is_empty() || a.url.starts_with("https://") || a.url.starts_with("http://")) || a.url.len() > 2048,
+            format!("accounts[{i}].url"),
+            "must be an http(s) URL of at most 2048 characters",
+        );
+        if !keys.insert((a.platform, a.handle.clone())) {
+            v.add(format!("accounts[{i}]"), "the same platform and handle appear twice");
+        }
+    }
+
+    v.check(inf.niches.len() > MAX_NICHES, "niches", "at most 10 niches");
+    let mut niches = Vec::new();
+    for (i, n) in inf.niches.iter().enumerate() {
+        let n = n.trim().to_ascii_lowercase();
+        if !niche::is_known(&n) {
+            v.add(
+                format!("niches[{i}]"),
+                format!("unknown niche {n:?}; see docs/niches.md"),
+            );
+        } else if !niches.contains(&n) {
+            niches.push(n);
+        }
+    }
+    inf.niches = niches;
+
+    if let Some(loc) = inf.location.as_mut() {
+        loc.country_code = loc.country_code.trim().to_ascii_uppercase();
+        v.check(
+            !loc.country_code.is_empty() && !is_country(&loc.country_code),
+            "location.country_code",
+            "must be an ISO 3166-1 alpha-2 code such as US",
+        );
+        loc.region = loc.region.trim().to_owned();
+        loc.city = loc.city.trim().to_owned();
+        v.check(
+            loc.region.chars().count() > MAX_TEXT,
+            "location.region",
+            "at most 200 characters",
+        );
+        v.check(
+            loc.city.chars().count() > MAX_TEXT,
+            "location.city",
+            "at most 200 characters",
+        );
+    }
+
+    v.check(inf.languages.len() > MAX_LANGUAGES, "languages", "at most 10 languages");
+    let mut languages = Vec::new();
+    for (i, l) in inf.languages.iter().enumerate() {
+        match normalize_language(l) {
+            Some(l) if !languages.contains(&l) => languages.push(l),
+            Some(_) => {}
+            None => v.add(format!("languages[{i}]"), "must be a BCP 47 tag such as en or es-MX"),
+        }
+    }
+    inf.languages = languages;
+
+    if let Some(aud) = &inf.audience {
+        let mut total = 0.0;
+        for (i, b) in aud.age_buckets.iter().enumerate() {
+            v.check(
+                AgeBucket::try_from(b.bucket).map_or(true, |b| b == AgeBucket::Unspecified),
+                format!("audience.age_buckets[{i}].bucket"),
+                "unknown or unspecified age bucket",
+            );
+            v.check(
+                !is_share(b.share),
+                format!("audience.age_buckets[{i}].share"),
+                "must be between 0 and 1",
+            );
+            total += b.share;
+        }
+        v.check(total > 1.0001, "audience.age_buckets", "shares add up to more than 1");
+        if let Some(g) = &aud.gender {
+            for (name, share) in [("female", g.female), ("male", g.male), ("other", g.other)] {
+                v.check(
+                    !is_share(share),
+                    format!("audience.gender.{name}"),
+                    "must be between 0 and 1",
+                );
+            }
+            v.check(
+                g.female + g.male + g.other > 1.0001,
+                "audience.gender",
+                "shares add up to more than 1",
+            );
+        }
+        let mut total = 0.0;
+        for (i, c) in aud.top_countries.iter().enumerate() {
+            v.check(
+                !is_country(&c.country_code.to_ascii_uppercase()),
+                format!("audience.top_countries[{i}].country_code"),
+                "must be an ISO 3166-1 alpha-2 code",
+            );
+            v.check(
+                !is_share(c.share),
+                format!("audience.top_countries[{i}].share"),
+                "must be between 0 and 1",
+            );
+            total += c.share;
+        }
+        v.check(total > 1.0001, "audience.top_countries", "shares add up to more than 1");
+    }
+    if let Some(aud) = inf.audience.as_mut() {
+        for c in &mut aud.top_countries {
+            c.country_code = c.country_code.to_ascii_uppercase();
+        }
+    }
+
+    let mut kinds = HashSet::new();
+    for (i, r) in inf.rate_card.iter_mut().enumerate() {
+        v.check(
+            DeliverableKind::try_from(r.kind).map_or(true, |k| k == DeliverableKind::Unspecified),
+            format!("rate_card[{i}].kind"),
+            "unknown or unspecified deliverable kind",
+        );
+        v.check(
+            !kinds.insert(r.kind),
+            format!("rate_card[{i}].kind"),
+            "kind appears twice",
+        );
+        match r.price.as_mut() {
+            None => v.add(format!("rate_card[{i}].price"), "required"),
+            Some(p) => {
+                p.currency_code = p.currency_code.trim().to_ascii_uppercase();
+                v.check(
+                    p.currency_code.len() != 3 || !p.currency_code.chars().all(|c| c.is_ascii_uppercase()),
+                    format!("rate_card[{i}].price.currency_code"),
+                    "must be an ISO 4217 code such as USD",
+                );
+                v.check(
+                    p.amount_minor < 0,
+                    format!("rate_card[{i}].price.amount_minor"),
+                    "must not be negative",
+                );
+            }
+        }
+    }
+
+    let mut comp = Vec::new();
+    for (i, c) in inf.compensation_accepted.iter().enumerate() {
+        match CompensationKind::try_from(*c) {
+            Ok(k) if k != CompensationKind::Unspecified => {
+                if !comp.contains(c) {
+                    comp.push(*c);
+                }
+            }
+            _ => v.add(
+                format!("compensation_accepted[{i}]"),
+                "unknown or unspecified compensation kind",
+            ),
+        }
+    }
+    inf.compensation_accepted = comp;
+
+    if let Some(c) = inf.contact.as_mut() {
+        c.email = c.email.trim().to_owned();
+        c.phone = c.phone.trim().to_owned();
+        v.check(
+            !c.email.is_empty() && (c.email.len() > 254 || !is_email(&c.email)),
+            "contact.email",
+            "must be an email address",
+        );
+        v.check(
+            c.phone.len() > 32 || !c.phone.chars().all(|ch| ch.is_ascii_digit() || " +-().".contains(ch)),
+            "contact.phone",
+            "must be a phone number of at most 32 characters",
+        );
+    }
+
+    match InfluencerStatus::try_from(inf.status) {
+        Ok(InfluencerStatus::Unspecified) => inf.status = InfluencerStatus::Active as i32,
+        Ok(_) => {}
+        Err(_) => v.add("status", format!("unknown status {}", inf.status)),
+    }
+    inf.create_time = None;
+    inf.update_time = None;
+    v.finish()?;
+    Ok(inf)
+}
+
+/// The keys of a normalized influencer's accounts.
+pub fn keys(inf: &Influencer) -> Vec<AccountKey> {
+    inf.accounts
+        .iter()
+        .map(|a| AccountKey {
+            platform: a.platform,
+            handle: a.handle.clone(),
+        })
+        .collect()
+}
+
+/// Checks a snapshot and fills defaults (window of 30 days, observed now).
+pub fn normalize_snapshot(mut s: MetricsSnapshot, now_micros: i64) -> Result<MetricsSnapshot, Error> {
+    let mut v = Violations::new();
+    if let Err(e) = check_platform(s.platform) {
+        v.add("platform", e);
+    }
+    match normalize_handle(&s.handle) {
+        Ok(h) => s.handle = h,
+        Err(e) => v.add("handle", e),
+    }
+    for (name, value) in [
+        ("followers", s.followers),
+        ("following", s.following),
+        ("posts", s.posts),
+        ("window_posts", s.window_posts),
+        ("window_likes", s.window_likes),
+        ("window_comments", s.window_comments),
+        ("window_sponsored_posts", s.window_sponsored_posts),
+        ("window_reach", s.window_reach.unwrap_or(0)),
+        ("window_impressions", s.window_impressions.unwrap_or(0)),
+    ] {
+        v.check(value < 0, name, "must not be negative");
+    }
+    v.check(
+        s.window_sponsored_posts > s.window_posts,
+        "window_sponsored_posts",
+        "cannot exceed window_posts",
+    );
+    if s.window_days == 0 {
+        s.window_days = 30;
+    }
+    v.check(
+        !(1..=366).contains(&s.window_days),
+        "window_days",
+        "must be between 1 and 366",
+    );
+    match &s.observe_time {
+        None => s.observe_time = Some(micros_to_timestamp(now_micros)),
+        Some(t) => {
+            let at = timestamp_to_micros(t);
+            v.check(
+                t.nanos < 0 || t.nanos >= 1_000_000_000 || at > now_micros + 86_400_000_000,
+                "observe_time",
+                "must be a valid time, not in the future",
+            );
+        }
+    }
+    v.finish()?;
+    Ok(s)
+}
+
+fn check_platform(p: i32) -> Result<(), String> {
+    match Platform::try_from(p) {
+        Ok(Platform::Unspecified) => Err("required".to_owned()),
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("unknown platform {p}")),
+    }
+}
+
+/// Handles are case-insensitive: lower case, no leading "@", letters, digits, '.', '_', '-'.
+pub fn normalize_handle(raw: &str) -> Result<String, String> {
+    let h = raw.trim().trim_start_matches('@').to_lowercase();
+    if h.is_empty() {
+        return Err("required".to_owned());
+    }
+    if h.len() > 100 {
+        return Err("at most 100 characters".to_owned());
+    }
+    if !h.chars().all(|c| c.is_alphanumeric() || "._-".contains(c)) {
+        return Err("only letters, digits, '.', '_' and '-'".to_owned());
+    }
+    Ok(h)
+}
+
+fn is_country(code: &str) -> bool {
+    code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase())
+}
+
+fn is_share(x: f64) -> bool {
+    x.is_finite() && (0.0..=1.0).contains(&x)
+}
+
+fn is_email(e: &str) -> bool {
+    match e.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !e.contains(char::is_whitespace),
+        None => false,
+    }
+}
+
+/// BCP 47 in canonical case: language lower, script title, region upper ("es-MX", "zh-Hant").
+pub fn normalize_language(raw: &str) -> Option<String> {
+    let mut parts = raw.trim().split(['-', '_']);
+    let lang = parts.next()?;
+    if !(2..=3).contains(&lang.len()) || !lang.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut out = lang.to_ascii_lowercase();
+    for p in parts {
+        if !(2..=8).contains(&p.len()) || !p.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return None;
+        }
+        out.push('-');
+        match p.len() {
+            2 => out.push_str(&p.to_ascii_uppercase()),
+            4 => {
+                out.push_str(&p[..1].to_ascii_uppercase());
+                out.push_str(&p[1..].to_ascii_lowercase());
+            }
+            _ => out.push_str(&p.to_ascii_lowercase()),
+        }
+    }
+    Some(out)
+}
+
+pub fn timestamp_to_micros(t: &prost_types::Timestamp) -> i64 {
+    t.seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(t.nanos) / 1_000)
+}
+
+pub fn micros_to_timestamp(m: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: m.div_euclid(1_000_000),
+        nanos: (m.rem_euclid(1_000_000) * 1_000) as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chorus_proto::registry::{RateCardEntry, SocialAccount};
+    use chorus_proto::types::{Location, Money};
+
+    fn valid() -> Influencer {
+        Influencer {
+            display_name: " Maya Chen ".into(),
+            accounts: vec![SocialAccount {
+                platform: Platform::Instagram as i32,
+                handle: "@Maya.Bakes".into(),
+                url: "https://instagram.com/maya.bakes".into(),
+                metrics: None,
+            }],
+            niches: vec!["Vegan-Food".into(), "vegan-food".into()],
+            location: Some(Location {
+                country_code: "us".into(),
+                region: "TX".into(),
+                city: "Austin".into(),
+            }),
+            languages: vec!["en-us".into(), "es".into()],
+            rate_card: vec![RateCardEntry {
+                kind: DeliverableKind::FeedPost as i32,
+                price: Some(Money {
+                    currency_code: "usd".into(),
+                    amount_minor: 10_000,
+                }),
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn fields(e: Error) -> Vec<String> {
+        e.violations().iter().map(|v| v.field.clone()).collect()
+    }
+
+    #[test]
+    fn a_valid_profile_comes_back_in_normal_form() {
+        let n = normalize(valid()).unwrap();
+        assert_eq!(n.display_name, "Maya Chen");
+        assert_eq!(n.accounts[0].handle, "maya.bakes");
+        assert_eq!(n.niches, ["vegan-food"]);
+        assert_eq!(n.location.unwrap().country_code, "US");
+        assert_eq!(n.languages, ["en-US", "es"]);
+        assert_eq!(n.rate_card[0].price.as_ref().unwrap().currency_code, "USD");
+        assert_eq!(n.status, InfluencerStatus::Active as i32);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let mut i = valid();
+        i.display_name = "  ".into();
+        i.accounts[0].platform = 99;
+        i.niches.push("crypto-bros".into());
+        i.languages.push("english!".into());
+        i.rate_card[0].price.as_mut().unwrap().amount_minor = -5;
+        i.compensation_accepted.push(0);
+        i.status = 42;
+        let got = fields(normalize(i).unwrap_err());
+        assert_eq!(
+            got,
+            [
+                "display_name",
+                "accounts[0].platform",
+                "niches[2]",
+                "languages[2]",
+                "rate_card[0].price.amount_minor",
+                "compensation_accepted[0]",
+                "status"
+            ]
+        );
+    }
+
+    #[test]
+    fn accounts_are_required_and_unique() {
+        let mut i = valid();
+        i.accounts.clear();
+        assert_eq!(fields(normalize(i).unwrap_err()), ["accounts"]);
+        let mut i = valid();
+        let mut twin = i.accounts[0].clone();
+        twin.handle = "maya.BAKES".into();
+        i.accounts.push(twin);
+        assert_eq!(fields(normalize(i).unwrap_err()), ["accounts[1]"]);
+    }
+
+    #[test]
+    fn snapshots_refuse_negative_counts_and_impossible_windows() {
+        let s = MetricsSnapshot {
+            platform: Platform::Tiktok as i32,
+            handle: "x".into(),
+            followers: -1,
+            window_posts: 2,
+            window_sponsored_posts: 3,
+            ..Default::default()
+        };
+        let got = fields(normalize_snapshot(s, 0).unwrap_err());
+        assert_eq!(got, ["followers", "window_sponsored_posts"]);
+    }
+
+    #[test]
+    fn snapshot_defaults() {
+        let s = MetricsSnapshot {
+            platform: Platform::Tiktok as i32,
+            handle: "@X".into(),
+            ..Default::default()
+        };
+        let n = normalize_snapshot(s, 1_500_000).unwrap();
+        assert_eq!(n.window_days, 30);
+        assert_eq!(n.handle, "x");
+        assert_eq!(
+            n.observe_time,
+            Some(prost_types::Timestamp {
+                seconds: 1,
+                nanos: 500_000_000
+            })
+        );
+    }
+
+    #[test]
+    fn languages_take_canonical_case() {
+        assert_eq!(normalize_language("ZH-hant-tw").as_deref(), Some("zh-Hant-TW"));
+        assert_eq!(normalize_language("e"), None);
+    }
+}

@@ -1,0 +1,55 @@
+//! The niche taxonomy: the fixed list of interest ids an influencer can be tagged with, so that
+//! briefs and profiles speak the same words. Documented in docs/niches.md; add ids, never
+//! rename them.
+
+/// Every niche id with a one-line meaning.
+pub const NICHES: &[(&str, &str)] = &[
+    ("fashion", "clothing, style, outfits"),
+    ("beauty", "make-up, skincare, hair"),
+    ("fitness", "training, gyms, running"),
+    ("wellness", "mental health, sleep, mindfulness"),
+    ("food", "cooking, recipes, restaurants"),
+    ("vegan-food", "plant-based cooking and products"),
+    ("travel", "destinations, hotels, travel tips"),
+    ("parenting", "babies, kids, family life"),
+    ("pets", "dogs, cats, pet care"),
+    ("gaming", "video games, streaming, esports"),
+    ("tech", "gadgets, software, reviews"),
+    ("finance", "personal finance, investing"),
+    ("home-decor", "interiors, furniture, decoration"),
+    ("diy", "crafts, making, repairs"),
+    ("outdoors", "hiking, camping, nature"),
+    ("sports", "team sports, fandom"),
+    ("music", "musicians, gear, concerts"),
+    ("art", "illustration, painting, photography"),
+    ("books", "reading, reviews, writing"),
+    ("education", "learning, teaching, study tips"),
+    ("sustainability", "zero waste, ethical products"),
+    ("lifestyle", "everyday life, vlogs"),
+    ("comedy", "humour, sketches"),
+    ("automotive", "cars, motorbikes"),
+];
+
+/// Whether `id` is a niche of the taxonomy.
+pub fn is_known(id: &str) -> bool {
+    NICHES.iter().any(|(n, _)| *n == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_lowercase_slugs() {
+        let mut seen = std::collections::HashSet::new();
+        for (id, _) in NICHES {
+            assert!(seen.insert(*id), "{id} twice");
+            assert!(
+                id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{id} is not a slug"
+            );
+        }
+        assert!(is_known("vegan-food"));
+        assert!(!is_known("Vegan"));
+    }
+}

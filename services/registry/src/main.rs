@@ -1,0 +1,16 @@
+//! `chorus-registry`: the registry as its own process, configured by environment variables
+//! (see README.md, "Configuration").
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match chorus_registry::main_from_env().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chorus-registry: {e}");
+            for v in e.violations() {
+                eprintln!("  {}: {}", v.field, v.description);
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

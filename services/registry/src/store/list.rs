@@ -1,0 +1,279 @@
+//! ListInfluencers as SQL: filters become WHERE clauses (account filters one EXISTS over the
+//! same account), ordering is keyset pagination on (sort key, id), so every page costs the same
+//! whatever its depth.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Sql, Store};
+use chorus_kit::Error;
+use chorus_proto::registry::Influencer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderKey {
+    CreateTime,
+    Followers,
+    EngagementRate,
+    DisplayName,
+}
+
+impl OrderKey {
+    fn column(self) -> &'static str {
+        match self {
+            OrderKey::CreateTime => "i.id",
+            OrderKey::Followers => "i.followers",
+            OrderKey::EngagementRate => "i.engagement_rate",
+            OrderKey::DisplayName => "i.display_name",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    pub key: OrderKey,
+    pub descending: bool,
+}
+
+impl Order {
+    /// AIP-132 `order_by`: one key, optionally followed by `asc` or `desc`.
+    pub fn parse(raw: &str) -> Result<Order, Error> {
+        let bad = |why: &str| Error::invalid_field("order_by", why.to_owned());
+        let words: Vec<&str> = raw.split_whitespace().collect();
+        let (key, dir) = match words.as_slice() {
+            [] => {
+                return Ok(Order {
+                    key: OrderKey::CreateTime,
+                    descending: false,
+                });
+            }
+            [k] => (*k, "asc"),
+            [k, d] => (*k, *d),
+            _ => return Err(bad("one key, then asc or desc, e.g. \"followers desc\"")),
+        };
+        let key = match key {
+            "create_time" => OrderKey::CreateTime,
+            "followers" => OrderKey::Followers,
+            "engagement_rate" => OrderKey::EngagementRate,
+            "display_name" => OrderKey::DisplayName,
+            _ => return Err(bad("sort by create_time, followers, engagement_rate or display_name")),
+        };
+        let descending = match dir {
+            "asc" => false,
+            "desc" => true,
+            _ => return Err(bad("direction must be asc or desc")),
+        };
+        Ok(Order { key, descending })
+    }
+}
+
+/// A parsed, checked ListInfluencers request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub platform: Option<i32>,
+    pub niches: Vec<String>,
+    pub country_code: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub languages: Vec<String>,
+    /// Follower ranges of the tiers asked for, `[low, high)`; any of them.
+    pub tier_ranges: Vec<(i64, Option<i64>)>,
+    pub min_followers: Option<i64>,
+    pub max_followers: Option<i64>,
+    pub min_engagement_rate: Option<f64>,
+    pub max_engagement_rate: Option<f64>,
+    pub statuses: Vec<i32>,
+    pub order: Order,
+}
+
+/// Where the next page starts: the last row's sort key and id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub key: SortValue,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SortValue {
+    Id,
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Store {
+    /// One page of influencers, and the cursor of the next page when there is one.
+    pub async fn list(
+        &self,
+        q: &ListQuery,
+        limit: usize,
+        after: Option<&Cursor>,
+    ) -> Result<(Vec<Influencer>, Option<Cursor>), Error> {
+        let col = q.order.key.column();
+        let mut sql = Sql::new(&format!("SELECT i.id, {col} AS k FROM influencers i WHERE 1 = 1"));
+        if let Some(c) = &q.country_code {
+            sql.push(" AND i.country_code = ").arg(c.as_str());
+        }
+        if let Some(r) = &q.region {
+            sql.push(" AND i.region_key = ").arg(r.to_lowercase());
+        }
+        if let Some(c) = &q.city {
+            sql.push(" AND i.city_key = ").arg(c.to_lowercase());
+        }
+        if !q.niches.is_empty() {
+            sql.push(" AND (");
+            for (i, n) in q.niches.iter().enumerate() {
+                sql.push(if i > 0 { " OR " } else { "" })
+                    .push("i.niches LIKE ")
+                    .arg(format!("%,{n},%"));
+            }
+            sql.push(")");
+        }
+        if !q.languages.is_empty() {
+            // "en" matches "en" and every "en-*".
+            sql.push(" AND (");
+            for (i, l) in q.languages.iter().enumerate() {
+                sql.push(if i > 0 { " OR " } else { "" })
+                    .push("i.languages LIKE ")
+                    .arg(format!("%,{l},%"));
+                if !l.contains('-') {
+                    sql.push(" OR i.languages LIKE ").arg(format!("%,{l}-%"));
+                }
+            }
+            sql.push(")");
+        }
+        if !q.statuses.is_empty() {
+            sql.push(" AND i.status IN (")
+                .list(q.statuses.iter().copied())
+                .push(")");
+        }
+        let account_filter = q.platform.is_some()
+            || !q.tier_ranges.is_empty()
+            || q.min_followers.is_some()
+            || q.max_followers.is_some()
+            || q.min_engagement_rate.is_some()
+            || q.max_engagement_rate.is_some();
+        if account_filter {
+            sql.push(" AND EXISTS (SELECT 1 FROM accounts a WHERE a.influencer_id = i.id");
+            if let Some(p) = q.platform {
+                sql.push(" AND a.platform = ").arg(p);
+            }
+            if !q.tier_ranges.is_empty() {
+                sql.push(" AND (");
+                for (i, (low, high)) in q.tier_ranges.iter().enumerate() {
+                    sql.push(if i > 0 { " OR " } else { "" })
+                        .push("(a.followers >= ")
+                        .arg(*low);
+                    if let Some(h) = high {
+                        sql.push(" AND a.followers < ").arg(*h);
+                    }
+                    sql.push(")");
+                }
+                sql.push(")");
+            }
+            if let Some(v) = q.min_followers {
+                sql.push(" AND a.followers >= ").arg(v);
+            }
+            if let Some(v) = q.max_followers {
+                sql.push(" AND a.followers <= ").arg(v);
+            }
+            if let Some(v) = q.min_engagement_rate {
+                sql.push(" AND a.engagement_rate >= ").arg(v);
+            }
+            if let Some(v) = q.max_engagement_rate {
+                sql.push(" AND a.engagement_rate <= ").arg(v);
+            }
+            sql.push(")");
+        }
+        let (cmp, dir) = if q.order.descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        if let Some(c) = after {
+            match &c.key {
+                SortValue::Id => {
+                    sql.push(&format!(" AND i.id {cmp} ")).arg(c.id.as_str());
+                }
+                key => {
+                    sql.push(&format!(" AND ({col} {cmp} "));
+                    push_value(&mut sql, key);
+                    sql.push(&format!(" OR ({col} = "));
+                    push_value(&mut sql, key);
+                    sql.push(&format!(" AND i.id {cmp} ")).arg(c.id.as_str()).push("))");
+                }
+            }
+        }
+        if q.order.key == OrderKey::CreateTime {
+            sql.push(&format!(" ORDER BY i.id {dir}"));
+        } else {
+            sql.push(&format!(" ORDER BY {col} {dir}, i.id {dir}"));
+        }
+        sql.push(" LIMIT ").arg(limit as i64 + 1);
+
+        let rows = sql.query().fetch_all(&self.db.pool).await?;
+        let more = rows.len() > limit;
+        let mut ids = Vec::with_capacity(limit);
+        let mut last = None;
+        for r in rows.iter().take(limit) {
+            let id: String = r.try_get("id")?;
+            let key = match q.order.key {
+                OrderKey::CreateTime => SortValue::Id,
+                OrderKey::Followers => SortValue::Int(r.try_get("k")?),
+                OrderKey::EngagementRate => SortValue::Float(r.try_get("k")?),
+                OrderKey::DisplayName => SortValue::Text(r.try_get("k")?),
+            };
+            last = Some(Cursor { key, id: id.clone() });
+            ids.push(id);
+        }
+        let page = self.get(&ids).await?;
+        Ok((page, if more { last } else { None }))
+    }
+}
+
+fn push_value(sql: &mut Sql, v: &SortValue) {
+    match v {
+        SortValue::Id => {
+            sql.push("NULL");
+        }
+        SortValue::Int(i) => {
+            sql.arg(*i);
+        }
+        SortValue::Float(f) => {
+            sql.arg(*f);
+        }
+        SortValue::Text(t) => {
+            sql.arg(t.as_str());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_by_parses_one_key_and_a_direction() {
+        assert_eq!(
+            Order::parse("").unwrap(),
+            Order {
+                key: OrderKey::CreateTime,
+                descending: false
+            }
+        );
+        assert_eq!(
+            Order::parse("followers desc").unwrap(),
+            Order {
+                key: OrderKey::Followers,
+                descending: true
+            }
+        );
+        assert_eq!(Order::parse(" display_name  asc ").unwrap().key, OrderKey::DisplayName);
+        for bad in ["followers up", "likes", "followers desc, id"] {
+            assert_eq!(
+                Order::parse(bad).unwrap_err().violations()[0].field,
+                "order_by",
+                "{bad}"
+            );
+        }
+    }
+}

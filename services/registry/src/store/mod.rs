@@ -1,0 +1,605 @@
+//! The registry's storage: one portable SQL adapter over the kit's `Database`, so the same code
+//! runs on PostgreSQL (cluster) and SQLite (`chorus up`); tests/store.rs runs the conformance
+//! suite on both. Every write commits its events to the outbox in the same transaction.
+
+mod list;
+mod sql;
+
+pub use list::{Cursor, ListQuery, Order, OrderKey, SortValue};
+
+use std::collections::{HashMap, HashSet};
+
+use chorus_kit::events::outbox::Outbox;
+use chorus_kit::storage::Database;
+use chorus_kit::{Error, ErrorCode};
+use chorus_proto::registry::{AccountMetrics, Influencer, MetricsSnapshot};
+use prost::Message;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::domain::engagement;
+use crate::domain::influencer::{AccountKey, keys, micros_to_timestamp, timestamp_to_micros};
+use crate::domain::tier::TierTable;
+use crate::events;
+pub(crate) use sql::{Arg, Sql};
+
+/// Rows per multi-row statement: well under both engines' bound-parameter limits.
+const CHUNK: usize = 400;
+
+/// How a write treats accounts that already exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteMode {
+    /// New influencers only: an existing account is ALREADY_EXISTS.
+    Create,
+    /// Import: rows whose accounts exist update that influencer, others create one.
+    Upsert,
+    /// Replace the influencer with this id; its accounts may not belong to anyone else.
+    Replace(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+}
+
+/// The result of one row of a write.
+pub type RowResult = Result<(Outcome, Influencer), Error>;
+
+#[derive(Debug, Clone)]
+struct Existing {
+    influencer_id: String,
+    followers: i64,
+    engagement_rate: f64,
+    latest_time: i64,
+    latest: Option<Vec<u8>>,
+}
+
+/// Storage of influencers, accounts and metrics history.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Database,
+    outbox: Outbox,
+    tiers: TierTable,
+}
+
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+pub fn id_of(name: &str) -> Option<&str> {
+    name.strip_prefix("influencers/")
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+}
+
+impl Store {
+    pub fn new(db: Database, outbox: Outbox, tiers: TierTable) -> Self {
+        Store { db, outbox, tiers }
+    }
+
+    pub fn tiers(&self) -> &TierTable {
+        &self.tiers
+    }
+
+    /// Writes normalized rows in one transaction; each row gets its own result, and a bad row
+    /// never fails the others. `request_id` (Create only) makes a retry return the first result.
+    pub async fn write(
+        &self,
+        rows: Vec<Influencer>,
+        mode: WriteMode,
+        request_id: Option<&str>,
+    ) -> Result<Vec<RowResult>, Error> {
+        match self.write_once(&rows, &mode, request_id).await {
+            // Another writer took an account between our look-up and our insert: look again.
+            Err(e) if e.code() == ErrorCode::AlreadyExists => self.write_once(&rows, &mode, request_id).await,
+            other => other,
+        }
+    }
+
+    async fn write_once(
+        &self,
+        rows: &[Influencer],
+        mode: &WriteMode,
+        request_id: Option<&str>,
+    ) -> Result<Vec<RowResult>, Error> {
+        let all_keys: Vec<AccountKey> = rows.iter().flat_map(keys).collect();
+        let existing = self.existing_accounts(&all_keys).await?;
+        let now = now_micros();
+
+        // Decide per row: which id it writes, or why it cannot.
+        let mut plan: Vec<Result<(Outcome, String), Error>> = Vec::with_capacity(rows.len());
+        let mut claimed_keys: HashMap<AccountKey, usize> = HashMap::new();
+        let mut claimed_ids: HashMap<String, usize> = HashMap::new();
+        for (row, inf) in rows.iter().enumerate() {
+            plan.push(decide(row, inf, mode, &existing, &mut claimed_keys, &mut claimed_ids));
+        }
+
+        let mut tx = self.db.pool.begin().await?;
+        // Influencers, with copies of the largest account's metrics for filtering.
+        let mut stored: Vec<Option<(Outcome, Influencer)>> = vec![None; rows.len()];
+        let mut write_rows = Vec::new();
+        for (row, p) in plan.iter().enumerate() {
+            if let Ok((outcome, id)) = p {
+                let mut inf = rows[row].clone();
+                inf.name = format!("influencers/{id}");
+                write_rows.push((row, id.clone(), inf, *outcome));
+            }
+        }
+        let mut create_times: HashMap<String, i64> = HashMap::new();
+        for chunk in write_rows.chunks(CHUNK) {
+            let mut q = Sql::new(
+                "INSERT INTO influencers (id, display_name, country_code, region_key, city_key, niches, languages, \
+                 status, followers, engagement_rate, profile, create_time, update_time) VALUES ",
+            );
+            for (i, (_, id, inf, _)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                let (followers, rate) = largest(inf, &existing);
+                let loc = inf.location.clone().unwrap_or_default();
+                q.row(vec![
+                    id.clone().into(),
+                    inf.display_name.clone().into(),
+                    loc.country_code.into(),
+                    loc.region.to_lowercase().into(),
+                    loc.city.to_lowercase().into(),
+                    joined(&inf.niches).into(),
+                    joined(&inf.languages).into(),
+                    inf.status.into(),
+                    followers.into(),
+                    rate.into(),
+                    inf.encode_to_vec().into(),
+                    now.into(),
+                    now.into(),
+                ]);
+            }
+            q.push(
+                " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
+                 country_code = excluded.country_code, region_key = excluded.region_key, city_key = excluded.city_key, \
+                 niches = excluded.niches, languages = excluded.languages, status = excluded.status, \
+                 followers = excluded.followers, engagement_rate = excluded.engagement_rate, \
+                 profile = excluded.profile, update_time = excluded.update_time RETURNING id, create_time",
+            );
+            for r in q.query().fetch_all(&mut *tx).await? {
+                create_times.insert(r.try_get("id")?, r.try_get("create_time")?);
+            }
+        }
+
+        // Accounts: replaced wholesale for updated influencers, keeping each kept account's
+        // metrics.
+        let updated: Vec<&String> = write_rows
+            .iter()
+            .filter(|(_, _, _, o)| *o == Outcome::Updated)
+            .map(|(_, id, _, _)| id)
+            .collect();
+        for chunk in updated.chunks(CHUNK) {
+            let mut q = Sql::new("DELETE FROM accounts WHERE influencer_id IN (");
+            q.list(chunk.iter().map(|s| s.as_str())).push(")");
+            q.query().execute(&mut *tx).await?;
+        }
+        let account_rows: Vec<Vec<Arg>> = write_rows
+            .iter()
+            .flat_map(|(_, id, inf, _)| {
+                keys(inf).into_iter().map(|k| {
+                    let e = existing.get(&k);
+                    vec![
+                        k.platform.into(),
+                        k.handle.into(),
+                        id.clone().into(),
+                        e.map_or(0, |e| e.followers).into(),
+                        e.map_or(0.0, |e| e.engagement_rate).into(),
+                        e.map_or(0, |e| e.latest_time).into(),
+                        e.and_then(|e| e.latest.clone()).unwrap_or_default().into(),
+                    ]
+                })
+            })
+            .collect();
+        for chunk in account_rows.chunks(CHUNK) {
+            let mut q = Sql::new(
+                "INSERT INTO accounts (platform, handle, influencer_id, followers, engagement_rate, latest_time, latest) VALUES ",
+            );
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.row(r.clone());
+            }
+            q.query().execute(&mut *tx).await?;
+        }
+
+        // The stored influencers, as Get would return them, and their events.
+        let mut envelopes = Vec::with_capacity(write_rows.len());
+        for (row, id, inf, outcome) in write_rows {
+            let mut out = inf;
+            let created = create_times.get(&id).copied().unwrap_or(now);
+            out.create_time = Some(micros_to_timestamp(created));
+            out.update_time = Some(micros_to_timestamp(now));
+            for a in &mut out.accounts {
+                let key = AccountKey {
+                    platform: a.platform,
+                    handle: a.handle.clone(),
+                };
+                a.metrics = existing.get(&key).and_then(|e| self.metrics(e.latest.as_deref()));
+            }
+            envelopes.push(events::upserted(&out));
+            stored[row] = Some((outcome, out));
+        }
+        self.outbox.add_many(&mut tx, events::TOPIC, &envelopes).await?;
+        if let (Some(request_id), WriteMode::Create, Some(Some((_, inf)))) = (request_id, mode, stored.first()) {
+            Sql::new("INSERT INTO create_requests (request_id, influencer_id) VALUES ")
+                .row(vec![
+                    request_id.into(),
+                    inf.name.trim_start_matches("influencers/").into(),
+                ])
+                .query()
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.outbox.committed();
+
+        Ok(plan
+            .into_iter()
+            .zip(stored)
+            .map(|(p, s)| match (p, s) {
+                (Err(e), _) => Err(e),
+                (Ok(_), Some(done)) => Ok(done),
+                (Ok(_), None) => Err(Error::new(ErrorCode::Internal, "row planned but not written")),
+            })
+            .collect())
+    }
+
+    /// The influencer a CreateInfluencer request id already created, if any.
+    pub async fn created_by_request(&self, request_id: &str) -> Result<Option<Influencer>, Error> {
+        let row = Sql::new("SELECT influencer_id FROM create_requests WHERE request_id = ")
+            .arg(request_id)
+            .query()
+            .fetch_optional(&self.db.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let id: String = r.try_get(0)?;
+                Ok(self.get(&[id]).await?.pop())
+            }
+        }
+    }
+
+    async fn existing_accounts(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Existing>, Error> {
+        let wanted: HashSet<&AccountKey> = keys.iter().collect();
+        let handles: Vec<&str> = {
+            let mut h: Vec<&str> = keys.iter().map(|k| k.handle.as_str()).collect();
+            h.sort_unstable();
+            h.dedup();
+            h
+        };
+        let mut out = HashMap::new();
+        for chunk in handles.chunks(CHUNK * 2) {
+            let mut q = Sql::new(
+                "SELECT platform, handle, influencer_id, followers, engagement_rate, latest_time, latest \
+                 FROM accounts WHERE handle IN (",
+            );
+            q.list(chunk.iter().copied()).push(")");
+            for r in q.query().fetch_all(&self.db.pool).await? {
+                let key = AccountKey {
+                    platform: r.try_get::<i64, _>("platform")? as i32,
+                    handle: r.try_get("handle")?,
+                };
+                if wanted.contains(&key) {
+                    let latest: Option<Vec<u8>> = r.try_get("latest")?;
+                    out.insert(
+                        key,
+                        Existing {
+                            influencer_id: r.try_get("influencer_id")?,
+                            followers: r.try_get("followers")?,
+                            engagement_rate: r.try_get("engagement_rate")?,
+                            latest_time: r.try_get("latest_time")?,
+                            latest: latest.filter(|b| !b.is_empty()),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The influencers with these ids that exist, in the order asked.
+    pub async fn get(&self, ids: &[String]) -> Result<Vec<Influencer>, Error> {
+        let mut by_id: HashMap<String, Influencer> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = Sql::new(
+                "SELECT i.id, i.profile, i.create_time, i.update_time, a.platform, a.handle, a.latest \
+                 FROM influencers i LEFT JOIN accounts a ON a.influencer_id = i.id WHERE i.id IN (",
+            );
+            q.list(chunk.iter().map(|s| s.as_str())).push(")");
+            for r in q.query().fetch_all(&self.db.pool).await? {
+                self.merge_row(&mut by_id, &r)?;
+            }
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    fn merge_row(&self, by_id: &mut HashMap<String, Influencer>, r: &AnyRow) -> Result<(), Error> {
+        let id: String = r.try_get("id")?;
+        if !by_id.contains_key(&id) {
+            let bytes: Vec<u8> = r.try_get("profile")?;
+            let mut inf = Influencer::decode(bytes.as_slice()).map_err(|e| Error::internal("decode profile", e))?;
+            inf.create_time = Some(micros_to_timestamp(r.try_get("create_time")?));
+            inf.update_time = Some(micros_to_timestamp(r.try_get("update_time")?));
+            by_id.insert(id.clone(), inf);
+        }
+        let platform: Option<i64> = r.try_get("platform")?;
+        if let (Some(platform), Some(inf)) = (platform, by_id.get_mut(&id)) {
+            let handle: String = r.try_get("handle")?;
+            let latest: Option<Vec<u8>> = r.try_get("latest")?;
+            if let Some(a) = inf
+                .accounts
+                .iter_mut()
+                .find(|a| a.platform as i64 == platform && a.handle == handle)
+            {
+                a.metrics = self.metrics(latest.as_deref());
+            }
+        }
+        Ok(())
+    }
+
+    /// What an account's latest snapshot says, derived with the configured tiers.
+    fn metrics(&self, latest: Option<&[u8]>) -> Option<AccountMetrics> {
+        let s = MetricsSnapshot::decode(latest.filter(|b| !b.is_empty())?).ok()?;
+        Some(AccountMetrics {
+            engagement_rates: engagement::rates(&s),
+            tier: self.tiers.classify(s.followers) as i32,
+            sponsored_share: engagement::sponsored_share(&s),
+            latest: Some(s),
+        })
+    }
+
+    /// Erases an influencer: profile, accounts and history, with the deletion event.
+    pub async fn delete(&self, id: &str) -> Result<bool, Error> {
+        let mut tx = self.db.pool.begin().await?;
+        // Children first: SQLite enforces ON DELETE CASCADE only with foreign keys on, and
+        // erasure must not depend on a pragma.
+        for table in ["metrics_snapshots", "accounts", "create_requests"] {
+            let mut q = Sql::new(&format!("DELETE FROM {table} WHERE influencer_id = "));
+            q.arg(id);
+            q.query().execute(&mut *tx).await?;
+        }
+        let gone = Sql::new("DELETE FROM influencers WHERE id = ")
+            .arg(id)
+            .query()
+            .execute(&mut *tx)
+            .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.outbox
+            .add_many(&mut tx, events::TOPIC, &[events::deleted(id)])
+            .await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(true)
+    }
+
+    /// Records normalized snapshots; a snapshot for an unknown account is NOT_FOUND for its
+    /// row alone. The newest snapshot of an account becomes its current metrics.
+    pub async fn record_metrics(&self, snaps: Vec<MetricsSnapshot>) -> Result<Vec<Result<(), Error>>, Error> {
+        let keys: Vec<AccountKey> = snaps
+            .iter()
+            .map(|s| AccountKey {
+                platform: s.platform,
+                handle: s.handle.clone(),
+            })
+            .collect();
+        let existing = self.existing_accounts(&keys).await?;
+        let mut results = Vec::with_capacity(snaps.len());
+        let mut newest: HashMap<&AccountKey, (i64, &MetricsSnapshot)> = HashMap::new();
+        let mut rows = Vec::new();
+        let mut envelopes = Vec::new();
+        for (s, key) in snaps.iter().zip(&keys) {
+            let Some(e) = existing.get(key) else {
+                results.push(Err(Error::not_found(format!(
+                    "account {} on platform {}",
+                    key.handle, key.platform
+                ))));
+                continue;
+            };
+            let at = s.observe_time.as_ref().map(timestamp_to_micros).unwrap_or(0);
+            if at >= e.latest_time && newest.get(key).is_none_or(|(t, _)| at >= *t) {
+                newest.insert(key, (at, s));
+            }
+            rows.push(vec![
+                uuid::Uuid::now_v7().to_string().into(),
+                e.influencer_id.clone().into(),
+                s.platform.into(),
+                s.handle.clone().into(),
+                at.into(),
+                s.encode_to_vec().into(),
+            ]);
+            envelopes.push(events::metrics_recorded(&e.influencer_id, s));
+            results.push(Ok(()));
+        }
+        let mut tx = self.db.pool.begin().await?;
+        for chunk in rows.chunks(CHUNK) {
+            let mut q = Sql::new(
+                "INSERT INTO metrics_snapshots (id, influencer_id, platform, handle, observe_time, snapshot) VALUES ",
+            );
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.row(r.clone());
+            }
+            q.query().execute(&mut *tx).await?;
+        }
+        let mut touched = HashSet::new();
+        for (key, (at, s)) in &newest {
+            let mut q = Sql::new("UPDATE accounts SET followers = ");
+            q.arg(s.followers)
+                .push(", engagement_rate = ")
+                .arg(engagement::by_followers(s));
+            q.push(", latest_time = ")
+                .arg(*at)
+                .push(", latest = ")
+                .arg(s.encode_to_vec());
+            q.push(" WHERE platform = ")
+                .arg(key.platform)
+                .push(" AND handle = ")
+                .arg(key.handle.as_str());
+            q.query().execute(&mut *tx).await?;
+            if let Some(e) = existing.get(*key) {
+                touched.insert(e.influencer_id.clone());
+            }
+        }
+        let now = now_micros();
+        for id in touched {
+            // The influencer's filter copies follow its largest account.
+            let mut q =
+                Sql::new("UPDATE influencers SET followers = (SELECT followers FROM accounts WHERE influencer_id = ");
+            q.arg(id.as_str())
+                .push(" ORDER BY followers DESC, handle LIMIT 1), engagement_rate = ");
+            q.push("(SELECT engagement_rate FROM accounts WHERE influencer_id = ")
+                .arg(id.as_str());
+            q.push(" ORDER BY followers DESC, handle LIMIT 1), update_time = ")
+                .arg(now);
+            q.push(" WHERE id = ").arg(id.as_str());
+            q.query().execute(&mut *tx).await?;
+        }
+        self.outbox.add_many(&mut tx, events::TOPIC, &envelopes).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(results)
+    }
+
+    /// An influencer's snapshots, newest first, after the `(observe_time, id)` cursor.
+    pub async fn snapshots(
+        &self,
+        influencer_id: &str,
+        account: Option<&AccountKey>,
+        limit: usize,
+        after: Option<&(i64, String)>,
+    ) -> Result<Vec<(MetricsSnapshot, (i64, String))>, Error> {
+        let mut q = Sql::new("SELECT id, observe_time, snapshot FROM metrics_snapshots WHERE influencer_id = ");
+        q.arg(influencer_id);
+        if let Some(k) = account {
+            q.push(" AND platform = ")
+                .arg(k.platform)
+                .push(" AND handle = ")
+                .arg(k.handle.as_str());
+        }
+        if let Some((t, id)) = after {
+            q.push(" AND (observe_time < ")
+                .arg(*t)
+                .push(" OR (observe_time = ")
+                .arg(*t);
+            q.push(" AND id < ").arg(id.as_str()).push("))");
+        }
+        q.push(" ORDER BY observe_time DESC, id DESC LIMIT ").arg(limit as i64);
+        let mut out = Vec::new();
+        for r in q.query().fetch_all(&self.db.pool).await? {
+            let bytes: Vec<u8> = r.try_get("snapshot")?;
+            let s = MetricsSnapshot::decode(bytes.as_slice()).map_err(|e| Error::internal("decode snapshot", e))?;
+            out.push((s, (r.try_get("observe_time")?, r.try_get("id")?)));
+        }
+        Ok(out)
+    }
+
+    /// Whether an influencer exists.
+    pub async fn exists(&self, id: &str) -> Result<bool, Error> {
+        let row = Sql::new("SELECT 1 FROM influencers WHERE id = ")
+            .arg(id)
+            .query()
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
+/// Where one row goes: which influencer id it writes, created or updated, or why it cannot.
+fn decide(
+    row: usize,
+    inf: &Influencer,
+    mode: &WriteMode,
+    existing: &HashMap<AccountKey, Existing>,
+    claimed_keys: &mut HashMap<AccountKey, usize>,
+    claimed_ids: &mut HashMap<String, usize>,
+) -> Result<(Outcome, String), Error> {
+    let row_keys = keys(inf);
+    for (i, k) in row_keys.iter().enumerate() {
+        if let Some(other) = claimed_keys.get(k) {
+            return Err(Error::invalid_field(
+                format!("accounts[{i}]"),
+                format!("{} is also in row {other} of the same batch", k.handle),
+            ));
+        }
+    }
+    let owners: Vec<(usize, &String)> = row_keys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| existing.get(k).map(|e| (i, &e.influencer_id)))
+        .collect();
+    let (outcome, id) = match mode {
+        WriteMode::Create => {
+            if let Some((i, _)) = owners.first() {
+                return Err(Error::already_exists(format!(
+                    "accounts[{i}]: {} already belongs to an influencer",
+                    row_keys[*i].handle
+                )));
+            }
+            (Outcome::Created, uuid::Uuid::now_v7().to_string())
+        }
+        WriteMode::Replace(id) => {
+            if let Some((i, _)) = owners.iter().find(|(_, owner)| *owner != id) {
+                return Err(Error::already_exists(format!(
+                    "accounts[{i}]: {} already belongs to another influencer",
+                    row_keys[*i].handle
+                )));
+            }
+            (Outcome::Updated, id.clone())
+        }
+        WriteMode::Upsert => {
+            let distinct: HashSet<&String> = owners.iter().map(|(_, o)| *o).collect();
+            match distinct.len() {
+                0 => (Outcome::Created, uuid::Uuid::now_v7().to_string()),
+                1 => (Outcome::Updated, owners[0].1.clone()),
+                _ => {
+                    return Err(Error::new(
+                        ErrorCode::FailedPrecondition,
+                        "the row's accounts belong to different influencers; merge them first",
+                    ));
+                }
+            }
+        }
+    };
+    if let Some(other) = claimed_ids.get(&id) {
+        return Err(Error::invalid_field(
+            "accounts",
+            format!("updates the same influencer as row {other} of the same batch"),
+        ));
+    }
+    claimed_ids.insert(id.clone(), row);
+    for k in row_keys {
+        claimed_keys.insert(k, row);
+    }
+    Ok((outcome, id))
+}
+
+/// Followers and engagement of the row's largest account, from metrics already recorded.
+fn largest(inf: &Influencer, existing: &HashMap<AccountKey, Existing>) -> (i64, f64) {
+    keys(inf)
+        .iter()
+        .filter_map(|k| existing.get(k))
+        .max_by_key(|e| e.followers)
+        .map_or((0, 0.0), |e| (e.followers, e.engagement_rate))
+}
+
+/// ",a,b," so that `LIKE '%,a,%'` matches one whole element.
+fn joined(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(",{},", items.join(","))
+    }
+}

@@ -1,0 +1,275 @@
+//! The registry over real gRPC on a loopback port, on PostgreSQL and on SQLite: each RPC's
+//! behaviour, the events it emits, and who may call it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use chorus_proto::registry::*;
+use chorus_proto::types::{Platform, Tier};
+use common::*;
+use prost_types::FieldMask;
+use tonic::Code;
+
+async fn count(client: &mut Client) -> usize {
+    let mut n = 0;
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_influencers(ListInfluencersRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        n += page.influencers.len();
+        if page.next_page_token.is_empty() {
+            return n;
+        }
+        token = page.next_page_token;
+    }
+}
+
+on_both_backends! {
+    create_then_get_returns_the_normalized_profile => |app: TestApp| async move {
+        let mut events = app.events().await;
+        let mut c = app.client().await;
+        let mut inf = influencer("  Maya  ", "@Maya.Bakes");
+        inf.create_time = Some(prost_types::Timestamp { seconds: 1, nanos: 0 });
+        let created = create(&mut c, inf).await;
+        assert!(created.name.starts_with("influencers/"));
+        assert_eq!(created.display_name, "Maya");
+        assert_eq!(created.accounts[0].handle, "maya.bakes");
+        assert_ne!(created.create_time.unwrap().seconds, 1, "output-only fields are ignored on input");
+        let got = c.get_influencer(GetInfluencerRequest { name: created.name.clone() }).await.unwrap().into_inner().influencer.unwrap();
+        assert_eq!(got, created);
+        assert_eq!(next_types(&mut events, 1).await, ["registry.influencer.upserted"]);
+    };
+
+    a_taken_account_is_already_exists_and_writes_nothing => |app: TestApp| async move {
+        let mut c = app.client().await;
+        create(&mut c, influencer("A", "same")).await;
+        let err = c.create_influencer(CreateInfluencerRequest { influencer: Some(influencer("B", "SAME")), request_id: String::new() }).await.unwrap_err();
+        assert_eq!(err.code(), Code::AlreadyExists);
+        assert_eq!(count(&mut c).await, 1);
+    };
+
+    a_retried_create_with_the_same_request_id_returns_the_first => |app: TestApp| async move {
+        let mut c = app.client().await;
+        let req = CreateInfluencerRequest { influencer: Some(influencer("A", "a")), request_id: "req-1".into() };
+        let first = c.create_influencer(req.clone()).await.unwrap().into_inner().influencer.unwrap();
+        let second = c.create_influencer(req).await.unwrap().into_inner().influencer.unwrap();
+        assert_eq!(first.name, second.name);
+        assert_eq!(count(&mut c).await, 1);
+    };
+
+    update_changes_only_the_masked_fields => |app: TestApp| async move {
+        let mut c = app.client().await;
+        let created = create(&mut c, influencer("Old", "h")).await;
+        let mut patch = Influencer { name: created.name.clone(), display_name: "New".into(), ..Default::default() };
+        patch.niches = vec!["gaming".into()];
+        let updated = c
+            .update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: Some(FieldMask { paths: vec!["display_name".into()] }) })
+            .await
+            .unwrap()
+            .into_inner()
+            .influencer
+            .unwrap();
+        assert_eq!(updated.display_name, "New");
+        assert_eq!(updated.niches, created.niches, "niches were not in the mask");
+        assert_eq!(updated.create_time, created.create_time);
+        let t = |x: &Influencer| x.update_time.map(|t| (t.seconds, t.nanos));
+        assert!(t(&updated) > t(&created));
+    };
+
+    an_update_may_not_take_another_influencers_account => |app: TestApp| async move {
+        let mut c = app.client().await;
+        create(&mut c, influencer("A", "taken")).await;
+        let b = create(&mut c, influencer("B", "free")).await;
+        let mut patch = b.clone();
+        patch.accounts.push(account(Platform::Instagram, "taken"));
+        let err = c.update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: None }).await.unwrap_err();
+        assert_eq!(err.code(), Code::AlreadyExists);
+        let still = c.get_influencer(GetInfluencerRequest { name: b.name }).await.unwrap().into_inner().influencer.unwrap();
+        assert_eq!(still.accounts.len(), 1);
+    };
+
+    delete_erases_the_person_and_says_so => |app: TestApp| async move {
+        let mut events = app.events().await;
+        let mut c = app.client().await;
+        let created = create(&mut c, influencer("Gone", "gone")).await;
+        record(&mut c, vec![snapshot(Platform::Instagram, "gone", 5_000, 4_000)]).await;
+        c.delete_influencer(DeleteInfluencerRequest { name: created.name.clone() }).await.unwrap();
+        let err = c.get_influencer(GetInfluencerRequest { name: created.name.clone() }).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        let err = c.delete_influencer(DeleteInfluencerRequest { name: created.name.clone() }).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        // The handle is free again, and no history is left behind.
+        let again = create(&mut c, influencer("New person", "gone")).await;
+        let history = c.list_metrics_snapshots(ListMetricsSnapshotsRequest { parent: again.name, ..Default::default() }).await.unwrap().into_inner();
+        assert!(history.snapshots.is_empty());
+        assert_eq!(
+            next_types(&mut events, 4).await,
+            ["registry.influencer.upserted", "registry.metrics.recorded", "registry.influencer.deleted", "registry.influencer.upserted"]
+        );
+    };
+
+    metrics_derive_engagement_and_tier_and_keep_history => |app: TestApp| async move {
+        let mut c = app.client().await;
+        let created = create(&mut c, influencer("M", "m")).await;
+        let mut old = snapshot(Platform::Instagram, "m", 4_000, 1_000);
+        old.observe_time = Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 });
+        let mut new = snapshot(Platform::Instagram, "m", 20_000, 10_000);
+        new.observe_time = Some(prost_types::Timestamp { seconds: 1_700_086_400, nanos: 0 });
+        let mut unknown = snapshot(Platform::Tiktok, "m", 1, 1);
+        unknown.observe_time = new.observe_time;
+        // Sent newest first: the newest still wins.
+        let reply = record(&mut c, vec![new.clone(), old.clone(), unknown]).await;
+        assert_eq!(reply.recorded_count, 2);
+        assert_eq!(reply.errors.len(), 1);
+        assert_eq!(reply.errors[0].row, 2);
+        assert_eq!(reply.errors[0].error.as_ref().unwrap().code, Code::NotFound as i32);
+
+        let got = c.get_influencer(GetInfluencerRequest { name: created.name.clone() }).await.unwrap().into_inner().influencer.unwrap();
+        let m = got.accounts[0].metrics.clone().unwrap();
+        assert_eq!(m.latest.unwrap().followers, 20_000);
+        assert_eq!(m.tier, Tier::Micro as i32);
+        // (10,000 likes + 1,000 comments) / 10 posts / 20,000 followers = 5.5%
+        assert_eq!(m.engagement_rates[0].denominator, EngagementDenominator::Followers as i32);
+        assert!((m.engagement_rates[0].rate - 0.055).abs() < 1e-9);
+        assert!((m.sponsored_share - 0.1).abs() < 1e-9);
+
+        let history = c.list_metrics_snapshots(ListMetricsSnapshotsRequest { parent: created.name.clone(), page_size: 1, ..Default::default() }).await.unwrap().into_inner();
+        assert_eq!(history.snapshots[0].followers, 20_000, "newest first");
+        let rest = c.list_metrics_snapshots(ListMetricsSnapshotsRequest { parent: created.name, page_size: 1, page_token: history.next_page_token, ..Default::default() }).await.unwrap().into_inner();
+        assert_eq!(rest.snapshots[0].followers, 4_000);
+    };
+
+    list_filters_orders_and_pages => |app: TestApp| async move {
+        let mut c = app.client().await;
+        let cities = [("Austin", "TX", "US"), ("Denver", "CO", "US"), ("London", "", "GB")];
+        let mut snaps = Vec::new();
+        for i in 0..30i64 {
+            let (city, region, country) = cities[(i % 3) as usize];
+            let mut inf = influencer(&format!("Person {i:02}"), &format!("p{i}"));
+            inf.location = Some(chorus_proto::types::Location { country_code: country.into(), region: region.into(), city: city.into() });
+            inf.niches = if i % 2 == 0 { vec!["fitness".into()] } else { vec!["books".into(), "travel".into()] };
+            inf.languages = if country == "GB" { vec!["en-GB".into()] } else { vec!["en-US".into(), "es".into()] };
+            create(&mut c, inf).await;
+            snaps.push(snapshot(Platform::Instagram, &format!("p{i}"), 1_000 + i * 1_000, 500 + i * 37));
+        }
+        record(&mut c, snaps).await;
+
+        let list = |req: ListInfluencersRequest| {
+            let mut c = c.clone();
+            async move { c.list_influencers(req).await.unwrap().into_inner() }
+        };
+        let austin = list(ListInfluencersRequest { city: "austin".into(), page_size: 100, ..Default::default() }).await;
+        assert_eq!(austin.influencers.len(), 10);
+        assert!(austin.influencers.iter().all(|i| i.location.as_ref().unwrap().city == "Austin"));
+
+        let fit_us = list(ListInfluencersRequest { niches: vec!["fitness".into()], country_code: "us".into(), page_size: 100, ..Default::default() }).await;
+        assert_eq!(fit_us.influencers.len(), 10);
+
+        let english = list(ListInfluencersRequest { languages: vec!["en".into()], page_size: 100, ..Default::default() }).await;
+        assert_eq!(english.influencers.len(), 30, "en matches en-US and en-GB");
+
+        // Followers run 1k..30k: nano is 1k..10k.
+        let nano = list(ListInfluencersRequest { tiers: vec![Tier::Nano as i32], page_size: 100, ..Default::default() }).await;
+        assert_eq!(nano.influencers.len(), 9);
+        let band = list(ListInfluencersRequest { min_followers: Some(5_000), max_followers: Some(7_000), platform: Platform::Instagram as i32, page_size: 100, ..Default::default() }).await;
+        assert_eq!(band.influencers.len(), 3);
+        let tiktok = list(ListInfluencersRequest { platform: Platform::Tiktok as i32, page_size: 100, ..Default::default() }).await;
+        assert!(tiktok.influencers.is_empty());
+
+        // Sorted by followers, walked 7 at a time, every person exactly once.
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = list(ListInfluencersRequest { order_by: "followers desc".into(), page_size: 7, page_token: token, ..Default::default() }).await;
+            seen.extend(page.influencers.iter().map(|i| i.accounts[0].metrics.as_ref().unwrap().latest.as_ref().unwrap().followers));
+            if page.next_page_token.is_empty() { break; }
+            token = page.next_page_token;
+        }
+        assert_eq!(seen.len(), 30);
+        assert!(seen.windows(2).all(|w| w[0] > w[1]), "descending by followers: {seen:?}");
+
+        let engaged = list(ListInfluencersRequest { min_engagement_rate: Some(0.02), order_by: "engagement_rate desc".into(), page_size: 100, ..Default::default() }).await;
+        let rates: Vec<f64> = engaged.influencers.iter().map(|i| i.accounts[0].metrics.as_ref().unwrap().engagement_rates[0].rate).collect();
+        assert!(!rates.is_empty() && rates.iter().all(|r| *r >= 0.02));
+        assert!(rates.windows(2).all(|w| w[0] >= w[1]));
+    };
+
+    import_reports_each_row_and_upserts_by_handle => |app: TestApp| async move {
+        let mut events = app.events().await;
+        let mut c = app.client().await;
+        let mut bad = influencer("", "bad");
+        bad.niches = vec!["not-a-niche".into()];
+        let batch1 = vec![influencer("One", "one"), bad, influencer("Two", "two")];
+        let mut renamed = influencer("One, renamed", "ONE");
+        renamed.niches = vec!["music".into()];
+        let batch2 = vec![renamed, influencer("Three", "three"), influencer("Dup", "three")];
+        let reqs = vec![ImportInfluencersRequest { influencers: batch1 }, ImportInfluencersRequest { influencers: batch2 }];
+        let mut stream = c.import_influencers(tokio_stream::iter(reqs)).await.unwrap().into_inner();
+        let mut results = Vec::new();
+        while let Some(r) = stream.message().await.unwrap() {
+            results.extend(r.results);
+        }
+        let outcomes: Vec<(i64, i32)> = results.iter().map(|r| (r.row, r.outcome)).collect();
+        use ImportOutcome::*;
+        assert_eq!(outcomes, [(0, Created as i32), (1, Failed as i32), (2, Created as i32), (3, Updated as i32), (4, Created as i32), (5, Failed as i32)]);
+        let status = results[1].error.as_ref().unwrap();
+        assert_eq!(status.code, Code::InvalidArgument as i32);
+        let bad_request = status.details.iter().find(|d| d.type_url.ends_with("google.rpc.BadRequest")).expect("field violations");
+        let br: chorus_proto::google::rpc::BadRequest = prost::Message::decode(bad_request.value.as_slice()).unwrap();
+        let fields: Vec<_> = br.field_violations.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["display_name", "niches[0]"]);
+        assert_eq!(results[3].name, results[0].name, "same handle, same influencer");
+        let one = c.get_influencer(GetInfluencerRequest { name: results[0].name.clone() }).await.unwrap().into_inner().influencer.unwrap();
+        assert_eq!(one.display_name, "One, renamed");
+        assert_eq!(count(&mut c).await, 3);
+        assert_eq!(next_types(&mut events, 4).await.len(), 4, "one event per stored row");
+    };
+
+    callers_need_a_token_and_the_right_scope => |app: TestApp| async move {
+        let mut anonymous = app.client_with(None).await;
+        let err = anonymous.list_influencers(ListInfluencersRequest::default()).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        let mut forged = app.client_with(Some("not.a.jwt".into())).await;
+        assert_eq!(forged.list_influencers(ListInfluencersRequest::default()).await.unwrap_err().code(), Code::Unauthenticated);
+        let mut reader = app.client_with(Some(app.token(&["registry.read"]))).await;
+        reader.list_influencers(ListInfluencersRequest::default()).await.unwrap();
+        let err = reader.create_influencer(CreateInfluencerRequest { influencer: Some(influencer("X", "x")), request_id: String::new() }).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
+        let mut writer = app.client_with(Some(app.token(&["registry.read", "registry.write"]))).await;
+        let created = create(&mut writer, influencer("X", "x")).await;
+        let err = writer.delete_influencer(DeleteInfluencerRequest { name: created.name }).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "erasure needs registry.admin");
+    };
+
+    health_and_reflection_answer_without_a_token => |app: TestApp| async move {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let mut health = HealthClient::new(app.channel().await);
+        for service in ["", "chorus.registry.v1.RegistryService"] {
+            let status = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status;
+            assert_eq!(status, 1, "SERVING for {service:?}");
+        }
+        use tonic_reflection::pb::v1::{ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse};
+        let mut reflection = ServerReflectionClient::new(app.channel().await);
+        let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+        let mut replies = reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) = replies.message().await.unwrap().unwrap().message_response else { panic!("list services") };
+        assert!(list.service.iter().any(|s| s.name == "chorus.registry.v1.RegistryService"));
+    };
+
+    shutdown_reports_not_serving_and_drains => |app: TestApp| async move {
+        let mut c = app.client().await;
+        create(&mut c, influencer("Before", "before")).await;
+        let addr = app.addr;
+        app.stop().await;
+        let refused = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await;
+        assert!(refused.is_err(), "the listener is closed after shutdown");
+    };
+}
