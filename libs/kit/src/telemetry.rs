@@ -25,6 +25,16 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// Installs logging and tracing for the process. Spans get W3C trace ids whether or not an
 /// exporter is configured, so trace context always travels with calls and events.
 pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str>) -> Result<(), Error> {
+    init_with_filter(service, format, otlp_endpoint, "info")
+}
+
+/// [`init`] with the log filter to use when `RUST_LOG` is not set.
+pub fn init_with_filter(
+    service: &'static str,
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+    default_filter: &str,
+) -> Result<(), Error> {
     let mut builder = SdkTracerProvider::builder();
     if let Some(endpoint) = otlp_endpoint {
         use opentelemetry_otlp::WithExportConfig;
@@ -43,7 +53,7 @@ pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str
     let _ = PROVIDER.set(provider);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let fmt = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()

@@ -137,7 +137,8 @@ impl Registry {
                 None
             }
         };
-        for (i, n) in r.niches.iter().enumerate() {
+        let niches: Vec<String> = r.niches.iter().map(|n| n.trim().to_ascii_lowercase()).collect();
+        for (i, n) in niches.iter().enumerate() {
             v.check(
                 !niche::is_known(n),
                 format!("niches[{i}]"),
@@ -203,7 +204,7 @@ impl Registry {
         v.finish()?;
         Ok(ListQuery {
             platform,
-            niches: r.niches.clone(),
+            niches,
             country_code,
             region: Some(r.region.trim().to_owned()).filter(|s| !s.is_empty()),
             city: Some(r.city.trim().to_owned()).filter(|s| !s.is_empty()),
@@ -347,6 +348,9 @@ impl RegistryService for Registry {
         };
         let fingerprint = paging::fingerprint(&query);
         let after: Option<Cursor> = paging::decode(&r.page_token, fingerprint)?;
+        if after.as_ref().is_some_and(|c| !c.fits(query.order.key)) {
+            return Err(Error::invalid_field("page_token", "malformed or from another query").into());
+        }
         let (influencers, next) = self.store.list(&query, size, after.as_ref()).await?;
         let next_page_token = next.map(|c| paging::encode(fingerprint, &c)).unwrap_or_default();
         Ok(Response::new(ListInfluencersResponse {
@@ -365,23 +369,28 @@ impl RegistryService for Registry {
         let mut input = request.into_inner();
         let store = self.store.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            let mut next_row: i64 = 0;
-            while let Some(message) = input.next().await {
-                let message = match message {
-                    Ok(m) => m,
-                    Err(status) => {
-                        let _ = tx.send(Err(status)).await;
+        // The stream is served by its own task, still inside the call's span (and trace).
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let mut next_row: i64 = 0;
+                while let Some(message) = input.next().await {
+                    let message = match message {
+                        Ok(m) => m,
+                        Err(status) => {
+                            let _ = tx.send(Err(status)).await;
+                            return;
+                        }
+                    };
+                    let reply = import_batch(&store, message.influencers, &mut next_row).await;
+                    let failed = reply.is_err();
+                    if tx.send(reply).await.is_err() || failed {
                         return;
                     }
-                };
-                let reply = import_batch(&store, message.influencers, &mut next_row).await;
-                let failed = reply.is_err();
-                if tx.send(reply).await.is_err() || failed {
-                    return;
                 }
-            }
-        });
+            },
+            span,
+        ));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
@@ -413,7 +422,7 @@ impl RegistryService for Registry {
                     }
                     Err(e) => reply.errors.push(RowError {
                         row,
-                        error: Some(rpc_status(e.nest("snapshots[]"))),
+                        error: Some(rpc_status(e)),
                     }),
                 }
             }

@@ -63,6 +63,12 @@ on_both_backends! {
         let second = c.create_influencer(req).await.unwrap().into_inner().influencer.unwrap();
         assert_eq!(first.name, second.name);
         assert_eq!(count(&mut c).await, 1);
+        let twice = c
+            .batch_get_influencers(BatchGetInfluencersRequest { names: vec![first.name.clone(), first.name.clone()] })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(twice.influencers.len(), 2, "a repeated name comes back in each place asked");
     };
 
     update_changes_only_the_masked_fields => |app: TestApp| async move {
@@ -170,7 +176,7 @@ on_both_backends! {
         assert_eq!(austin.influencers.len(), 10);
         assert!(austin.influencers.iter().all(|i| i.location.as_ref().unwrap().city == "Austin"));
 
-        let fit_us = list(ListInfluencersRequest { niches: vec!["fitness".into()], country_code: "us".into(), page_size: 100, ..Default::default() }).await;
+        let fit_us = list(ListInfluencersRequest { niches: vec!["Fitness".into()], country_code: "us".into(), page_size: 100, ..Default::default() }).await;
         assert_eq!(fit_us.influencers.len(), 10);
 
         let english = list(ListInfluencersRequest { languages: vec!["en".into()], page_size: 100, ..Default::default() }).await;

@@ -29,6 +29,7 @@ fn fast() -> SubscribeOptions {
         reclaim_after: Duration::from_millis(300),
         poll: Duration::from_millis(50),
         batch: 16,
+        start_at_end: false,
     }
 }
 
@@ -61,6 +62,19 @@ pub async fn a_new_group_starts_from_the_oldest_retained(bus: Arc<dyn Bus>, topi
     let mut sub = bus.subscribe(topic, "late", "c1", fast()).await.expect("subscribe");
     let got = sub.next(WAIT).await.expect("next").expect("a delivery");
     assert_eq!(payload::<Money>(&got.envelope).expect("payload").amount_minor, 1);
+}
+
+/// A group asked to start at the end sees only what is published after it joined.
+pub async fn a_group_may_start_at_the_end(bus: Arc<dyn Bus>, topic: &str) {
+    bus.publish(topic, &event(1)).await.expect("publish");
+    let options = SubscribeOptions {
+        start_at_end: true,
+        ..fast()
+    };
+    let mut sub = bus.subscribe(topic, "tail", "c1", options).await.expect("subscribe");
+    bus.publish(topic, &event(2)).await.expect("publish");
+    let got = sub.next(WAIT).await.expect("next").expect("a delivery");
+    assert_eq!(payload::<Money>(&got.envelope).expect("payload").amount_minor, 2);
 }
 
 /// Each group gets every event; consumers within a group share them without duplicates.

@@ -105,9 +105,9 @@ impl Bus for MemoryBus {
         {
             let mut topics = self.inner.topics.lock().map_err(|_| poisoned())?;
             let t = topics.entry(topic.to_owned()).or_default();
-            let first = t.first;
+            let next = if options.start_at_end { t.end() } else { t.first };
             t.groups.entry(group.to_owned()).or_insert_with(|| Group {
-                next: first,
+                next,
                 pending: BTreeMap::new(),
             });
         }

@@ -72,6 +72,9 @@ pub struct SubscribeOptions {
     pub poll: Duration,
     /// Messages fetched per round trip.
     pub batch: usize,
+    /// A group created by this subscription starts after the newest message instead of at
+    /// the oldest retained one (for observers that only care about what happens next).
+    pub start_at_end: bool,
 }
 
 impl Default for SubscribeOptions {
@@ -80,6 +83,7 @@ impl Default for SubscribeOptions {
             reclaim_after: Duration::from_secs(30),
             poll: Duration::from_millis(500),
             batch: 128,
+            start_at_end: false,
         }
     }
 }
@@ -91,7 +95,8 @@ pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
     async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), Error>;
 
     /// Joins `group` as `consumer`. A group that did not exist starts from the oldest
-    /// retained message, so nothing published before the first subscription is lost.
+    /// retained message, so nothing published before the first subscription is lost (unless
+    /// `options.start_at_end`).
     async fn subscribe(
         &self,
         topic: &str,

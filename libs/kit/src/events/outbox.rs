@@ -145,20 +145,36 @@ impl Relay {
 
     /// Publishes up to one batch; returns how many events it published.
     pub async fn publish_batch(&self) -> Result<usize, Error> {
-        let mut tx = self.db.pool.begin().await?;
-        if self.db.backend == Backend::Postgres {
-            let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
-                .bind(RELAY_LOCK)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            if !locked {
-                return Ok(0);
+        match self.db.backend {
+            Backend::Postgres => {
+                // Replicas share the outbox: one relay at a time, so order holds.
+                let mut tx = self.db.pool.begin().await?;
+                let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(RELAY_LOCK)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+                if !locked {
+                    return Ok(0);
+                }
+                let n = self.publish_from(&mut tx).await?;
+                tx.commit().await?;
+                Ok(n)
+            }
+            // One process owns a SQLite file, so one relay. No transaction: a read transaction
+            // that later writes fails at once in WAL mode when another writer committed in
+            // between, while a plain DELETE waits for the lock (busy_timeout).
+            Backend::Sqlite => {
+                let mut conn = self.db.pool.acquire().await?;
+                self.publish_from(&mut conn).await
             }
         }
+    }
+
+    async fn publish_from(&self, conn: &mut AnyConnection) -> Result<usize, Error> {
         let rows = sqlx::query("SELECT seq, topic, envelope FROM outbox ORDER BY seq LIMIT $1")
             .bind(RELAY_BATCH)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?;
         let Some(last) = rows.last() else { return Ok(0) };
         let last: i64 = last.try_get("seq")?;
@@ -169,9 +185,8 @@ impl Relay {
         }
         sqlx::query("DELETE FROM outbox WHERE seq <= $1")
             .bind(last)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        tx.commit().await?;
         Ok(rows.len())
     }
 }

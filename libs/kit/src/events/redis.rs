@@ -76,7 +76,8 @@ impl Bus for RedisBus {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(redis_err("connect to redis"))?;
-        let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(topic, group, "0").await;
+        let start = if options.start_at_end { "$" } else { "0" };
+        let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(topic, group, start).await;
         if let Err(e) = created
             && e.code() != Some("BUSYGROUP")
         {

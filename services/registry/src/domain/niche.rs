@@ -52,4 +52,17 @@ mod tests {
         assert!(is_known("vegan-food"));
         assert!(!is_known("Vegan"));
     }
+
+    #[test]
+    fn the_documented_table_is_this_list() {
+        let doc = include_str!("../../../../docs/niches.md");
+        let rows: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| "))
+            .filter_map(|l| l.split(" |").next())
+            .filter(|id| *id != "id" && !id.starts_with('-'))
+            .collect();
+        let ids: Vec<&str> = NICHES.iter().map(|(id, _)| *id).collect();
+        assert_eq!(rows, ids, "docs/niches.md lists exactly the taxonomy, in order");
+    }
 }

@@ -100,6 +100,20 @@ pub enum SortValue {
     Text(String),
 }
 
+impl Cursor {
+    /// Whether the cursor can continue a listing sorted by `key`. A token made for the same
+    /// query always fits; a tampered one may not, and must not reach the SQL.
+    pub fn fits(&self, key: OrderKey) -> bool {
+        matches!(
+            (key, &self.key),
+            (OrderKey::CreateTime, SortValue::Id)
+                | (OrderKey::Followers, SortValue::Int(_))
+                | (OrderKey::EngagementRate, SortValue::Float(_))
+                | (OrderKey::DisplayName, SortValue::Text(_))
+        )
+    }
+}
+
 impl Store {
     /// One page of influencers, and the cursor of the next page when there is one.
     pub async fn list(

@@ -70,9 +70,11 @@ pub fn now_micros() -> i64 {
         .unwrap_or(0)
 }
 
+/// The id in `influencers/{id}`, when it is a UUID in the canonical form ids are issued in
+/// (lower case, hyphenated); any other spelling would never match a stored id.
 pub fn id_of(name: &str) -> Option<&str> {
     name.strip_prefix("influencers/")
-        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .filter(|id| uuid::Uuid::try_parse(id).is_ok_and(|u| u.hyphenated().to_string() == *id))
 }
 
 impl Store {
@@ -306,7 +308,8 @@ impl Store {
         Ok(out)
     }
 
-    /// The influencers with these ids that exist, in the order asked.
+    /// The influencers with these ids that exist, in the order asked (a repeated id comes back
+    /// as often as it was asked for).
     pub async fn get(&self, ids: &[String]) -> Result<Vec<Influencer>, Error> {
         let mut by_id: HashMap<String, Influencer> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
@@ -319,7 +322,7 @@ impl Store {
                 self.merge_row(&mut by_id, &r)?;
             }
         }
-        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+        Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
     }
 
     fn merge_row(&self, by_id: &mut HashMap<String, Influencer>, r: &AnyRow) -> Result<(), Error> {

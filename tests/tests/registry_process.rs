@@ -1,0 +1,210 @@
+//! The registry as its own process, as Kubernetes runs it: configured by environment, on
+//! PostgreSQL and Redis Streams. Imports, lists and deletes over real gRPC while a consumer
+//! group on Redis observes the events; then SIGTERM stops it cleanly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chorus_kit::auth::Jwt;
+use chorus_kit::config::Secret;
+use chorus_kit::events::redis::RedisBus;
+use chorus_kit::events::{Bus, SubscribeOptions, payload};
+use chorus_proto::registry::registry_service_client::RegistryServiceClient;
+use chorus_proto::registry::*;
+use chorus_proto::types::Platform;
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const SECRET: &str = "e2e-secret-at-least-16-chars";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A binary of the workspace, built beside this test by `cargo nextest run --workspace`.
+fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_serving(health_port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(ch) = Channel::from_shared(format!("http://127.0.0.1:{health_port}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            let mut health = HealthClient::new(ch);
+            if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await {
+                if r.into_inner().status == 1 {
+                    return;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "registry did not become healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn row(name: &str, handle: &str) -> Influencer {
+    Influencer {
+        display_name: name.into(),
+        accounts: vec![SocialAccount {
+            platform: Platform::Tiktok as i32,
+            handle: handle.into(),
+            ..Default::default()
+        }],
+        niches: vec!["pets".into()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn registry_process_imports_lists_deletes_and_publishes_events() {
+    let database_url = chorus_kit::storage::testing::fresh_postgres_url().await.unwrap();
+    let redis_url = std::env::var("CHORUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let (grpc_port, health_port) = (free_port(), free_port());
+    let mut child = Process(
+        Command::new(workspace_binary("chorus-registry"))
+            .env("DATABASE_URL", &database_url)
+            .env("REDIS_URL", &redis_url)
+            .env("CHORUS_JWT_SECRET", SECRET)
+            .env("CHORUS_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+            .env("CHORUS_HEALTH_ADDR", format!("127.0.0.1:{health_port}"))
+            .env("CHORUS_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_serving(health_port).await;
+
+    // A consumer group of our own on the registry's stream.
+    let bus = RedisBus::connect(&redis_url).await.unwrap();
+    let group = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+    let options = SubscribeOptions {
+        start_at_end: true,
+        ..Default::default()
+    };
+    let mut events = bus.subscribe("chorus.registry", &group, "c1", options).await.unwrap();
+
+    let token = Jwt::new(&Secret::new(SECRET.to_owned()))
+        .mint(
+            "e2e",
+            "demo",
+            "admin",
+            &["registry.read", "registry.write", "registry.admin"],
+            Duration::from_secs(300),
+        )
+        .unwrap();
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let auth: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let mut client = RegistryServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", auth.clone());
+        Ok(r)
+    });
+
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let handles: Vec<String> = (0..3).map(|i| format!("e2e_{tag}_{i}")).collect();
+    let rows = handles.iter().map(|h| row(h, h)).collect();
+    let mut results = client
+        .import_influencers(tokio_stream::iter(vec![ImportInfluencersRequest { influencers: rows }]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut names = Vec::new();
+    while let Some(batch) = results.message().await.unwrap() {
+        for r in batch.results {
+            assert_eq!(r.outcome, ImportOutcome::Created as i32, "{r:?}");
+            names.push(r.name);
+        }
+    }
+    assert_eq!(names.len(), 3);
+
+    let listed = client
+        .list_influencers(ListInfluencersRequest {
+            platform: Platform::Tiktok as i32,
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: HashSet<String> = listed.influencers.into_iter().map(|i| i.name).collect();
+    assert_eq!(listed, names.iter().cloned().collect::<HashSet<_>>());
+
+    client
+        .delete_influencer(DeleteInfluencerRequest { name: names[1].clone() })
+        .await
+        .unwrap();
+
+    // Three upserts then the deletion, in order, each with trace context.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 4 && Instant::now() < deadline {
+        let Some(d) = events.next(Duration::from_secs(1)).await.unwrap() else {
+            continue;
+        };
+        events.ack(&d).await.unwrap();
+        assert!(
+            !d.envelope.traceparent.is_empty(),
+            "events carry the trace of the call that caused them"
+        );
+        let name = match d.envelope.r#type.as_str() {
+            "registry.influencer.upserted" => {
+                payload::<InfluencerUpserted>(&d.envelope)
+                    .unwrap()
+                    .influencer
+                    .unwrap()
+                    .name
+            }
+            "registry.influencer.deleted" => payload::<InfluencerDeleted>(&d.envelope).unwrap().influencer,
+            other => panic!("unexpected event {other}"),
+        };
+        seen.push((d.envelope.r#type.clone(), name));
+    }
+    let expected: Vec<(String, String)> = names
+        .iter()
+        .map(|n| ("registry.influencer.upserted".to_owned(), n.clone()))
+        .chain([("registry.influencer.deleted".to_owned(), names[1].clone())])
+        .collect();
+    assert_eq!(seen, expected);
+
+    // SIGTERM: health goes NOT_SERVING, calls drain, the process exits 0.
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "registry did not stop after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "clean exit after SIGTERM, got {status}");
+}
