@@ -56,10 +56,10 @@ async fn wait_serving(health_port: u16) {
             .await
         {
             let mut health = HealthClient::new(ch);
-            if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await {
-                if r.into_inner().status == 1 {
-                    return;
-                }
+            if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
+                && r.into_inner().status == 1
+            {
+                return;
             }
         }
         assert!(Instant::now() < deadline, "registry did not become healthy");
