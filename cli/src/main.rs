@@ -1,1 +1,95 @@
-fn main() {}
+//! `chorus`: run Chorus on one machine (`up`), fill it with a synthetic population (`seed`),
+//! and call the registry (`influencers get|list|import`). Tables by default, `--json` for
+//! scripts; any failure prints `error: ...` on stderr and exits non-zero.
+
+mod client;
+mod error;
+mod import;
+mod influencers;
+mod loadgen;
+mod output;
+mod seed;
+mod up;
+mod vocab;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "chorus", version, about = "Nano-influencer campaigns at scale")]
+struct Cli {
+    #[command(flatten)]
+    connect: client::ConnectArgs,
+
+    /// Print JSON instead of tables, for scripts.
+    #[arg(long, global = true, help_heading = client::GLOBAL)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Run every Chorus service on this machine.
+    Up(up::UpArgs),
+    /// Generate a synthetic influencer population and load it.
+    Seed(seed::SeedArgs),
+    /// Read, list and import influencers.
+    #[command(subcommand)]
+    Influencers(influencers::Command),
+    /// Load generators for the performance targets (see docs/performance.md).
+    #[command(subcommand)]
+    Loadgen(loadgen::Command),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up::run(args, &cli.connect.data_dir)
+            .await
+            .map_err(|e| error::Error::from(e.to_string())),
+        Command::Loadgen(command) => loadgen::run(command, &cli.connect, cli.json).await,
+        Command::Seed(args) => seed::run(args, &cli.connect, cli.json).await,
+        Command::Influencers(command) => influencers::run(command, &cli.connect, cli.json).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error::report(e.as_ref());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let cli = Cli::try_parse_from([
+            "chorus",
+            "influencers",
+            "get",
+            "abc",
+            "--json",
+            "--endpoint",
+            "http://h:1",
+            "--token",
+            "t",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.connect.endpoint, "http://h:1");
+        assert_eq!(cli.connect.token.unwrap().expose(), "t");
+    }
+}

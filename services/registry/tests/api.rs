@@ -233,6 +233,15 @@ on_both_backends! {
         let fields: Vec<_> = br.field_violations.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["display_name", "niches[0]"]);
         assert_eq!(results[3].name, results[0].name, "same handle, same influencer");
+        // Block "Two", then re-import it without a status: it stays blocked.
+        let two = c.get_influencer(GetInfluencerRequest { name: results[2].name.clone() }).await.unwrap().into_inner().influencer.unwrap();
+        assert_eq!(two.status, InfluencerStatus::Active as i32, "new rows without a status are active");
+        let blocked = Influencer { status: InfluencerStatus::Blocked as i32, ..two.clone() };
+        c.update_influencer(UpdateInfluencerRequest { influencer: Some(blocked), update_mask: Some(FieldMask { paths: vec!["status".into()] }) }).await.unwrap();
+        let mut again = c.import_influencers(tokio_stream::iter(vec![ImportInfluencersRequest { influencers: vec![influencer("Two", "two")] }])).await.unwrap().into_inner();
+        while again.message().await.unwrap().is_some() {}
+        let two = c.get_influencer(GetInfluencerRequest { name: results[2].name.clone() }).await.unwrap().into_inner().influencer.unwrap();
+        assert_eq!(two.status, InfluencerStatus::Blocked as i32, "a re-import without a status keeps it");
         let one = c.get_influencer(GetInfluencerRequest { name: results[0].name.clone() }).await.unwrap().into_inner().influencer.unwrap();
         assert_eq!(one.display_name, "One, renamed");
         assert_eq!(count(&mut c).await, 3);

@@ -220,10 +220,10 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
         );
     }
 
-    match InfluencerStatus::try_from(inf.status) {
-        Ok(InfluencerStatus::Unspecified) => inf.status = InfluencerStatus::Active as i32,
-        Ok(_) => {}
-        Err(_) => v.add("status", format!("unknown status {}", inf.status)),
+    // Unspecified stays so: the store makes it ACTIVE for a new influencer and keeps the
+    // stored status on an update, so a re-import without a status never unblocks anyone.
+    if InfluencerStatus::try_from(inf.status).is_err() {
+        v.add("status", format!("unknown status {}", inf.status));
     }
     inf.create_time = None;
     inf.update_time = None;
@@ -415,7 +415,7 @@ mod tests {
         assert_eq!(n.location.unwrap().country_code, "US");
         assert_eq!(n.languages, ["en-US", "es"]);
         assert_eq!(n.rate_card[0].price.as_ref().unwrap().currency_code, "USD");
-        assert_eq!(n.status, InfluencerStatus::Active as i32);
+        assert_eq!(n.status, InfluencerStatus::Unspecified as i32, "the store decides");
     }
 
     #[test]

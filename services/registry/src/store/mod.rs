@@ -130,13 +130,14 @@ impl Store {
                 write_rows.push((row, id.clone(), inf, *outcome));
             }
         }
-        let mut create_times: HashMap<String, i64> = HashMap::new();
+        // Per id: creation time and the status as stored.
+        let mut create_times: HashMap<String, (i64, i32)> = HashMap::new();
         for chunk in write_rows.chunks(CHUNK) {
             let mut q = Sql::new(
                 "INSERT INTO influencers (id, display_name, country_code, region_key, city_key, niches, languages, \
                  status, followers, engagement_rate, profile, create_time, update_time) VALUES ",
             );
-            for (i, (_, id, inf, _)) in chunk.iter().enumerate() {
+            for (i, (_, id, inf, outcome)) in chunk.iter().enumerate() {
                 if i > 0 {
                     q.push(", ");
                 }
@@ -150,7 +151,7 @@ impl Store {
                     loc.city.to_lowercase().into(),
                     joined(&inf.niches).into(),
                     joined(&inf.languages).into(),
-                    inf.status.into(),
+                    initial_status(inf, *outcome).into(),
                     followers.into(),
                     rate.into(),
                     inf.encode_to_vec().into(),
@@ -161,12 +162,13 @@ impl Store {
             q.push(
                 " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
                  country_code = excluded.country_code, region_key = excluded.region_key, city_key = excluded.city_key, \
-                 niches = excluded.niches, languages = excluded.languages, status = excluded.status, \
+                 niches = excluded.niches, languages = excluded.languages, status = CASE WHEN excluded.status = 0 THEN influencers.status ELSE excluded.status END, \
                  followers = excluded.followers, engagement_rate = excluded.engagement_rate, \
-                 profile = excluded.profile, update_time = excluded.update_time RETURNING id, create_time",
+                 profile = excluded.profile, update_time = excluded.update_time RETURNING id, create_time, status",
             );
             for r in q.query().fetch_all(&mut *tx).await? {
-                create_times.insert(r.try_get("id")?, r.try_get("create_time")?);
+                let status: i64 = r.try_get("status")?;
+                create_times.insert(r.try_get("id")?, (r.try_get("create_time")?, status as i32));
             }
         }
 
@@ -216,8 +218,9 @@ impl Store {
         let mut envelopes = Vec::with_capacity(write_rows.len());
         for (row, id, inf, outcome) in write_rows {
             let mut out = inf;
-            let created = create_times.get(&id).copied().unwrap_or(now);
+            let (created, status) = create_times.get(&id).copied().unwrap_or((now, out.status));
             out.create_time = Some(micros_to_timestamp(created));
+            out.status = status;
             out.update_time = Some(micros_to_timestamp(now));
             for a in &mut out.accounts {
                 let key = AccountKey {
@@ -314,7 +317,7 @@ impl Store {
         let mut by_id: HashMap<String, Influencer> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut q = Sql::new(
-                "SELECT i.id, i.profile, i.create_time, i.update_time, a.platform, a.handle, a.latest \
+                "SELECT i.id, i.profile, i.status, i.create_time, i.update_time, a.platform, a.handle, a.latest \
                  FROM influencers i LEFT JOIN accounts a ON a.influencer_id = i.id WHERE i.id IN (",
             );
             q.list(chunk.iter().map(|s| s.as_str())).push(")");
@@ -330,6 +333,7 @@ impl Store {
         if !by_id.contains_key(&id) {
             let bytes: Vec<u8> = r.try_get("profile")?;
             let mut inf = Influencer::decode(bytes.as_slice()).map_err(|e| Error::internal("decode profile", e))?;
+            inf.status = r.try_get::<i64, _>("status")? as i32;
             inf.create_time = Some(micros_to_timestamp(r.try_get("create_time")?));
             inf.update_time = Some(micros_to_timestamp(r.try_get("update_time")?));
             by_id.insert(id.clone(), inf);
@@ -587,6 +591,16 @@ fn decide(
         claimed_keys.insert(k, row);
     }
     Ok((outcome, id))
+}
+
+/// The status column a write stores: a new influencer without one is ACTIVE; 0 on an update
+/// means "keep the stored status" (see the upsert statement).
+fn initial_status(inf: &Influencer, outcome: Outcome) -> i32 {
+    if inf.status == chorus_proto::registry::InfluencerStatus::Unspecified as i32 && outcome == Outcome::Created {
+        chorus_proto::registry::InfluencerStatus::Active as i32
+    } else {
+        inf.status
+    }
 }
 
 /// Followers and engagement of the row's largest account, from metrics already recorded.

@@ -1,0 +1,156 @@
+//! The connection to a Chorus endpoint: global flags for where and as whom, the bearer token
+//! (from a flag, the environment, or the dev token `chorus up` writes), gzip both ways.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chorus_kit::config::Secret;
+use chorus_proto::registry::registry_service_client::RegistryServiceClient;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{Result, chain};
+
+/// Largest response message accepted; a page of 1000 influencers fits with room to spare.
+const MAX_DECODING_BYTES: usize = 16 * 1024 * 1024;
+
+/// The file under the data dir that holds the token `chorus up` minted.
+const DEV_TOKEN_FILE: &str = "dev-token";
+
+/// Where global flags show in every subcommand's help.
+pub(crate) const GLOBAL: &str = "Global options";
+
+pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Where Chorus runs and how to authenticate; global to every subcommand.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = GLOBAL)]
+pub(crate) struct ConnectArgs {
+    /// gRPC endpoint of Chorus.
+    #[arg(
+        long,
+        env = "CHORUS_ENDPOINT",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub(crate) endpoint: String,
+
+    /// Bearer token; when absent, read from <data-dir>/dev-token.
+    #[arg(long, env = "CHORUS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
+    pub(crate) token: Option<Secret<String>>,
+
+    /// Local state of `chorus up` (data, dev token).
+    #[arg(long, env = "CHORUS_DATA_DIR", default_value = ".chorus", global = true)]
+    pub(crate) data_dir: PathBuf,
+}
+
+fn secret(value: &str) -> Result<Secret<String>, String> {
+    Ok(Secret::new(value.trim().to_owned()))
+}
+
+impl ConnectArgs {
+    /// The token to send: the flag or environment, else the dev token file.
+    pub(crate) fn token(&self) -> Result<Secret<String>> {
+        if let Some(token) = self.token.as_ref().filter(|t| !t.expose().is_empty()) {
+            return Ok(token.clone());
+        }
+        let path = self.data_dir.join(DEV_TOKEN_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "no token: pass --token, set CHORUS_TOKEN, or run `chorus up` to write {} ({e})",
+                path.display()
+            )
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!("no token: {} is empty", path.display()).into());
+        }
+        Ok(Secret::new(token.to_owned()))
+    }
+
+    /// A registry client, connected, with the token attached to every call.
+    pub(crate) async fn registry(&self) -> Result<Registry> {
+        let bearer = Bearer::new(&self.token()?)?;
+        let channel = self.channel().await?;
+        Ok(RegistryServiceClient::with_interceptor(channel, bearer)
+            .send_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_DECODING_BYTES))
+    }
+
+    async fn channel(&self) -> Result<Channel> {
+        let endpoint = Endpoint::from_shared(self.endpoint.clone())
+            .map_err(|e| format!("invalid endpoint \"{}\": {e}", self.endpoint))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("connect to {}: {}", self.endpoint, chain(&e)).into())
+    }
+}
+
+/// Attaches `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub(crate) struct Bearer {
+    header: MetadataValue<Ascii>,
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer([redacted])")
+    }
+}
+
+impl Bearer {
+    pub(crate) fn new(token: &Secret<String>) -> Result<Self> {
+        let mut header: MetadataValue<Ascii> = format!("Bearer {}", token.expose())
+            .parse()
+            .map_err(|_| "the token holds characters not allowed in a header")?;
+        header.set_sensitive(true);
+        Ok(Bearer { header })
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.header.clone());
+        Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    fn args(token: Option<&str>, data_dir: PathBuf) -> ConnectArgs {
+        ConnectArgs {
+            endpoint: "http://127.0.0.1:1".to_owned(),
+            token: token.map(|t| Secret::new(t.to_owned())),
+            data_dir,
+        }
+    }
+
+    #[test]
+    fn the_bearer_header_is_attached_and_never_printed() {
+        let mut bearer = Bearer::new(&Secret::new("abc.def".to_owned())).unwrap();
+        assert_eq!(format!("{bearer:?}"), "Bearer([redacted])");
+        let request = bearer.call(tonic::Request::new(())).unwrap();
+        assert_eq!(request.metadata().get("authorization").unwrap(), "Bearer abc.def");
+        assert!(Bearer::new(&Secret::new("bad\ntoken".to_owned())).is_err());
+    }
+
+    #[test]
+    fn the_token_comes_from_the_flag_else_the_dev_token_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        assert_eq!(args(Some("flag"), dir.clone()).token().unwrap().expose(), "flag");
+        let missing = args(None, dir.clone()).token().unwrap_err().to_string();
+        assert!(missing.contains("no token"), "{missing}");
+        std::fs::write(dir.join(DEV_TOKEN_FILE), "from-file\n").unwrap();
+        assert_eq!(args(None, dir).token().unwrap().expose(), "from-file");
+    }
+}
