@@ -9,6 +9,7 @@ mod influencers;
 mod loadgen;
 mod output;
 mod seed;
+mod token;
 mod up;
 mod vocab;
 
@@ -39,6 +40,8 @@ enum Command {
     /// Read, list and import influencers.
     #[command(subcommand)]
     Influencers(influencers::Command),
+    /// Mint a bearer token with the services' JWT secret.
+    Token(token::TokenArgs),
     /// Load generators for the performance targets (see docs/performance.md).
     #[command(subcommand)]
     Loadgen(loadgen::Command),
@@ -51,6 +54,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => up::run(args, &cli.connect.data_dir)
             .await
             .map_err(|e| error::Error::from(e.to_string())),
+        Command::Token(args) => token::run(args),
         Command::Loadgen(command) => loadgen::run(command, &cli.connect, cli.json).await,
         Command::Seed(args) => seed::run(args, &cli.connect, cli.json).await,
         Command::Influencers(command) => influencers::run(command, &cli.connect, cli.json).await,

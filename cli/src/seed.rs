@@ -34,6 +34,9 @@ pub(crate) struct SeedArgs {
     /// Rows per request (the registry takes at most 5,000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=5_000))]
     batch: u64,
+    /// Import the profiles only, without their metrics snapshots (for the import benchmark).
+    #[arg(long)]
+    skip_metrics: bool,
 }
 
 pub(crate) async fn run(args: SeedArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
@@ -42,8 +45,14 @@ pub(crate) async fn run(args: SeedArgs, connect: &ConnectArgs, json: bool) -> Re
     let now: Timestamp = SystemTime::now().into();
     let mut client = connect.registry().await?;
     let imported = import_people(&mut client, &args, now).await?;
-    let (recorded, metrics_failures) = record_snapshots(&mut client, &args, now, &imported.refused).await?;
+    let import_seconds = started.elapsed().as_secs_f64();
+    let (recorded, metrics_failures) = if args.skip_metrics {
+        (0, Vec::new())
+    } else {
+        record_snapshots(&mut client, &args, now, &imported.refused).await?
+    };
     let elapsed = started.elapsed().as_secs_f64();
+    let metrics_seconds = elapsed - import_seconds;
     let per_second = args.influencers as f64 / elapsed.max(1e-9);
 
     let refused = imported.refused.len();
@@ -59,14 +68,16 @@ pub(crate) async fn run(args: SeedArgs, connect: &ConnectArgs, json: bool) -> Re
             "failed": refused,
             "metrics": {"recorded": recorded, "failed": metrics_failed},
             "elapsed_seconds": elapsed,
+            "import_seconds": import_seconds,
+            "metrics_seconds": metrics_seconds,
             "rows_per_second": per_second,
             "failures": failures_json(&failures),
         }))?;
     } else {
         print_failures(&failures);
         println!(
-            "seeded {} influencers ({} created, {} updated, {} failed; {} snapshots recorded) in {elapsed:.1}s, \
-             {} rows/s",
+            "seeded {} influencers ({} created, {} updated, {} failed; {} snapshots recorded) in {elapsed:.1}s \
+             (import {import_seconds:.1}s, metrics {metrics_seconds:.1}s), {} rows/s",
             count(args.influencers as i64),
             count(imported.created as i64),
             count(imported.updated as i64),

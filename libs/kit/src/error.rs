@@ -192,6 +192,10 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Error::already_exists("a resource with the same key already exists")
             }
+            // Deadlock or serialization failure: nothing was written, the same call may succeed.
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
+                Error::new(ErrorCode::Aborted, "concurrent update, retry")
+            }
             sqlx::Error::PoolTimedOut => Error::new(ErrorCode::Unavailable, "database busy, retry"),
             _ => Error::internal("database", err),
         }

@@ -134,6 +134,9 @@ impl Host {
             .timeout(self.config.request_timeout)
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            // Bulk streams (imports) would stall on HTTP/2's 64 KiB default receive window.
+            .initial_stream_window_size(Some(2 * 1024 * 1024))
+            .initial_connection_window_size(Some(8 * 1024 * 1024))
             .layer(RpcLayer)
             .add_routes(self.routes.routes())
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop_rx))

@@ -40,6 +40,7 @@ macro_rules! on_both {
 
 on_both!(
     delivers_in_order_with_envelope_intact,
+    a_batch_arrives_in_order,
     a_new_group_starts_from_the_oldest_retained,
     a_group_may_start_at_the_end,
     groups_fan_out_and_consumers_share,

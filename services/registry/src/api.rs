@@ -23,6 +23,8 @@ pub const ADMIN: &str = "registry.admin";
 
 /// Most rows in one ImportInfluencers or RecordMetrics message.
 pub const MAX_ROWS_PER_MESSAGE: usize = 5_000;
+/// ImportInfluencers messages stored at the same time on one stream.
+const IMPORT_PIPELINE: usize = 3;
 const MAX_PAGE: usize = 1_000;
 const MAX_BATCH_GET: usize = 1_000;
 
@@ -366,23 +368,26 @@ impl RegistryService for Registry {
         request: Request<Streaming<ImportInfluencersRequest>>,
     ) -> Result<Response<Self::ImportInfluencersStream>, Status> {
         authorize(&request, WRITE)?;
-        let mut input = request.into_inner();
+        let input = request.into_inner();
         let store = self.store.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         // The stream is served by its own task, still inside the call's span (and trace).
+        // Up to IMPORT_PIPELINE batches are stored at once; results leave in order.
         let span = tracing::Span::current();
+        let mut next_row: i64 = 0;
+        let mut batches = input
+            .map(move |message| {
+                let store = store.clone();
+                let first = next_row;
+                if let Ok(m) = &message {
+                    next_row += m.influencers.len() as i64;
+                }
+                async move { import_batch(&store, message?.influencers, first).await }
+            })
+            .buffered(IMPORT_PIPELINE);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
-                let mut next_row: i64 = 0;
-                while let Some(message) = input.next().await {
-                    let message = match message {
-                        Ok(m) => m,
-                        Err(status) => {
-                            let _ = tx.send(Err(status)).await;
-                            return;
-                        }
-                    };
-                    let reply = import_batch(&store, message.influencers, &mut next_row).await;
+                while let Some(reply) = batches.next().await {
                     let failed = reply.is_err();
                     if tx.send(reply).await.is_err() || failed {
                         return;
@@ -504,11 +509,7 @@ impl RegistryService for Registry {
 }
 
 /// One ImportInfluencers message: every row checked, the good ones written together.
-async fn import_batch(
-    store: &Store,
-    rows: Vec<Influencer>,
-    next_row: &mut i64,
-) -> Result<ImportInfluencersResponse, Status> {
+async fn import_batch(store: &Store, rows: Vec<Influencer>, first: i64) -> Result<ImportInfluencersResponse, Status> {
     if rows.len() > MAX_ROWS_PER_MESSAGE {
         return Err(Error::invalid_field(
             "influencers",
@@ -516,8 +517,6 @@ async fn import_batch(
         )
         .into());
     }
-    let first = *next_row;
-    *next_row += rows.len() as i64;
     let mut results: Vec<ImportResult> = (0..rows.len() as i64)
         .map(|i| ImportResult {
             row: first + i,

@@ -30,10 +30,20 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &[
         (1, "outbox", outbox::MIGRATION_POSTGRES),
         (2, "registry", include_str!("../migrations/postgres/0002_registry.sql")),
+        (
+            3,
+            "accounts by key",
+            include_str!("../migrations/postgres/0003_accounts_by_key.sql"),
+        ),
     ],
     sqlite: &[
         (1, "outbox", outbox::MIGRATION_SQLITE),
         (2, "registry", include_str!("../migrations/sqlite/0002_registry.sql")),
+        (
+            3,
+            "accounts by key",
+            include_str!("../migrations/sqlite/0003_accounts_by_key.sql"),
+        ),
     ],
 };
 

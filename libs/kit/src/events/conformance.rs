@@ -56,6 +56,18 @@ pub async fn delivers_in_order_with_envelope_intact(bus: Arc<dyn Bus>, topic: &s
     );
 }
 
+/// A batch published in one call arrives whole and in order.
+pub async fn a_batch_arrives_in_order(bus: Arc<dyn Bus>, topic: &str) {
+    let mut sub = bus.subscribe(topic, "g", "c1", fast()).await.expect("subscribe");
+    let batch: Vec<_> = (0..50).map(|n| (topic.to_owned(), event(n))).collect();
+    bus.publish_all(&batch).await.expect("publish all");
+    for (_, want) in &batch {
+        let got = sub.next(WAIT).await.expect("next").expect("a delivery");
+        assert_eq!(&got.envelope, want);
+        sub.ack(&got).await.expect("ack");
+    }
+}
+
 /// A group created after events were published still receives them.
 pub async fn a_new_group_starts_from_the_oldest_retained(bus: Arc<dyn Bus>, topic: &str) {
     bus.publish(topic, &event(1)).await.expect("publish");

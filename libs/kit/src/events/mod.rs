@@ -94,6 +94,14 @@ impl Default for SubscribeOptions {
 pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
     async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), Error>;
 
+    /// Publishes many events, in order; adapters that can send them in one round trip do.
+    async fn publish_all(&self, events: &[(String, Envelope)]) -> Result<(), Error> {
+        for (topic, envelope) in events {
+            self.publish(topic, envelope).await?;
+        }
+        Ok(())
+    }
+
     /// Joins `group` as `consumer`. A group that did not exist starts from the oldest
     /// retained message, so nothing published before the first subscription is lost (unless
     /// `options.start_at_end`).

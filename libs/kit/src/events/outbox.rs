@@ -178,11 +178,13 @@ impl Relay {
             .await?;
         let Some(last) = rows.last() else { return Ok(0) };
         let last: i64 = last.try_get("seq")?;
+        let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             let topic: String = row.try_get("topic")?;
             let bytes: Vec<u8> = row.try_get("envelope")?;
-            self.bus.publish(&topic, &decode(&bytes)?).await?;
+            events.push((topic, decode(&bytes)?));
         }
+        self.bus.publish_all(&events).await?;
         sqlx::query("DELETE FROM outbox WHERE seq <= $1")
             .bind(last)
             .execute(&mut *conn)

@@ -60,6 +60,21 @@ impl Bus for RedisBus {
         Ok(())
     }
 
+    /// One pipeline, one round trip, for the whole batch.
+    async fn publish_all(&self, events: &[(String, Envelope)]) -> Result<(), Error> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (topic, envelope) in events {
+            pipe.xadd_maxlen(topic, StreamMaxlen::Approx(MAX_LEN), "*", &[(FIELD, encode(envelope))])
+                .ignore();
+        }
+        let mut conn = self.publisher.clone();
+        let _: () = pipe.query_async(&mut conn).await.map_err(redis_err("publish events"))?;
+        Ok(())
+    }
+
     async fn subscribe(
         &self,
         topic: &str,

@@ -24,7 +24,7 @@ use crate::events;
 pub(crate) use sql::{Arg, Sql};
 
 /// Rows per multi-row statement: well under both engines' bound-parameter limits.
-const CHUNK: usize = 400;
+const CHUNK: usize = 1_000;
 
 /// How a write treats accounts that already exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +94,15 @@ impl Store {
         mode: WriteMode,
         request_id: Option<&str>,
     ) -> Result<Vec<RowResult>, Error> {
-        match self.write_once(&rows, &mode, request_id).await {
-            // Another writer took an account between our look-up and our insert: look again.
-            Err(e) if e.code() == ErrorCode::AlreadyExists => self.write_once(&rows, &mode, request_id).await,
-            other => other,
+        // Another writer took an account between our look-up and our insert, or two imports
+        // deadlocked on the same keys: nothing was written, look again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.write_once(&rows, &mode, request_id).await {
+                Err(e) if attempt < 3 && matches!(e.code(), ErrorCode::AlreadyExists | ErrorCode::Aborted) => continue,
+                other => return other,
+            }
         }
     }
 
@@ -184,7 +189,7 @@ impl Store {
             q.list(chunk.iter().map(|s| s.as_str())).push(")");
             q.query().execute(&mut *tx).await?;
         }
-        let account_rows: Vec<Vec<Arg>> = write_rows
+        let mut account_rows: Vec<Vec<Arg>> = write_rows
             .iter()
             .flat_map(|(_, id, inf, _)| {
                 keys(inf).into_iter().map(|k| {
@@ -201,15 +206,15 @@ impl Store {
                 })
             })
             .collect();
-        for chunk in account_rows.chunks(CHUNK) {
+        for chunk in account_rows.chunks_mut(CHUNK) {
             let mut q = Sql::new(
                 "INSERT INTO accounts (platform, handle, influencer_id, followers, engagement_rate, latest_time, latest) VALUES ",
             );
-            for (i, r) in chunk.iter().enumerate() {
+            for (i, r) in chunk.iter_mut().enumerate() {
                 if i > 0 {
                     q.push(", ");
                 }
-                q.row(r.clone());
+                q.row(std::mem::take(r));
             }
             q.query().execute(&mut *tx).await?;
         }
@@ -274,38 +279,38 @@ impl Store {
     }
 
     async fn existing_accounts(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Existing>, Error> {
-        let wanted: HashSet<&AccountKey> = keys.iter().collect();
-        let handles: Vec<&str> = {
-            let mut h: Vec<&str> = keys.iter().map(|k| k.handle.as_str()).collect();
-            h.sort_unstable();
-            h.dedup();
-            h
-        };
+        let mut keys: Vec<&AccountKey> = keys.iter().collect();
+        keys.sort_unstable();
+        keys.dedup();
         let mut out = HashMap::new();
-        for chunk in handles.chunks(CHUNK * 2) {
+        for chunk in keys.chunks(CHUNK) {
             let mut q = Sql::new(
                 "SELECT platform, handle, influencer_id, followers, engagement_rate, latest_time, latest \
-                 FROM accounts WHERE handle IN (",
+                 FROM accounts WHERE (platform, handle) IN (",
             );
-            q.list(chunk.iter().copied()).push(")");
+            for (i, k) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.row(vec![k.platform.into(), k.handle.clone().into()]);
+            }
+            q.push(")");
             for r in q.query().fetch_all(&self.db.pool).await? {
                 let key = AccountKey {
                     platform: r.try_get::<i64, _>("platform")? as i32,
                     handle: r.try_get("handle")?,
                 };
-                if wanted.contains(&key) {
-                    let latest: Option<Vec<u8>> = r.try_get("latest")?;
-                    out.insert(
-                        key,
-                        Existing {
-                            influencer_id: r.try_get("influencer_id")?,
-                            followers: r.try_get("followers")?,
-                            engagement_rate: r.try_get("engagement_rate")?,
-                            latest_time: r.try_get("latest_time")?,
-                            latest: latest.filter(|b| !b.is_empty()),
-                        },
-                    );
-                }
+                let latest: Option<Vec<u8>> = r.try_get("latest")?;
+                out.insert(
+                    key,
+                    Existing {
+                        influencer_id: r.try_get("influencer_id")?,
+                        followers: r.try_get("followers")?,
+                        engagement_rate: r.try_get("engagement_rate")?,
+                        latest_time: r.try_get("latest_time")?,
+                        latest: latest.filter(|b| !b.is_empty()),
+                    },
+                );
             }
         }
         Ok(out)

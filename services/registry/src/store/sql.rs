@@ -65,9 +65,10 @@ impl Sql {
 
     /// Appends a placeholder bound to `value`.
     pub(crate) fn arg(&mut self, value: impl Into<Arg>) -> &mut Self {
+        use std::fmt::Write;
         self.args.push(value.into());
-        self.text.push('$');
-        self.text.push_str(&self.args.len().to_string());
+        // Writing into the String cannot fail.
+        let _ = write!(self.text, "${}", self.args.len());
         self
     }
 
