@@ -1,6 +1,7 @@
 //! The gRPC handlers: they check the caller's scope, translate requests into domain calls and
 //! domain results into responses. Rules live in `domain`, storage in `store`.
 
+use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 
 use chorus_kit::auth::Caller;
@@ -370,32 +371,10 @@ impl RegistryService for Registry {
         authorize(&request, WRITE)?;
         let input = request.into_inner();
         let store = self.store.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (tx, rx) = tokio::sync::mpsc::channel(IMPORT_PIPELINE);
         // The stream is served by its own task, still inside the call's span (and trace).
-        // Up to IMPORT_PIPELINE batches are stored at once; results leave in order.
         let span = tracing::Span::current();
-        let mut next_row: i64 = 0;
-        let mut batches = input
-            .map(move |message| {
-                let store = store.clone();
-                let first = next_row;
-                if let Ok(m) = &message {
-                    next_row += m.influencers.len() as i64;
-                }
-                async move { import_batch(&store, message?.influencers, first).await }
-            })
-            .buffered(IMPORT_PIPELINE);
-        tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                while let Some(reply) = batches.next().await {
-                    let failed = reply.is_err();
-                    if tx.send(reply).await.is_err() || failed {
-                        return;
-                    }
-                }
-            },
-            span,
-        ));
+        tokio::spawn(tracing::Instrument::instrument(import_stream(store, input, tx), span));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
@@ -505,6 +484,83 @@ impl RegistryService for Registry {
             snapshots: rows.into_iter().map(|(s, _)| s).collect(),
             next_page_token,
         }))
+    }
+}
+
+type Reply = Result<ImportInfluencersResponse, Status>;
+
+/// Serves one ImportInfluencers stream. Up to IMPORT_PIPELINE messages are stored at once,
+/// but a message that shares an account with one still in flight waits for it, so rows about
+/// the same account apply in stream order; replies leave in stream order.
+async fn import_stream(
+    store: Store,
+    mut input: Streaming<ImportInfluencersRequest>,
+    tx: tokio::sync::mpsc::Sender<Reply>,
+) {
+    type InFlight = (HashSet<AccountKey>, tokio::task::JoinHandle<Reply>);
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut next_row: i64 = 0;
+
+    /// Sends the oldest batch's reply; false when the stream is over.
+    async fn finish_oldest(in_flight: &mut VecDeque<InFlight>, tx: &tokio::sync::mpsc::Sender<Reply>) -> bool {
+        let Some((_, handle)) = in_flight.pop_front() else {
+            return true;
+        };
+        let reply = handle
+            .await
+            .unwrap_or_else(|e| Err(Error::internal("import batch", e).into()));
+        let failed = reply.is_err();
+        tx.send(reply).await.is_ok() && !failed
+    }
+
+    loop {
+        while in_flight.front().is_some_and(|(_, h)| h.is_finished()) || in_flight.len() >= IMPORT_PIPELINE {
+            if !finish_oldest(&mut in_flight, &tx).await {
+                return;
+            }
+        }
+        let message = match input.next().await {
+            None => break,
+            Some(Ok(m)) => m,
+            Some(Err(status)) => {
+                while !in_flight.is_empty() {
+                    if !finish_oldest(&mut in_flight, &tx).await {
+                        return;
+                    }
+                }
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+        };
+        let keys: HashSet<AccountKey> = message
+            .influencers
+            .iter()
+            .flat_map(|i| &i.accounts)
+            .filter_map(|a| {
+                normalize_handle(&a.handle).ok().map(|handle| AccountKey {
+                    platform: a.platform,
+                    handle,
+                })
+            })
+            .collect();
+        while in_flight.iter().any(|(k, _)| !k.is_disjoint(&keys)) {
+            if !finish_oldest(&mut in_flight, &tx).await {
+                return;
+            }
+        }
+        let first = next_row;
+        next_row += message.influencers.len() as i64;
+        let store = store.clone();
+        let batch = tokio::spawn(tracing::Instrument::instrument(
+            async move { import_batch(&store, message.influencers, first).await },
+            tracing::Span::current(),
+        ));
+        in_flight.push_back((keys, batch));
+    }
+    while !in_flight.is_empty() {
+        if !finish_oldest(&mut in_flight, &tx).await {
+            return;
+        }
     }
 }
 

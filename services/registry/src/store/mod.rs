@@ -446,37 +446,43 @@ impl Store {
             }
             q.query().execute(&mut *tx).await?;
         }
+        // Each account's newest snapshot becomes its current metrics: one UPDATE ... FROM
+        // (VALUES ...) per chunk, portable because both engines name VALUES columns column1..n.
+        let newest: Vec<_> = newest.into_iter().collect();
         let mut touched = HashSet::new();
-        for (key, (at, s)) in &newest {
-            let mut q = Sql::new("UPDATE accounts SET followers = ");
-            q.arg(s.followers)
-                .push(", engagement_rate = ")
-                .arg(engagement::by_followers(s));
-            q.push(", latest_time = ")
-                .arg(*at)
-                .push(", latest = ")
-                .arg(s.encode_to_vec());
-            q.push(" WHERE platform = ")
-                .arg(key.platform)
-                .push(" AND handle = ")
-                .arg(key.handle.as_str());
-            q.query().execute(&mut *tx).await?;
-            if let Some(e) = existing.get(*key) {
-                touched.insert(e.influencer_id.clone());
+        for chunk in newest.chunks(CHUNK) {
+            let mut q = Sql::new("UPDATE accounts SET followers = v.column3, engagement_rate = v.column4, ");
+            q.push("latest_time = v.column5, latest = v.column6 FROM (VALUES ");
+            for (i, (key, (at, s))) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.row(vec![
+                    key.platform.into(),
+                    key.handle.clone().into(),
+                    s.followers.into(),
+                    engagement::by_followers(s).into(),
+                    (*at).into(),
+                    s.encode_to_vec().into(),
+                ]);
+                if let Some(e) = existing.get(*key) {
+                    touched.insert(e.influencer_id.as_str());
+                }
             }
+            q.push(") AS v WHERE accounts.platform = v.column1 AND accounts.handle = v.column2");
+            q.query().execute(&mut *tx).await?;
         }
+        // The influencer's filter copies follow its largest account.
+        let touched: Vec<&str> = touched.into_iter().collect();
         let now = now_micros();
-        for id in touched {
-            // The influencer's filter copies follow its largest account.
-            let mut q =
-                Sql::new("UPDATE influencers SET followers = (SELECT followers FROM accounts WHERE influencer_id = ");
-            q.arg(id.as_str())
-                .push(" ORDER BY followers DESC, handle LIMIT 1), engagement_rate = ");
-            q.push("(SELECT engagement_rate FROM accounts WHERE influencer_id = ")
-                .arg(id.as_str());
-            q.push(" ORDER BY followers DESC, handle LIMIT 1), update_time = ")
-                .arg(now);
-            q.push(" WHERE id = ").arg(id.as_str());
+        for chunk in touched.chunks(CHUNK) {
+            let largest =
+                "FROM accounts a WHERE a.influencer_id = influencers.id ORDER BY a.followers DESC, a.handle LIMIT 1";
+            let mut q = Sql::new(&format!(
+                "UPDATE influencers SET followers = (SELECT a.followers {largest}), \
+                 engagement_rate = (SELECT a.engagement_rate {largest}), update_time = "
+            ));
+            q.arg(now).push(" WHERE id IN (").list(chunk.iter().copied()).push(")");
             q.query().execute(&mut *tx).await?;
         }
         self.outbox.add_many(&mut tx, events::TOPIC, &envelopes).await?;
