@@ -35,8 +35,11 @@ pub(crate) struct SeedArgs {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=5_000))]
     batch: u64,
     /// Import the profiles only, without their metrics snapshots (for the import benchmark).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "skip_import")]
     skip_metrics: bool,
+    /// Record the metrics snapshots of people an earlier run with the same seed imported.
+    #[arg(long)]
+    skip_import: bool,
 }
 
 pub(crate) async fn run(args: SeedArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
@@ -44,7 +47,11 @@ pub(crate) async fn run(args: SeedArgs, connect: &ConnectArgs, json: bool) -> Re
     // one clock for both passes, so the regenerated people are the same people
     let now: Timestamp = SystemTime::now().into();
     let mut client = connect.registry().await?;
-    let imported = import_people(&mut client, &args, now).await?;
+    let imported = if args.skip_import {
+        Imported::default()
+    } else {
+        import_people(&mut client, &args, now).await?
+    };
     let import_seconds = started.elapsed().as_secs_f64();
     let (recorded, metrics_failures) = if args.skip_metrics {
         (0, Vec::new())
@@ -98,7 +105,7 @@ pub(crate) async fn run(args: SeedArgs, connect: &ConnectArgs, json: bool) -> Re
 }
 
 /// What the import pass left behind.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Imported {
     created: u64,
     updated: u64,

@@ -61,7 +61,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
             )
         })?;
     let mut rx = stop.subscribe();
-    let registry_task = tokio::spawn(chorus_registry::serve(
+    let mut registry_task = tokio::spawn(chorus_registry::serve(
         registry,
         db,
         bus.clone(),
@@ -94,7 +94,14 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     chorus_kit::server::shutdown_signal().await;
     println!("stopping...");
     let _ = stop.send(true);
-    registry_task.await??;
+    // In-flight calls drain (for at most the server's drain timeout); a second ctrl-c or
+    // SIGTERM stops at once. Committed data is safe either way; the outbox resumes next start.
+    tokio::select! {
+        served = &mut registry_task => served??,
+        () = chorus_kit::server::shutdown_signal() => {
+            eprintln!("warning: stopping now, without waiting for open connections");
+        }
+    }
     println!("stopped; data kept in {}", data_dir.display());
     Ok(())
 }

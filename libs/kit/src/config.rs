@@ -164,9 +164,12 @@ pub struct ServerConfig {
     /// `CHORUS_SHUTDOWN_GRACE_MS`: how long health reports NOT_SERVING before the listener
     /// stops accepting, so load balancers drain first.
     pub shutdown_grace: Duration,
-    /// `CHORUS_REQUEST_TIMEOUT_MS`: server-side ceiling on any call (a caller's shorter
-    /// grpc-timeout wins).
-    pub request_timeout: Duration,
+    /// `CHORUS_REQUEST_TIMEOUT_MS`: server-side ceiling on any call, streams included; unset
+    /// means none. A caller's `grpc-timeout` is always honoured.
+    pub request_timeout: Option<Duration>,
+    /// `CHORUS_DRAIN_TIMEOUT_MS`: after the grace period, how long in-flight calls and open
+    /// connections may take to finish before the server stops without them.
+    pub drain_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -177,7 +180,10 @@ impl ServerConfig {
             health_addr: health.map(|_| r.addr("CHORUS_HEALTH_ADDR", "0.0.0.0:8081")),
             max_message_bytes: r.parse("CHORUS_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
             shutdown_grace: r.duration_ms("CHORUS_SHUTDOWN_GRACE_MS", 0),
-            request_timeout: r.duration_ms("CHORUS_REQUEST_TIMEOUT_MS", 60_000),
+            request_timeout: r
+                .optional("CHORUS_REQUEST_TIMEOUT_MS")
+                .map(|_| r.duration_ms("CHORUS_REQUEST_TIMEOUT_MS", 0)),
+            drain_timeout: r.duration_ms("CHORUS_DRAIN_TIMEOUT_MS", 20_000),
         }
     }
 
@@ -188,7 +194,8 @@ impl ServerConfig {
             health_addr: None,
             max_message_bytes: 16 * 1024 * 1024,
             shutdown_grace: Duration::ZERO,
-            request_timeout: Duration::from_secs(60),
+            request_timeout: None,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }

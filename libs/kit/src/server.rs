@@ -130,8 +130,11 @@ impl Host {
             .local_addr()
             .map_err(|e| Error::internal("read listener address", e))?;
         tracing::info!(%addr, services = ?self.names, "serving");
-        tonic::transport::Server::builder()
-            .timeout(self.config.request_timeout)
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(limit) = self.config.request_timeout {
+            builder = builder.timeout(limit);
+        }
+        let serving = builder
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             // Bulk streams (imports) would stall on HTTP/2's 64 KiB default receive window.
@@ -139,9 +142,21 @@ impl Host {
             .initial_connection_window_size(Some(8 * 1024 * 1024))
             .layer(RpcLayer)
             .add_routes(self.routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop_rx))
-            .await
-            .map_err(|e| Error::internal("serve grpc", e))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop_rx.clone()));
+        // Draining waits for every connection to close; a client that never answers the
+        // server's goodbye must not hold a stop for ever.
+        let drain = self.config.drain_timeout;
+        let drain_over = async move {
+            stopped(stop_rx).await;
+            tokio::time::sleep(drain).await;
+        };
+        tokio::select! {
+            served = serving => served.map_err(|e| Error::internal("serve grpc", e)),
+            () = drain_over => {
+                tracing::warn!(drain_ms = drain.as_millis() as u64, "connections still open after the drain timeout; stopping without them");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -62,10 +62,15 @@ pub fn init_with_filter(
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
+    // RUST_LOG filters what is logged, not what is traced: trace context must survive a quiet
+    // log level, so the OpenTelemetry layer sees every span at info and above.
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(fmt.with_filter(filter))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+        )
         .try_init()
         .map_err(|e| Error::new(crate::ErrorCode::Internal, format!("tracing already initialised: {e}")))
 }

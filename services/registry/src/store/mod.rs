@@ -546,10 +546,10 @@ fn decide(
 ) -> Result<(Outcome, String), Error> {
     let row_keys = keys(inf);
     for (i, k) in row_keys.iter().enumerate() {
-        if let Some(other) = claimed_keys.get(k) {
+        if claimed_keys.contains_key(k) {
             return Err(Error::invalid_field(
                 format!("accounts[{i}]"),
-                format!("{} is also in row {other} of the same batch", k.handle),
+                format!("{} is also in an earlier row of the same message", k.handle),
             ));
         }
     }
@@ -591,10 +591,10 @@ fn decide(
             }
         }
     };
-    if let Some(other) = claimed_ids.get(&id) {
+    if claimed_ids.contains_key(&id) {
         return Err(Error::invalid_field(
             "accounts",
-            format!("updates the same influencer as row {other} of the same batch"),
+            "updates the same influencer as an earlier row of the same message",
         ));
     }
     claimed_ids.insert(id.clone(), row);

@@ -1,0 +1,608 @@
+//! The single-node experience, as a newcomer lives it: `chorus up` on a fresh data directory,
+//! then the `chorus` client (finding the dev token there) imports a CSV with one bad row, lists
+//! the people, seeds a population and filters it by tier; ctrl-c stops it cleanly, and a second
+//! `chorus up` on the same directory still has the data and still honours the first token.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+/// How long `chorus up` may take to print that it is up (a debug build, migrations included).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long it may take to exit after SIGINT or SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one client command may take.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+const REGISTRY: &str = "chorus.registry.v1.RegistryService";
+
+/// Three good rows (with metrics, all nano) and, on line 5, a row the server refuses: "crypto"
+/// is not a niche of the taxonomy, which only the registry checks.
+const PEOPLE_CSV: &str = "\
+display_name,platform,handle,niches,country,region,city,languages,followers,window_posts,window_likes,window_comments
+Maya Chen,instagram,@E2E.Maya,vegan-food;pets,US,TX,Austin,en,4200,12,3000,150
+Tom Baker,tiktok,e2e.tom,tech,GB,ENG,London,en,2500,20,1500,90
+Ana Ruiz,youtube,e2e.ana,travel;food,MX,OAX,Oaxaca,es,1800,4,300,20
+Rex Coin,x,e2e.rex,crypto,US,FL,Miami,en,1500,3,10,1
+";
+
+/// One person the CSV creates, as the registry should store them.
+struct Person {
+    name: &'static str,
+    /// As stored: lower case, without "@".
+    handle: &'static str,
+    city: &'static str,
+    country: &'static str,
+    niches: &'static [&'static str],
+    followers: i64,
+}
+
+const PEOPLE: [Person; 3] = [
+    Person {
+        name: "Maya Chen",
+        handle: "e2e.maya",
+        city: "Austin",
+        country: "US",
+        niches: &["vegan-food", "pets"],
+        followers: 4200,
+    },
+    Person {
+        name: "Tom Baker",
+        handle: "e2e.tom",
+        city: "London",
+        country: "GB",
+        niches: &["tech"],
+        followers: 2500,
+    },
+    Person {
+        name: "Ana Ruiz",
+        handle: "e2e.ana",
+        city: "Oaxaca",
+        country: "MX",
+        niches: &["travel", "food"],
+        followers: 1800,
+    },
+];
+
+const SEEDED: usize = 200;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A binary of the workspace, built beside this test by `cargo nextest run --workspace`.
+fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (cargo build -p chorus-cli)",
+        path.display()
+    );
+    path
+}
+
+/// The `chorus` command with nothing inherited that could point it elsewhere.
+fn chorus() -> Command {
+    let mut command = Command::new(workspace_binary("chorus"));
+    for var in [
+        "CHORUS_ENDPOINT",
+        "CHORUS_TOKEN",
+        "CHORUS_DATA_DIR",
+        "CHORUS_HOST",
+        "CHORUS_REGISTRY_PORT",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Sends `signal` (for example "-INT") to a process.
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill {signal} {pid} failed: {status}");
+}
+
+/// A running `chorus up`: its stdout read line by line on a thread, its stderr in a file;
+/// killed on drop, so a failing test leaves nothing running.
+struct Up {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stdout: Vec<String>,
+    stderr_path: PathBuf,
+    port: u16,
+}
+
+impl Up {
+    fn start(data_dir: &Path, port: u16, stderr_path: PathBuf) -> Up {
+        let stderr = File::create(&stderr_path).unwrap();
+        let mut child = chorus()
+            .arg("up")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--registry-port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Up {
+            child,
+            lines,
+            stdout: Vec::new(),
+            stderr_path,
+            port,
+        }
+    }
+
+    /// What the process printed so far, for assertion messages.
+    fn output(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.stdout.push(line);
+        }
+        let stderr = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        format!(
+            "--- chorus up stdout:\n{}\n--- chorus up stderr:\n{stderr}",
+            self.stdout.join("\n")
+        )
+    }
+
+    /// Reads stdout until a line contains `needle`; fails on timeout or if the process ends.
+    fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        if let Some(line) = self.stdout.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.stdout.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let output = self.output();
+                    panic!("chorus up did not print {needle:?} within {timeout:?}\n{output}");
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().unwrap();
+                    let output = self.output();
+                    panic!("chorus up closed stdout ({status}) before printing {needle:?}\n{output}");
+                }
+            }
+        }
+    }
+
+    /// Waits for the banner, checks the endpoint it names, then for health to say SERVING.
+    fn wait_up(&mut self) {
+        self.wait_for_line("Chorus is up", START_TIMEOUT);
+        let endpoint = self.wait_for_line(REGISTRY, START_TIMEOUT);
+        let expected = format!("127.0.0.1:{}", self.port);
+        assert!(
+            endpoint.contains(&expected),
+            "the registry line should name {expected}: {endpoint:?}"
+        );
+        self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);
+        wait_serving(self.port);
+    }
+
+    /// The token printed under "Dev token".
+    fn printed_token(&mut self) -> String {
+        let heading = self
+            .stdout
+            .iter()
+            .position(|l| l.starts_with("Dev token"))
+            .unwrap_or_else(|| panic!("no \"Dev token\" heading\n{}", self.output()));
+        self.stdout[heading + 1].trim().to_owned()
+    }
+
+    /// Sends `signal` and waits for the process to exit.
+    fn stop(&mut self, signal: &str) -> ExitStatus {
+        send_signal(self.child.id(), signal);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let output = self.output();
+                panic!("chorus up did not exit within {STOP_TIMEOUT:?} of kill {signal}\n{output}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every stdout line, up to the end of the stream (call once the process has exited).
+    fn drain(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.stdout.push(line);
+        }
+        self.stdout.join("\n")
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Health answers without a token: the whole server and the registry service both SERVING.
+/// On a runtime of its own, dropped on return: that closes the connection, which would
+/// otherwise stay open unanswered while the test blocks on processes.
+fn wait_serving(port: u16) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(health_serving(port));
+}
+
+async fn health_serving(port: u16) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut last = String::from("no answer yet");
+    loop {
+        match Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            Ok(channel) => {
+                let mut health = HealthClient::new(channel);
+                let mut serving = true;
+                for service in ["", REGISTRY] {
+                    let request = HealthCheckRequest {
+                        service: service.to_owned(),
+                    };
+                    match health.check(request).await {
+                        Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => {}
+                        Ok(r) => {
+                            serving = false;
+                            last = format!("{service:?}: status {}", r.get_ref().status);
+                        }
+                        Err(e) => {
+                            serving = false;
+                            last = format!("{service:?}: {e}");
+                        }
+                    }
+                }
+                if serving {
+                    return;
+                }
+            }
+            Err(e) => last = format!("connect: {e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health did not answer SERVING on port {port} within {START_TIMEOUT:?}: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What a finished client command printed.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "exit {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.describe()))
+    }
+}
+
+/// Runs `chorus <args>` against the registry on `port`, with the data dir that holds the dev
+/// token; killed if it outlives CLIENT_TIMEOUT.
+fn client(port: u16, data_dir: &Path, args: &[&str]) -> Run {
+    let mut command = chorus();
+    command
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args);
+    run(command, &args.join(" "))
+}
+
+fn run(mut command: Command, what: &str) -> Run {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`chorus {what}` did not finish within {CLIENT_TIMEOUT:?}; stdout so far:\n{}",
+                stdout.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The influencers of a `chorus influencers list --json` answer.
+fn influencers(run: &Run) -> Vec<Value> {
+    let json = run.json();
+    json["influencers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no \"influencers\" array\n{}", run.describe()))
+        .clone()
+}
+
+/// Checks that the three people of the CSV are in `listed`, as imported, and the bad row not.
+fn assert_people(listed: &[Value], context: &str) {
+    for Person {
+        name,
+        handle,
+        city,
+        country,
+        niches,
+        followers,
+    } in PEOPLE
+    {
+        let person = listed
+            .iter()
+            .find(|i| i["display_name"] == name)
+            .unwrap_or_else(|| panic!("{context}: {name} is not listed; got {listed:#?}"));
+        assert_eq!(person["location"]["city"], city, "{context}: city of {name}");
+        assert_eq!(
+            person["location"]["country_code"], country,
+            "{context}: country of {name}"
+        );
+        assert_eq!(
+            person["niches"],
+            serde_json::json!(niches),
+            "{context}: niches of {name}"
+        );
+        let account = &person["accounts"][0];
+        assert_eq!(
+            account["handle"], handle,
+            "{context}: handle of {name}, stored lower case"
+        );
+        assert_eq!(
+            account["metrics"]["latest"]["followers"], followers,
+            "{context}: followers recorded for {name}"
+        );
+        assert_eq!(account["metrics"]["tier"], "TIER_NANO", "{context}: tier of {name}");
+        assert!(
+            person["name"].as_str().is_some_and(|n| n.starts_with("influencers/")),
+            "{context}: resource name of {name}: {}",
+            person["name"]
+        );
+    }
+    assert!(
+        !listed.iter().any(|i| i["display_name"] == "Rex Coin"),
+        "{context}: the refused row must not be stored"
+    );
+}
+
+#[test]
+fn chorus_up_serves_the_client_stops_cleanly_and_keeps_its_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = free_port();
+
+    // ---------------------------------------------------------------- first run
+    let mut up = Up::start(&data_dir, port, tmp.path().join("up-1.stderr"));
+    up.wait_up();
+    let token_path = data_dir.join("dev-token");
+    let first_token = std::fs::read_to_string(&token_path)
+        .unwrap_or_else(|e| panic!("{} should exist once up ({e})\n{}", token_path.display(), up.output()));
+    let first_token = first_token.trim().to_owned();
+    assert!(!first_token.is_empty(), "the dev token file is empty");
+    assert_eq!(
+        up.printed_token(),
+        first_token,
+        "the token printed is the one written to dev-token"
+    );
+
+    // Import: three rows created (with their metrics), the fourth refused by the server.
+    let csv = tmp.path().join("people.csv");
+    std::fs::write(&csv, PEOPLE_CSV).unwrap();
+    let import = client(port, &data_dir, &["influencers", "import", csv.to_str().unwrap()]);
+    assert_eq!(
+        import.status.code(),
+        Some(1),
+        "a failed row makes the import exit 1\n{}",
+        import.describe()
+    );
+    assert!(
+        import.stdout.contains("4 rows: 3 created, 0 updated, 1 failed"),
+        "the summary counts the rows\n{}",
+        import.describe()
+    );
+    assert!(
+        import.stdout.contains("metrics: 3 recorded, 0 failed"),
+        "the good rows' metrics are recorded\n{}",
+        import.describe()
+    );
+    assert!(
+        import.stdout.contains("INVALID_ARGUMENT") && import.stdout.contains("niches[0]"),
+        "the failed row is reported with its code and field\n{}",
+        import.describe()
+    );
+    assert!(
+        import.stderr.contains("error: 1 of 4 rows failed"),
+        "stderr says why the exit code is non-zero\n{}",
+        import.describe()
+    );
+
+    let listed = client(port, &data_dir, &["influencers", "list", "--json"]);
+    assert!(listed.status.success(), "list failed\n{}", listed.describe());
+    let people = influencers(&listed);
+    assert_eq!(people.len(), 3, "only the three imported people\n{}", listed.describe());
+    assert_people(&people, "after import");
+
+    // Seed a small population, then filter it by tier.
+    let seeded = client(port, &data_dir, &["seed", "--influencers", &SEEDED.to_string()]);
+    assert!(seeded.status.success(), "seed failed\n{}", seeded.describe());
+    assert!(
+        seeded
+            .stdout
+            .contains(&format!("seeded {SEEDED} influencers ({SEEDED} created")),
+        "seed reports what it created\n{}",
+        seeded.describe()
+    );
+    let nano = client(port, &data_dir, &["influencers", "list", "--tier", "nano", "--json"]);
+    assert!(nano.status.success(), "list --tier nano failed\n{}", nano.describe());
+    let nano = influencers(&nano);
+    assert!(!nano.is_empty(), "a seeded population has nano influencers");
+    for i in &nano {
+        let tiers: Vec<&Value> = i["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["metrics"]["tier"])
+            .collect();
+        assert!(
+            tiers.iter().any(|t| *t == "TIER_NANO"),
+            "{} was listed as nano, its accounts' tiers are {tiers:?}",
+            i["name"]
+        );
+    }
+
+    // ctrl-c: a clean exit that says so.
+    let status = up.stop("-INT");
+    let stdout = up.drain();
+    assert!(
+        status.success(),
+        "clean exit after SIGINT, got {status}\n{}",
+        up.output()
+    );
+    assert!(stdout.contains("stopping..."), "it says it is stopping\n{stdout}");
+    assert!(
+        stdout.contains(&format!("stopped; data kept in {}", data_dir.display())),
+        "it says it stopped and where the data is\n{stdout}"
+    );
+    drop(up);
+
+    // ---------------------------------------------------------------- second run, same data
+    let mut up = Up::start(&data_dir, port, tmp.path().join("up-2.stderr"));
+    up.wait_up();
+
+    let everyone = client(port, &data_dir, &["influencers", "list", "--all", "--json"]);
+    assert!(
+        everyone.status.success(),
+        "list after restart failed\n{}",
+        everyone.describe()
+    );
+    let everyone = influencers(&everyone);
+    assert_eq!(
+        everyone.len(),
+        3 + SEEDED,
+        "every imported and seeded influencer survives the restart"
+    );
+    assert_people(&everyone, "after restart");
+
+    // The token of the first run still works: the signing secret is kept in the data dir.
+    let with_old_token = client(
+        port,
+        &data_dir,
+        &["--token", &first_token, "influencers", "list", "--json"],
+    );
+    assert!(
+        with_old_token.status.success(),
+        "the first run's dev token is still accepted\n{}",
+        with_old_token.describe()
+    );
+    assert!(
+        !influencers(&with_old_token).is_empty(),
+        "{}",
+        with_old_token.describe()
+    );
+
+    // SIGTERM stops it as cleanly as ctrl-c.
+    let status = up.stop("-TERM");
+    let stdout = up.drain();
+    assert!(
+        status.success(),
+        "clean exit after SIGTERM, got {status}\n{}",
+        up.output()
+    );
+    assert!(stdout.contains("stopped; data kept in"), "{stdout}");
+}
+
+/// A client that opens an HTTP/2 connection and then never answers (hung, or stopped in a
+/// debugger) must not keep ctrl-c from stopping `chorus up`.
+#[test]
+fn a_silent_client_does_not_keep_chorus_up_from_stopping() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = free_port();
+    let mut up = Up::start(&data_dir, port, tmp.path().join("up.stderr"));
+    up.wait_up();
+
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The HTTP/2 connection preface and an empty SETTINGS frame; then nothing, ever.
+    silent
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let status = up.stop("-INT");
+    let stdout = up.drain();
+    assert!(status.success(), "exit after SIGINT, got {status}\n{}", up.output());
+    assert!(stdout.contains("stopped; data kept in"), "{stdout}");
+    let stderr = std::fs::read_to_string(tmp.path().join("up.stderr")).unwrap();
+    assert!(
+        stderr.contains("connections still open") || stdout.contains("connections still open"),
+        "it says why it did not wait\n{stdout}\n{stderr}"
+    );
+    drop(silent);
+}
