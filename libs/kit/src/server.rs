@@ -160,6 +160,24 @@ impl Host {
     }
 }
 
+/// When the caller's `grpc-timeout` runs out. tonic enforces it until a handler returns its
+/// response; a handler that keeps streaming after that checks it itself.
+pub fn deadline<T>(request: &tonic::Request<T>) -> Option<tokio::time::Instant> {
+    let raw = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    let timeout = match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    Some(tokio::time::Instant::now() + timeout)
+}
+
 /// Binds `addr` (port 0 picks a free one) and says which address it got.
 pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
     let listener = TcpListener::bind(addr)
@@ -190,5 +208,23 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_headers_parse() {
+        let mut r = tonic::Request::new(());
+        assert!(deadline(&r).is_none());
+        r.metadata_mut().insert("grpc-timeout", "250m".parse().unwrap());
+        let left = deadline(&r).unwrap() - tokio::time::Instant::now();
+        assert!(left <= Duration::from_millis(250) && left > Duration::from_millis(200));
+        r.metadata_mut().insert("grpc-timeout", "2S".parse().unwrap());
+        assert!(deadline(&r).unwrap() - tokio::time::Instant::now() > Duration::from_secs(1));
+        r.metadata_mut().insert("grpc-timeout", "xx".parse().unwrap());
+        assert!(deadline(&r).is_none());
     }
 }

@@ -369,12 +369,30 @@ impl RegistryService for Registry {
         request: Request<Streaming<ImportInfluencersRequest>>,
     ) -> Result<Response<Self::ImportInfluencersStream>, Status> {
         authorize(&request, WRITE)?;
+        let deadline = chorus_kit::server::deadline(&request);
         let input = request.into_inner();
         let store = self.store.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(IMPORT_PIPELINE);
         // The stream is served by its own task, still inside the call's span (and trace).
         let span = tracing::Span::current();
-        tokio::spawn(tracing::Instrument::instrument(import_stream(store, input, tx), span));
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                // The caller's deadline covers the whole stream, not just its start.
+                match deadline {
+                    Some(at) => {
+                        let tx_late = tx.clone();
+                        if tokio::time::timeout_at(at, import_stream(store, input, tx))
+                            .await
+                            .is_err()
+                        {
+                            let _ = tx_late.send(Err(Status::deadline_exceeded("deadline exceeded"))).await;
+                        }
+                    }
+                    None => import_stream(store, input, tx).await,
+                }
+            },
+            span,
+        ));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 

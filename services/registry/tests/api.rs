@@ -279,6 +279,20 @@ on_both_backends! {
         assert!(list.service.iter().any(|s| s.name == "chorus.registry.v1.RegistryService"));
     };
 
+    a_callers_deadline_ends_the_call => |app: TestApp| async move {
+        let mut c = app.client().await;
+        // An import stream that never ends, under a 300 ms deadline.
+        let mut req = tonic::Request::new(futures::stream::pending::<ImportInfluencersRequest>());
+        req.set_timeout(std::time::Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let outcome = match c.import_influencers(req).await {
+            Err(status) => status,
+            Ok(resp) => resp.into_inner().message().await.expect_err("the deadline ends the stream"),
+        };
+        assert!(matches!(outcome.code(), Code::DeadlineExceeded | Code::Cancelled), "{outcome:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    };
+
     shutdown_reports_not_serving_and_drains => |app: TestApp| async move {
         let mut c = app.client().await;
         create(&mut c, influencer("Before", "before")).await;
