@@ -218,7 +218,7 @@ async fn get(args: GetArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(RegistryServiceServer::new(Empty))
-                .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+                .serve_with_incoming_shutdown(chorus_kit::server::incoming(listener), async {
                     let _ = stopped.await;
                 }),
         );

@@ -1,5 +1,5 @@
-//! ListInfluencers as SQL: filters become WHERE clauses (account filters one EXISTS over the
-//! same account), ordering is keyset pagination on (sort key, id), so every page costs the same
+//! ListInfluencers as SQL: filters become WHERE clauses on the influencer row (platform one
+//! EXISTS over the accounts), ordering is keyset pagination on (sort key, id), so every page costs the same
 //! whatever its depth.
 
 use serde::{Deserialize, Serialize};
@@ -160,43 +160,36 @@ impl Store {
                 .list(q.statuses.iter().copied())
                 .push(")");
         }
-        let account_filter = q.platform.is_some()
-            || !q.tier_ranges.is_empty()
-            || q.min_followers.is_some()
-            || q.max_followers.is_some()
-            || q.min_engagement_rate.is_some()
-            || q.max_engagement_rate.is_some();
-        if account_filter {
-            sql.push(" AND EXISTS (SELECT 1 FROM accounts a WHERE a.influencer_id = i.id");
-            if let Some(p) = q.platform {
-                sql.push(" AND a.platform = ").arg(p);
-            }
-            if !q.tier_ranges.is_empty() {
-                sql.push(" AND (");
-                for (i, (low, high)) in q.tier_ranges.iter().enumerate() {
-                    sql.push(if i > 0 { " OR " } else { "" })
-                        .push("(a.followers >= ")
-                        .arg(*low);
-                    if let Some(h) = high {
-                        sql.push(" AND a.followers < ").arg(*h);
-                    }
-                    sql.push(")");
+        // Platform: an account there. Followers, tier and engagement: the influencer's largest
+        // account, whose copies on the influencer row are indexed (so "nano, by followers" is a
+        // range scan, not a walk down from the largest accounts).
+        if let Some(p) = q.platform {
+            sql.push(" AND EXISTS (SELECT 1 FROM accounts a WHERE a.influencer_id = i.id AND a.platform = ")
+                .arg(p)
+                .push(")");
+        }
+        if !q.tier_ranges.is_empty() {
+            sql.push(" AND (");
+            for (i, (low, high)) in q.tier_ranges.iter().enumerate() {
+                sql.push(if i > 0 { " OR " } else { "" }).push("(i.followers >= ").arg(*low);
+                if let Some(h) = high {
+                    sql.push(" AND i.followers < ").arg(*h);
                 }
                 sql.push(")");
             }
-            if let Some(v) = q.min_followers {
-                sql.push(" AND a.followers >= ").arg(v);
-            }
-            if let Some(v) = q.max_followers {
-                sql.push(" AND a.followers <= ").arg(v);
-            }
-            if let Some(v) = q.min_engagement_rate {
-                sql.push(" AND a.engagement_rate >= ").arg(v);
-            }
-            if let Some(v) = q.max_engagement_rate {
-                sql.push(" AND a.engagement_rate <= ").arg(v);
-            }
             sql.push(")");
+        }
+        if let Some(v) = q.min_followers {
+            sql.push(" AND i.followers >= ").arg(v);
+        }
+        if let Some(v) = q.max_followers {
+            sql.push(" AND i.followers <= ").arg(v);
+        }
+        if let Some(v) = q.min_engagement_rate {
+            sql.push(" AND i.engagement_rate >= ").arg(v);
+        }
+        if let Some(v) = q.max_engagement_rate {
+            sql.push(" AND i.engagement_rate <= ").arg(v);
         }
         let (cmp, dir) = if q.order.descending {
             ("<", "DESC")
