@@ -47,6 +47,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         jwt_secret: secret.clone(),
         tiers: TierTable::default(),
         db_max_connections: 4,
+        read_cache_entries: 10_000,
         log_format: LogFormat::Pretty,
         otlp_endpoint: None,
         metrics_addr: None,

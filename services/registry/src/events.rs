@@ -45,3 +45,46 @@ pub fn deleted(influencer_id: &str) -> Envelope {
         },
     )
 }
+
+/// The influencer id an event is about, whatever its type.
+pub fn influencer_id(envelope: &Envelope) -> Option<String> {
+    let name = match envelope.r#type.as_str() {
+        INFLUENCER_UPSERTED => {
+            chorus_kit::events::payload::<InfluencerUpserted>(envelope)
+                .ok()?
+                .influencer?
+                .name
+        }
+        METRICS_RECORDED => {
+            chorus_kit::events::payload::<MetricsRecorded>(envelope)
+                .ok()?
+                .influencer
+        }
+        INFLUENCER_DELETED => {
+            chorus_kit::events::payload::<InfluencerDeleted>(envelope)
+                .ok()?
+                .influencer
+        }
+        _ => return None,
+    };
+    name.strip_prefix("influencers/").map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_names_its_influencer() {
+        let inf = Influencer {
+            name: "influencers/abc".into(),
+            ..Default::default()
+        };
+        assert_eq!(influencer_id(&upserted(&inf)).as_deref(), Some("abc"));
+        assert_eq!(
+            influencer_id(&metrics_recorded("abc", &MetricsSnapshot::default())).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(influencer_id(&deleted("abc")).as_deref(), Some("abc"));
+    }
+}

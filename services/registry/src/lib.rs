@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use chorus_kit::auth::{Authenticate, Jwt};
 use chorus_kit::config::{LogFormat, Reader, Secret, ServerConfig, Source};
-use chorus_kit::events::Bus;
 use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::events::outbox::{self, Outbox};
 use chorus_kit::events::redis::RedisBus;
+use chorus_kit::events::{Bus, SubscribeOptions};
 use chorus_kit::server::Host;
 use chorus_kit::storage::{Database, Migrations};
 use chorus_kit::{Error, telemetry};
@@ -61,6 +61,8 @@ pub struct Config {
     pub tiers: TierTable,
     /// `CHORUS_DB_MAX_CONNECTIONS`.
     pub db_max_connections: u32,
+    /// `CHORUS_READ_CACHE_ENTRIES`: profiles kept in memory for Get (0 turns the cache off).
+    pub read_cache_entries: usize,
     /// `CHORUS_LOG_FORMAT`: json (default) or pretty.
     pub log_format: LogFormat,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where spans go, when set.
@@ -85,6 +87,7 @@ impl Config {
             jwt_secret: jwt_secret.clone().unwrap_or_else(|| Secret::new(String::new())),
             tiers: r.parse("CHORUS_TIER_BOUNDARIES", TierTable::default()),
             db_max_connections: r.parse("CHORUS_DB_MAX_CONNECTIONS", 16),
+            read_cache_entries: r.parse("CHORUS_READ_CACHE_ENTRIES", 50_000),
             log_format: r.parse("CHORUS_LOG_FORMAT", LogFormat::Json),
             otlp_endpoint: r.optional("OTEL_EXPORTER_OTLP_ENDPOINT"),
             metrics_addr,
@@ -126,10 +129,44 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let outbox = Outbox::new();
     let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
+    let bus_for_cache = bus.clone();
     let relay = tokio::spawn(outbox.relay(db.clone(), bus).run(async {
         let _ = relay_stopped.await;
     }));
-    let store = store::Store::new(db.clone(), outbox, config.tiers);
+    let store = store::Store::new(db.clone(), outbox, config.tiers, config.read_cache_entries);
+    // Other replicas' writes reach this replica's read cache as events: a consumer group of
+    // its own, from now on.
+    let (stop_evictions, evictions_stopped) = tokio::sync::oneshot::channel::<()>();
+    let evictions = (config.read_cache_entries > 0).then(|| {
+        let store = store.clone();
+        let group = format!("registry-cache-{}", uuid::Uuid::now_v7().simple());
+        let options = SubscribeOptions {
+            start_at_end: true,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            let consumed = chorus_kit::events::consume(
+                bus_for_cache,
+                events::TOPIC,
+                &group,
+                "cache",
+                options,
+                move |envelope| {
+                    if let Some(id) = events::influencer_id(&envelope) {
+                        store.evict(&id);
+                    }
+                    async { Ok(()) }
+                },
+                async {
+                    let _ = evictions_stopped.await;
+                },
+            )
+            .await;
+            if let Err(e) = consumed {
+                tracing::warn!(error = %e, "read cache invalidation stopped");
+            }
+        })
+    });
     let jwt = Arc::new(Jwt::new(&config.jwt_secret));
     let limit = config.server.max_message_bytes;
     let service = RegistryServiceServer::new(api::Registry::new(store))
@@ -143,6 +180,10 @@ pub async fn serve(
     host.serving(SERVICE_NAME);
     let served = host.serve(listener, shutdown).await;
     let _ = stop_relay.send(());
+    let _ = stop_evictions.send(());
+    if let Some(task) = evictions {
+        let _ = task.await;
+    }
     if let Err(e) = relay.await {
         tracing::warn!(error = %e, "outbox relay ended abnormally");
     }

@@ -279,6 +279,33 @@ on_both_backends! {
         assert!(list.service.iter().any(|s| s.name == "chorus.registry.v1.RegistryService"));
     };
 
+    a_replica_sees_another_replicas_writes_despite_its_cache => |app: TestApp| async move {
+        let replica = app.replica().await;
+        let mut a = app.client().await;
+        let mut b = replica.client().await;
+        let created = create(&mut a, influencer("Before", "cached")).await;
+        let get = GetInfluencerRequest { name: created.name.clone() };
+        assert_eq!(b.get_influencer(get.clone()).await.unwrap().into_inner().influencer.unwrap().display_name, "Before");
+        let patch = Influencer { name: created.name.clone(), display_name: "After".into(), ..Default::default() };
+        a.update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: Some(FieldMask { paths: vec!["display_name".into()] }) }).await.unwrap();
+        // The writer sees its write at once; the other replica as soon as the event arrives.
+        assert_eq!(a.get_influencer(get.clone()).await.unwrap().into_inner().influencer.unwrap().display_name, "After");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let seen = b.get_influencer(get.clone()).await.unwrap().into_inner().influencer.unwrap().display_name;
+            if seen == "After" { break; }
+            assert!(std::time::Instant::now() < deadline, "replica b still serves {seen:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        a.delete_influencer(DeleteInfluencerRequest { name: created.name.clone() }).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while b.get_influencer(get.clone()).await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "replica b still serves a deleted influencer");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        replica.stop().await;
+    };
+
     a_callers_deadline_ends_the_call => |app: TestApp| async move {
         let mut c = app.client().await;
         // An import stream that never ends, under a 300 ms deadline.

@@ -171,7 +171,9 @@ impl Store {
         if !q.tier_ranges.is_empty() {
             sql.push(" AND (");
             for (i, (low, high)) in q.tier_ranges.iter().enumerate() {
-                sql.push(if i > 0 { " OR " } else { "" }).push("(i.followers >= ").arg(*low);
+                sql.push(if i > 0 { " OR " } else { "" })
+                    .push("(i.followers >= ")
+                    .arg(*low);
                 if let Some(h) = high {
                     sql.push(" AND i.followers < ").arg(*h);
                 }

@@ -2,12 +2,14 @@
 //! runs on PostgreSQL (cluster) and SQLite (`chorus up`); tests/store.rs runs the conformance
 //! suite on both. Every write commits its events to the outbox in the same transaction.
 
+mod cache;
 mod list;
 mod sql;
 
 pub use list::{Cursor, ListQuery, Order, OrderKey, SortValue};
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chorus_kit::events::outbox::Outbox;
 use chorus_kit::storage::Database;
@@ -61,6 +63,7 @@ pub struct Store {
     db: Database,
     outbox: Outbox,
     tiers: TierTable,
+    cache: Arc<cache::ReadCache>,
 }
 
 pub fn now_micros() -> i64 {
@@ -78,8 +81,19 @@ pub fn id_of(name: &str) -> Option<&str> {
 }
 
 impl Store {
-    pub fn new(db: Database, outbox: Outbox, tiers: TierTable) -> Self {
-        Store { db, outbox, tiers }
+    /// `cache_entries` bounds the read cache (0 turns it off).
+    pub fn new(db: Database, outbox: Outbox, tiers: TierTable, cache_entries: usize) -> Self {
+        Store {
+            db,
+            outbox,
+            tiers,
+            cache: Arc::new(cache::ReadCache::new(cache_entries)),
+        }
+    }
+
+    /// Forgets a cached profile: after a commit here, or on another replica's event.
+    pub fn evict(&self, id: &str) {
+        self.cache.evict(id);
     }
 
     pub fn tiers(&self) -> &TierTable {
@@ -250,6 +264,9 @@ impl Store {
         }
         tx.commit().await?;
         self.outbox.committed();
+        for (_, done) in stored.iter().flatten() {
+            self.cache.evict(done.name.trim_start_matches("influencers/"));
+        }
 
         Ok(plan
             .into_iter()
@@ -320,7 +337,17 @@ impl Store {
     /// as often as it was asked for).
     pub async fn get(&self, ids: &[String]) -> Result<Vec<Influencer>, Error> {
         let mut by_id: HashMap<String, Influencer> = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
+        let stamp = self.cache.stamp();
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.cache.get(id) {
+                Some(inf) => {
+                    by_id.insert(id.clone(), inf);
+                }
+                None => missing.push(id.clone()),
+            }
+        }
+        for chunk in missing.chunks(CHUNK) {
             let mut q = Sql::new(
                 "SELECT i.id, i.profile, i.status, i.create_time, i.update_time, a.platform, a.handle, a.latest \
                  FROM influencers i LEFT JOIN accounts a ON a.influencer_id = i.id WHERE i.id IN (",
@@ -328,6 +355,11 @@ impl Store {
             q.list(chunk.iter().map(|s| s.as_str())).push(")");
             for r in q.query().fetch_all(&self.db.pool).await? {
                 self.merge_row(&mut by_id, &r)?;
+            }
+        }
+        for id in &missing {
+            if let Some(inf) = by_id.get(id) {
+                self.cache.put(stamp, id, inf);
             }
         }
         Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
@@ -392,6 +424,7 @@ impl Store {
             .await?;
         tx.commit().await?;
         self.outbox.committed();
+        self.cache.evict(id);
         Ok(true)
     }
 
@@ -474,6 +507,7 @@ impl Store {
         }
         // The influencer's filter copies follow its largest account.
         let touched: Vec<&str> = touched.into_iter().collect();
+        let evict: Vec<String> = touched.iter().map(|id| (*id).to_owned()).collect();
         let now = now_micros();
         for chunk in touched.chunks(CHUNK) {
             let largest =
@@ -488,6 +522,9 @@ impl Store {
         self.outbox.add_many(&mut tx, events::TOPIC, &envelopes).await?;
         tx.commit().await?;
         self.outbox.committed();
+        for id in &evict {
+            self.cache.evict(id);
+        }
         Ok(results)
     }
 

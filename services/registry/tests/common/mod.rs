@@ -68,6 +68,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (testing::sqlite_url_in(dir.path()), Some(dir))
         }
     };
+    let mut app = start(database_url, MemoryBus::new()).await;
+    app._dir = dir;
+    app
+}
+
+/// A registry on its own port over an existing database and bus: another replica.
+async fn start(database_url: String, bus: MemoryBus) -> TestApp {
     let config = Config {
         server: ServerConfig::local(0),
         database_url: Secret::new(database_url.clone()),
@@ -75,12 +82,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         jwt_secret: Secret::new(SECRET.to_owned()),
         tiers: TierTable::default(),
         db_max_connections: 8,
+        read_cache_entries: 10_000,
         log_format: LogFormat::Pretty,
         otlp_endpoint: None,
         metrics_addr: None,
     };
     let db = chorus_registry::database(&config).await.unwrap();
-    let bus = MemoryBus::new();
     let (listener, addr) = chorus_kit::server::bind(config.server.grpc_addr).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(chorus_registry::serve(
@@ -99,11 +106,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         jwt: Jwt::new(&Secret::new(SECRET.to_owned())),
         stop: Some(stop),
         served: Some(served),
-        _dir: dir,
+        _dir: None,
     }
 }
 
 impl TestApp {
+    /// A second registry on the same database and bus, as a second replica would be.
+    pub async fn replica(&self) -> TestApp {
+        start(self.database_url.clone(), self.bus.clone()).await
+    }
+
     pub fn token(&self, scopes: &[&str]) -> String {
         self.jwt
             .mint("test-user", "tenant-a", "admin", scopes, Duration::from_secs(600))
