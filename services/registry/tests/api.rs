@@ -12,24 +12,7 @@ use prost_types::FieldMask;
 use tonic::Code;
 
 async fn count(client: &mut Client) -> usize {
-    let mut n = 0;
-    let mut token = String::new();
-    loop {
-        let page = client
-            .list_influencers(ListInfluencersRequest {
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        n += page.influencers.len();
-        if page.next_page_token.is_empty() {
-            return n;
-        }
-        token = page.next_page_token;
-    }
+    all(client).await.len()
 }
 
 on_both_backends! {

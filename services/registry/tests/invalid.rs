@@ -75,28 +75,6 @@ async fn quiet(events: &mut Box<dyn Subscription>, case: &str) {
     );
 }
 
-/// Every influencer in the catalogue, walking all pages.
-async fn all(client: &mut Client) -> Vec<Influencer> {
-    let mut out = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = client
-            .list_influencers(ListInfluencersRequest {
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        out.extend(page.influencers);
-        if page.next_page_token.is_empty() {
-            return out;
-        }
-        token = page.next_page_token;
-    }
-}
-
 /// How many snapshots an influencer's history holds.
 async fn history(client: &mut Client, parent: &str) -> usize {
     client

@@ -273,3 +273,25 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Every influencer in the catalogue, walking all pages.
+pub async fn all(client: &mut Client) -> Vec<Influencer> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_influencers(ListInfluencersRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        out.extend(page.influencers);
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        token = page.next_page_token;
+    }
+}
