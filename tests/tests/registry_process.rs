@@ -194,6 +194,8 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
         .chain([("registry.influencer.deleted".to_owned(), names[1].clone())])
         .collect();
     assert_eq!(seen, expected);
+    drop(events);
+    bus.delete_group("chorus.registry", &group).await.unwrap();
 
     // SIGTERM: health goes NOT_SERVING, calls drain, the process exits 0.
     let pid = child.0.id().to_string();

@@ -43,6 +43,7 @@ on_both!(
     a_batch_arrives_in_order,
     a_new_group_starts_from_the_oldest_retained,
     a_group_may_start_at_the_end,
+    a_deleted_group_starts_over,
     groups_fan_out_and_consumers_share,
     unacknowledged_events_are_reclaimed,
 );

@@ -142,6 +142,7 @@ pub async fn serve(
         let group = format!("registry-cache-{}", uuid::Uuid::now_v7().simple());
         let options = SubscribeOptions {
             start_at_end: true,
+            delete_group_on_exit: true,
             ..Default::default()
         };
         tokio::spawn(async move {

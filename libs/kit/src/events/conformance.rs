@@ -30,6 +30,7 @@ fn fast() -> SubscribeOptions {
         poll: Duration::from_millis(50),
         batch: 16,
         start_at_end: false,
+        delete_group_on_exit: false,
     }
 }
 
@@ -74,6 +75,23 @@ pub async fn a_new_group_starts_from_the_oldest_retained(bus: Arc<dyn Bus>, topi
     let mut sub = bus.subscribe(topic, "late", "c1", fast()).await.expect("subscribe");
     let got = sub.next(WAIT).await.expect("next").expect("a delivery");
     assert_eq!(payload::<Money>(&got.envelope).expect("payload").amount_minor, 1);
+}
+
+/// A deleted group is gone: joining it again starts a new group from the oldest retained.
+pub async fn a_deleted_group_starts_over(bus: Arc<dyn Bus>, topic: &str) {
+    bus.publish(topic, &event(1)).await.expect("publish");
+    let mut sub = bus.subscribe(topic, "once", "c1", fast()).await.expect("subscribe");
+    let got = sub.next(WAIT).await.expect("next").expect("a delivery");
+    sub.ack(&got).await.expect("ack");
+    drop(sub);
+    bus.delete_group(topic, "once").await.expect("delete group");
+    let mut again = bus.subscribe(topic, "once", "c1", fast()).await.expect("subscribe");
+    let replay = again
+        .next(WAIT)
+        .await
+        .expect("next")
+        .expect("the new group starts from the oldest");
+    assert_eq!(replay.envelope.id, got.envelope.id);
 }
 
 /// A group asked to start at the end sees only what is published after it joined.

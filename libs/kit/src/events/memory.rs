@@ -1,4 +1,4 @@
-//! The in-process bus for `chorus up`: a log per topic with consumer groups, pending entries
+//! The in-process bus for `chorus up`: a capped log per topic with consumer groups, pending entries
 //! and reclaim, the same contract as Redis Streams without a server.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 use super::{Bus, Delivery, SubscribeOptions, Subscription};
 use crate::error::Error;
 
-/// Messages kept per topic once every group has moved past them are dropped; a log never
-/// grows past this many entries even when a group lags.
-const MAX_RETAINED: usize = 1_000_000;
+/// Entries kept per topic, like a Redis stream's MAXLEN: the oldest go beyond it, read or not,
+/// so a new group finds the same history on both buses.
+const MAX_RETAINED: usize = 100_000;
 
 #[derive(Debug, Default)]
 struct Pending {
@@ -45,17 +45,16 @@ impl Topic {
         seq.checked_sub(self.first).and_then(|i| self.log.get(i as usize))
     }
 
-    /// Drops entries no group still needs, and the oldest beyond the cap.
+    /// Drops the oldest entries beyond the cap; groups that lagged past them skip ahead.
     fn trim(&mut self) {
-        let needed = self
-            .groups
-            .values()
-            .map(|g| g.pending.keys().next().copied().unwrap_or(g.next).min(g.next))
-            .min()
-            .unwrap_or(self.first);
-        while self.first < needed || self.log.len() > MAX_RETAINED {
+        while self.log.len() > MAX_RETAINED {
             self.log.pop_front();
             self.first += 1;
+        }
+        let first = self.first;
+        for g in self.groups.values_mut() {
+            g.next = g.next.max(first);
+            g.pending.retain(|seq, _| *seq >= first);
         }
     }
 }
@@ -92,6 +91,15 @@ impl Bus for MemoryBus {
             t.trim();
         }
         self.inner.notify.notify_waiters();
+        Ok(())
+    }
+
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<(), Error> {
+        let mut topics = self.inner.topics.lock().map_err(|_| poisoned())?;
+        if let Some(t) = topics.get_mut(topic) {
+            t.groups.remove(group);
+            t.trim();
+        }
         Ok(())
     }
 

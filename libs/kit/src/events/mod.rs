@@ -75,6 +75,8 @@ pub struct SubscribeOptions {
     /// A group created by this subscription starts after the newest message instead of at
     /// the oldest retained one (for observers that only care about what happens next).
     pub start_at_end: bool,
+    /// `consume` deletes the group when it stops (a group of one process only).
+    pub delete_group_on_exit: bool,
 }
 
 impl Default for SubscribeOptions {
@@ -84,6 +86,7 @@ impl Default for SubscribeOptions {
             poll: Duration::from_millis(500),
             batch: 128,
             start_at_end: false,
+            delete_group_on_exit: false,
         }
     }
 }
@@ -101,6 +104,10 @@ pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
         }
         Ok(())
     }
+
+    /// Removes `group` and its pending entries, for groups that live only as long as one
+    /// process (a replica's cache invalidation).
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<(), Error>;
 
     /// Joins `group` as `consumer`. A group that did not exist starts from the oldest
     /// retained message, so nothing published before the first subscription is lost (unless
@@ -168,6 +175,28 @@ pub async fn consume<H, F>(
     consumer: &str,
     options: SubscribeOptions,
     mut handler: H,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), Error>
+where
+    H: FnMut(Envelope) -> F + Send,
+    F: std::future::Future<Output = HandlerResult> + Send,
+{
+    let result = consume_until(&bus, topic, group, consumer, &options, &mut handler, shutdown).await;
+    if options.delete_group_on_exit
+        && let Err(e) = bus.delete_group(topic, group).await
+    {
+        tracing::warn!(topic, group, error = %e, "could not delete consumer group");
+    }
+    result
+}
+
+async fn consume_until<H, F>(
+    bus: &Arc<dyn Bus>,
+    topic: &str,
+    group: &str,
+    consumer: &str,
+    options: &SubscribeOptions,
+    handler: &mut H,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Error>
 where

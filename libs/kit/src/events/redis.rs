@@ -60,6 +60,15 @@ impl Bus for RedisBus {
         Ok(())
     }
 
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<(), Error> {
+        let mut conn = self.publisher.clone();
+        let _: bool = conn
+            .xgroup_destroy(topic, group)
+            .await
+            .map_err(redis_err("delete consumer group"))?;
+        Ok(())
+    }
+
     /// One pipeline, one round trip, for the whole batch.
     async fn publish_all(&self, events: &[(String, Envelope)]) -> Result<(), Error> {
         if events.is_empty() {
