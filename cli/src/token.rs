@@ -19,12 +19,8 @@ pub(crate) struct TokenArgs {
     tenant: String,
     #[arg(long, default_value = "admin")]
     role: String,
-    /// Scopes, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "registry.read,registry.write,registry.admin"
-    )]
+    /// Scopes, comma-separated; every scope when absent.
+    #[arg(long, value_delimiter = ',')]
     scopes: Vec<String>,
     /// Lifetime in hours.
     #[arg(long, default_value_t = 24)]
@@ -36,7 +32,11 @@ pub(crate) fn run(args: TokenArgs) -> Result<()> {
         return Err("the secret must have at least 16 characters".into());
     }
     let jwt = Jwt::new(&Secret::new(args.secret));
-    let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
+    let scopes: Vec<&str> = if args.scopes.is_empty() {
+        chorus_registry::api::SCOPES.to_vec()
+    } else {
+        args.scopes.iter().map(String::as_str).collect()
+    };
     let token = jwt.mint(
         &args.subject,
         &args.tenant,

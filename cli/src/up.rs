@@ -14,7 +14,7 @@ use chorus_kit::events::memory::MemoryBus;
 use chorus_registry::domain::tier::TierTable;
 
 /// Every scope of the services `chorus up` runs; the dev token holds them all.
-const DEV_SCOPES: &[&str] = &["registry.read", "registry.write", "registry.admin"];
+const DEV_SCOPES: &[&str] = chorus_registry::api::SCOPES;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct UpArgs {

@@ -5,9 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use chorus_e2e::{free_port, workspace_binary};
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -76,23 +77,6 @@ const PEOPLE: [Person; 3] = [
 ];
 
 const SEEDED: usize = 200;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A binary of the workspace, built beside this test by `cargo nextest run --workspace`.
-fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace binaries first (cargo build -p chorus-cli)",
-        path.display()
-    );
-    path
-}
 
 /// The `chorus` command with nothing inherited that could point it elsewhere.
 fn chorus() -> Command {

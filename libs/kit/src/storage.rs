@@ -130,6 +130,8 @@ fn sqlite_url(url: &str) -> Result<String, Error> {
 /// Fresh databases for tests: one per test, on the shared PostgreSQL server or in a temporary
 /// SQLite file.
 pub mod testing {
+    use sqlx::Connection;
+
     use super::*;
 
     /// The server tests create their databases on (`CHORUS_TEST_PG_URL`).
@@ -157,6 +159,4 @@ pub mod testing {
     pub fn sqlite_url_in(dir: &std::path::Path) -> String {
         format!("sqlite://{}", dir.join("test.db").display())
     }
-
-    use sqlx::Connection;
 }

@@ -21,6 +21,8 @@ pub const READ: &str = "registry.read";
 pub const WRITE: &str = "registry.write";
 /// Erasure of a person's data.
 pub const ADMIN: &str = "registry.admin";
+/// Every registry scope, for tokens that may do anything (`chorus up`'s dev token).
+pub const SCOPES: &[&str] = &[READ, WRITE, ADMIN];
 
 /// Most rows in one ImportInfluencers or RecordMetrics message.
 pub const MAX_ROWS_PER_MESSAGE: usize = 5_000;

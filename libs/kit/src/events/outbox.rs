@@ -61,13 +61,7 @@ impl Outbox {
 
     /// Adds `envelope` for `topic`; call inside the transaction of the change.
     pub async fn add(&self, conn: &mut AnyConnection, topic: &str, envelope: &Envelope) -> Result<(), Error> {
-        sqlx::query("INSERT INTO outbox (topic, event_id, envelope) VALUES ($1, $2, $3)")
-            .bind(topic)
-            .bind(&envelope.id)
-            .bind(encode(envelope))
-            .execute(conn)
-            .await?;
-        Ok(())
+        self.add_many(conn, topic, std::slice::from_ref(envelope)).await
     }
 
     /// Adds many envelopes for `topic` in multi-row statements; call inside the transaction.

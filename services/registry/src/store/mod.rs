@@ -132,10 +132,10 @@ impl Store {
 
         // Decide per row: which id it writes, or why it cannot.
         let mut plan: Vec<Result<(Outcome, String), Error>> = Vec::with_capacity(rows.len());
-        let mut claimed_keys: HashMap<AccountKey, usize> = HashMap::new();
-        let mut claimed_ids: HashMap<String, usize> = HashMap::new();
-        for (row, inf) in rows.iter().enumerate() {
-            plan.push(decide(row, inf, mode, &existing, &mut claimed_keys, &mut claimed_ids));
+        let mut claimed_keys: HashSet<AccountKey> = HashSet::new();
+        let mut claimed_ids: HashSet<String> = HashSet::new();
+        for inf in rows {
+            plan.push(decide(inf, mode, &existing, &mut claimed_keys, &mut claimed_ids));
         }
 
         let mut tx = self.db.pool.begin().await?;
@@ -574,16 +574,15 @@ impl Store {
 
 /// Where one row goes: which influencer id it writes, created or updated, or why it cannot.
 fn decide(
-    row: usize,
     inf: &Influencer,
     mode: &WriteMode,
     existing: &HashMap<AccountKey, Existing>,
-    claimed_keys: &mut HashMap<AccountKey, usize>,
-    claimed_ids: &mut HashMap<String, usize>,
+    claimed_keys: &mut HashSet<AccountKey>,
+    claimed_ids: &mut HashSet<String>,
 ) -> Result<(Outcome, String), Error> {
     let row_keys = keys(inf);
     for (i, k) in row_keys.iter().enumerate() {
-        if claimed_keys.contains_key(k) {
+        if claimed_keys.contains(k) {
             return Err(Error::invalid_field(
                 format!("accounts[{i}]"),
                 format!("{} is also in an earlier row of the same message", k.handle),
@@ -628,15 +627,15 @@ fn decide(
             }
         }
     };
-    if claimed_ids.contains_key(&id) {
+    if claimed_ids.contains(&id) {
         return Err(Error::invalid_field(
             "accounts",
             "updates the same influencer as an earlier row of the same message",
         ));
     }
-    claimed_ids.insert(id.clone(), row);
+    claimed_ids.insert(id.clone());
     for k in row_keys {
-        claimed_keys.insert(k, row);
+        claimed_keys.insert(k);
     }
     Ok((outcome, id))
 }
