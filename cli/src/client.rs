@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chorus_kit::config::Secret;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
+use chorus_proto::registry::vetting_service_client::VettingServiceClient;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -23,6 +24,7 @@ const DEV_TOKEN_FILE: &str = "dev-token";
 pub(crate) const GLOBAL: &str = "Global options";
 
 pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Vetting = VettingServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where Chorus runs and how to authenticate; global to every subcommand.
 #[derive(clap::Args, Debug, Clone)]
@@ -75,6 +77,16 @@ impl ConnectArgs {
         let bearer = Bearer::new(&self.token()?)?;
         let channel = self.channel().await?;
         Ok(RegistryServiceClient::with_interceptor(channel, bearer)
+            .send_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_DECODING_BYTES))
+    }
+
+    /// A vetting client, connected, with the token attached to every call.
+    pub(crate) async fn vetting(&self) -> Result<Vetting> {
+        let bearer = Bearer::new(&self.token()?)?;
+        let channel = self.channel().await?;
+        Ok(VettingServiceClient::with_interceptor(channel, bearer)
             .send_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_DECODING_BYTES))

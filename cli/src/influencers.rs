@@ -2,7 +2,7 @@
 //! one to one onto `ListInfluencersRequest`, or import a file (see `import`).
 
 use chorus_proto::registry::{
-    GetInfluencerRequest, Influencer, InfluencerStatus, ListInfluencersRequest, SocialAccount,
+    GetInfluencerRequest, Influencer, InfluencerStatus, ListInfluencersRequest, SocialAccount, Verdict,
 };
 use chorus_proto::types::{CompensationKind, DeliverableKind, Platform, Tier};
 use comfy_table::{Cell, CellAlignment, Table};
@@ -68,6 +68,12 @@ pub(crate) struct ListArgs {
     /// Any of these statuses (active, paused, blocked); repeatable.
     #[arg(long, value_delimiter = ',', value_parser = vocab::parse::<InfluencerStatus>)]
     status: Vec<InfluencerStatus>,
+    /// Vetting of the largest account: quality score at least this (0..100).
+    #[arg(long)]
+    min_quality: Option<f64>,
+    /// Any of these vetting verdicts (ok, review, reject); repeatable.
+    #[arg(long, value_delimiter = ',', value_parser = vocab::parse::<Verdict>)]
+    verdict: Vec<Verdict>,
     /// "create_time" (default), "followers desc", "engagement_rate desc", "display_name".
     #[arg(long)]
     order_by: Option<String>,
@@ -118,6 +124,8 @@ impl ListArgs {
             min_engagement_rate: self.min_engagement,
             max_engagement_rate: self.max_engagement,
             statuses: self.status.iter().map(|s| i32::from(*s)).collect(),
+            min_quality_score: self.min_quality,
+            verdicts: self.verdict.iter().map(|v| i32::from(*v)).collect(),
         }
     }
 }
@@ -179,6 +187,7 @@ fn list_table(influencers: &[Influencer]) -> Table {
         "followers",
         "engagement",
         "tier",
+        "quality",
         "city",
         "country",
         "niches",
@@ -196,6 +205,7 @@ fn list_table(influencers: &[Influencer]) -> Table {
                 .set_alignment(CellAlignment::Right),
             Cell::new(followers_rate(metrics)).set_alignment(CellAlignment::Right),
             Cell::new(metrics.map_or_else(|| "-".to_owned(), |m| vocab::label::<Tier>(m.tier))),
+            Cell::new(top.map_or_else(|| "-".to_owned(), vetting_label)),
             Cell::new(location.city),
             Cell::new(location.country_code),
             Cell::new(i.niches.join(", ")),
@@ -214,6 +224,14 @@ fn followers_rate(metrics: Option<&chorus_proto::registry::AccountMetrics>) -> S
                 .find(|r| r.denominator == EngagementDenominator::Followers as i32)
         })
         .map_or_else(|| "-".to_owned(), |r| output::percent(r.rate))
+}
+
+/// "82 ok", or "-" before the account's first vetting report.
+fn vetting_label(account: &SocialAccount) -> String {
+    account.vetting.as_ref().map_or_else(
+        || "-".to_owned(),
+        |v| format!("{:.0} {}", v.quality_score, vocab::label::<Verdict>(v.verdict)),
+    )
 }
 
 fn account_label(account: &SocialAccount) -> String {
@@ -248,6 +266,7 @@ fn detail_table(i: &Influencer) -> Table {
             "  tier",
             metrics.map(|m| vocab::label::<Tier>(m.tier)).unwrap_or_default(),
         );
+        row("  vetting", vetting_label(account).replace('-', ""));
         row(
             "  sponsored",
             metrics

@@ -11,6 +11,7 @@ mod output;
 mod seed;
 mod token;
 mod up;
+mod vet;
 mod vocab;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     /// Read, list and import influencers.
     #[command(subcommand)]
     Influencers(influencers::Command),
+    /// Vetting: an account's report with its evidence, or classify follower accounts.
+    Vet(vet::VetArgs),
     /// Mint a bearer token with the services' JWT secret.
     Token(token::TokenArgs),
     /// Load generators for the performance targets (see docs/performance.md).
@@ -57,6 +60,7 @@ async fn main() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Loadgen(command) => loadgen::run(command, &cli.connect, cli.json).await,
         Command::Seed(args) => seed::run(args, &cli.connect, cli.json).await,
+        Command::Vet(args) => vet::run(args, &cli.connect, cli.json).await,
         Command::Influencers(command) => influencers::run(command, &cli.connect, cli.json).await,
     };
     match result {

@@ -4,6 +4,7 @@
 
 use chorus_proto::registry::{
     AccountMetrics, AgeBucket, EngagementDenominator, Influencer, InfluencerStatus, MetricsSnapshot, SocialAccount,
+    Verdict, VettingFlag,
 };
 use chorus_proto::types::{CompensationKind, DeliverableKind, Money, Platform, Tier};
 use comfy_table::{Table, presets};
@@ -198,6 +199,13 @@ fn account_json(a: &SocialAccount) -> Value {
             })).collect::<Vec<_>>(),
             "tier": enum_json::<Tier>(m.tier),
             "sponsored_share": m.sponsored_share,
+        })),
+        "vetting": a.vetting.as_ref().map(|v| json!({
+            "quality_score": v.quality_score,
+            "verdict": enum_json::<Verdict>(v.verdict),
+            "flags": enums_json::<VettingFlag>(&v.flags),
+            "report": v.report,
+            "compute_time": time_json(v.compute_time.as_ref()),
         })),
     })
 }

@@ -51,6 +51,8 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         log_format: LogFormat::Pretty,
         otlp_endpoint: None,
         metrics_addr: None,
+        vetting: Default::default(),
+        samples: Default::default(),
     };
     let db = chorus_registry::database(&registry).await?;
     let (listener, registry_addr) = chorus_kit::server::bind(SocketAddr::new(args.host, args.registry_port))

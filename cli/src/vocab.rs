@@ -2,7 +2,7 @@
 //! "gift-card", "PLATFORM_INSTAGRAM"), back to proto names for JSON and short labels for tables,
 //! and influencer resource names.
 
-use chorus_proto::registry::{AgeBucket, EngagementDenominator, ImportOutcome, InfluencerStatus};
+use chorus_proto::registry::{AgeBucket, EngagementDenominator, ImportOutcome, InfluencerStatus, Verdict, VettingFlag};
 use chorus_proto::types::{CompensationKind, DeliverableKind, Platform, Tier};
 
 /// A proto enum whose value names are `<PREFIX>_<VALUE>` and whose 0 is `UNSPECIFIED`.
@@ -42,6 +42,8 @@ proto_enum!(
 );
 proto_enum!(ImportOutcome, "IMPORT_OUTCOME", "import outcome");
 proto_enum!(AgeBucket, "AGE_BUCKET", "age bucket");
+proto_enum!(Verdict, "VERDICT", "verdict");
+proto_enum!(VettingFlag, "VETTING_FLAG", "vetting flag");
 
 /// Parses a value as people write it: the short label in any case, with "-", "_" or " " between
 /// words, or the full proto name. UNSPECIFIED is never accepted.

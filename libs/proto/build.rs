@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chorus/event/v1/envelope.proto",
         "chorus/registry/v1/registry.proto",
         "chorus/registry/v1/events.proto",
+        "chorus/registry/v1/vetting.proto",
         "google/rpc/error_details.proto",
     ]
     .iter()

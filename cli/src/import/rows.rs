@@ -367,6 +367,7 @@ impl Fields {
                 handle,
                 url,
                 metrics: None,
+                vetting: None,
             }],
             niches: self.list("niches").iter().map(|n| n.to_ascii_lowercase()).collect(),
             location: Some(Location {

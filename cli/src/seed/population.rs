@@ -90,6 +90,7 @@ impl Population {
                 url: profile_url(platform, &handle),
                 handle: handle.clone(),
                 metrics: None,
+                vetting: None,
             }],
             niches: self.niches(),
             location: Some(Location {

@@ -254,6 +254,10 @@ impl Violations {
         self.0.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn finish(self) -> Result<(), Error> {
         if self.0.is_empty() {
             Ok(())

@@ -17,6 +17,8 @@ use crate::domain::influencer::{AccountKey, normalize, normalize_handle, normali
 use crate::domain::niche;
 use crate::store::{Cursor, ListQuery, Order, Outcome, Store, WriteMode, id_of, now_micros};
 
+pub mod vetting;
+
 pub const READ: &str = "registry.read";
 pub const WRITE: &str = "registry.write";
 /// Erasure of a person's data.
@@ -53,6 +55,37 @@ fn parse_name<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
         return Err(Error::invalid_field(field, "required"));
     }
     id_of(name).ok_or_else(|| Error::invalid_field(field, "must be influencers/{id} with a UUID id"))
+}
+
+/// An optional account filter: neither platform nor handle, or both and valid.
+pub(crate) fn optional_account(platform: i32, handle: &str, v: &mut Violations) -> Option<AccountKey> {
+    if platform == Platform::Unspecified as i32 && handle.is_empty() {
+        return None;
+    }
+    account(platform, handle, v)
+}
+
+/// A required account: a known platform and a valid handle.
+pub(crate) fn account(platform: i32, handle: &str, v: &mut Violations) -> Option<AccountKey> {
+    let known = Platform::try_from(platform).is_ok_and(|p| p != Platform::Unspecified);
+    match Platform::try_from(platform) {
+        Err(_) => v.add("platform", format!("unknown platform {platform}")),
+        Ok(Platform::Unspecified) => v.add("platform", "required"),
+        Ok(_) => {}
+    }
+    let handle = if handle.is_empty() {
+        v.add("handle", "required");
+        None
+    } else {
+        match normalize_handle(handle) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                v.add("handle", e);
+                None
+            }
+        }
+    };
+    handle.filter(|_| known).map(|handle| AccountKey { platform, handle })
 }
 
 /// A row error as the `google.rpc.Status` message carried in import results.
@@ -206,6 +239,18 @@ impl Registry {
                 format!("unknown or unspecified status {s}"),
             );
         }
+        v.check(
+            r.min_quality_score.is_some_and(|x| !(0.0..=100.0).contains(&x)),
+            "min_quality_score",
+            "must be between 0 and 100",
+        );
+        for (i, s) in r.verdicts.iter().enumerate() {
+            v.check(
+                Verdict::try_from(*s).map_or(true, |s| s == Verdict::Unspecified),
+                format!("verdicts[{i}]"),
+                format!("unknown or unspecified verdict {s}"),
+            );
+        }
         v.finish()?;
         Ok(ListQuery {
             platform,
@@ -220,6 +265,8 @@ impl Registry {
             min_engagement_rate: r.min_engagement_rate,
             max_engagement_rate: r.max_engagement_rate,
             statuses: r.statuses.clone(),
+            min_quality_score: r.min_quality_score,
+            verdicts: r.verdicts.clone(),
             order: order.unwrap_or(Order {
                 key: crate::store::OrderKey::CreateTime,
                 descending: false,
@@ -453,31 +500,7 @@ impl RegistryService for Registry {
         let mut v = Violations::new();
         let id = v.take(parse_name(&r.parent, "parent"))?;
         let size = v.take(paging::page_size(r.page_size, 100, MAX_PAGE))?;
-        let account = match (Platform::try_from(r.platform), r.handle.is_empty()) {
-            (Ok(Platform::Unspecified), true) => None,
-            (Ok(p), false) if p != Platform::Unspecified => match normalize_handle(&r.handle) {
-                Ok(handle) => Some(AccountKey {
-                    platform: r.platform,
-                    handle,
-                }),
-                Err(e) => {
-                    v.add("handle", e);
-                    None
-                }
-            },
-            (Err(_), _) => {
-                v.add("platform", format!("unknown platform {}", r.platform));
-                None
-            }
-            (_, true) => {
-                v.add("handle", "required with platform");
-                None
-            }
-            (_, false) => {
-                v.add("platform", "required with handle");
-                None
-            }
-        };
+        let account = optional_account(r.platform, &r.handle, &mut v);
         v.finish()?;
         let (Some(id), Some(size)) = (id, size) else {
             return Err(Error::new(ErrorCode::Internal, "checked above").into());

@@ -20,11 +20,14 @@ use chorus_kit::server::Host;
 use chorus_kit::storage::{Database, Migrations};
 use chorus_kit::{Error, telemetry};
 use chorus_proto::registry::registry_service_server::{RegistryServiceServer, SERVICE_NAME};
+use chorus_proto::registry::vetting_service_server::{SERVICE_NAME as VETTING_SERVICE_NAME, VettingServiceServer};
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tonic::service::interceptor::InterceptedService;
 
+use crate::api::vetting::SampleLimits;
 use crate::domain::tier::TierTable;
+use crate::domain::vetting::report::{MIN_AUDIENCE_SAMPLE, Thresholds};
 
 pub static MIGRATIONS: Migrations = Migrations {
     postgres: &[
@@ -35,6 +38,7 @@ pub static MIGRATIONS: Migrations = Migrations {
             "accounts by key",
             include_str!("../migrations/postgres/0003_accounts_by_key.sql"),
         ),
+        (4, "vetting", include_str!("../migrations/postgres/0004_vetting.sql")),
     ],
     sqlite: &[
         (1, "outbox", outbox::MIGRATION_SQLITE),
@@ -44,6 +48,7 @@ pub static MIGRATIONS: Migrations = Migrations {
             "accounts by key",
             include_str!("../migrations/sqlite/0003_accounts_by_key.sql"),
         ),
+        (4, "vetting", include_str!("../migrations/sqlite/0004_vetting.sql")),
     ],
 };
 
@@ -69,6 +74,11 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     /// `CHORUS_METRICS_ADDR`: Prometheus metrics listener, when set.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `CHORUS_VETTING_OK_AT`, `_REJECT_BELOW`, `_MIN_COVERAGE`, `_FAKE_SHARE_FLAG`,
+    /// `_POD_ENGAGEMENT_MULTIPLE`: how reports turn scores into verdicts and flags.
+    pub vetting: Thresholds,
+    /// `CHORUS_VETTING_MAX_AUDIENCE_SAMPLE`, `CHORUS_VETTING_MAX_COMMENT_SAMPLE`.
+    pub samples: SampleLimits,
 }
 
 impl Config {
@@ -80,6 +90,7 @@ impl Config {
         let metrics_addr = r
             .optional("CHORUS_METRICS_ADDR")
             .map(|_| r.addr("CHORUS_METRICS_ADDR", "0.0.0.0:9090"));
+        let defaults = Thresholds::default();
         let config = Config {
             server,
             database_url: database_url.clone().unwrap_or_else(|| Secret::new(String::new())),
@@ -91,6 +102,26 @@ impl Config {
             log_format: r.parse("CHORUS_LOG_FORMAT", LogFormat::Json),
             otlp_endpoint: r.optional("OTEL_EXPORTER_OTLP_ENDPOINT"),
             metrics_addr,
+            vetting: Thresholds {
+                ok_at: r.parse("CHORUS_VETTING_OK_AT", defaults.ok_at),
+                reject_below: r.parse("CHORUS_VETTING_REJECT_BELOW", defaults.reject_below),
+                min_coverage: r.parse("CHORUS_VETTING_MIN_COVERAGE", defaults.min_coverage),
+                fake_share_flag: r.parse("CHORUS_VETTING_FAKE_SHARE_FLAG", defaults.fake_share_flag),
+                pod_engagement_multiple: r.parse(
+                    "CHORUS_VETTING_POD_ENGAGEMENT_MULTIPLE",
+                    defaults.pod_engagement_multiple,
+                ),
+            },
+            samples: SampleLimits {
+                max_audience: r.parse(
+                    "CHORUS_VETTING_MAX_AUDIENCE_SAMPLE",
+                    SampleLimits::default().max_audience,
+                ),
+                max_comments: r.parse(
+                    "CHORUS_VETTING_MAX_COMMENT_SAMPLE",
+                    SampleLimits::default().max_comments,
+                ),
+            },
         };
         let mut missing = chorus_kit::Violations::new();
         missing.check(database_url.is_none(), "DATABASE_URL", "required");
@@ -98,6 +129,19 @@ impl Config {
             jwt_secret.as_ref().is_none_or(|s| s.expose().len() < 16),
             "CHORUS_JWT_SECRET",
             "required, at least 16 characters",
+        );
+        if let Err(why) = config.vetting.check() {
+            missing.add("CHORUS_VETTING_OK_AT", why);
+        }
+        missing.check(
+            config.samples.max_audience < MIN_AUDIENCE_SAMPLE as usize,
+            "CHORUS_VETTING_MAX_AUDIENCE_SAMPLE",
+            format!("at least {MIN_AUDIENCE_SAMPLE}"),
+        );
+        missing.check(
+            config.samples.max_comments == 0,
+            "CHORUS_VETTING_MAX_COMMENT_SAMPLE",
+            "at least 1",
         );
         r.finish()?;
         missing.finish()?;
@@ -133,7 +177,8 @@ pub async fn serve(
     let relay = tokio::spawn(outbox.relay(db.clone(), bus).run(async {
         let _ = relay_stopped.await;
     }));
-    let store = store::Store::new(db.clone(), outbox, config.tiers, config.read_cache_entries);
+    let store =
+        store::Store::new(db.clone(), outbox, config.tiers, config.read_cache_entries).with_vetting(config.vetting);
     // Other replicas' writes reach this replica's read cache as events: a consumer group of
     // its own, from now on.
     let (stop_evictions, evictions_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -170,6 +215,11 @@ pub async fn serve(
     });
     let jwt = Arc::new(Jwt::new(&config.jwt_secret));
     let limit = config.server.max_message_bytes;
+    let vetting = VettingServiceServer::new(api::vetting::Vetting::new(store.clone(), config.samples))
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let service = RegistryServiceServer::new(api::Registry::new(store))
         .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Gzip)
@@ -177,8 +227,10 @@ pub async fn serve(
         .max_encoding_message_size(limit);
     let mut host = Host::new(config.server.clone());
     host.routes()
-        .add_service(InterceptedService::new(service, Authenticate::new(jwt)));
+        .add_service(InterceptedService::new(service, Authenticate::new(jwt.clone())))
+        .add_service(InterceptedService::new(vetting, Authenticate::new(jwt)));
     host.serving(SERVICE_NAME);
+    host.serving(VETTING_SERVICE_NAME);
     let served = host.serve(listener, shutdown).await;
     let _ = stop_relay.send(());
     let _ = stop_evictions.send(());

@@ -100,8 +100,15 @@ on_both_backends! {
         let history = c.list_metrics_snapshots(ListMetricsSnapshotsRequest { parent: again.name, ..Default::default() }).await.unwrap().into_inner();
         assert!(history.snapshots.is_empty());
         assert_eq!(
-            next_types(&mut events, 4).await,
-            ["registry.influencer.upserted", "registry.metrics.recorded", "registry.influencer.deleted", "registry.influencer.upserted"]
+            next_types(&mut events, 6).await,
+            [
+                "registry.influencer.upserted",
+                "registry.metrics.recorded",
+                "registry.vetting.reported",
+                "registry.vetting.verdict_changed",
+                "registry.influencer.deleted",
+                "registry.influencer.upserted"
+            ]
         );
     };
 

@@ -7,11 +7,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chorus_kit::events::Subscription;
 use chorus_proto::google::rpc;
 use chorus_proto::registry::*;
 use chorus_proto::types::{CompensationKind, DeliverableKind, Money, Platform};
@@ -19,34 +16,9 @@ use chorus_registry::api::MAX_ROWS_PER_MESSAGE;
 use common::*;
 use prost::Message;
 use prost_types::{FieldMask, Timestamp};
-use tonic::{Code, Response, Status};
+use tonic::{Code, Status};
 
 // ---- helpers ----------------------------------------------------------------------------------
-
-/// Asserts `result` is INVALID_ARGUMENT naming exactly `fields`, in order.
-fn invalid<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, fields: &[&str]) {
-    let status = match result {
-        Ok(r) => panic!("{case}: expected INVALID_ARGUMENT, got {:?}", r.into_inner()),
-        Err(s) => s,
-    };
-    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
-    assert_eq!(violated_fields(&status), fields, "{case}: {status:?}");
-}
-
-/// Asserts `result` is NOT_FOUND and its message names `what`.
-fn not_found<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, what: &str) {
-    let status = match result {
-        Ok(r) => panic!("{case}: expected NOT_FOUND, got {:?}", r.into_inner()),
-        Err(s) => s,
-    };
-    assert_eq!(status.code(), Code::NotFound, "{case}: {status:?}");
-    assert!(
-        status.message().contains(what),
-        "{case}: {:?} should name {what}",
-        status.message()
-    );
-    assert!(violated_fields(&status).is_empty(), "{case}: {status:?}");
-}
 
 /// The field paths in a row's `google.rpc.Status` (import results, metrics row errors).
 fn row_fields(status: &rpc::Status) -> Vec<String> {
@@ -63,16 +35,6 @@ fn row_fields(status: &rpc::Status) -> Vec<String> {
 fn row_error(status: Option<&rpc::Status>) -> (i32, Vec<String>) {
     let s = status.expect("a row error");
     (s.code, row_fields(s))
-}
-
-/// Asserts no event is published within 300 ms.
-async fn quiet(events: &mut Box<dyn Subscription>, case: &str) {
-    let got = events.next(Duration::from_millis(300)).await.unwrap();
-    assert!(
-        got.is_none(),
-        "{case}: nothing should be published, got {:?}",
-        got.map(|d| d.envelope.r#type)
-    );
 }
 
 /// How many snapshots an influencer's history holds.
@@ -957,8 +919,15 @@ async fn record_metrics_cases(app: TestApp) {
     );
     assert_eq!(history(&mut c, &m.name).await, 2);
     assert_eq!(
-        next_types(&mut events, 2).await,
-        ["registry.metrics.recorded", "registry.metrics.recorded"]
+        next_types(&mut events, 5).await,
+        // The good rows come in two messages, each re-vetting the account.
+        [
+            "registry.metrics.recorded",
+            "registry.vetting.reported",
+            "registry.vetting.verdict_changed",
+            "registry.metrics.recorded",
+            "registry.vetting.reported",
+        ]
     );
     quiet(&mut events, "metrics: only the good rows").await;
 
@@ -1013,7 +982,9 @@ async fn list_metrics_snapshots_cases(app: TestApp) {
         }
     }
     assert_eq!(record(&mut c, snaps).await.recorded_count, 6);
-    assert_eq!(next_types(&mut events, 8).await.len(), 8);
+    // Two upserts, six snapshots, and a first report (with its verdict) per account.
+    let types = next_types(&mut events, 14).await;
+    assert_eq!(types.iter().filter(|t| *t == "registry.vetting.reported").count(), 3);
 
     let list = |req: ListMetricsSnapshotsRequest| {
         let mut c = c.clone();

@@ -383,6 +383,7 @@ mod tests {
                 handle: "@Maya.Bakes".into(),
                 url: "https://instagram.com/maya.bakes".into(),
                 metrics: None,
+                vetting: None,
             }],
             niches: vec!["Vegan-Food".into(), "vegan-food".into()],
             location: Some(Location {

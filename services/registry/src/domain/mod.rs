@@ -5,3 +5,4 @@ pub mod engagement;
 pub mod influencer;
 pub mod niche;
 pub mod tier;
+pub mod vetting;

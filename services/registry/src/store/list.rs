@@ -82,6 +82,9 @@ pub struct ListQuery {
     pub min_engagement_rate: Option<f64>,
     pub max_engagement_rate: Option<f64>,
     pub statuses: Vec<i32>,
+    /// Vetting of the largest account; unvetted influencers match neither.
+    pub min_quality_score: Option<f64>,
+    pub verdicts: Vec<i32>,
     pub order: Order,
 }
 
@@ -192,6 +195,14 @@ impl Store {
         }
         if let Some(v) = q.max_engagement_rate {
             sql.push(" AND i.engagement_rate <= ").arg(v);
+        }
+        if let Some(v) = q.min_quality_score {
+            sql.push(" AND i.quality_score >= ").arg(v);
+        }
+        if !q.verdicts.is_empty() {
+            sql.push(" AND i.verdict IN (")
+                .list(q.verdicts.iter().copied())
+                .push(")");
         }
         let (cmp, dir) = if q.order.descending {
             ("<", "DESC")

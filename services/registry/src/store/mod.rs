@@ -5,8 +5,10 @@
 mod cache;
 mod list;
 mod sql;
+mod vetting;
 
 pub use list::{Cursor, ListQuery, Order, OrderKey, SortValue};
+pub use vetting::Sample;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use chorus_kit::events::outbox::Outbox;
 use chorus_kit::storage::Database;
 use chorus_kit::{Error, ErrorCode};
-use chorus_proto::registry::{AccountMetrics, Influencer, MetricsSnapshot};
+use chorus_proto::registry::{AccountMetrics, AccountVetting, Influencer, MetricsSnapshot};
 use prost::Message;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -22,6 +24,7 @@ use sqlx::any::AnyRow;
 use crate::domain::engagement;
 use crate::domain::influencer::{AccountKey, keys, micros_to_timestamp, timestamp_to_micros};
 use crate::domain::tier::TierTable;
+use crate::domain::vetting::report::Thresholds;
 use crate::events;
 pub(crate) use sql::{Arg, Sql};
 
@@ -55,6 +58,9 @@ struct Existing {
     engagement_rate: f64,
     latest_time: i64,
     latest: Option<Vec<u8>>,
+    vetting: Option<Vec<u8>>,
+    quality_score: Option<f64>,
+    verdict: i64,
 }
 
 /// Storage of influencers, accounts and metrics history.
@@ -63,6 +69,7 @@ pub struct Store {
     db: Database,
     outbox: Outbox,
     tiers: TierTable,
+    vetting: Thresholds,
     cache: Arc<cache::ReadCache>,
 }
 
@@ -87,8 +94,19 @@ impl Store {
             db,
             outbox,
             tiers,
+            vetting: Thresholds::default(),
             cache: Arc::new(cache::ReadCache::new(cache_entries)),
         }
+    }
+
+    /// The thresholds vetting reports take their verdicts and flags with.
+    pub fn with_vetting(mut self, thresholds: Thresholds) -> Self {
+        self.vetting = thresholds;
+        self
+    }
+
+    pub fn vetting(&self) -> &Thresholds {
+        &self.vetting
     }
 
     /// Forgets a cached profile: after a commit here, or on another replica's event.
@@ -154,13 +172,13 @@ impl Store {
         for chunk in write_rows.chunks(CHUNK) {
             let mut q = Sql::new(
                 "INSERT INTO influencers (id, display_name, country_code, region_key, city_key, niches, languages, \
-                 status, followers, engagement_rate, profile, create_time, update_time) VALUES ",
+                 status, followers, engagement_rate, quality_score, verdict, profile, create_time, update_time) VALUES ",
             );
             for (i, (_, id, inf, outcome)) in chunk.iter().enumerate() {
                 if i > 0 {
                     q.push(", ");
                 }
-                let (followers, rate) = largest(inf, &existing);
+                let big = largest(inf, &existing);
                 let loc = inf.location.clone().unwrap_or_default();
                 q.row(vec![
                     id.clone().into(),
@@ -171,8 +189,10 @@ impl Store {
                     joined(&inf.niches).into(),
                     joined(&inf.languages).into(),
                     initial_status(inf, *outcome).into(),
-                    followers.into(),
-                    rate.into(),
+                    big.map_or(0, |e| e.followers).into(),
+                    big.map_or(0.0, |e| e.engagement_rate).into(),
+                    big.and_then(|e| e.quality_score).into(),
+                    big.map_or(0, |e| e.verdict).into(),
                     inf.encode_to_vec().into(),
                     now.into(),
                     now.into(),
@@ -183,6 +203,7 @@ impl Store {
                  country_code = excluded.country_code, region_key = excluded.region_key, city_key = excluded.city_key, \
                  niches = excluded.niches, languages = excluded.languages, status = CASE WHEN excluded.status = 0 THEN influencers.status ELSE excluded.status END, \
                  followers = excluded.followers, engagement_rate = excluded.engagement_rate, \
+                 quality_score = excluded.quality_score, verdict = excluded.verdict, \
                  profile = excluded.profile, update_time = excluded.update_time RETURNING id, create_time, status",
             );
             for r in q.query().fetch_all(&mut *tx).await? {
@@ -216,13 +237,17 @@ impl Store {
                         e.map_or(0.0, |e| e.engagement_rate).into(),
                         e.map_or(0, |e| e.latest_time).into(),
                         e.and_then(|e| e.latest.clone()).unwrap_or_default().into(),
+                        e.and_then(|e| e.vetting.clone()).unwrap_or_default().into(),
+                        e.and_then(|e| e.quality_score).into(),
+                        e.map_or(0, |e| e.verdict).into(),
                     ]
                 })
             })
             .collect();
         for chunk in account_rows.chunks_mut(CHUNK) {
             let mut q = Sql::new(
-                "INSERT INTO accounts (platform, handle, influencer_id, followers, engagement_rate, latest_time, latest) VALUES ",
+                "INSERT INTO accounts (platform, handle, influencer_id, followers, engagement_rate, latest_time, latest, \
+                 vetting, quality_score, verdict) VALUES ",
             );
             for (i, r) in chunk.iter_mut().enumerate() {
                 if i > 0 {
@@ -247,6 +272,7 @@ impl Store {
                     handle: a.handle.clone(),
                 };
                 a.metrics = existing.get(&key).and_then(|e| self.metrics(e.latest.as_deref()));
+                a.vetting = existing.get(&key).and_then(|e| vetting_gist(e.vetting.as_deref()));
             }
             envelopes.push(events::upserted(&out));
             stored[row] = Some((outcome, out));
@@ -302,8 +328,8 @@ impl Store {
         let mut out = HashMap::new();
         for chunk in keys.chunks(CHUNK) {
             let mut q = Sql::new(
-                "SELECT platform, handle, influencer_id, followers, engagement_rate, latest_time, latest \
-                 FROM accounts WHERE (platform, handle) IN (",
+                "SELECT platform, handle, influencer_id, followers, engagement_rate, latest_time, latest, vetting, \
+                 quality_score, verdict FROM accounts WHERE (platform, handle) IN (",
             );
             for (i, k) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -318,6 +344,7 @@ impl Store {
                     handle: r.try_get("handle")?,
                 };
                 let latest: Option<Vec<u8>> = r.try_get("latest")?;
+                let vetting: Option<Vec<u8>> = r.try_get("vetting")?;
                 out.insert(
                     key,
                     Existing {
@@ -326,6 +353,9 @@ impl Store {
                         engagement_rate: r.try_get("engagement_rate")?,
                         latest_time: r.try_get("latest_time")?,
                         latest: latest.filter(|b| !b.is_empty()),
+                        vetting: vetting.filter(|b| !b.is_empty()),
+                        quality_score: r.try_get("quality_score")?,
+                        verdict: r.try_get("verdict")?,
                     },
                 );
             }
@@ -349,7 +379,7 @@ impl Store {
         }
         for chunk in missing.chunks(CHUNK) {
             let mut q = Sql::new(
-                "SELECT i.id, i.profile, i.status, i.create_time, i.update_time, a.platform, a.handle, a.latest \
+                "SELECT i.id, i.profile, i.status, i.create_time, i.update_time, a.platform, a.handle, a.latest, a.vetting \
                  FROM influencers i LEFT JOIN accounts a ON a.influencer_id = i.id WHERE i.id IN (",
             );
             q.list(chunk.iter().map(|s| s.as_str())).push(")");
@@ -379,12 +409,14 @@ impl Store {
         if let (Some(platform), Some(inf)) = (platform, by_id.get_mut(&id)) {
             let handle: String = r.try_get("handle")?;
             let latest: Option<Vec<u8>> = r.try_get("latest")?;
+            let vetting: Option<Vec<u8>> = r.try_get("vetting")?;
             if let Some(a) = inf
                 .accounts
                 .iter_mut()
                 .find(|a| a.platform as i64 == platform && a.handle == handle)
             {
                 a.metrics = self.metrics(latest.as_deref());
+                a.vetting = vetting_gist(vetting.as_deref());
             }
         }
         Ok(())
@@ -406,7 +438,13 @@ impl Store {
         let mut tx = self.db.pool.begin().await?;
         // Children first: SQLite enforces ON DELETE CASCADE only with foreign keys on, and
         // erasure must not depend on a pragma.
-        for table in ["metrics_snapshots", "accounts", "create_requests"] {
+        for table in [
+            "vetting_reports",
+            "vetting_inputs",
+            "metrics_snapshots",
+            "accounts",
+            "create_requests",
+        ] {
             let mut q = Sql::new(&format!("DELETE FROM {table} WHERE influencer_id = "));
             q.arg(id);
             q.query().execute(&mut *tx).await?;
@@ -483,6 +521,7 @@ impl Store {
         // (VALUES ...) per chunk, portable because both engines name VALUES columns column1..n.
         let newest: Vec<_> = newest.into_iter().collect();
         let mut touched = HashSet::new();
+        let mut revet = Vec::with_capacity(newest.len());
         for chunk in newest.chunks(CHUNK) {
             let mut q = Sql::new("UPDATE accounts SET followers = v.column3, engagement_rate = v.column4, ");
             q.push("latest_time = v.column5, latest = v.column6 FROM (VALUES ");
@@ -500,25 +539,19 @@ impl Store {
                 ]);
                 if let Some(e) = existing.get(*key) {
                     touched.insert(e.influencer_id.as_str());
+                    revet.push(((*key).clone(), e.influencer_id.clone()));
                 }
             }
             q.push(") AS v WHERE accounts.platform = v.column1 AND accounts.handle = v.column2");
             q.query().execute(&mut *tx).await?;
         }
-        // The influencer's filter copies follow its largest account.
+        // New evidence: re-vet the accounts, then the influencer rows' copies follow their
+        // largest account.
+        let revetted = self.revet(&mut tx, &revet, false).await?;
+        envelopes.extend(revetted.envelopes);
         let touched: Vec<&str> = touched.into_iter().collect();
         let evict: Vec<String> = touched.iter().map(|id| (*id).to_owned()).collect();
-        let now = now_micros();
-        for chunk in touched.chunks(CHUNK) {
-            let largest =
-                "FROM accounts a WHERE a.influencer_id = influencers.id ORDER BY a.followers DESC, a.handle LIMIT 1";
-            let mut q = Sql::new(&format!(
-                "UPDATE influencers SET followers = (SELECT a.followers {largest}), \
-                 engagement_rate = (SELECT a.engagement_rate {largest}), update_time = "
-            ));
-            q.arg(now).push(" WHERE id IN (").list(chunk.iter().copied()).push(")");
-            q.query().execute(&mut *tx).await?;
-        }
+        vetting::refresh_copies(&mut tx, &touched, now_micros()).await?;
         self.outbox.add_many(&mut tx, events::TOPIC, &envelopes).await?;
         tx.commit().await?;
         self.outbox.committed();
@@ -536,29 +569,12 @@ impl Store {
         limit: usize,
         after: Option<&(i64, String)>,
     ) -> Result<Vec<(MetricsSnapshot, (i64, String))>, Error> {
-        let mut q = Sql::new("SELECT id, observe_time, snapshot FROM metrics_snapshots WHERE influencer_id = ");
-        q.arg(influencer_id);
-        if let Some(k) = account {
-            q.push(" AND platform = ")
-                .arg(k.platform)
-                .push(" AND handle = ")
-                .arg(k.handle.as_str());
-        }
-        if let Some((t, id)) = after {
-            q.push(" AND (observe_time < ")
-                .arg(*t)
-                .push(" OR (observe_time = ")
-                .arg(*t);
-            q.push(" AND id < ").arg(id.as_str()).push("))");
-        }
-        q.push(" ORDER BY observe_time DESC, id DESC LIMIT ").arg(limit as i64);
-        let mut out = Vec::new();
-        for r in q.query().fetch_all(&self.db.pool).await? {
-            let bytes: Vec<u8> = r.try_get("snapshot")?;
-            let s = MetricsSnapshot::decode(bytes.as_slice()).map_err(|e| Error::internal("decode snapshot", e))?;
-            out.push((s, (r.try_get("observe_time")?, r.try_get("id")?)));
-        }
-        Ok(out)
+        let page = History {
+            table: "metrics_snapshots",
+            time: "observe_time",
+            payload: "snapshot",
+        };
+        page.read(&self.db, influencer_id, account, limit, after).await
     }
 
     /// Whether an influencer exists.
@@ -650,13 +666,64 @@ fn initial_status(inf: &Influencer, outcome: Outcome) -> i32 {
     }
 }
 
-/// Followers and engagement of the row's largest account, from metrics already recorded.
-fn largest(inf: &Influencer, existing: &HashMap<AccountKey, Existing>) -> (i64, f64) {
+/// A table of one influencer's records over time (metrics snapshots, vetting reports), read a
+/// page at a time, newest first, by keyset on `(time, id)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct History {
+    pub(crate) table: &'static str,
+    pub(crate) time: &'static str,
+    /// The column holding the encoded message.
+    pub(crate) payload: &'static str,
+}
+
+impl History {
+    pub(crate) async fn read<M: Message + Default>(
+        self,
+        db: &Database,
+        influencer_id: &str,
+        account: Option<&AccountKey>,
+        limit: usize,
+        after: Option<&(i64, String)>,
+    ) -> Result<Vec<(M, (i64, String))>, Error> {
+        let History { table, time, payload } = self;
+        let mut q = Sql::new(&format!(
+            "SELECT id, {time}, {payload} FROM {table} WHERE influencer_id = "
+        ));
+        q.arg(influencer_id);
+        if let Some(k) = account {
+            q.push(" AND platform = ")
+                .arg(k.platform)
+                .push(" AND handle = ")
+                .arg(k.handle.as_str());
+        }
+        if let Some((t, id)) = after {
+            q.push(&format!(" AND ({time} < ")).arg(*t);
+            q.push(&format!(" OR ({time} = ")).arg(*t);
+            q.push(" AND id < ").arg(id.as_str()).push("))");
+        }
+        q.push(&format!(" ORDER BY {time} DESC, id DESC LIMIT "))
+            .arg(limit as i64);
+        let mut out = Vec::new();
+        for r in q.query().fetch_all(&db.pool).await? {
+            let bytes: Vec<u8> = r.try_get(payload)?;
+            let m = M::decode(bytes.as_slice()).map_err(|e| Error::internal(table, e))?;
+            out.push((m, (r.try_get(time)?, r.try_get("id")?)));
+        }
+        Ok(out)
+    }
+}
+
+/// The row's largest account among those already recorded: its metrics and vetting become the
+/// influencer row's filter copies.
+fn largest<'a>(inf: &Influencer, existing: &'a HashMap<AccountKey, Existing>) -> Option<&'a Existing> {
     keys(inf)
         .iter()
         .filter_map(|k| existing.get(k))
         .max_by_key(|e| e.followers)
-        .map_or((0, 0.0), |e| (e.followers, e.engagement_rate))
+}
+
+fn vetting_gist(bytes: Option<&[u8]>) -> Option<AccountVetting> {
+    AccountVetting::decode(bytes.filter(|b| !b.is_empty())?).ok()
 }
 
 /// ",a,b," so that `LIKE '%,a,%'` matches one whole element.

@@ -9,6 +9,7 @@ use sqlx::{Any, AssertSqlSafe};
 pub(crate) enum Arg {
     Int(i64),
     Float(f64),
+    OptFloat(Option<f64>),
     Text(String),
     Bytes(Vec<u8>),
 }
@@ -26,6 +27,11 @@ impl From<i32> for Arg {
 impl From<f64> for Arg {
     fn from(v: f64) -> Self {
         Arg::Float(v)
+    }
+}
+impl From<Option<f64>> for Arg {
+    fn from(v: Option<f64>) -> Self {
+        Arg::OptFloat(v)
     }
 }
 impl From<String> for Arg {
@@ -103,6 +109,7 @@ impl Sql {
             q = match a {
                 Arg::Int(v) => q.bind(v),
                 Arg::Float(v) => q.bind(v),
+                Arg::OptFloat(v) => q.bind(v),
                 Arg::Text(v) => q.bind(v),
                 Arg::Bytes(v) => q.bind(v),
             };

@@ -13,14 +13,22 @@ use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::events::{Bus, SubscribeOptions, Subscription};
 use chorus_kit::storage::testing;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
+use chorus_proto::registry::vetting_service_client::VettingServiceClient;
 use chorus_proto::registry::*;
 use chorus_proto::types::{CompensationKind, DeliverableKind, Location, Money, Platform};
 use chorus_registry::Config;
+use chorus_registry::api::vetting::SampleLimits;
 use chorus_registry::domain::tier::TierTable;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+use tonic::{Code, Response, Status};
 
 pub const SECRET: &str = "test-secret-at-least-16-chars";
+/// Small bounds, so tests can go over them cheaply.
+pub const SAMPLE_LIMITS: SampleLimits = SampleLimits {
+    max_audience: 500,
+    max_comments: 50,
+};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -29,6 +37,7 @@ pub enum Backend {
 }
 
 pub type Client = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+pub type VettingClient = VettingServiceClient<InterceptedService<Channel, Bearer>>;
 
 #[derive(Clone)]
 pub struct Bearer(Option<String>);
@@ -86,6 +95,8 @@ async fn start(database_url: String, bus: MemoryBus) -> TestApp {
         log_format: LogFormat::Pretty,
         otlp_endpoint: None,
         metrics_addr: None,
+        vetting: Default::default(),
+        samples: SAMPLE_LIMITS,
     };
     let db = chorus_registry::database(&config).await.unwrap();
     let (listener, addr) = chorus_kit::server::bind(config.server.grpc_addr).await.unwrap();
@@ -129,6 +140,12 @@ impl TestApp {
             .await
             .unwrap();
         RegistryServiceClient::with_interceptor(channel, Bearer(token))
+    }
+
+    /// A VettingService client with every registry scope.
+    pub async fn vetting(&self) -> VettingClient {
+        let token = self.token(&["registry.read", "registry.write", "registry.admin"]);
+        VettingServiceClient::with_interceptor(self.channel().await, Bearer(Some(token)))
     }
 
     /// A client with every registry scope.
@@ -186,6 +203,7 @@ pub fn account(platform: Platform, handle: &str) -> SocialAccount {
         handle: handle.into(),
         url: String::new(),
         metrics: None,
+        vetting: None,
     }
 }
 
@@ -247,6 +265,41 @@ pub async fn record(client: &mut Client, snaps: Vec<MetricsSnapshot>) -> RecordM
         .await
         .unwrap()
         .into_inner()
+}
+
+/// Asserts `result` is INVALID_ARGUMENT naming exactly `fields`, in order.
+pub fn invalid<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, fields: &[&str]) {
+    let status = match result {
+        Ok(r) => panic!("{case}: expected INVALID_ARGUMENT, got {:?}", r.into_inner()),
+        Err(s) => s,
+    };
+    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
+    assert_eq!(violated_fields(&status), fields, "{case}: {status:?}");
+}
+
+/// Asserts `result` is NOT_FOUND and its message names `what`.
+pub fn not_found<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, what: &str) {
+    let status = match result {
+        Ok(r) => panic!("{case}: expected NOT_FOUND, got {:?}", r.into_inner()),
+        Err(s) => s,
+    };
+    assert_eq!(status.code(), Code::NotFound, "{case}: {status:?}");
+    assert!(
+        status.message().contains(what),
+        "{case}: {:?} should name {what}",
+        status.message()
+    );
+    assert!(violated_fields(&status).is_empty(), "{case}: {status:?}");
+}
+
+/// Asserts no event is published within 300 ms.
+pub async fn quiet(events: &mut Box<dyn Subscription>, case: &str) {
+    let got = events.next(Duration::from_millis(300)).await.unwrap();
+    assert!(
+        got.is_none(),
+        "{case}: nothing should be published, got {:?}",
+        got.map(|d| d.envelope.r#type)
+    );
 }
 
 /// Field paths named in an INVALID_ARGUMENT status.

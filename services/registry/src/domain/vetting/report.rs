@@ -1,0 +1,747 @@
+//! The vetting report of one account: six signals, each scored 0..1 against a stated norm and
+//! explained in one sentence; a quality score that is their weighted mean; a verdict and flags
+//! from configurable thresholds. Every number and rule of the scoring lives in this file, with
+//! its tests below (docs/vetting.md says the same in prose).
+
+use chorus_proto::registry::{MetricsSnapshot, RealFollowerShare, Signal, Verdict, VerdictThresholds, VettingFlag};
+use chorus_proto::types::Tier;
+
+use super::comments::CommentSummary;
+use crate::domain::engagement;
+
+/// Version of the scoring rules below; changes whenever a norm, weight or formula does.
+pub const SCORING_VERSION: &str = "vetting-v1";
+
+/// The signals, their weights (summing to 1) and the order reports list them in.
+pub const WEIGHTS: [(&str, f64); 6] = [
+    (ENGAGEMENT, 0.25),
+    (REAL_FOLLOWERS, 0.25),
+    (GROWTH, 0.15),
+    (COMMENTS, 0.15),
+    (FOLLOW_RATIO, 0.10),
+    (SPONSORED, 0.10),
+];
+pub const ENGAGEMENT: &str = "engagement_vs_tier";
+pub const REAL_FOLLOWERS: &str = "real_follower_share";
+pub const GROWTH: &str = "follower_growth_anomalies";
+pub const COMMENTS: &str = "comment_authenticity";
+pub const FOLLOW_RATIO: &str = "follower_following_ratio";
+pub const SPONSORED: &str = "sponsored_saturation";
+
+/// Configurable thresholds (`CHORUS_VETTING_*`, see the README).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Score at or above which the verdict is OK.
+    pub ok_at: f64,
+    /// Score below which the verdict is REJECT.
+    pub reject_below: f64,
+    /// Coverage (sum of available weights) under which the verdict is at best REVIEW.
+    pub min_coverage: f64,
+    /// Fake share above which an account is flagged, when the sample shows it with 95%
+    /// confidence (the Wilson lower bound of the fake share is over it).
+    pub fake_share_flag: f64,
+    /// Engagement over this multiple of the tier's upper norm, with at least half the comments
+    /// suspicious, flags a pod; over twice this multiple flags one whatever the comments.
+    pub pod_engagement_multiple: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            ok_at: 70.0,
+            reject_below: 40.0,
+            min_coverage: 0.5,
+            fake_share_flag: 0.35,
+            pod_engagement_multiple: 1.5,
+        }
+    }
+}
+
+impl Thresholds {
+    pub fn check(&self) -> Result<(), String> {
+        let ok = (0.0..=100.0).contains(&self.reject_below)
+            && (0.0..=100.0).contains(&self.ok_at)
+            && self.reject_below <= self.ok_at
+            && (0.0..=1.0).contains(&self.min_coverage)
+            && (0.0..1.0).contains(&self.fake_share_flag)
+            && self.pod_engagement_multiple >= 1.0;
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("vetting thresholds out of range: {self:?}"))
+        }
+    }
+}
+
+/// What the audience sample showed: how many followers were sampled and how many of them the
+/// classifier called real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudienceSummary {
+    pub sample_size: u32,
+    pub real: u32,
+    pub sample_time_micros: i64,
+}
+
+/// Everything the report is computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    /// The account's snapshots, oldest first.
+    pub history: &'a [MetricsSnapshot],
+    /// The tier of the newest snapshot under the configured boundaries.
+    pub tier: Tier,
+    pub audience: Option<AudienceSummary>,
+    pub comments: Option<CommentSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    pub quality_score: f64,
+    pub coverage: f64,
+    pub verdict: Verdict,
+    pub flags: Vec<VettingFlag>,
+    pub signals: Vec<Signal>,
+    pub real_follower_share: Option<RealFollowerShare>,
+}
+
+/// Fewest audience accounts and comments a signal is computed from.
+pub const MIN_AUDIENCE_SAMPLE: u32 = 20;
+pub const MIN_COMMENT_SAMPLE: u32 = 10;
+
+/// Healthy engagement (by followers) per tier, as fractions. DOMAIN.md: nano 5-10% at 1k-5k
+/// followers and 3-5% at 5k-10k (Heartbeat 2020), micro about a point lower, celebrities
+/// about 1.7%.
+pub fn engagement_norm(tier: Tier) -> (f64, f64) {
+    match tier {
+        Tier::Emerging => (0.03, 0.15),
+        Tier::Nano | Tier::Unspecified => (0.03, 0.10),
+        Tier::Micro => (0.02, 0.08),
+        Tier::Mid => (0.015, 0.06),
+        Tier::Macro => (0.01, 0.05),
+        Tier::Mega => (0.008, 0.04),
+    }
+}
+
+pub fn assess(e: &Evidence<'_>, t: &Thresholds) -> Assessment {
+    let latest = e.history.last();
+    let comment_share = e
+        .comments
+        .filter(|c| c.total >= MIN_COMMENT_SAMPLE)
+        .map(|c| c.suspicious_share());
+    let mut flags = Vec::new();
+
+    let engagement = latest.and_then(|s| {
+        (s.window_posts > 0 && s.followers > 0).then(|| engagement_signal(engagement::by_followers(s), e.tier))
+    });
+    if let Some((_, rate)) = engagement {
+        let (_, high) = engagement_norm(e.tier);
+        let pumped = rate > high * t.pod_engagement_multiple && comment_share.is_some_and(|c| c >= 0.5);
+        if pumped || rate > high * t.pod_engagement_multiple * 2.0 {
+            flags.push(VettingFlag::EngagementPod);
+        }
+    }
+    let real = e.audience.filter(|a| a.sample_size >= MIN_AUDIENCE_SAMPLE).map(|a| {
+        let share = f64::from(a.real) / f64::from(a.sample_size);
+        let (lower, upper) = wilson(a.real, a.sample_size);
+        // The fake share's lower bound is 1 - the real share's upper bound.
+        if 1.0 - upper > t.fake_share_flag {
+            flags.push(VettingFlag::FakeFollowers);
+        }
+        RealFollowerShare {
+            share,
+            lower,
+            upper,
+            sample_size: i64::from(a.sample_size),
+            sample_time: Some(crate::domain::influencer::micros_to_timestamp(a.sample_time_micros)),
+        }
+    });
+
+    let mut signals = vec![
+        engagement.map(|(s, _)| s).unwrap_or_else(|| {
+            unavailable(
+                ENGAGEMENT,
+                "fraction",
+                "no metrics snapshot with posts in its window yet",
+            )
+        }),
+        real.as_ref().map(real_signal).unwrap_or_else(|| {
+            unavailable(
+                REAL_FOLLOWERS,
+                "fraction",
+                &format!("no audience sample of at least {MIN_AUDIENCE_SAMPLE} followers yet"),
+            )
+        }),
+        if e.history.len() >= 2 {
+            growth_signal(e.history)
+        } else {
+            unavailable(
+                GROWTH,
+                "count",
+                "fewer than two snapshots: no follower history to compare",
+            )
+        },
+        match e.comments {
+            Some(c) if c.total >= MIN_COMMENT_SAMPLE => comment_signal(&c),
+            _ => unavailable(
+                COMMENTS,
+                "fraction",
+                &format!("no comment sample of at least {MIN_COMMENT_SAMPLE} comments yet"),
+            ),
+        },
+        latest
+            .map(|s| ratio_signal(s.followers, s.following))
+            .unwrap_or_else(|| unavailable(FOLLOW_RATIO, "ratio", "no metrics snapshot yet")),
+        latest
+            .filter(|s| s.window_posts > 0)
+            .map(|s| sponsored_signal(s.window_sponsored_posts, s.window_posts))
+            .unwrap_or_else(|| unavailable(SPONSORED, "fraction", "no posts in the recent window")),
+    ];
+
+    let coverage: f64 = signals.iter().filter(|s| s.available).map(|s| s.weight).sum();
+    let mut quality_score = 0.0;
+    for s in signals.iter_mut().filter(|s| s.available) {
+        s.contribution = round2(100.0 * s.weight / coverage * s.score);
+        quality_score += 100.0 * s.weight / coverage * s.score;
+    }
+    let quality_score = round2(quality_score);
+    // A confident fake-follower share rejects whatever the rest says; a pod flag, too little
+    // evidence or a middling score ask a person to look.
+    let verdict = if flags.contains(&VettingFlag::FakeFollowers) {
+        Verdict::Reject
+    } else if coverage == 0.0 {
+        Verdict::Review
+    } else if quality_score < t.reject_below {
+        Verdict::Reject
+    } else if quality_score >= t.ok_at && coverage >= t.min_coverage && flags.is_empty() {
+        Verdict::Ok
+    } else {
+        Verdict::Review
+    };
+    Assessment {
+        quality_score,
+        coverage: round2(coverage),
+        verdict,
+        flags,
+        signals,
+        real_follower_share: real,
+    }
+}
+
+pub fn thresholds_message(t: &Thresholds) -> VerdictThresholds {
+    VerdictThresholds {
+        ok_at: t.ok_at,
+        reject_below: t.reject_below,
+        min_coverage: t.min_coverage,
+    }
+}
+
+fn weight_of(id: &str) -> f64 {
+    WEIGHTS.iter().find(|(w, _)| *w == id).map_or(0.0, |(_, w)| *w)
+}
+
+fn unavailable(id: &str, unit: &str, why: &str) -> Signal {
+    Signal {
+        id: id.to_owned(),
+        available: false,
+        unit: unit.to_owned(),
+        weight: weight_of(id),
+        explanation: format!("Not scored: {why}."),
+        ..Signal::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn signal(
+    id: &str,
+    value: f64,
+    unit: &str,
+    low: Option<f64>,
+    high: Option<f64>,
+    norm: String,
+    score: f64,
+    why: String,
+) -> Signal {
+    Signal {
+        id: id.to_owned(),
+        available: true,
+        value,
+        unit: unit.to_owned(),
+        norm_low: low,
+        norm_high: high,
+        norm,
+        weight: weight_of(id),
+        score: round2(score.clamp(0.0, 1.0)),
+        contribution: 0.0,
+        explanation: why,
+    }
+}
+
+/// 1 inside `[good, bad)` ... a straight line from 1 at `good` to 0 at `bad` (either direction).
+fn ramp(value: f64, good: f64, bad: f64) -> f64 {
+    if good == bad {
+        return if value == good { 1.0 } else { 0.0 };
+    }
+    ((value - bad) / (good - bad)).clamp(0.0, 1.0)
+}
+
+fn pct(f: f64) -> String {
+    format!("{:.1}%", f * 100.0)
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn tier_name(t: Tier) -> &'static str {
+    match t {
+        Tier::Emerging => "emerging",
+        Tier::Nano | Tier::Unspecified => "nano",
+        Tier::Micro => "micro",
+        Tier::Mid => "mid",
+        Tier::Macro => "macro",
+        Tier::Mega => "mega",
+    }
+}
+
+/// Engagement inside the tier's norm scores 1. Below it the score falls to 0 at a quarter of
+/// the lower norm (followers who never engage: bought ones); above it, to 0 at three times the
+/// upper norm (engagement pods).
+fn engagement_signal(rate: f64, tier: Tier) -> (Signal, f64) {
+    let (low, high) = engagement_norm(tier);
+    let t = tier_name(tier);
+    let norm = format!("{} to {} for {t} accounts", pct(low), pct(high));
+    let (score, why) = if rate < low {
+        (
+            ramp(rate, low, low / 4.0),
+            format!(
+                "Engagement of {} is below the {t} norm of {}: a share of the followers never engages, as bought followers don't.",
+                pct(rate),
+                pct(low)
+            ),
+        )
+    } else if rate > high {
+        (
+            ramp(rate, high, high * 3.0),
+            format!(
+                "Engagement of {} is above the {t} norm of {}: implausibly high engagement is the mark of engagement pods.",
+                pct(rate),
+                pct(high)
+            ),
+        )
+    } else {
+        (1.0, format!("Engagement of {} is within the {t} norm.", pct(rate)))
+    };
+    (
+        signal(ENGAGEMENT, rate, "fraction", Some(low), Some(high), norm, score, why),
+        rate,
+    )
+}
+
+/// Real share at or above 75% scores 1, falling to 0 at 40%.
+fn real_signal(r: &RealFollowerShare) -> Signal {
+    let why = format!(
+        "{} of {} sampled followers look real (95% interval {} to {}).",
+        pct(r.share),
+        r.sample_size,
+        pct(r.lower),
+        pct(r.upper)
+    );
+    signal(
+        REAL_FOLLOWERS,
+        r.share,
+        "fraction",
+        Some(0.75),
+        Some(1.0),
+        "at least 75% real followers".into(),
+        ramp(r.share, 0.75, 0.40),
+        why,
+    )
+}
+
+/// Anomalies between consecutive snapshots (DOMAIN.md): a spike (more than 5,000 new followers
+/// a day, or at least 500 a day and over 20% of the previous count), a round jump (a gain of
+/// an exact multiple of 1,000), a purge-like drop (more than 10% lost). Each anomaly takes 0.4
+/// off the score.
+pub fn growth_anomalies(history: &[MetricsSnapshot]) -> Vec<String> {
+    let mut found = Vec::new();
+    for w in history.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let seconds = match (&a.observe_time, &b.observe_time) {
+            (Some(x), Some(y)) => (y.seconds - x.seconds).max(0),
+            _ => 0,
+        };
+        let days = (seconds as f64 / 86_400.0).max(1.0);
+        let gain = b.followers - a.followers;
+        let per_day = gain as f64 / days;
+        if per_day > 5_000.0 || (per_day >= 500.0 && per_day > 0.2 * a.followers as f64) {
+            found.push(format!("+{gain} followers in {days:.0} day(s)"));
+        } else if gain >= 1_000 && gain % 1_000 == 0 {
+            found.push(format!("a round jump of exactly +{gain}"));
+        }
+        if gain < 0 && (-gain) as f64 > 0.1 * a.followers as f64 {
+            found.push(format!(
+                "a drop of {} followers ({})",
+                -gain,
+                pct(-gain as f64 / a.followers as f64)
+            ));
+        }
+    }
+    found
+}
+
+fn growth_signal(history: &[MetricsSnapshot]) -> Signal {
+    let found = growth_anomalies(history);
+    let n = found.len() as f64;
+    let why = if found.is_empty() {
+        format!("Follower history over {} snapshots grows smoothly.", history.len())
+    } else {
+        format!(
+            "Follower history shows {}: bought followers arrive in bursts and purges remove them.",
+            found.join(", ")
+        )
+    };
+    signal(
+        GROWTH,
+        n,
+        "count",
+        Some(0.0),
+        Some(0.0),
+        "no spikes, round jumps or purge-like drops".into(),
+        1.0 - 0.4 * n,
+        why,
+    )
+}
+
+/// Suspicious comments up to 15% are normal (1-3 in 20); half or more scores 0.
+fn comment_signal(c: &CommentSummary) -> Signal {
+    let share = c.suspicious_share();
+    let why = format!(
+        "{} of {} sampled comments look inauthentic ({} generic, {} emoji-only, {} duplicated, {} one-word).",
+        c.suspicious(),
+        c.total,
+        c.generic,
+        c.emoji_only,
+        c.duplicate,
+        c.short
+    );
+    signal(
+        COMMENTS,
+        share,
+        "fraction",
+        Some(0.0),
+        Some(0.15),
+        "at most 15% suspicious comments".into(),
+        ramp(share, 0.15, 0.5),
+        why,
+    )
+}
+
+/// Followers per account followed: 1 or more scores 1, falling to 0 at 0.2 (follow-for-follow
+/// and mass following inflate followers cheaply).
+fn ratio_signal(followers: i64, following: i64) -> Signal {
+    let ratio = followers as f64 / following.max(1) as f64;
+    let why = if ratio >= 1.0 {
+        format!("Followed by {ratio:.1} accounts for every account followed.")
+    } else {
+        format!(
+            "Follows {following} accounts but has {followers} followers: a ratio under 1 suggests follow-for-follow growth."
+        )
+    };
+    signal(
+        FOLLOW_RATIO,
+        ratio,
+        "ratio",
+        Some(1.0),
+        None,
+        "at least 1 follower per account followed".into(),
+        ramp(ratio, 1.0, 0.2),
+        why,
+    )
+}
+
+/// Sponsored posts up to 20% of the recent window are fine; half ("hawking products on every
+/// other post", DOMAIN.md) scores 0.
+fn sponsored_signal(sponsored: i64, posts: i64) -> Signal {
+    let share = sponsored as f64 / posts as f64;
+    let why = format!(
+        "{sponsored} of the last {posts} posts were sponsored ({}); feeds that are mostly ads lose their audience's trust.",
+        pct(share)
+    );
+    signal(
+        SPONSORED,
+        share,
+        "fraction",
+        Some(0.0),
+        Some(0.2),
+        "at most 20% of recent posts sponsored".into(),
+        ramp(share, 0.2, 0.5),
+        why,
+    )
+}
+
+/// 95% Wilson score interval for `k` successes in `n` trials.
+pub fn wilson(k: u32, n: u32) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let n = f64::from(n);
+    let p = f64::from(k) / n;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::Timestamp;
+
+    fn snap(
+        day: i64,
+        followers: i64,
+        following: i64,
+        posts: i64,
+        interactions: i64,
+        sponsored: i64,
+    ) -> MetricsSnapshot {
+        MetricsSnapshot {
+            observe_time: Some(Timestamp {
+                seconds: 1_700_000_000 + day * 86_400,
+                nanos: 0,
+            }),
+            followers,
+            following,
+            window_posts: posts,
+            window_likes: interactions,
+            window_sponsored_posts: sponsored,
+            ..MetricsSnapshot::default()
+        }
+    }
+
+    fn by_id<'a>(a: &'a Assessment, id: &str) -> &'a Signal {
+        a.signals.iter().find(|s| s.id == id).unwrap()
+    }
+
+    #[test]
+    fn weights_sum_to_one_and_reports_list_every_signal() {
+        assert!((WEIGHTS.iter().map(|(_, w)| w).sum::<f64>() - 1.0).abs() < 1e-9);
+        let a = assess(
+            &Evidence {
+                history: &[],
+                tier: Tier::Nano,
+                audience: None,
+                comments: None,
+            },
+            &Thresholds::default(),
+        );
+        let ids: Vec<&str> = a.signals.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, WEIGHTS.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        assert!(
+            a.signals
+                .iter()
+                .all(|s| !s.available && s.explanation.starts_with("Not scored"))
+        );
+        assert_eq!((a.coverage, a.verdict), (0.0, Verdict::Review));
+    }
+
+    #[test]
+    fn a_healthy_nano_account_is_ok_and_its_contributions_add_up() {
+        // 4,000 followers, 10 posts with 2,400 interactions: 6% engagement.
+        let history = [snap(0, 3_900, 600, 10, 2_300, 1), snap(7, 4_000, 610, 10, 2_400, 1)];
+        let comments = CommentSummary {
+            total: 20,
+            generic: 2,
+            ..CommentSummary::default()
+        };
+        let audience = AudienceSummary {
+            sample_size: 400,
+            real: 352,
+            sample_time_micros: 0,
+        };
+        let a = assess(
+            &Evidence {
+                history: &history,
+                tier: Tier::Nano,
+                audience: Some(audience),
+                comments: Some(comments),
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(a.verdict, Verdict::Ok);
+        assert_eq!(a.coverage, 1.0);
+        assert!(a.flags.is_empty());
+        assert_eq!(a.quality_score, 100.0);
+        let sum: f64 = a.signals.iter().map(|s| s.contribution).sum();
+        assert!((sum - a.quality_score).abs() < 0.05, "{sum} vs {}", a.quality_score);
+        let e = by_id(&a, ENGAGEMENT);
+        assert!((e.value - 0.06).abs() < 1e-9);
+        assert_eq!((e.norm_low, e.norm_high), (Some(0.03), Some(0.10)));
+        let r = a.real_follower_share.unwrap();
+        assert!(r.lower < 0.88 && 0.88 < r.upper && r.sample_size == 400);
+    }
+
+    #[test]
+    fn bought_followers_show_in_several_signals_and_are_rejected() {
+        // A round +5,000 jump in a day, engagement collapsing to 0.5%, half the sample fake.
+        let history = [snap(0, 3_000, 2_900, 10, 1_500, 0), snap(1, 8_000, 2_950, 10, 400, 0)];
+        let audience = AudienceSummary {
+            sample_size: 500,
+            real: 250,
+            sample_time_micros: 0,
+        };
+        let a = assess(
+            &Evidence {
+                history: &history,
+                tier: Tier::Nano,
+                audience: Some(audience),
+                comments: None,
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(a.verdict, Verdict::Reject, "{a:#?}");
+        assert_eq!(a.flags, vec![VettingFlag::FakeFollowers]);
+        assert!(by_id(&a, ENGAGEMENT).score < 0.1);
+        assert_eq!(by_id(&a, GROWTH).value, 1.0);
+        assert!(by_id(&a, GROWTH).explanation.contains("+5000 followers in 1 day"));
+        assert!(by_id(&a, REAL_FOLLOWERS).score < 0.3);
+    }
+
+    #[test]
+    fn pods_are_flagged_by_engagement_with_generic_comments() {
+        // 25% engagement for a nano account: 2.5 times the upper norm.
+        let history = [snap(0, 5_000, 400, 10, 12_500, 0)];
+        let pod_comments = CommentSummary {
+            total: 20,
+            generic: 8,
+            emoji_only: 4,
+            ..CommentSummary::default()
+        };
+        let real_comments = CommentSummary {
+            total: 20,
+            generic: 2,
+            ..CommentSummary::default()
+        };
+        let t = Thresholds::default();
+        let with = |c| {
+            assess(
+                &Evidence {
+                    history: &history,
+                    tier: Tier::Nano,
+                    audience: None,
+                    comments: Some(c),
+                },
+                &t,
+            )
+        };
+        assert_eq!(with(pod_comments).flags, vec![VettingFlag::EngagementPod]);
+        assert!(with(real_comments).flags.is_empty());
+        // Over twice the multiple, no comments are needed.
+        let wild = [snap(0, 5_000, 400, 10, 16_000, 0)];
+        let a = assess(
+            &Evidence {
+                history: &wild,
+                tier: Tier::Nano,
+                audience: None,
+                comments: None,
+            },
+            &t,
+        );
+        assert_eq!(a.flags, vec![VettingFlag::EngagementPod]);
+        assert_ne!(a.verdict, Verdict::Ok);
+    }
+
+    #[test]
+    fn growth_anomalies_are_spikes_round_jumps_and_purges() {
+        let h = |pairs: &[(i64, i64)]| pairs.iter().map(|(d, f)| snap(*d, *f, 0, 0, 0, 0)).collect::<Vec<_>>();
+        assert!(growth_anomalies(&h(&[(0, 2_000), (1, 2_150), (8, 2_600)])).is_empty());
+        assert_eq!(growth_anomalies(&h(&[(0, 2_000), (1, 3_200)])).len(), 1, "spike");
+        assert_eq!(
+            growth_anomalies(&h(&[(0, 20_000), (30, 22_000)])),
+            vec!["a round jump of exactly +2000"]
+        );
+        assert_eq!(growth_anomalies(&h(&[(0, 20_000), (1, 16_000)])).len(), 1, "purge");
+        // A large account gaining 4,000 a day is growing, not buying.
+        assert!(growth_anomalies(&h(&[(0, 200_000), (1, 204_001)])).is_empty());
+    }
+
+    #[test]
+    fn sponsored_saturation_and_ratio_follow_their_ramps() {
+        assert_eq!(sponsored_signal(2, 10).score, 1.0);
+        assert_eq!(sponsored_signal(5, 10).score, 0.0);
+        assert!((sponsored_signal(35, 100).score - 0.5).abs() < 0.01);
+        assert_eq!(ratio_signal(4_000, 500).score, 1.0);
+        assert_eq!(ratio_signal(1_000, 5_000).score, 0.0);
+        assert!((ratio_signal(600, 1_000).score - 0.5).abs() < 0.01);
+    }
+
+    #[test]
+    fn few_signals_cannot_clear_an_account() {
+        // No posts in the window: only the follower ratio is known, coverage 0.1 < 0.5.
+        let history = [snap(0, 5_000, 400, 0, 0, 0)];
+        let t = Thresholds::default();
+        let a = assess(
+            &Evidence {
+                history: &history,
+                tier: Tier::Nano,
+                audience: None,
+                comments: None,
+            },
+            &t,
+        );
+        assert_eq!((a.coverage, a.quality_score), (0.1, 100.0));
+        assert_eq!(a.verdict, Verdict::Review);
+    }
+
+    #[test]
+    fn thresholds_move_the_verdict() {
+        let history = [snap(0, 4_000, 3_000, 10, 2_400, 4)];
+        // Engagement 6% (1), ratio 1.33 (1), sponsored 40% (0.33): 85.11 over coverage 0.45.
+        let lenient = Thresholds {
+            ok_at: 50.0,
+            reject_below: 10.0,
+            min_coverage: 0.0,
+            ..Thresholds::default()
+        };
+        let strict = Thresholds {
+            ok_at: 95.0,
+            reject_below: 90.0,
+            ..Thresholds::default()
+        };
+        let e = Evidence {
+            history: &history,
+            tier: Tier::Nano,
+            audience: None,
+            comments: None,
+        };
+        assert_eq!(
+            assess(&e, &lenient).quality_score,
+            85.11,
+            "from the displayed (rounded) scores"
+        );
+        assert_eq!(assess(&e, &lenient).verdict, Verdict::Ok);
+        assert_eq!(assess(&e, &strict).verdict, Verdict::Reject);
+        assert!(
+            Thresholds {
+                ok_at: 30.0,
+                reject_below: 60.0,
+                ..Thresholds::default()
+            }
+            .check()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn wilson_interval_matches_known_values() {
+        // 88 of 100: (0.8019, 0.9300) from the closed form.
+        let (lo, hi) = wilson(88, 100);
+        assert!((lo - 0.8019).abs() < 5e-4 && (hi - 0.9300).abs() < 5e-4, "{lo} {hi}");
+        // It narrows with the sample size and never leaves [0, 1].
+        let (lo2, hi2) = wilson(8_800, 10_000);
+        assert!(hi2 - lo2 < hi - lo);
+        assert!(wilson(0, 50).0 < 1e-12);
+        assert!(wilson(50, 50).1 <= 1.0);
+    }
+}
