@@ -29,6 +29,30 @@ pub(crate) enum Command {
     Get(GetArgs),
     /// ListInfluencers first pages with typical filters: latency percentiles.
     List(ListArgs),
+    /// The follower classifier in this process, on one core: accounts per second.
+    Classify(ClassifyArgs),
+    /// SubmitAudienceSample end to end: a sample streamed over gRPC until its report is back.
+    Vet(VetArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ClassifyArgs {
+    /// Accounts to classify (distinct generated accounts, cycled).
+    #[arg(long, default_value_t = 20_000_000)]
+    accounts: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct VetArgs {
+    /// Follower accounts per sample.
+    #[arg(long, default_value_t = 10_000)]
+    sample: usize,
+    /// Samples to submit, one after another.
+    #[arg(long, default_value_t = 50)]
+    runs: usize,
+    /// Rows per stream message.
+    #[arg(long, default_value_t = 2_000)]
+    batch: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -71,7 +95,140 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
     match command {
         Command::Get(args) => get(args, connect, json).await,
         Command::List(args) => list(args, connect, json).await,
+        Command::Classify(args) => classify(args, json),
+        Command::Vet(args) => vet(args, connect, json).await,
     }
+}
+
+/// Follower accounts of every kind, from bought to busy, for the classifier benchmarks.
+fn followers(n: usize, seed: u64) -> Vec<FollowerAccount> {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let fake = rng.random_bool(0.3);
+            let length = rng.random_range(5..20);
+            FollowerAccount {
+                key: format!("f{i}"),
+                posts_count: Some(if fake {
+                    rng.random_range(0..5)
+                } else {
+                    rng.random_range(0..2_000)
+                }),
+                followers_count: Some(if fake {
+                    rng.random_range(0..60)
+                } else {
+                    rng.random_range(20..5_000)
+                }),
+                following_count: Some(if fake {
+                    rng.random_range(500..7_500)
+                } else {
+                    rng.random_range(20..1_500)
+                }),
+                has_profile_picture: Some(!fake || rng.random_bool(0.4)),
+                is_private: Some(rng.random_bool(0.3)),
+                biography_length: Some(if fake { 0 } else { rng.random_range(0..150) }),
+                username_length: Some(length),
+                username_digit_count: Some(if fake {
+                    rng.random_range(0..length.min(8))
+                } else {
+                    rng.random_range(0..3)
+                }),
+                account_age_days: rng.random_bool(0.5).then(|| rng.random_range(1..4_000)),
+            }
+        })
+        .collect()
+}
+
+fn classify(args: ClassifyArgs, json: bool) -> Result<()> {
+    use chorus_registry::domain::vetting::classifier::{Features, Model};
+    let model = Model::current();
+    let mut v = chorus_kit::Violations::new();
+    let features: Vec<Features> = followers(1 << 20, 11)
+        .iter()
+        .filter_map(|a| chorus_registry::api::vetting::features(a, "f", &mut v))
+        .collect();
+    let started = Instant::now();
+    let mut fake = 0u64;
+    for i in 0..args.accounts {
+        let f = &features[(i as usize) & (features.len() - 1)];
+        if std::hint::black_box(model.fake_probability(std::hint::black_box(f))) >= model.threshold() {
+            fake += 1;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = args.accounts as f64 / seconds;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"accounts": args.accounts, "seconds": seconds, "accounts_per_second": rate, "fake": fake, "model": model.version()})
+        );
+    } else {
+        println!(
+            "classified {} accounts in {seconds:.3} s on one thread: {rate:.0} accounts/s ({fake} fake), model {}",
+            args.accounts,
+            model.version()
+        );
+    }
+    Ok(())
+}
+
+async fn vet(args: VetArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
+    let mut registry = connect.registry().await?;
+    let mut vetting = connect.vetting().await?;
+    let page = registry
+        .list_influencers(ListInfluencersRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let account = page
+        .influencers
+        .first()
+        .and_then(|i| i.accounts.first())
+        .ok_or("no influencer to vet: seed some first")?
+        .clone();
+    let sample = followers(args.sample, 5);
+    let mut times = Histogram::<u64>::new(3)?;
+    let mut last = None;
+    for _ in 0..args.runs {
+        let mut messages: Vec<SubmitAudienceSampleRequest> = sample
+            .chunks(args.batch.max(1))
+            .map(|rows| SubmitAudienceSampleRequest {
+                followers: rows.to_vec(),
+                ..Default::default()
+            })
+            .collect();
+        if let Some(first) = messages.first_mut() {
+            first.platform = account.platform;
+            first.handle = account.handle.clone();
+        }
+        let started = Instant::now();
+        let reply = vetting
+            .submit_audience_sample(tokio_stream::iter(messages))
+            .await?
+            .into_inner();
+        times.record(started.elapsed().as_micros().max(1) as u64)?;
+        last = Some(reply);
+    }
+    let ms = |q: f64| times.value_at_quantile(q) as f64 / 1000.0;
+    let fake = last.map_or(0, |r| r.fake_count);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"sample": args.sample, "runs": args.runs, "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": times.max() as f64 / 1000.0, "fake_count": fake})
+        );
+    } else {
+        println!(
+            "SubmitAudienceSample of {} accounts to report, {} runs: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({fake} classified fake)",
+            args.sample,
+            args.runs,
+            ms(0.5),
+            ms(0.99),
+            times.max() as f64 / 1000.0
+        );
+    }
+    Ok(())
 }
 
 /// Plain clients (no compression, as the baseline gets), one per connection.

@@ -500,6 +500,59 @@ fn chorus_up_serves_the_client_stops_cleanly_and_keeps_its_data() {
         );
     }
 
+    // Vetting: Maya's imported metrics gave her a report; a follower file classifies.
+    let vet = client(port, &data_dir, &["vet", "instagram:e2e.maya", "--json"]);
+    assert!(vet.status.success(), "vet failed\n{}", vet.describe());
+    let report = vet.json();
+    assert_eq!(report["handle"], "e2e.maya", "{}", vet.describe());
+    assert_eq!(
+        report["signals"].as_array().map(Vec::len),
+        Some(6),
+        "{}",
+        vet.describe()
+    );
+    let engagement = &report["signals"][0];
+    assert_eq!(engagement["id"], "engagement_vs_tier");
+    // (3,000 + 150) / 12 posts / 4,200 followers.
+    assert!((engagement["value"].as_f64().unwrap() - 3_150.0 / 12.0 / 4_200.0).abs() < 1e-9);
+    let table = client(port, &data_dir, &["vet", "@e2e.maya"]);
+    assert!(
+        table.status.success() && table.stdout.contains("quality score") && table.stdout.contains("engagement vs tier"),
+        "the report prints as a table\n{}",
+        table.describe()
+    );
+    let followers = tmp.path().join("followers.csv");
+    std::fs::write(
+        &followers,
+        "username,posts_count,followers_count,following_count,has_profile_picture,is_private,biography_length\n\
+         anna_83921,0,3,2400,false,false,0\n\
+         maya.bakes,212,640,410,true,false,52\n",
+    )
+    .unwrap();
+    let classified = client(
+        port,
+        &data_dir,
+        &["vet", "classify", followers.to_str().unwrap(), "--json"],
+    );
+    assert!(
+        classified.status.success(),
+        "vet classify failed\n{}",
+        classified.describe()
+    );
+    let calls: Vec<(String, bool)> = classified.json()["classifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap().to_owned(), c["fake"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        calls,
+        [("anna_83921".to_owned(), true), ("maya.bakes".to_owned(), false)]
+    );
+    let missing = client(port, &data_dir, &["vet", "instagram:nobody-here"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", missing.describe());
+    assert!(missing.stderr.contains("NOT_FOUND"), "{}", missing.describe());
+
     // ctrl-c: a clean exit that says so.
     let status = up.stop("-INT");
     let stdout = up.drain();

@@ -39,6 +39,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             include_str!("../migrations/postgres/0003_accounts_by_key.sql"),
         ),
         (4, "vetting", include_str!("../migrations/postgres/0004_vetting.sql")),
+        (
+            5,
+            "list covering indexes",
+            include_str!("../migrations/postgres/0005_list_covering_indexes.sql"),
+        ),
     ],
     sqlite: &[
         (1, "outbox", outbox::MIGRATION_SQLITE),
@@ -49,6 +54,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             include_str!("../migrations/sqlite/0003_accounts_by_key.sql"),
         ),
         (4, "vetting", include_str!("../migrations/sqlite/0004_vetting.sql")),
+        (
+            5,
+            "list covering indexes",
+            include_str!("../migrations/sqlite/0005_list_covering_indexes.sql"),
+        ),
     ],
 };
 

@@ -327,7 +327,13 @@ async fn classify_case(app: TestApp) {
     assert_eq!((fake.key.as_str(), fake.fake), ("fake1", true));
     assert_eq!((real.key.as_str(), real.fake), ("real2", false));
     assert!(fake.fake_probability > 0.9 && real.fake_probability < 0.1, "{out:?}");
-    assert!(!fake.reasons.is_empty(), "a fake call says why");
+    // Reasons say, in words, what sets the account apart from a typical real one.
+    assert!(
+        fake.reasons.iter().any(|r| r.starts_with("0 posts")),
+        "{:?}",
+        fake.reasons
+    );
+    assert!(fake.reasons.len() <= 3 && real.reasons.is_empty(), "{out:?}");
 }
 
 async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{READ, WRITE, account, authorize, optional_account, parse_name};
 use crate::domain::influencer::AccountKey;
-use crate::domain::vetting::classifier::{Contribution, Features, Model};
+use crate::domain::vetting::classifier::{Features, Model};
 use crate::domain::vetting::comments;
 use crate::domain::vetting::report::{AudienceSummary, MIN_AUDIENCE_SAMPLE};
 use crate::store::{Sample, Store, now_micros};
@@ -104,14 +104,53 @@ pub fn features(a: &FollowerAccount, at: &str, v: &mut Violations) -> Option<Fea
     })
 }
 
-/// The features that pushed an account towards "fake" most, as short phrases.
-fn reasons(contributions: &[Contribution]) -> Vec<String> {
-    let mut pushing: Vec<&Contribution> = contributions.iter().filter(|c| c.log_odds > 0.1).collect();
-    pushing.sort_by(|a, b| b.log_odds.total_cmp(&a.log_odds));
+/// A typical real account (the medians of the real class in docs/follower-classifier.md):
+/// reasons say what differs from it.
+const TYPICAL: Features = Features {
+    posts: 60,
+    followers: 300,
+    following: 350,
+    has_profile_picture: true,
+    is_private: false,
+    biography_length: 40,
+    username_length: 11,
+    username_digits: 0,
+    account_age_days: None,
+};
+
+/// What pushed an account towards "fake" most, compared with a typical real account, in words:
+/// at most three, strongest first, each worth at least half a point of log-odds.
+fn reasons(model: &Model, f: &Features) -> Vec<String> {
+    let typical = model.explain(&TYPICAL);
+    let mut pushing: Vec<(f64, &'static str)> = model
+        .explain(f)
+        .iter()
+        .zip(&typical)
+        .map(|(c, t)| (c.log_odds - t.log_odds, c.feature))
+        .filter(|(d, _)| *d >= 0.5)
+        .collect();
+    pushing.sort_by(|a, b| b.0.total_cmp(&a.0));
     pushing
         .into_iter()
         .take(3)
-        .map(|c| format!("{} ({:+.2} log-odds)", c.feature, c.log_odds))
+        .map(|(d, feature)| {
+            let what = match feature {
+                "ln_posts" | "no_posts" => format!("{} posts", f.posts),
+                "ln_followers" => format!("{} followers", f.followers),
+                "ln_following" | "mass_following" => format!("follows {} accounts", f.following),
+                "no_profile_picture" => "no profile picture".to_owned(),
+                "no_biography" => "no biography".to_owned(),
+                "username_digit_share" => {
+                    format!(
+                        "{} of {} username characters are digits",
+                        f.username_digits, f.username_length
+                    )
+                }
+                "ln_account_age" => format!("account {} days old", f.account_age_days.unwrap_or(0)),
+                other => other.replace('_', " "),
+            };
+            format!("{what} ({d:+.1} log-odds)")
+        })
         .collect()
 }
 
@@ -121,7 +160,7 @@ pub fn classify(model: &Model, key: String, f: &Features) -> Classification {
         key,
         fake: p >= model.threshold(),
         fake_probability: p,
-        reasons: reasons(&model.explain(f)),
+        reasons: reasons(model, f),
     }
 }
 

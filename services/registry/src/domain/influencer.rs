@@ -22,6 +22,16 @@ pub struct AccountKey {
     pub handle: String,
 }
 
+/// "account instagram/maya.bakes", as errors name it.
+impl std::fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let platform = Platform::try_from(self.platform)
+            .map(|p| p.as_str_name().trim_start_matches("PLATFORM_").to_ascii_lowercase())
+            .unwrap_or_else(|_| self.platform.to_string());
+        write!(f, "account {platform}/{}", self.handle)
+    }
+}
+
 /// Checks `inf` and returns its normal form, with output-only fields cleared.
 pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
     let mut v = Violations::new();

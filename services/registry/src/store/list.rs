@@ -1,6 +1,7 @@
-//! ListInfluencers as SQL: filters become WHERE clauses on the influencer row (platform one
-//! EXISTS over the accounts), ordering is keyset pagination on (sort key, id), so every page costs the same
-//! whatever its depth.
+//! ListInfluencers as SQL: filters become WHERE clauses on columns of the influencer row, which
+//! PostgreSQL's covering indexes carry (migration 0005), so walking an index in the requested
+//! order never reads the table; ordering is keyset pagination on (sort key, id), so every page
+//! costs the same whatever its depth.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -167,9 +168,7 @@ impl Store {
         // account, whose copies on the influencer row are indexed (so "nano, by followers" is a
         // range scan, not a walk down from the largest accounts).
         if let Some(p) = q.platform {
-            sql.push(" AND EXISTS (SELECT 1 FROM accounts a WHERE a.influencer_id = i.id AND a.platform = ")
-                .arg(p)
-                .push(")");
+            sql.push(" AND i.platforms LIKE ").arg(format!("%,{p},%"));
         }
         if !q.tier_ranges.is_empty() {
             sql.push(" AND (");
@@ -230,7 +229,10 @@ impl Store {
         }
         sql.push(" LIMIT ").arg(limit as i64 + 1);
 
-        let rows = sql.query().fetch_all(&self.db.pool).await?;
+        // Not a named prepared statement: PostgreSQL then plans each call with its parameters.
+        // A cached generic plan cannot see that "followers 1k to 10k" is narrow or "Austin" a
+        // small city, and first pages went from 4 ms to 200 ms when it switched to one.
+        let rows = sql.query().persistent(false).fetch_all(&self.db.pool).await?;
         let more = rows.len() > limit;
         let mut ids = Vec::with_capacity(limit);
         let mut last = None;

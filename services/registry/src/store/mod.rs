@@ -172,7 +172,8 @@ impl Store {
         for chunk in write_rows.chunks(CHUNK) {
             let mut q = Sql::new(
                 "INSERT INTO influencers (id, display_name, country_code, region_key, city_key, niches, languages, \
-                 status, followers, engagement_rate, quality_score, verdict, profile, create_time, update_time) VALUES ",
+                 platforms, status, followers, engagement_rate, quality_score, verdict, profile, create_time, update_time) \
+                 VALUES ",
             );
             for (i, (_, id, inf, outcome)) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -188,6 +189,7 @@ impl Store {
                     loc.city.to_lowercase().into(),
                     joined(&inf.niches).into(),
                     joined(&inf.languages).into(),
+                    platforms(inf).into(),
                     initial_status(inf, *outcome).into(),
                     big.map_or(0, |e| e.followers).into(),
                     big.map_or(0.0, |e| e.engagement_rate).into(),
@@ -201,7 +203,7 @@ impl Store {
             q.push(
                 " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
                  country_code = excluded.country_code, region_key = excluded.region_key, city_key = excluded.city_key, \
-                 niches = excluded.niches, languages = excluded.languages, status = CASE WHEN excluded.status = 0 THEN influencers.status ELSE excluded.status END, \
+                 niches = excluded.niches, languages = excluded.languages, platforms = excluded.platforms, status = CASE WHEN excluded.status = 0 THEN influencers.status ELSE excluded.status END, \
                  followers = excluded.followers, engagement_rate = excluded.engagement_rate, \
                  quality_score = excluded.quality_score, verdict = excluded.verdict, \
                  profile = excluded.profile, update_time = excluded.update_time RETURNING id, create_time, status",
@@ -483,10 +485,7 @@ impl Store {
         let mut envelopes = Vec::new();
         for (s, key) in snaps.iter().zip(&keys) {
             let Some(e) = existing.get(key) else {
-                results.push(Err(Error::not_found(format!(
-                    "account {} on platform {}",
-                    key.handle, key.platform
-                ))));
+                results.push(Err(Error::not_found(key)));
                 continue;
             };
             let at = s.observe_time.as_ref().map(timestamp_to_micros).unwrap_or(0);
@@ -724,6 +723,14 @@ fn largest<'a>(inf: &Influencer, existing: &'a HashMap<AccountKey, Existing>) ->
 
 fn vetting_gist(bytes: Option<&[u8]>) -> Option<AccountVetting> {
     AccountVetting::decode(bytes.filter(|b| !b.is_empty())?).ok()
+}
+
+/// The platforms of the row's accounts as ",1,3,", for List's platform filter.
+fn platforms(inf: &Influencer) -> String {
+    let mut ids: Vec<String> = inf.accounts.iter().map(|a| a.platform.to_string()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    joined(&ids)
 }
 
 /// ",a,b," so that `LIKE '%,a,%'` matches one whole element.

@@ -69,10 +69,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
-            return Err(Error::not_found(format!(
-                "account {} on platform {}",
-                key.handle, key.platform
-            )));
+            return Err(Error::not_found(key));
         };
         let influencer_id: String = row.try_get("influencer_id")?;
         let now = now_micros();
@@ -332,10 +329,7 @@ impl Store {
             .fetch_optional(&self.db.pool)
             .await?;
         let Some(row) = row else {
-            return Err(Error::not_found(format!(
-                "account {} on platform {}",
-                key.handle, key.platform
-            )));
+            return Err(Error::not_found(key));
         };
         let bytes: Option<Vec<u8>> = row.try_get("vetting")?;
         let Some(gist) = bytes.filter(|b| !b.is_empty()) else {
