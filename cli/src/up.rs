@@ -76,7 +76,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
 
     println!("Chorus is up: single node, data in {}", data_dir.display());
     println!();
-    println!("  registry   {registry_addr:<21}  chorus.registry.v1.RegistryService");
+    println!("  registry   {registry_addr:<21}  chorus.registry.v1.RegistryService, chorus.registry.v1.VettingService");
     println!();
     println!(
         "Dev token (tenant \"demo\", every scope; also in {}):",
