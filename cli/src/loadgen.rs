@@ -511,6 +511,7 @@ async fn list(args: ListArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
 struct Empty;
 
 type ImportStream = Pin<Box<dyn futures::Stream<Item = Result<ImportInfluencersResponse, Status>> + Send>>;
+type ExportStream = Pin<Box<dyn futures::Stream<Item = Result<ExportInfluencersResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl RegistryService for Empty {
@@ -567,6 +568,10 @@ impl RegistryService for Empty {
         &self,
         _: Request<ListMetricsSnapshotsRequest>,
     ) -> Result<Response<ListMetricsSnapshotsResponse>, Status> {
+        Err(Status::unimplemented("baseline"))
+    }
+    type ExportInfluencersStream = ExportStream;
+    async fn export_influencers(&self, _: Request<ExportInfluencersRequest>) -> Result<Response<ExportStream>, Status> {
         Err(Status::unimplemented("baseline"))
     }
 }

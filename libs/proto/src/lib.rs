@@ -26,6 +26,11 @@ pub mod chorus {
             include!(concat!(env!("OUT_DIR"), "/chorus.event.v1.rs"));
         }
     }
+    pub mod matching {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.matching.v1.rs"));
+        }
+    }
     pub mod registry {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/chorus.registry.v1.rs"));
@@ -34,5 +39,6 @@ pub mod chorus {
 }
 
 pub use chorus::event::v1 as event;
+pub use chorus::matching::v1 as matching;
 pub use chorus::registry::v1 as registry;
 pub use chorus::r#type::v1 as types;

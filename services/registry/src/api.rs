@@ -276,6 +276,7 @@ impl Registry {
 }
 
 type ImportStream = Pin<Box<dyn Stream<Item = Result<ImportInfluencersResponse, Status>> + Send>>;
+type ExportStream = Pin<Box<dyn Stream<Item = Result<ExportInfluencersResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl RegistryService for Registry {
@@ -489,6 +490,41 @@ impl RegistryService for Registry {
         }
         reply.errors.sort_by_key(|e| e.row);
         Ok(Response::new(reply))
+    }
+
+    type ExportInfluencersStream = ExportStream;
+
+    async fn export_influencers(
+        &self,
+        request: Request<ExportInfluencersRequest>,
+    ) -> Result<Response<Self::ExportInfluencersStream>, Status> {
+        authorize(&request, READ)?;
+        let size = paging::page_size(request.get_ref().page_size, 500, MAX_PAGE)?;
+        let store = self.store.clone();
+        // Pages are read as the client takes them: a slow reader holds at most two in memory.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            let query = ListQuery::default();
+            let mut after = None;
+            loop {
+                let (influencers, next) = match store.list(&query, size, after.as_ref()).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::from(e))).await;
+                        return;
+                    }
+                };
+                if !influencers.is_empty() && tx.send(Ok(ExportInfluencersResponse { influencers })).await.is_err() {
+                    return;
+                }
+                match next {
+                    Some(c) => after = Some(c),
+                    None => return,
+                }
+            }
+        });
+        let pages = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|page| (page, rx)) });
+        Ok(Response::new(Box::pin(pages)))
     }
 
     async fn list_metrics_snapshots(

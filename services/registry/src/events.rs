@@ -6,7 +6,7 @@
 use chorus_kit::events::envelope;
 use chorus_proto::event::Envelope;
 use chorus_proto::registry::{
-    AccountFlagged, Influencer, InfluencerDeleted, InfluencerUpserted, MetricsRecorded, MetricsSnapshot, Verdict,
+    AccountFlagged, AccountMetrics, Influencer, InfluencerDeleted, InfluencerUpserted, MetricsRecorded, Verdict,
     VerdictChanged, VettingReport, VettingReported,
 };
 
@@ -30,14 +30,16 @@ pub fn upserted(influencer: &Influencer) -> Envelope {
     )
 }
 
-pub fn metrics_recorded(influencer_id: &str, snapshot: &MetricsSnapshot) -> Envelope {
+/// A snapshot recorded, with what the registry derives from it (engagement, tier).
+pub fn metrics_recorded(influencer_id: &str, metrics: AccountMetrics) -> Envelope {
     envelope(
         METRICS_RECORDED,
         SOURCE,
         "",
         &MetricsRecorded {
             influencer: format!("influencers/{influencer_id}"),
-            snapshot: Some(snapshot.clone()),
+            snapshot: metrics.latest.clone(),
+            metrics: Some(metrics),
         },
     )
 }
@@ -140,7 +142,7 @@ mod tests {
         };
         assert_eq!(influencer_id(&upserted(&inf)).as_deref(), Some("abc"));
         assert_eq!(
-            influencer_id(&metrics_recorded("abc", &MetricsSnapshot::default())).as_deref(),
+            influencer_id(&metrics_recorded("abc", AccountMetrics::default())).as_deref(),
             Some("abc")
         );
         assert_eq!(influencer_id(&deleted("abc")).as_deref(), Some("abc"));

@@ -12,9 +12,7 @@ use std::sync::Arc;
 
 use chorus_kit::auth::{Authenticate, Jwt};
 use chorus_kit::config::{LogFormat, Reader, Secret, ServerConfig, Source};
-use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::events::outbox::{self, Outbox};
-use chorus_kit::events::redis::RedisBus;
 use chorus_kit::events::{Bus, SubscribeOptions};
 use chorus_kit::server::Host;
 use chorus_kit::storage::{Database, Migrations};
@@ -166,10 +164,7 @@ pub async fn database(config: &Config) -> Result<Database, Error> {
 
 /// The bus named by the config: Redis Streams when `REDIS_URL` is set, else in process.
 pub async fn bus(config: &Config) -> Result<Arc<dyn Bus>, Error> {
-    Ok(match &config.redis_url {
-        Some(url) => Arc::new(RedisBus::connect(url.expose()).await?),
-        None => Arc::new(MemoryBus::new()),
-    })
+    chorus_kit::events::connect(config.redis_url.as_ref()).await
 }
 
 /// Serves the registry on `listener` until `shutdown` resolves, then drains calls and flushes

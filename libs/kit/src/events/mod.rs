@@ -174,63 +174,127 @@ pub async fn consume<H, F>(
     group: &str,
     consumer: &str,
     options: SubscribeOptions,
-    mut handler: H,
+    handler: H,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Error>
 where
     H: FnMut(Envelope) -> F + Send,
     F: std::future::Future<Output = HandlerResult> + Send,
 {
-    let result = consume_until(&bus, topic, group, consumer, &options, &mut handler, shutdown).await;
-    if options.delete_group_on_exit
-        && let Err(e) = bus.delete_group(topic, group).await
-    {
-        tracing::warn!(topic, group, error = %e, "could not delete consumer group");
+    match bus.subscribe(topic, group, consumer, options.clone()).await {
+        Ok(sub) => {
+            Consumer {
+                bus,
+                sub,
+                topic: topic.to_owned(),
+                group: group.to_owned(),
+                options,
+            }
+            .run(handler, shutdown)
+            .await
+        }
+        Err(e) => Err(e),
     }
-    result
 }
 
-async fn consume_until<H, F>(
-    bus: &Arc<dyn Bus>,
-    topic: &str,
-    group: &str,
-    consumer: &str,
-    options: &SubscribeOptions,
-    handler: &mut H,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), Error>
-where
-    H: FnMut(Envelope) -> F + Send,
-    F: std::future::Future<Output = HandlerResult> + Send,
-{
-    let mut sub = bus.subscribe(topic, group, consumer, options.clone()).await?;
-    let mut dedupe = Dedupe::new(100_000);
-    tokio::pin!(shutdown);
-    loop {
-        let delivery = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            next = sub.next(options.poll) => next,
-        };
-        let delivery = match delivery {
-            Ok(Some(d)) => d,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(topic, group, error = %e, "bus read failed, retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        if dedupe.first_time(&delivery.envelope.id) {
-            let id = delivery.envelope.id.clone();
-            if let Err(e) = handler(delivery.envelope.clone()).await {
-                tracing::warn!(topic, group, event_id = %id, error = %e, "event handler failed, will be redelivered");
-                continue;
-            }
+/// A subscription that is already in place, for consumers that must know their group exists
+/// before they do something else: a service that rebuilds its state from another service's
+/// read joins first, so no event published during the read is missed.
+#[derive(Debug)]
+pub struct Consumer {
+    bus: Arc<dyn Bus>,
+    sub: Box<dyn Subscription>,
+    topic: String,
+    group: String,
+    options: SubscribeOptions,
+}
+
+impl Consumer {
+    /// Joins `group` now; events published from here on will be delivered to [`Consumer::run`].
+    pub async fn join(
+        bus: Arc<dyn Bus>,
+        topic: &str,
+        group: &str,
+        consumer: &str,
+        options: SubscribeOptions,
+    ) -> Result<Consumer, Error> {
+        let sub = bus.subscribe(topic, group, consumer, options.clone()).await?;
+        Ok(Consumer {
+            bus,
+            sub,
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+            options,
+        })
+    }
+
+    /// Runs `handler` as [`consume`] does, until `shutdown`; deletes the group afterwards when
+    /// the options say so.
+    pub async fn run<H, F>(
+        mut self,
+        mut handler: H,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), Error>
+    where
+        H: FnMut(Envelope) -> F + Send,
+        F: std::future::Future<Output = HandlerResult> + Send,
+    {
+        let result = self.drive(&mut handler, shutdown).await;
+        if self.options.delete_group_on_exit
+            && let Err(e) = self.bus.delete_group(&self.topic, &self.group).await
+        {
+            tracing::warn!(topic = %self.topic, group = %self.group, error = %e, "could not delete consumer group");
         }
-        if let Err(e) = sub.ack(&delivery).await {
-            tracing::warn!(topic, group, error = %e, "ack failed");
+        result
+    }
+
+    async fn drive<H, F>(
+        &mut self,
+        handler: &mut H,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), Error>
+    where
+        H: FnMut(Envelope) -> F + Send,
+        F: std::future::Future<Output = HandlerResult> + Send,
+    {
+        let (topic, group) = (self.topic.as_str(), self.group.as_str());
+        let mut dedupe = Dedupe::new(100_000);
+        tokio::pin!(shutdown);
+        loop {
+            let delivery = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                next = self.sub.next(self.options.poll) => next,
+            };
+            let delivery = match delivery {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(topic, group, error = %e, "bus read failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            if dedupe.first_time(&delivery.envelope.id) {
+                let id = delivery.envelope.id.clone();
+                if let Err(e) = handler(delivery.envelope.clone()).await {
+                    tracing::warn!(topic, group, event_id = %id, error = %e, "event handler failed, will be redelivered");
+                    continue;
+                }
+            }
+            if let Err(e) = self.sub.ack(&delivery).await {
+                tracing::warn!(topic, group, error = %e, "ack failed");
+            }
         }
     }
+}
+
+/// The bus a service's config names: Redis Streams at `redis_url`, else an in-process bus
+/// (single node, or a process whose events need not leave it).
+pub async fn connect(redis_url: Option<&crate::config::Secret<String>>) -> Result<Arc<dyn Bus>, Error> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(redis::RedisBus::connect(url.expose()).await?),
+        None => Arc::new(memory::MemoryBus::new()),
+    })
 }
 
 /// Encodes an envelope for a transport that carries bytes.

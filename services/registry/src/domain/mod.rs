@@ -3,6 +3,7 @@
 
 pub mod engagement;
 pub mod influencer;
-pub mod niche;
-pub mod tier;
 pub mod vetting;
+
+// The shared vocabulary, under the names the registry has always used.
+pub use chorus_catalog::{niche, tier};

@@ -10,8 +10,9 @@ use super::{Sql, Store};
 use chorus_kit::Error;
 use chorus_proto::registry::Influencer;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OrderKey {
+    #[default]
     CreateTime,
     Followers,
     EngagementRate,
@@ -29,7 +30,7 @@ impl OrderKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Order {
     pub key: OrderKey,
     pub descending: bool,
@@ -67,8 +68,8 @@ impl Order {
     }
 }
 
-/// A parsed, checked ListInfluencers request.
-#[derive(Debug, Clone, PartialEq)]
+/// A parsed, checked ListInfluencers request; the default lists everyone, oldest first.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListQuery {
     pub platform: Option<i32>,
     pub niches: Vec<String>,

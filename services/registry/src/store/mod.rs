@@ -427,12 +427,16 @@ impl Store {
     /// What an account's latest snapshot says, derived with the configured tiers.
     fn metrics(&self, latest: Option<&[u8]>) -> Option<AccountMetrics> {
         let s = MetricsSnapshot::decode(latest.filter(|b| !b.is_empty())?).ok()?;
-        Some(AccountMetrics {
+        Some(self.derive(s))
+    }
+
+    fn derive(&self, s: MetricsSnapshot) -> AccountMetrics {
+        AccountMetrics {
             engagement_rates: engagement::rates(&s),
             tier: self.tiers.classify(s.followers) as i32,
             sponsored_share: engagement::sponsored_share(&s),
             latest: Some(s),
-        })
+        }
     }
 
     /// Erases an influencer: profile, accounts and history, with the deletion event.
@@ -500,7 +504,7 @@ impl Store {
                 at.into(),
                 s.encode_to_vec().into(),
             ]);
-            envelopes.push(events::metrics_recorded(&e.influencer_id, s));
+            envelopes.push(events::metrics_recorded(&e.influencer_id, self.derive(s.clone())));
             results.push(Ok(()));
         }
         let mut tx = self.db.pool.begin().await?;

@@ -107,19 +107,7 @@ pub struct Assessment {
 pub const MIN_AUDIENCE_SAMPLE: u32 = 20;
 pub const MIN_COMMENT_SAMPLE: u32 = 10;
 
-/// Healthy engagement (by followers) per tier, as fractions. DOMAIN.md: nano 5-10% at 1k-5k
-/// followers and 3-5% at 5k-10k (Heartbeat 2020), micro about a point lower, celebrities
-/// about 1.7%.
-pub fn engagement_norm(tier: Tier) -> (f64, f64) {
-    match tier {
-        Tier::Emerging => (0.03, 0.15),
-        Tier::Nano | Tier::Unspecified => (0.03, 0.10),
-        Tier::Micro => (0.02, 0.08),
-        Tier::Mid => (0.015, 0.06),
-        Tier::Macro => (0.01, 0.05),
-        Tier::Mega => (0.008, 0.04),
-    }
-}
+pub use chorus_catalog::norms::engagement_norm;
 
 pub fn assess(e: &Evidence<'_>, t: &Thresholds) -> Assessment {
     let latest = e.history.last();

@@ -55,7 +55,7 @@ mod tests {
 
     #[test]
     fn the_documented_table_is_this_list() {
-        let doc = include_str!("../../../../docs/niches.md");
+        let doc = include_str!("../../../docs/niches.md");
         let rows: Vec<&str> = doc
             .lines()
             .filter_map(|l| l.strip_prefix("| "))

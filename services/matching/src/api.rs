@@ -1,0 +1,627 @@
+//! The gRPC handlers: they check the caller's scope and tenant, translate requests into
+//! domain calls and results into responses. Rules live in `domain`, storage in `store`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use chorus_kit::auth::Caller;
+use chorus_kit::{Error, ErrorCode, Violations, paging};
+use chorus_proto::matching::matching_service_server::MatchingService;
+use chorus_proto::matching::*;
+use tonic::{Request, Response, Status};
+
+use crate::domain::brief::{check_campaign, status_change_allowed};
+use crate::domain::index::{Index, parse_id};
+use crate::domain::rank::{Plan, Ranking, Settings};
+use crate::domain::select::{Limits, select};
+use crate::store::{Store, is_final, now_micros, precondition, timestamp};
+
+pub const READ: &str = "matching.read";
+pub const WRITE: &str = "matching.write";
+/// Every matching scope, for tokens that may do anything (`chorus up`'s dev token).
+pub const SCOPES: &[&str] = &[READ, WRITE];
+
+const MAX_PAGE: usize = 1_000;
+const MAX_MATCH: usize = 5_000;
+const MAX_SELECT_CANDIDATES: usize = 100_000;
+const MAX_SHORTLIST: usize = 10_000;
+
+/// The index and whether its start-up read has finished.
+#[derive(Debug, Default)]
+pub struct SharedIndex {
+    pub index: RwLock<Index>,
+    pub loaded: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Matching {
+    store: Store,
+    shared: Arc<SharedIndex>,
+    settings: Settings,
+}
+
+impl Matching {
+    pub fn new(store: Store, shared: Arc<SharedIndex>, settings: Settings) -> Self {
+        Matching {
+            store,
+            shared,
+            settings,
+        }
+    }
+
+    /// Runs `f` on the index once its start-up read is done, off the async threads.
+    async fn with_index<T: Send + 'static>(&self, f: impl FnOnce(&Index) -> T + Send + 'static) -> Result<T, Error> {
+        if !self.shared.loaded.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::new(
+                ErrorCode::Unavailable,
+                "the match index is still loading the catalogue, retry shortly",
+            ));
+        }
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let index = shared
+                .index
+                .read()
+                .map_err(|_| Error::new(ErrorCode::Internal, "index lock poisoned"))?;
+            Ok(f(&index))
+        })
+        .await
+        .map_err(|e| Error::internal("match task", e))?
+    }
+
+    /// The caller's campaign, or NOT_FOUND (another tenant's campaign is not found either).
+    async fn campaign(&self, tenant: &str, name: &str, field: &str) -> Result<(String, Campaign), Error> {
+        let id = campaign_id(name, field)?;
+        let c = self
+            .store
+            .campaign(tenant, &id)
+            .await?
+            .ok_or_else(|| Error::not_found(name))?;
+        Ok((id, c))
+    }
+
+    /// Ranks for a campaign, keeping the best `keep`.
+    async fn rank(&self, id: &str, c: &Campaign, keep: usize) -> Result<(Ranking, Vec<Candidate>, PlanFacts), Error> {
+        if is_final(c.status) {
+            return Err(precondition(format!("campaign is {}", status_name(c.status))));
+        }
+        let rejected = self.store.rejected(id).await?;
+        let brief = c.brief.clone().unwrap_or_default();
+        let objective = Objective::try_from(c.objective).unwrap_or(Objective::Awareness);
+        let settings = self.settings;
+        let now = now_micros();
+        self.with_index(move |index| {
+            let plan = Plan::new(index, &brief, objective, &rejected, settings, now);
+            let ranking = plan.run(keep);
+            let candidates = ranking.top.iter().map(|s| plan.candidate(s)).collect();
+            let extra = PlanFacts {
+                labels: plan.segment_labels(),
+                sales: plan.sales(),
+            };
+            (ranking, candidates, extra)
+        })
+        .await
+    }
+}
+
+/// What a ranking's plan says beyond the ranking itself.
+#[derive(Debug)]
+struct PlanFacts {
+    labels: Vec<String>,
+    sales: bool,
+}
+
+fn caller<T>(request: &Request<T>, scope: &str) -> Result<String, Error> {
+    let c = Caller::of(request)?;
+    c.require(scope)?;
+    if c.tenant.is_empty() {
+        return Err(Error::permission_denied(
+            "the token names no tenant; campaigns belong to one",
+        ));
+    }
+    Ok(c.tenant.clone())
+}
+
+fn campaign_id(name: &str, field: &str) -> Result<String, Error> {
+    if name.is_empty() {
+        return Err(Error::invalid_field(field, "required"));
+    }
+    name.strip_prefix("campaigns/")
+        .filter(|id| parse_id(id).is_some())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::invalid_field(field, "must be campaigns/{id}"))
+}
+
+fn shortlist_id(name: &str, field: &str) -> Result<(String, String), Error> {
+    if name.is_empty() {
+        return Err(Error::invalid_field(field, "required"));
+    }
+    let bad = || Error::invalid_field(field, "must be campaigns/{c}/shortlists/{s}");
+    let rest = name.strip_prefix("campaigns/").ok_or_else(bad)?;
+    let (c, s) = rest.split_once("/shortlists/").ok_or_else(bad)?;
+    if parse_id(c).is_none() || parse_id(s).is_none() {
+        return Err(bad());
+    }
+    Ok((c.to_owned(), s.to_owned()))
+}
+
+fn status_name(status: i32) -> String {
+    CampaignStatus::try_from(status)
+        .map(|s| s.as_str_name().trim_start_matches("CAMPAIGN_STATUS_").to_lowercase())
+        .unwrap_or_else(|_| status.to_string())
+}
+
+/// Copies the fields named by `mask` from `from` into `to`. Paths: display_name, objective,
+/// status, brief, and brief.<field>.
+fn apply_mask(to: &mut Campaign, from: &Campaign, paths: &[String]) -> Result<(), Error> {
+    let mut v = Violations::new();
+    let empty = Brief::default();
+    let src = from.brief.as_ref().unwrap_or(&empty);
+    for (i, path) in paths.iter().enumerate() {
+        match path.as_str() {
+            "display_name" => to.display_name = from.display_name.clone(),
+            "objective" => to.objective = from.objective,
+            "status" => to.status = from.status,
+            "brief" => to.brief = from.brief.clone(),
+            p if p.starts_with("brief.") => {
+                let dst = to.brief.get_or_insert_with(Brief::default);
+                let field = &p["brief.".len()..];
+                match field {
+                    "niches" => dst.niches = src.niches.clone(),
+                    "locations" => dst.locations = src.locations.clone(),
+                    "languages" => dst.languages = src.languages.clone(),
+                    "tiers" => dst.tiers = src.tiers.clone(),
+                    "min_quality_score" => dst.min_quality_score = src.min_quality_score,
+                    "min_engagement_rate" => dst.min_engagement_rate = src.min_engagement_rate,
+                    "max_engagement_rate" => dst.max_engagement_rate = src.max_engagement_rate,
+                    "deliverables" => dst.deliverables = src.deliverables.clone(),
+                    "compensation_offered" => dst.compensation_offered = src.compensation_offered.clone(),
+                    "budget" => dst.budget = src.budget.clone(),
+                    "headcount" => dst.headcount = src.headcount,
+                    "schedule" => dst.schedule = src.schedule,
+                    "disclosure_jurisdiction" => dst.disclosure_jurisdiction = src.disclosure_jurisdiction.clone(),
+                    "exclusions" => dst.exclusions = src.exclusions.clone(),
+                    "diversity_caps" => dst.diversity_caps = src.diversity_caps,
+                    "segments" => dst.segments = src.segments.clone(),
+                    "audience" => dst.audience = src.audience.clone(),
+                    _ => v.add(format!("update_mask.paths[{i}]"), format!("unknown field {p:?}")),
+                }
+            }
+            p => v.add(
+                format!("update_mask.paths[{i}]"),
+                format!("unknown or read-only field {p:?}"),
+            ),
+        }
+    }
+    v.finish()
+}
+
+#[tonic::async_trait]
+impl MatchingService for Matching {
+    async fn create_campaign(
+        &self,
+        request: Request<CreateCampaignRequest>,
+    ) -> Result<Response<CreateCampaignResponse>, Status> {
+        let tenant = caller(&request, WRITE)?;
+        let r = request.into_inner();
+        let mut c = r.campaign.ok_or_else(|| Error::invalid_field("campaign", "required"))?;
+        if c.status == CampaignStatus::Unspecified as i32 {
+            c.status = CampaignStatus::Draft as i32;
+        }
+        let mut v = Violations::new();
+        check_campaign(&c, &mut v);
+        v.check(
+            is_final(c.status),
+            "campaign.status",
+            "a new campaign cannot start completed or cancelled",
+        );
+        v.check(r.request_id.len() > 128, "request_id", "at most 128 characters");
+        v.finish()?;
+        let now = timestamp(now_micros());
+        c.name = format!("campaigns/{}", uuid::Uuid::now_v7());
+        c.tenant = tenant;
+        c.create_time = Some(now);
+        c.update_time = Some(now);
+        let stored = self.store.create_campaign(&c, &r.request_id).await?;
+        Ok(Response::new(CreateCampaignResponse { campaign: Some(stored) }))
+    }
+
+    async fn get_campaign(
+        &self,
+        request: Request<GetCampaignRequest>,
+    ) -> Result<Response<GetCampaignResponse>, Status> {
+        let tenant = caller(&request, READ)?;
+        let (_, c) = self.campaign(&tenant, &request.get_ref().name, "name").await?;
+        Ok(Response::new(GetCampaignResponse { campaign: Some(c) }))
+    }
+
+    async fn update_campaign(
+        &self,
+        request: Request<UpdateCampaignRequest>,
+    ) -> Result<Response<UpdateCampaignResponse>, Status> {
+        let tenant = caller(&request, WRITE)?;
+        let r = request.into_inner();
+        let from = r.campaign.ok_or_else(|| Error::invalid_field("campaign", "required"))?;
+        let id = campaign_id(&from.name, "campaign.name")?;
+        let paths: Vec<String> = match r.update_mask {
+            Some(m) if !m.paths.is_empty() => m.paths,
+            _ => vec!["display_name".into(), "objective".into(), "brief".into()],
+        };
+        let updated = self
+            .store
+            .change_campaign(&tenant, &id, |c| {
+                if is_final(c.status) {
+                    return Err(precondition(format!("campaign is {}", status_name(c.status))));
+                }
+                let before = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
+                apply_mask(c, &from, &paths)?;
+                let mut v = Violations::new();
+                check_campaign(c, &mut v);
+                v.finish()?;
+                let after = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
+                if !status_change_allowed(before, after) {
+                    return Err(Error::invalid_field(
+                        "campaign.status",
+                        format!(
+                            "cannot move from {} to {} (statuses move forward; cancel with CancelCampaign)",
+                            status_name(before as i32),
+                            status_name(after as i32)
+                        ),
+                    ));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(Response::new(UpdateCampaignResponse {
+            campaign: Some(updated),
+        }))
+    }
+
+    async fn list_campaigns(
+        &self,
+        request: Request<ListCampaignsRequest>,
+    ) -> Result<Response<ListCampaignsResponse>, Status> {
+        let tenant = caller(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let size = v.take(paging::page_size(r.page_size, 50, MAX_PAGE))?;
+        for (i, s) in r.statuses.iter().enumerate() {
+            v.check(
+                CampaignStatus::try_from(*s).is_err() || *s == 0,
+                format!("statuses[{i}]"),
+                format!("unknown status {s}"),
+            );
+        }
+        v.finish()?;
+        let size = size.unwrap_or(50);
+        let fingerprint = paging::fingerprint(&(&tenant, &r.statuses));
+        let before: Option<String> = paging::decode(&r.page_token, fingerprint)?;
+        if before.as_deref().is_some_and(|id| parse_id(id).is_none()) {
+            return Err(Error::invalid_field("page_token", "malformed or from another query").into());
+        }
+        let mut campaigns = self
+            .store
+            .campaigns(&tenant, &r.statuses, before.as_deref(), size + 1)
+            .await?;
+        let next_page_token = if campaigns.len() > size {
+            campaigns.truncate(size);
+            campaigns
+                .last()
+                .map(|c| paging::encode(fingerprint, &c.name.trim_start_matches("campaigns/")))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListCampaignsResponse {
+            campaigns,
+            next_page_token,
+        }))
+    }
+
+    async fn cancel_campaign(
+        &self,
+        request: Request<CancelCampaignRequest>,
+    ) -> Result<Response<CancelCampaignResponse>, Status> {
+        let tenant = caller(&request, WRITE)?;
+        let id = campaign_id(&request.get_ref().name, "name")?;
+        let c = self
+            .store
+            .change_campaign(&tenant, &id, |c| {
+                if c.status == CampaignStatus::Completed as i32 {
+                    return Err(precondition("campaign is completed"));
+                }
+                c.status = CampaignStatus::Cancelled as i32;
+                Ok(())
+            })
+            .await?;
+        Ok(Response::new(CancelCampaignResponse { campaign: Some(c) }))
+    }
+
+    async fn match_influencers(
+        &self,
+        request: Request<MatchInfluencersRequest>,
+    ) -> Result<Response<MatchInfluencersResponse>, Status> {
+        let tenant = caller(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let size = v.take(paging::page_size(r.page_size, 100, MAX_MATCH))?;
+        let id = v.take(campaign_id(&r.campaign, "campaign"))?;
+        v.finish()?;
+        let (Some(size), Some(_)) = (size, id) else {
+            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+        };
+        let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
+        let (ranking, candidates, _) = self.rank(&id, &c, size).await?;
+        Ok(Response::new(MatchInfluencersResponse {
+            candidates,
+            matched_count: ranking.matched as i64,
+            considered_count: ranking.considered as i64,
+            filter_counts: ranking.filter_counts(),
+        }))
+    }
+
+    async fn select_influencers(
+        &self,
+        request: Request<SelectInfluencersRequest>,
+    ) -> Result<Response<SelectInfluencersResponse>, Status> {
+        let tenant = caller(&request, WRITE)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let limit = match r.candidate_limit {
+            0 => 50_000,
+            n if n < 0 || n as usize > MAX_SELECT_CANDIDATES => {
+                v.add("candidate_limit", format!("from 1 to {MAX_SELECT_CANDIDATES}"));
+                0
+            }
+            n => n as usize,
+        };
+        v.check(r.save_as.len() > 200, "save_as", "at most 200 characters");
+        let id = v.take(campaign_id(&r.campaign, "campaign"))?;
+        v.finish()?;
+        if id.is_none() {
+            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+        }
+        let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
+        let brief = c.brief.clone().unwrap_or_default();
+        let (ranking, mut candidates, extra) = self.rank(&id, &c, limit).await?;
+        let caps = brief.diversity_caps.unwrap_or_default();
+        let budget = brief.budget.clone().unwrap_or_default();
+        let segments = if c.objective == Objective::AudienceTest as i32 {
+            extra.labels.len()
+        } else {
+            0
+        };
+        let limits = Limits::new(
+            budget.amount_minor,
+            brief.headcount.max(0) as usize,
+            caps.max_city_share,
+            caps.max_niche_share,
+            segments,
+        );
+        let sales = extra.sales;
+        let chosen = select(
+            &ranking.top,
+            |s| if sales { s.conversions } else { s.engagements },
+            &limits,
+        );
+        let mut picked: Vec<usize> = chosen.chosen.clone();
+        picked.sort_unstable();
+        let selected: Vec<Candidate> = picked.iter().map(|i| std::mem::take(&mut candidates[*i])).collect();
+        let shortfall = if selected.len() >= limits.headcount {
+            String::new()
+        } else if ranking.matched < limits.headcount as u64 {
+            format!(
+                "only {} influencers pass the brief's filters; see MatchInfluencers' filter counts",
+                ranking.matched
+            )
+        } else if ranking
+            .top
+            .iter()
+            .enumerate()
+            .any(|(i, s)| !chosen.chosen.contains(&i) && s.cost <= budget.amount_minor - chosen.cost)
+        {
+            "diversity caps or segment quotas left the rest out".to_owned()
+        } else {
+            "the budget is spent".to_owned()
+        };
+        let segment_counts = extra
+            .labels
+            .iter()
+            .enumerate()
+            .filter(|_| segments > 0)
+            .map(|(i, label)| SegmentCount {
+                label: label.clone(),
+                selected_count: selected.iter().filter(|c| &c.segment == label).count() as i32,
+                target_count: limits.per_segment.get(i).copied().unwrap_or(0) as i32,
+            })
+            .collect();
+        let money = |amount_minor| chorus_proto::types::Money {
+            currency_code: budget.currency_code.clone(),
+            amount_minor,
+        };
+        let shortlist = if r.save_as.is_empty() {
+            None
+        } else {
+            let s = new_shortlist(&id, &r.save_as, &selected);
+            self.store.create_shortlist(&tenant, &id, &s).await?;
+            Some(s)
+        };
+        Ok(Response::new(SelectInfluencersResponse {
+            expected_engagements: selected.iter().map(|c| c.expected_engagements).sum(),
+            expected_conversions: selected.iter().map(|c| c.expected_conversions).sum(),
+            total_cost: Some(money(chosen.cost)),
+            leftover_budget: Some(money(budget.amount_minor - chosen.cost)),
+            selected,
+            shortfall,
+            segments: segment_counts,
+            shortlist,
+        }))
+    }
+
+    async fn create_shortlist(
+        &self,
+        request: Request<CreateShortlistRequest>,
+    ) -> Result<Response<CreateShortlistResponse>, Status> {
+        let tenant = caller(&request, WRITE)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        let id = v.take(campaign_id(&r.parent, "parent"))?;
+        let given = r.shortlist.unwrap_or_default();
+        v.check(
+            given.display_name.trim().is_empty(),
+            "shortlist.display_name",
+            "required",
+        );
+        v.check(
+            given.members.len() > MAX_SHORTLIST,
+            "shortlist.members",
+            format!("at most {MAX_SHORTLIST}"),
+        );
+        let mut seen = HashSet::new();
+        for (i, m) in given.members.iter().enumerate() {
+            let ok = m.influencer.strip_prefix("influencers/").and_then(parse_id).is_some();
+            if !ok {
+                v.add(format!("shortlist.members[{i}].influencer"), "must be influencers/{id}");
+            } else if !seen.insert(m.influencer.as_str()) {
+                v.add(format!("shortlist.members[{i}].influencer"), "listed twice");
+            }
+        }
+        v.finish()?;
+        let Some(id) = id else {
+            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+        };
+        let (_, c) = self.campaign(&tenant, &r.parent, "parent").await?;
+        // Members are scored against the campaign's brief, as a match would have.
+        let brief = c.brief.clone().unwrap_or_default();
+        let objective = Objective::try_from(c.objective).unwrap_or(Objective::Awareness);
+        let settings = self.settings;
+        let wanted: Vec<u128> = given
+            .members
+            .iter()
+            .filter_map(|m| m.influencer.strip_prefix("influencers/").and_then(parse_id))
+            .collect();
+        let found = self
+            .with_index(move |index| {
+                let plan = Plan::new(index, &brief, objective, &HashSet::new(), settings, now_micros());
+                wanted.iter().map(|id| plan.assess(*id)).collect::<Vec<_>>()
+            })
+            .await?;
+        let mut v = Violations::new();
+        for (i, f) in found.iter().enumerate() {
+            v.check(
+                f.is_none(),
+                format!("shortlist.members[{i}].influencer"),
+                "not in the catalogue",
+            );
+        }
+        v.finish()?;
+        let candidates: Vec<Candidate> = found.into_iter().flatten().collect();
+        let mut s = new_shortlist(&id, &given.display_name, &candidates);
+        for (m, g) in s.members.iter_mut().zip(&given.members) {
+            if !g.segment.is_empty() {
+                m.segment = g.segment.clone();
+            }
+        }
+        self.store.create_shortlist(&tenant, &id, &s).await?;
+        Ok(Response::new(CreateShortlistResponse { shortlist: Some(s) }))
+    }
+
+    async fn get_shortlist(
+        &self,
+        request: Request<GetShortlistRequest>,
+    ) -> Result<Response<GetShortlistResponse>, Status> {
+        let tenant = caller(&request, READ)?;
+        let name = &request.get_ref().name;
+        let (c, s) = shortlist_id(name, "name")?;
+        let shortlist = self
+            .store
+            .shortlist(&tenant, &c, &s)
+            .await?
+            .ok_or_else(|| Error::not_found(name))?;
+        Ok(Response::new(GetShortlistResponse {
+            shortlist: Some(shortlist),
+        }))
+    }
+
+    async fn list_shortlists(
+        &self,
+        request: Request<ListShortlistsRequest>,
+    ) -> Result<Response<ListShortlistsResponse>, Status> {
+        let tenant = caller(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let size = v.take(paging::page_size(r.page_size, 50, MAX_PAGE))?;
+        let id = v.take(campaign_id(&r.parent, "parent"))?;
+        v.finish()?;
+        let (Some(size), Some(id)) = (size, id) else {
+            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+        };
+        self.campaign(&tenant, &r.parent, "parent").await?;
+        let fingerprint = paging::fingerprint(&(&tenant, &id));
+        let before: Option<String> = paging::decode(&r.page_token, fingerprint)?;
+        let mut shortlists = self.store.shortlists(&tenant, &id, before.as_deref(), size + 1).await?;
+        let next_page_token = if shortlists.len() > size {
+            shortlists.truncate(size);
+            shortlists
+                .last()
+                .and_then(|s| s.name.rsplit('/').next())
+                .map(|last| paging::encode(fingerprint, &last))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListShortlistsResponse {
+            shortlists,
+            next_page_token,
+        }))
+    }
+
+    async fn decide_shortlist_members(
+        &self,
+        request: Request<DecideShortlistMembersRequest>,
+    ) -> Result<Response<DecideShortlistMembersResponse>, Status> {
+        let tenant = caller(&request, WRITE)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let ids = v.take(shortlist_id(&r.name, "name"))?;
+        v.check(r.decisions.is_empty(), "decisions", "at least one");
+        for (i, d) in r.decisions.iter().enumerate() {
+            v.check(
+                !matches!(
+                    Decision::try_from(d.decision),
+                    Ok(Decision::Accepted | Decision::Rejected | Decision::Pending)
+                ),
+                format!("decisions[{i}].decision"),
+                "ACCEPTED, REJECTED or PENDING",
+            );
+        }
+        v.finish()?;
+        let Some((c, s)) = ids else {
+            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+        };
+        let shortlist = self.store.decide(&tenant, &c, &s, &r.decisions).await?;
+        Ok(Response::new(DecideShortlistMembersResponse {
+            shortlist: Some(shortlist),
+        }))
+    }
+}
+
+fn new_shortlist(campaign_id: &str, display_name: &str, members: &[Candidate]) -> Shortlist {
+    let now = timestamp(now_micros());
+    Shortlist {
+        name: format!("campaigns/{campaign_id}/shortlists/{}", uuid::Uuid::now_v7()),
+        display_name: display_name.to_owned(),
+        members: members
+            .iter()
+            .map(|c| ShortlistMember {
+                influencer: c.influencer.clone(),
+                display_name: c.display_name.clone(),
+                segment: c.segment.clone(),
+                decision: Decision::Pending as i32,
+                candidate: Some(c.clone()),
+            })
+            .collect(),
+        create_time: Some(now),
+        update_time: Some(now),
+    }
+}

@@ -1,0 +1,441 @@
+//! What a valid campaign is. Every rule about a brief lives here, with its test: the handlers
+//! call [`check_campaign`] and report every offending field at once, named as the caller wrote
+//! it (`campaign.brief.niches[1].niche`).
+
+use std::collections::HashSet;
+
+use chorus_catalog::niche;
+use chorus_kit::Violations;
+use chorus_proto::matching::{Brief, Campaign, CampaignStatus, Objective};
+use chorus_proto::registry::AgeBucket;
+use chorus_proto::types::{CompensationKind, DeliverableKind, Platform, Tier};
+
+/// Largest headcount one campaign may ask for.
+pub const MAX_HEADCOUNT: i32 = 10_000;
+/// Largest count of one deliverable per influencer.
+pub const MAX_DELIVERABLE_COUNT: i32 = 50;
+/// Largest relative niche weight.
+pub const MAX_NICHE_WEIGHT: f64 = 100.0;
+
+fn is_country(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+fn is_currency(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn known<E: TryFrom<i32>>(value: i32) -> bool {
+    value != 0 && E::try_from(value).is_ok()
+}
+
+/// Checks a whole campaign as written by a caller (create, or the result of an update).
+pub fn check_campaign(c: &Campaign, v: &mut Violations) {
+    v.check(c.display_name.trim().is_empty(), "campaign.display_name", "required");
+    v.check(
+        c.display_name.len() > 200,
+        "campaign.display_name",
+        "at most 200 characters",
+    );
+    match Objective::try_from(c.objective) {
+        Ok(Objective::Unspecified) => v.add("campaign.objective", "required"),
+        Err(_) => v.add("campaign.objective", format!("unknown objective {}", c.objective)),
+        Ok(_) => {}
+    }
+    v.check(
+        CampaignStatus::try_from(c.status).is_err(),
+        "campaign.status",
+        format!("unknown status {}", c.status),
+    );
+    match &c.brief {
+        None => v.add("campaign.brief", "required"),
+        Some(b) => check_brief(b, c.objective == Objective::AudienceTest as i32, v),
+    }
+}
+
+fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
+    let p = "campaign.brief";
+    let mut niches = HashSet::new();
+    for (i, n) in b.niches.iter().enumerate() {
+        if !niche::is_known(&n.niche) {
+            v.add(
+                format!("{p}.niches[{i}].niche"),
+                format!("unknown niche {:?}; see docs/niches.md", n.niche),
+            );
+        } else if !niches.insert(n.niche.as_str()) {
+            v.add(format!("{p}.niches[{i}].niche"), "listed twice");
+        }
+        if !n.weight.is_finite() || n.weight < 0.0 || n.weight > MAX_NICHE_WEIGHT {
+            v.add(
+                format!("{p}.niches[{i}].weight"),
+                format!("must be a number from 0 to {MAX_NICHE_WEIGHT}"),
+            );
+        }
+    }
+    for (i, l) in b.locations.iter().enumerate() {
+        if !is_country(&l.country_code) {
+            v.add(
+                format!("{p}.locations[{i}].country_code"),
+                "required: ISO 3166-1 alpha-2, upper case",
+            );
+        }
+    }
+    for (i, l) in b.languages.iter().enumerate() {
+        let ok = !l.is_empty() && l.len() <= 35 && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+        v.check(
+            !ok,
+            format!("{p}.languages[{i}]"),
+            "must be a BCP 47 tag, for example \"en\" or \"es-MX\"",
+        );
+    }
+    for (i, t) in b.tiers.iter().enumerate() {
+        v.check(
+            !known::<Tier>(*t),
+            format!("{p}.tiers[{i}]"),
+            format!("unknown tier {t}"),
+        );
+    }
+    if let Some(q) = b.min_quality_score {
+        v.check(
+            !(0.0..=100.0).contains(&q),
+            format!("{p}.min_quality_score"),
+            "must be from 0 to 100",
+        );
+    }
+    for (field, rate) in [
+        ("min_engagement_rate", b.min_engagement_rate),
+        ("max_engagement_rate", b.max_engagement_rate),
+    ] {
+        if let Some(r) = rate {
+            v.check(
+                !(0.0..=1.0).contains(&r),
+                format!("{p}.{field}"),
+                "a fraction from 0 to 1 (0.05 is 5%)",
+            );
+        }
+    }
+    if let (Some(lo), Some(hi)) = (b.min_engagement_rate, b.max_engagement_rate) {
+        v.check(
+            lo > hi,
+            format!("{p}.max_engagement_rate"),
+            "must not be below min_engagement_rate",
+        );
+    }
+    v.check(b.deliverables.is_empty(), format!("{p}.deliverables"), "at least one");
+    for (i, d) in b.deliverables.iter().enumerate() {
+        v.check(
+            !known::<DeliverableKind>(d.kind),
+            format!("{p}.deliverables[{i}].kind"),
+            format!("required, a known kind (got {})", d.kind),
+        );
+        v.check(
+            !known::<Platform>(d.platform),
+            format!("{p}.deliverables[{i}].platform"),
+            format!("required, a known platform (got {})", d.platform),
+        );
+        v.check(
+            !(1..=MAX_DELIVERABLE_COUNT).contains(&d.count),
+            format!("{p}.deliverables[{i}].count"),
+            format!("from 1 to {MAX_DELIVERABLE_COUNT}"),
+        );
+    }
+    v.check(
+        b.compensation_offered.is_empty(),
+        format!("{p}.compensation_offered"),
+        "at least one",
+    );
+    for (i, k) in b.compensation_offered.iter().enumerate() {
+        v.check(
+            !known::<CompensationKind>(*k),
+            format!("{p}.compensation_offered[{i}]"),
+            format!("unknown compensation kind {k}"),
+        );
+    }
+    match &b.budget {
+        None => v.add(format!("{p}.budget"), "required"),
+        Some(m) => {
+            v.check(
+                !is_currency(&m.currency_code),
+                format!("{p}.budget.currency_code"),
+                "required: ISO 4217, upper case",
+            );
+            v.check(
+                m.amount_minor <= 0,
+                format!("{p}.budget.amount_minor"),
+                "must be positive",
+            );
+        }
+    }
+    v.check(
+        !(1..=MAX_HEADCOUNT).contains(&b.headcount),
+        format!("{p}.headcount"),
+        format!("from 1 to {MAX_HEADCOUNT}"),
+    );
+    if let Some(s) = &b.schedule
+        && let (Some(start), Some(end)) = (&s.start_time, &s.end_time)
+    {
+        v.check(
+            (end.seconds, end.nanos) <= (start.seconds, start.nanos),
+            format!("{p}.schedule.end_time"),
+            "must be after start_time",
+        );
+    }
+    v.check(
+        !is_country(&b.disclosure_jurisdiction),
+        format!("{p}.disclosure_jurisdiction"),
+        "required: ISO 3166-1 alpha-2, upper case, for example \"US\"",
+    );
+    if let Some(x) = &b.exclusions {
+        for (i, name) in x.influencers.iter().enumerate() {
+            let ok = name
+                .strip_prefix("influencers/")
+                .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok());
+            v.check(
+                !ok,
+                format!("{p}.exclusions.influencers[{i}]"),
+                "must be influencers/{id}",
+            );
+        }
+        for (i, c) in x.exclusivity_categories.iter().enumerate() {
+            v.check(
+                !is_slug(c),
+                format!("{p}.exclusions.exclusivity_categories[{i}]"),
+                "lower-case letters, digits and dashes, for example \"pet-food\"",
+            );
+        }
+    }
+    if let Some(caps) = &b.diversity_caps {
+        for (field, share) in [
+            ("max_city_share", caps.max_city_share),
+            ("max_niche_share", caps.max_niche_share),
+        ] {
+            v.check(
+                !(0.0..=1.0).contains(&share),
+                format!("{p}.diversity_caps.{field}"),
+                "a share from 0 to 1 (0 means no cap); 1 is 100%",
+            );
+        }
+    }
+    let mut labels = HashSet::new();
+    for (i, s) in b.segments.iter().enumerate() {
+        let f = format!("{p}.segments[{i}]");
+        if s.label.trim().is_empty() {
+            v.add(format!("{f}.label"), "required");
+        } else if !labels.insert(s.label.as_str()) {
+            v.add(format!("{f}.label"), "used by another segment");
+        }
+        let any = !s.city.is_empty() || !s.country_code.is_empty() || !s.niche.is_empty() || s.age_bucket != 0;
+        v.check(
+            !any,
+            f.clone(),
+            "needs at least one of city, country_code, niche, age_bucket",
+        );
+        v.check(
+            !s.country_code.is_empty() && !is_country(&s.country_code),
+            format!("{f}.country_code"),
+            "ISO 3166-1 alpha-2, upper case",
+        );
+        v.check(
+            !s.niche.is_empty() && !niche::is_known(&s.niche),
+            format!("{f}.niche"),
+            format!("unknown niche {:?}", s.niche),
+        );
+        v.check(
+            s.age_bucket != 0 && !known::<AgeBucket>(s.age_bucket),
+            format!("{f}.age_bucket"),
+            format!("unknown age bucket {}", s.age_bucket),
+        );
+    }
+    if audience_test && b.segments.len() < 2 {
+        v.add(format!("{p}.segments"), "an audience test needs at least two segments");
+    }
+    if let Some(a) = &b.audience {
+        for (i, bucket) in a.age_buckets.iter().enumerate() {
+            v.check(
+                !known::<AgeBucket>(*bucket),
+                format!("{p}.audience.age_buckets[{i}]"),
+                format!("unknown age bucket {bucket}"),
+            );
+        }
+        for (i, c) in a.countries.iter().enumerate() {
+            v.check(
+                !is_country(c),
+                format!("{p}.audience.countries[{i}]"),
+                "ISO 3166-1 alpha-2, upper case",
+            );
+        }
+    }
+}
+
+/// Whether a campaign in `from` may be moved to `to` by an update. Cancelling has its own RPC;
+/// completed and cancelled campaigns are final.
+pub fn status_change_allowed(from: CampaignStatus, to: CampaignStatus) -> bool {
+    use CampaignStatus::*;
+    let rank = |s: CampaignStatus| match s {
+        Draft | Unspecified => 0,
+        Matching => 1,
+        Contracting => 2,
+        Live => 3,
+        Completed => 4,
+        Cancelled => 5,
+    };
+    from == to || (!matches!(from, Completed | Cancelled) && to != Cancelled && rank(to) >= rank(from))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chorus_proto::matching::{DeliverableWanted, DiversityCaps, NicheWeight, Segment};
+    use chorus_proto::types::{Location, Money};
+
+    /// "Vegan dog treats: 50 wellness-minded dog lovers in Austin and Denver, $5,000, one post
+    /// and one story each, product or cash."
+    pub(crate) fn dog_treats() -> Campaign {
+        Campaign {
+            display_name: "Vegan dog treats".into(),
+            objective: Objective::Awareness as i32,
+            brief: Some(Brief {
+                niches: vec![
+                    NicheWeight {
+                        niche: "pets".into(),
+                        weight: 2.0,
+                    },
+                    NicheWeight {
+                        niche: "wellness".into(),
+                        weight: 1.0,
+                    },
+                ],
+                locations: vec![
+                    Location {
+                        country_code: "US".into(),
+                        city: "Austin".into(),
+                        ..Default::default()
+                    },
+                    Location {
+                        country_code: "US".into(),
+                        city: "Denver".into(),
+                        ..Default::default()
+                    },
+                ],
+                deliverables: vec![
+                    DeliverableWanted {
+                        kind: DeliverableKind::FeedPost as i32,
+                        count: 1,
+                        platform: Platform::Instagram as i32,
+                    },
+                    DeliverableWanted {
+                        kind: DeliverableKind::Story as i32,
+                        count: 1,
+                        platform: Platform::Instagram as i32,
+                    },
+                ],
+                compensation_offered: vec![CompensationKind::Product as i32, CompensationKind::Cash as i32],
+                budget: Some(Money {
+                    currency_code: "USD".into(),
+                    amount_minor: 500_000,
+                }),
+                headcount: 50,
+                disclosure_jurisdiction: "US".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn fields(c: &Campaign) -> Vec<String> {
+        let mut v = Violations::new();
+        check_campaign(c, &mut v);
+        match v.finish() {
+            Ok(()) => vec![],
+            Err(e) => e.violations().iter().map(|v| v.field.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_dog_treats_brief_is_valid() {
+        assert_eq!(fields(&dog_treats()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_empty_campaign_names_every_required_field() {
+        let f = fields(&Campaign::default());
+        assert_eq!(f, vec!["campaign.display_name", "campaign.objective", "campaign.brief"]);
+        let mut c = dog_treats();
+        c.brief = Some(Brief::default());
+        assert_eq!(
+            fields(&c),
+            vec![
+                "campaign.brief.deliverables",
+                "campaign.brief.compensation_offered",
+                "campaign.brief.budget",
+                "campaign.brief.headcount",
+                "campaign.brief.disclosure_jurisdiction",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut c = dog_treats();
+        let b = c.brief.as_mut().unwrap();
+        b.niches[1].niche = "dogs".into();
+        b.niches[0].weight = f64::NAN;
+        b.budget.as_mut().unwrap().amount_minor = -5;
+        b.diversity_caps = Some(DiversityCaps {
+            max_city_share: 1.5,
+            max_niche_share: 0.3,
+        });
+        b.min_engagement_rate = Some(0.2);
+        b.max_engagement_rate = Some(0.1);
+        b.deliverables[1].count = 0;
+        b.locations[0].country_code = "us".into();
+        b.tiers = vec![42];
+        assert_eq!(
+            fields(&c),
+            vec![
+                "campaign.brief.niches[0].weight",
+                "campaign.brief.niches[1].niche",
+                "campaign.brief.locations[0].country_code",
+                "campaign.brief.tiers[0]",
+                "campaign.brief.max_engagement_rate",
+                "campaign.brief.deliverables[1].count",
+                "campaign.brief.budget.amount_minor",
+                "campaign.brief.diversity_caps.max_city_share",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_audience_test_needs_two_distinct_segments() {
+        let mut c = dog_treats();
+        c.objective = Objective::AudienceTest as i32;
+        assert_eq!(fields(&c), vec!["campaign.brief.segments"]);
+        let seg = |label: &str, city: &str| Segment {
+            label: label.into(),
+            city: city.into(),
+            ..Default::default()
+        };
+        c.brief.as_mut().unwrap().segments = vec![seg("austin", "Austin"), seg("austin", "Denver")];
+        assert_eq!(fields(&c), vec!["campaign.brief.segments[1].label"]);
+        c.brief.as_mut().unwrap().segments[1] = seg("denver", "");
+        assert_eq!(fields(&c), vec!["campaign.brief.segments[1]"]);
+    }
+
+    #[test]
+    fn statuses_move_forward_and_final_ones_stay() {
+        use CampaignStatus::*;
+        assert!(status_change_allowed(Draft, Matching));
+        assert!(status_change_allowed(Matching, Live));
+        assert!(!status_change_allowed(Live, Draft));
+        assert!(!status_change_allowed(Draft, Cancelled), "cancel has its own call");
+        assert!(!status_change_allowed(Cancelled, Matching));
+        assert!(!status_change_allowed(Completed, Live));
+    }
+}

@@ -1,0 +1,193 @@
+//! What matching consumes: the registry's events keep the match index current, and a
+//! streaming read of the registry (ExportInfluencers) fills it at start-up.
+//!
+//! Order of start-up: join a consumer group of this replica's own first (so nothing published
+//! from then on is missed), then read the catalogue page by page while events already apply.
+//! The two overlap; the index keeps whichever copy is newer (see `domain::index`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use chorus_kit::Error;
+use chorus_kit::events::{Bus, Consumer, SubscribeOptions, payload};
+use chorus_proto::event::Envelope;
+use chorus_proto::registry::registry_service_client::RegistryServiceClient;
+use chorus_proto::registry::{
+    ExportInfluencersRequest, InfluencerDeleted, InfluencerUpserted, MetricsRecorded, VettingReported,
+};
+
+use crate::api::SharedIndex;
+use crate::store::Store;
+
+/// The registry's topic and the event types matching reads (the registry's contract, see
+/// proto/chorus/registry/v1/events.proto).
+pub const REGISTRY_TOPIC: &str = "chorus.registry";
+pub const INFLUENCER_UPSERTED: &str = "registry.influencer.upserted";
+pub const METRICS_RECORDED: &str = "registry.metrics.recorded";
+pub const INFLUENCER_DELETED: &str = "registry.influencer.deleted";
+pub const VETTING_REPORTED: &str = "registry.vetting.reported";
+
+/// Applies one registry event to the index; returns the id of a deleted influencer, whose
+/// other traces the caller then erases.
+pub fn apply(shared: &SharedIndex, event: &Envelope) -> Result<Option<String>, Error> {
+    let mut index = shared
+        .index
+        .write()
+        .map_err(|_| Error::new(chorus_kit::ErrorCode::Internal, "index lock poisoned"))?;
+    match event.r#type.as_str() {
+        INFLUENCER_UPSERTED => {
+            if let Some(i) = payload::<InfluencerUpserted>(event)?.influencer {
+                index.upsert(&i);
+            }
+        }
+        METRICS_RECORDED => {
+            let p = payload::<MetricsRecorded>(event)?;
+            if let (Some(m), Some(s)) = (&p.metrics, &p.snapshot) {
+                index.metrics(&p.influencer, s.platform, &s.handle, m);
+            }
+        }
+        VETTING_REPORTED => {
+            let p = payload::<VettingReported>(event)?;
+            if let Some(r) = &p.report {
+                index.vetting(&p.influencer, r);
+            }
+        }
+        INFLUENCER_DELETED => {
+            let p = payload::<InfluencerDeleted>(event)?;
+            index.delete(&p.influencer);
+            return Ok(p.influencer.strip_prefix("influencers/").map(str::to_owned));
+        }
+        _ => {}
+    }
+    Ok(None)
+}
+
+/// Where the start-up read comes from.
+#[derive(Debug, Clone)]
+pub struct RegistrySource {
+    pub url: String,
+    /// A token with `registry.read`.
+    pub token: String,
+}
+
+/// Joins the registry's topic, reads the catalogue, then keeps applying events until
+/// `shutdown`. Marks the index loaded when the read is complete.
+pub async fn feed(
+    shared: Arc<SharedIndex>,
+    store: Store,
+    bus: Arc<dyn Bus>,
+    source: RegistrySource,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let group = format!("matching-index-{}", uuid::Uuid::now_v7().simple());
+    let options = SubscribeOptions {
+        start_at_end: true,
+        delete_group_on_exit: true,
+        ..Default::default()
+    };
+    let consumer = Consumer::join(bus, REGISTRY_TOPIC, &group, "index", options).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let events = {
+        let shared = shared.clone();
+        let store = store.clone();
+        let mut stopped = stopped;
+        tokio::spawn(consumer.run(
+            move |event| {
+                let applied = apply(&shared, &event);
+                let store = store.clone();
+                async move {
+                    if let Some(id) = applied? {
+                        store.forget(&id).await?;
+                    }
+                    Ok(())
+                }
+            },
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ))
+    };
+    for (id, category, end) in store.exclusivities(crate::store::now_micros()).await? {
+        if let Ok(mut index) = shared.index.write() {
+            index.set_exclusive(id, &category, end);
+        }
+    }
+    tokio::pin!(shutdown);
+    tokio::select! {
+        loaded = load(&shared, &source) => {
+            loaded?;
+            (&mut shutdown).await;
+        }
+        () = &mut shutdown => {}
+    }
+    let _ = stop.send(true);
+    events.await.map_err(|e| Error::internal("index feed", e))?
+}
+
+/// Reads the whole catalogue into the index, retrying until the registry answers.
+async fn load(shared: &SharedIndex, source: &RegistrySource) -> Result<(), Error> {
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match read_all(shared, source).await {
+            Ok(n) => {
+                shared.loaded.store(true, Ordering::Release);
+                tracing::info!(
+                    influencers = n,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "match index loaded"
+                );
+                return Ok(());
+            }
+            Err(e) => {
+                let wait = Duration::from_millis(200 * u64::from(attempt.min(25)));
+                tracing::warn!(error = %e, attempt, "reading the registry failed, retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+async fn read_all(shared: &SharedIndex, source: &RegistrySource) -> Result<u64, Error> {
+    let channel = tonic::transport::Endpoint::from_shared(source.url.clone())
+        .map_err(|e| Error::invalid_field("CHORUS_REGISTRY_URL", e.to_string()))?
+        .connect()
+        .await
+        .map_err(|e| {
+            Error::new(
+                chorus_kit::ErrorCode::Unavailable,
+                format!("connect to the registry: {e}"),
+            )
+        })?;
+    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", source.token)
+        .parse()
+        .map_err(|_| Error::invalid_field("token", "not a valid header value"))?;
+    let mut client = RegistryServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", header.clone());
+        Ok(r)
+    })
+    .max_decoding_message_size(64 << 20);
+    let mut stream = client
+        .export_influencers(ExportInfluencersRequest { page_size: 1_000 })
+        .await
+        .map_err(|s| Error::new(chorus_kit::ErrorCode::Unavailable, format!("export: {}", s.message())))?
+        .into_inner();
+    let mut n = 0u64;
+    while let Some(page) = stream
+        .message()
+        .await
+        .map_err(|s| Error::new(chorus_kit::ErrorCode::Unavailable, format!("export: {}", s.message())))?
+    {
+        let mut index = shared
+            .index
+            .write()
+            .map_err(|_| Error::new(chorus_kit::ErrorCode::Internal, "index lock poisoned"))?;
+        for i in &page.influencers {
+            index.upsert(i);
+        }
+        n += page.influencers.len() as u64;
+    }
+    Ok(n)
+}

@@ -1,0 +1,411 @@
+//! Storage of campaigns, shortlists, rejections and exclusivities, on PostgreSQL or SQLite.
+//! Campaigns and shortlists are kept whole as protobuf bytes. Every query is scoped by the
+//! caller's tenant: another tenant's rows are simply not found. Changes other services care
+//! about go to the outbox in the same transaction.
+
+use std::collections::HashSet;
+
+use chorus_kit::events::envelope;
+use chorus_kit::events::outbox::Outbox;
+use chorus_kit::storage::Database;
+use chorus_kit::{Error, ErrorCode};
+use chorus_proto::matching::{
+    Campaign, CampaignChanged, CampaignStatus, Decision, MemberDecision, Shortlist, ShortlistMemberDecided,
+};
+use prost::Message;
+use sqlx::Row;
+
+pub const TOPIC: &str = "chorus.matching";
+pub const SOURCE: &str = "matching";
+pub const CAMPAIGN_CHANGED: &str = "matching.campaign.changed";
+pub const MEMBER_DECIDED: &str = "matching.shortlist.member_decided";
+
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+pub fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
+    }
+}
+
+fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Error> {
+    M::decode(bytes).map_err(|e| Error::internal(what, e))
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Database,
+    outbox: Outbox,
+}
+
+impl Store {
+    pub fn new(db: Database, outbox: Outbox) -> Self {
+        Store { db, outbox }
+    }
+
+    /// Stores a new campaign (already validated, name and times set). With a request id
+    /// seen before for the tenant, returns the campaign that request created instead.
+    pub async fn create_campaign(&self, c: &Campaign, request_id: &str) -> Result<Campaign, Error> {
+        let id = c.name.trim_start_matches("campaigns/");
+        let mut tx = self.db.pool.begin().await?;
+        if !request_id.is_empty() {
+            let done = sqlx::query("SELECT campaign_id FROM campaign_requests WHERE tenant = $1 AND request_id = $2")
+                .bind(&c.tenant)
+                .bind(request_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = done {
+                let first: String = row.try_get(0)?;
+                drop(tx);
+                return self
+                    .campaign(&c.tenant, &first)
+                    .await?
+                    .ok_or_else(|| Error::not_found(format!("campaigns/{first}")));
+            }
+            sqlx::query("INSERT INTO campaign_requests (tenant, request_id, campaign_id) VALUES ($1, $2, $3)")
+                .bind(&c.tenant)
+                .bind(request_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO campaigns (id, tenant, status, body, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(&c.tenant)
+        .bind(i64::from(c.status))
+        .bind(c.encode_to_vec())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        self.outbox.add(&mut tx, TOPIC, &changed(c)).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(c.clone())
+    }
+
+    pub async fn campaign(&self, tenant: &str, id: &str) -> Result<Option<Campaign>, Error> {
+        let row = sqlx::query("SELECT body FROM campaigns WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        row.map(|r| decode(r.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode campaign"))
+            .transpose()
+    }
+
+    /// Reads, changes and writes a campaign in one transaction (the row is locked first, so
+    /// concurrent changes apply one after the other). NOT_FOUND for another tenant's.
+    pub async fn change_campaign(
+        &self,
+        tenant: &str,
+        id: &str,
+        change: impl FnOnce(&mut Campaign) -> Result<(), Error>,
+    ) -> Result<Campaign, Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let locked = sqlx::query("UPDATE campaigns SET update_time = update_time WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() == 0 {
+            return Err(Error::not_found(format!("campaigns/{id}")));
+        }
+        let row = sqlx::query("SELECT body FROM campaigns WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut c: Campaign = decode(row.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode campaign")?;
+        let before = c.clone();
+        change(&mut c)?;
+        if c == before {
+            return Ok(c);
+        }
+        let now = now_micros();
+        c.update_time = Some(timestamp(now));
+        sqlx::query("UPDATE campaigns SET status = $1, body = $2, update_time = $3 WHERE id = $4")
+            .bind(i64::from(c.status))
+            .bind(c.encode_to_vec())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        self.outbox.add(&mut tx, TOPIC, &changed(&c)).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(c)
+    }
+
+    /// The tenant's campaigns, newest first, after `before_id` when given.
+    pub async fn campaigns(
+        &self,
+        tenant: &str,
+        statuses: &[i32],
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Campaign>, Error> {
+        let mut sql = String::from("SELECT body FROM campaigns WHERE tenant = $1 AND id < $2");
+        if !statuses.is_empty() {
+            let list: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+            sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(before_id.unwrap_or("~"))
+            .fetch_all(&self.db.pool)
+            .await?;
+        rows.iter()
+            .map(|r| decode(r.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode campaign"))
+            .collect()
+    }
+
+    pub async fn create_shortlist(&self, tenant: &str, campaign_id: &str, s: &Shortlist) -> Result<(), Error> {
+        let id = s.name.rsplit('/').next().unwrap_or_default();
+        let now = now_micros();
+        let mut tx = self.db.pool.begin().await?;
+        let owned = sqlx::query("SELECT 1 FROM campaigns WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(campaign_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if owned.is_none() {
+            return Err(Error::not_found(format!("campaigns/{campaign_id}")));
+        }
+        sqlx::query(
+            "INSERT INTO shortlists (id, campaign_id, tenant, body, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(campaign_id)
+        .bind(tenant)
+        .bind(s.encode_to_vec())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn shortlist(&self, tenant: &str, campaign_id: &str, id: &str) -> Result<Option<Shortlist>, Error> {
+        let row = sqlx::query("SELECT body FROM shortlists WHERE tenant = $1 AND campaign_id = $2 AND id = $3")
+            .bind(tenant)
+            .bind(campaign_id)
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        row.map(|r| decode(r.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode shortlist"))
+            .transpose()
+    }
+
+    /// A campaign's shortlists, newest first, after `before_id` when given.
+    pub async fn shortlists(
+        &self,
+        tenant: &str,
+        campaign_id: &str,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Shortlist>, Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT body FROM shortlists WHERE tenant = $1 AND campaign_id = $2 AND id < $3 ORDER BY id DESC LIMIT {limit}"
+        )))
+        .bind(tenant)
+        .bind(campaign_id)
+        .bind(before_id.unwrap_or("~"))
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| decode(r.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode shortlist"))
+            .collect()
+    }
+
+    /// Records the brand's decisions on a shortlist's members: the shortlist, the campaign's
+    /// rejections and one event per changed member, in one transaction. Every decision names a
+    /// member (checked here, under the lock).
+    pub async fn decide(
+        &self,
+        tenant: &str,
+        campaign_id: &str,
+        id: &str,
+        decisions: &[MemberDecision],
+    ) -> Result<Shortlist, Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let locked = sqlx::query(
+            "UPDATE shortlists SET update_time = update_time WHERE tenant = $1 AND campaign_id = $2 AND id = $3",
+        )
+        .bind(tenant)
+        .bind(campaign_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if locked.rows_affected() == 0 {
+            return Err(Error::not_found(format!("campaigns/{campaign_id}/shortlists/{id}")));
+        }
+        let row = sqlx::query("SELECT body FROM shortlists WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut s: Shortlist = decode(row.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode shortlist")?;
+        let mut v = chorus_kit::Violations::new();
+        for (i, d) in decisions.iter().enumerate() {
+            v.check(
+                !s.members.iter().any(|m| m.influencer == d.influencer),
+                format!("decisions[{i}].influencer"),
+                "not a member of this shortlist",
+            );
+        }
+        v.finish()?;
+        let mut events = Vec::new();
+        for d in decisions {
+            let Some(m) = s.members.iter_mut().find(|m| m.influencer == d.influencer) else {
+                continue;
+            };
+            if m.decision == d.decision {
+                continue;
+            }
+            m.decision = d.decision;
+            let influencer_id = d.influencer.trim_start_matches("influencers/");
+            if d.decision == Decision::Rejected as i32 {
+                sqlx::query("DELETE FROM rejections WHERE campaign_id = $1 AND influencer_id = $2")
+                    .bind(campaign_id)
+                    .bind(influencer_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO rejections (campaign_id, influencer_id) VALUES ($1, $2)")
+                    .bind(campaign_id)
+                    .bind(influencer_id)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query("DELETE FROM rejections WHERE campaign_id = $1 AND influencer_id = $2")
+                    .bind(campaign_id)
+                    .bind(influencer_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            events.push(envelope(
+                MEMBER_DECIDED,
+                SOURCE,
+                tenant,
+                &ShortlistMemberDecided {
+                    shortlist: s.name.clone(),
+                    campaign: format!("campaigns/{campaign_id}"),
+                    influencer: m.influencer.clone(),
+                    decision: m.decision,
+                    segment: m.segment.clone(),
+                    candidate: m.candidate.clone(),
+                },
+            ));
+        }
+        if events.is_empty() {
+            return Ok(s);
+        }
+        let now = now_micros();
+        s.update_time = Some(timestamp(now));
+        sqlx::query("UPDATE shortlists SET body = $1, update_time = $2 WHERE id = $3")
+            .bind(s.encode_to_vec())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        self.outbox.add_many(&mut tx, TOPIC, &events).await?;
+        tx.commit().await?;
+        self.outbox.committed();
+        Ok(s)
+    }
+
+    /// People the brand rejected for a campaign.
+    pub async fn rejected(&self, campaign_id: &str) -> Result<HashSet<u128>, Error> {
+        let rows = sqlx::query("SELECT influencer_id FROM rejections WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut out = HashSet::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get(0)?;
+            if let Some(n) = crate::domain::index::parse_id(&id) {
+                out.insert(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Exclusive contracts in force, for the index at start-up.
+    pub async fn exclusivities(&self, now: i64) -> Result<Vec<(u128, String, i64)>, Error> {
+        let rows = sqlx::query("SELECT influencer_id, category, end_time FROM exclusivities WHERE end_time > $1")
+            .bind(now)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get(0)?;
+            if let Some(n) = crate::domain::index::parse_id(&id) {
+                out.push((n, r.try_get(1)?, r.try_get(2)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records an exclusive contract (the hook the contracts service's events will call).
+    pub async fn add_exclusivity(&self, influencer_id: &str, category: &str, end_time: i64) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await?;
+        sqlx::query("DELETE FROM exclusivities WHERE influencer_id = $1 AND category = $2")
+            .bind(influencer_id)
+            .bind(category)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO exclusivities (influencer_id, category, end_time) VALUES ($1, $2, $3)")
+            .bind(influencer_id)
+            .bind(category)
+            .bind(end_time)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a deleted influencer: rejections and exclusivities that name them.
+    pub async fn forget(&self, influencer_id: &str) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await?;
+        for table in ["rejections", "exclusivities"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE influencer_id = $1"
+            )))
+            .bind(influencer_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn changed(c: &Campaign) -> chorus_proto::event::Envelope {
+    envelope(
+        CAMPAIGN_CHANGED,
+        SOURCE,
+        &c.tenant,
+        &CampaignChanged {
+            campaign: Some(c.clone()),
+        },
+    )
+}
+
+/// FAILED_PRECONDITION for changes a campaign's status does not allow.
+pub fn precondition(message: impl Into<String>) -> Error {
+    Error::new(ErrorCode::FailedPrecondition, message)
+}
+
+/// Whether a status is final.
+pub fn is_final(status: i32) -> bool {
+    status == CampaignStatus::Cancelled as i32 || status == CampaignStatus::Completed as i32
+}

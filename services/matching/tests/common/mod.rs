@@ -1,0 +1,397 @@
+//! `spawn`: a registry and a matching service on free loopback ports, each with a fresh
+//! database (PostgreSQL or SQLite), sharing an in-process bus, with clients for two tenants.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chorus_kit::auth::Jwt;
+use chorus_kit::config::{LogFormat, Secret, ServerConfig};
+use chorus_kit::events::Bus;
+use chorus_kit::events::memory::MemoryBus;
+use chorus_kit::storage::testing;
+use chorus_proto::matching::matching_service_client::MatchingServiceClient;
+use chorus_proto::matching::*;
+use chorus_proto::registry::registry_service_client::RegistryServiceClient;
+use chorus_proto::registry::*;
+use chorus_proto::types::{CompensationKind, DeliverableKind, Location, Money, Platform};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Response, Status};
+
+pub const SECRET: &str = "test-secret-at-least-16-chars";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone)]
+pub struct Bearer(String);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {}", self.0).parse().unwrap());
+        Ok(r)
+    }
+}
+
+pub type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
+
+type Served = tokio::task::JoinHandle<Result<(), chorus_kit::Error>>;
+
+pub struct App {
+    pub registry_addr: SocketAddr,
+    pub matching_addr: SocketAddr,
+    pub bus: MemoryBus,
+    backend: Backend,
+    jwt: Jwt,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    served: Vec<Served>,
+    matching_db: String,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+async fn fresh(backend: Backend, dirs: &mut Vec<tempfile::TempDir>) -> String {
+    match backend {
+        Backend::Postgres => testing::fresh_postgres_url().await.unwrap(),
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = testing::sqlite_url_in(dir.path());
+            dirs.push(dir);
+            url
+        }
+    }
+}
+
+pub async fn spawn(backend: Backend) -> App {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = chorus_kit::telemetry::init("matching-test", LogFormat::Pretty, None);
+    }
+    let mut dirs = Vec::new();
+    let bus = MemoryBus::new();
+    let registry_db = fresh(backend, &mut dirs).await;
+    let config = chorus_registry::Config {
+        server: ServerConfig::local(0),
+        database_url: Secret::new(registry_db),
+        redis_url: None,
+        jwt_secret: Secret::new(SECRET.to_owned()),
+        tiers: Default::default(),
+        db_max_connections: 8,
+        read_cache_entries: 1_000,
+        log_format: LogFormat::Pretty,
+        otlp_endpoint: None,
+        metrics_addr: None,
+        vetting: Default::default(),
+        samples: Default::default(),
+    };
+    let db = chorus_registry::database(&config).await.unwrap();
+    let (listener, registry_addr) = chorus_kit::server::bind(config.server.grpc_addr).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(chorus_registry::serve(
+        config,
+        db,
+        Arc::new(bus.clone()),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let matching_db = fresh(backend, &mut dirs).await;
+    let mut app = App {
+        registry_addr,
+        matching_addr: registry_addr,
+        bus,
+        backend,
+        jwt: Jwt::new(&Secret::new(SECRET.to_owned())),
+        stops: vec![stop],
+        served: vec![served],
+        matching_db,
+        _dirs: dirs,
+    };
+    app.start_matching().await;
+    app
+}
+
+impl App {
+    /// Starts (or restarts) matching over its database; its index rebuilds from the registry.
+    pub async fn start_matching(&mut self) {
+        let config = chorus_matching::Config {
+            server: ServerConfig::local(0),
+            database_url: Secret::new(self.matching_db.clone()),
+            redis_url: None,
+            jwt_secret: Secret::new(SECRET.to_owned()),
+            registry_url: format!("http://{}", self.registry_addr),
+            db_max_connections: 4,
+            conversion_rate: 0.02,
+            log_format: LogFormat::Pretty,
+            otlp_endpoint: None,
+            metrics_addr: None,
+        };
+        let db = chorus_matching::database(&config).await.unwrap();
+        let (listener, addr) = chorus_kit::server::bind(config.server.grpc_addr).await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let bus: Arc<dyn Bus> = Arc::new(self.bus.clone());
+        self.served
+            .push(tokio::spawn(chorus_matching::serve(config, db, bus, listener, async {
+                let _ = stopped.await;
+            })));
+        self.stops.push(stop);
+        self.matching_addr = addr;
+    }
+
+    /// Stops the newest matching service and waits for it.
+    pub async fn stop_matching(&mut self) {
+        let _ = self.stops.pop().unwrap().send(());
+        self.served.pop().unwrap().await.unwrap().unwrap();
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn token(&self, tenant: &str, scopes: &[&str]) -> String {
+        self.jwt
+            .mint("test-user", tenant, "admin", scopes, Duration::from_secs(600))
+            .unwrap()
+    }
+
+    async fn channel(addr: SocketAddr) -> Channel {
+        Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A matching client for `tenant` holding `scopes`.
+    pub async fn matching_as(&self, tenant: &str, scopes: &[&str]) -> Matching {
+        MatchingServiceClient::with_interceptor(
+            Self::channel(self.matching_addr).await,
+            Bearer(self.token(tenant, scopes)),
+        )
+    }
+
+    /// Tenant "brand-a", every matching scope.
+    pub async fn matching(&self) -> Matching {
+        self.matching_as("brand-a", &["matching.read", "matching.write"]).await
+    }
+
+    pub async fn registry(&self) -> Registry {
+        RegistryServiceClient::with_interceptor(
+            Self::channel(self.registry_addr).await,
+            Bearer(self.token("ops", &["registry.read", "registry.write", "registry.admin"])),
+        )
+    }
+}
+
+/// A dog-loving nano influencer in `city` with `followers` and 6% engagement.
+pub fn person(name: &str, handle: &str, city: &str, niches: &[&str]) -> Influencer {
+    Influencer {
+        display_name: name.into(),
+        accounts: vec![SocialAccount {
+            platform: Platform::Instagram as i32,
+            handle: handle.into(),
+            ..Default::default()
+        }],
+        niches: niches.iter().map(|n| (*n).to_owned()).collect(),
+        location: Some(Location {
+            country_code: "US".into(),
+            region: String::new(),
+            city: city.into(),
+        }),
+        languages: vec!["en".into()],
+        rate_card: vec![
+            RateCardEntry {
+                kind: DeliverableKind::FeedPost as i32,
+                price: Some(usd(6_000)),
+            },
+            RateCardEntry {
+                kind: DeliverableKind::Story as i32,
+                price: Some(usd(2_500)),
+            },
+        ],
+        compensation_accepted: vec![CompensationKind::Cash as i32, CompensationKind::Product as i32],
+        consent: Some(Consent {
+            contact_allowed: true,
+            data_processing_allowed: true,
+            consent_time: None,
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn usd(minor: i64) -> Money {
+    Money {
+        currency_code: "USD".into(),
+        amount_minor: minor,
+    }
+}
+
+pub fn snapshot(handle: &str, followers: i64, engagement: f64) -> MetricsSnapshot {
+    let posts = 10;
+    let per_post = (followers as f64 * engagement) as i64;
+    MetricsSnapshot {
+        platform: Platform::Instagram as i32,
+        handle: handle.into(),
+        observe_time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        followers,
+        following: 300,
+        posts: 200,
+        window_days: 30,
+        window_posts: posts,
+        window_likes: per_post * posts * 9 / 10,
+        window_comments: per_post * posts / 10,
+        window_sponsored_posts: 1,
+        ..Default::default()
+    }
+}
+
+/// Creates `inf` with `snap` recorded; returns its name.
+pub async fn add(registry: &mut Registry, inf: Influencer, snap: MetricsSnapshot) -> String {
+    let created = registry
+        .create_influencer(CreateInfluencerRequest {
+            influencer: Some(inf),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .influencer
+        .unwrap();
+    let recorded = registry
+        .record_metrics(futures::stream::iter(vec![RecordMetricsRequest {
+            snapshots: vec![snap],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(recorded.recorded_count, 1, "{recorded:?}");
+    created.name
+}
+
+/// The dog-treats brief: pets and wellness, Austin and Denver, a post and a story on
+/// Instagram, product or cash, $5,000, 50 people.
+pub fn dog_treats() -> Campaign {
+    Campaign {
+        display_name: "Vegan dog treats".into(),
+        objective: Objective::Awareness as i32,
+        brief: Some(Brief {
+            niches: vec![
+                NicheWeight {
+                    niche: "pets".into(),
+                    weight: 2.0,
+                },
+                NicheWeight {
+                    niche: "wellness".into(),
+                    weight: 1.0,
+                },
+            ],
+            locations: ["Austin", "Denver"]
+                .iter()
+                .map(|c| Location {
+                    country_code: "US".into(),
+                    region: String::new(),
+                    city: (*c).into(),
+                })
+                .collect(),
+            deliverables: vec![
+                DeliverableWanted {
+                    kind: DeliverableKind::FeedPost as i32,
+                    count: 1,
+                    platform: Platform::Instagram as i32,
+                },
+                DeliverableWanted {
+                    kind: DeliverableKind::Story as i32,
+                    count: 1,
+                    platform: Platform::Instagram as i32,
+                },
+            ],
+            compensation_offered: vec![CompensationKind::Product as i32, CompensationKind::Cash as i32],
+            budget: Some(usd(500_000)),
+            headcount: 50,
+            disclosure_jurisdiction: "US".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub async fn create_campaign(m: &mut Matching, c: Campaign) -> Campaign {
+    m.create_campaign(CreateCampaignRequest {
+        campaign: Some(c),
+        request_id: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .campaign
+    .unwrap()
+}
+
+/// Runs a match until `ready` holds for it (the index is fed asynchronously), or fails after
+/// ten seconds with the last answer.
+pub async fn match_until(
+    m: &mut Matching,
+    campaign: &str,
+    ready: impl Fn(&MatchInfluencersResponse) -> bool,
+) -> MatchInfluencersResponse {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = m
+            .match_influencers(MatchInfluencersRequest {
+                campaign: campaign.into(),
+                page_size: 100,
+            })
+            .await;
+        match answer {
+            Ok(r) if ready(r.get_ref()) => return r.into_inner(),
+            Ok(r) if Instant::now() > deadline => panic!("match never got there: {:?}", r.get_ref()),
+            Err(s) if s.code() != Code::Unavailable || Instant::now() > deadline => panic!("match failed: {s:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+pub fn names(r: &MatchInfluencersResponse) -> Vec<String> {
+    r.candidates.iter().map(|c| c.display_name.clone()).collect()
+}
+
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+pub fn invalid<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, fields: &[&str]) {
+    let status = result.expect_err(case);
+    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
+    assert_eq!(violated_fields(&status), fields, "{case}");
+}
+
+pub fn code<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, code: Code) {
+    let status = result.expect_err(case);
+    assert_eq!(status.code(), code, "{case}: {status:?}");
+}
+
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident => $body:expr;)*) => {
+        mod postgres {
+            use super::*;
+            $(#[tokio::test] async fn $name() { let app = spawn(Backend::Postgres).await; ($body)(app).await; })*
+        }
+        mod sqlite {
+            use super::*;
+            $(#[tokio::test] async fn $name() { let app = spawn(Backend::Sqlite).await; ($body)(app).await; })*
+        }
+    };
+}

@@ -1,0 +1,389 @@
+//! Matching over real gRPC, beside a real registry, on PostgreSQL and on SQLite: campaigns
+//! and tenant walls, the index following the registry's events, match and select, shortlists
+//! and rejections, and bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use chorus_kit::events::{Bus, SubscribeOptions};
+use chorus_proto::matching::*;
+use chorus_proto::registry::{DeleteInfluencerRequest, UpdateInfluencerRequest};
+use chorus_proto::types::Location;
+use common::*;
+use tonic::Code;
+
+on_both_backends! {
+    campaigns_belong_to_their_tenant => |app: App| async move {
+        let mut a = app.matching().await;
+        let created = create_campaign(&mut a, dog_treats()).await;
+        assert!(created.name.starts_with("campaigns/"));
+        assert_eq!(created.tenant, "brand-a");
+        assert_eq!(created.status, CampaignStatus::Draft as i32);
+
+        // Update one brief field by mask; the rest is kept.
+        let mut change = created.clone();
+        change.brief.as_mut().unwrap().headcount = 20;
+        change.display_name = "ignored: not in the mask".into();
+        let updated = a
+            .update_campaign(UpdateCampaignRequest {
+                campaign: Some(change),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["brief.headcount".into()] }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .campaign
+            .unwrap();
+        assert_eq!(updated.brief.as_ref().unwrap().headcount, 20);
+        assert_eq!(updated.display_name, "Vegan dog treats");
+        assert_eq!(updated.brief.as_ref().unwrap().niches.len(), 2);
+
+        // Another tenant sees nothing and changes nothing.
+        let mut b = app.matching_as("brand-b", &["matching.read", "matching.write"]).await;
+        code("get", b.get_campaign(GetCampaignRequest { name: created.name.clone() }).await, Code::NotFound);
+        code(
+            "cancel",
+            b.cancel_campaign(CancelCampaignRequest { name: created.name.clone() }).await,
+            Code::NotFound,
+        );
+        code(
+            "match",
+            b.match_influencers(MatchInfluencersRequest { campaign: created.name.clone(), page_size: 10 }).await,
+            Code::NotFound,
+        );
+        let theirs = b.list_campaigns(ListCampaignsRequest::default()).await.unwrap().into_inner();
+        assert!(theirs.campaigns.is_empty());
+        // Read scope only: no writes.
+        let mut reader = app.matching_as("brand-a", &["matching.read"]).await;
+        code(
+            "create without write",
+            reader.create_campaign(CreateCampaignRequest { campaign: Some(dog_treats()), request_id: String::new() }).await,
+            Code::PermissionDenied,
+        );
+
+        // Pages, newest first.
+        for i in 0..3 {
+            let mut c = dog_treats();
+            c.display_name = format!("Campaign {i}");
+            create_campaign(&mut a, c).await;
+        }
+        let first = a.list_campaigns(ListCampaignsRequest { page_size: 3, ..Default::default() }).await.unwrap().into_inner();
+        assert_eq!(first.campaigns.iter().map(|c| c.display_name.as_str()).collect::<Vec<_>>(), ["Campaign 2", "Campaign 1", "Campaign 0"]);
+        let second = a
+            .list_campaigns(ListCampaignsRequest { page_size: 3, page_token: first.next_page_token, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(second.campaigns.len(), 1);
+        assert_eq!(second.campaigns[0].name, created.name);
+        assert!(second.next_page_token.is_empty());
+
+        // Cancel is final and repeatable; a cancelled campaign no longer changes or matches.
+        let cancelled = a.cancel_campaign(CancelCampaignRequest { name: created.name.clone() }).await.unwrap().into_inner();
+        assert_eq!(cancelled.campaign.unwrap().status, CampaignStatus::Cancelled as i32);
+        a.cancel_campaign(CancelCampaignRequest { name: created.name.clone() }).await.unwrap();
+        code(
+            "update cancelled",
+            a.update_campaign(UpdateCampaignRequest { campaign: Some(updated.clone()), update_mask: None }).await,
+            Code::FailedPrecondition,
+        );
+        code(
+            "match cancelled",
+            a.match_influencers(MatchInfluencersRequest { campaign: created.name.clone(), page_size: 10 }).await,
+            Code::FailedPrecondition,
+        );
+        // Idempotent create.
+        let req = || CreateCampaignRequest { campaign: Some(dog_treats()), request_id: "req-1".into() };
+        let one = a.create_campaign(req()).await.unwrap().into_inner().campaign.unwrap();
+        let two = a.create_campaign(req()).await.unwrap().into_inner().campaign.unwrap();
+        assert_eq!(one.name, two.name);
+    };
+
+    bad_briefs_are_refused_by_field_and_nothing_is_written => |app: App| async move {
+        let mut a = app.matching().await;
+        invalid(
+            "empty",
+            a.create_campaign(CreateCampaignRequest { campaign: Some(Campaign::default()), request_id: String::new() }).await,
+            &["campaign.display_name", "campaign.objective", "campaign.brief"],
+        );
+        let mut c = dog_treats();
+        {
+            let b = c.brief.as_mut().unwrap();
+            b.budget = Some(usd(-100));
+            b.niches[1].niche = "dog-stuff".into();
+            b.niches[0].weight = -1.0;
+            b.diversity_caps = Some(DiversityCaps { max_city_share: 1.2, max_niche_share: 0.0 });
+        }
+        invalid(
+            "bad values",
+            a.create_campaign(CreateCampaignRequest { campaign: Some(c), request_id: String::new() }).await,
+            &[
+                "campaign.brief.niches[0].weight",
+                "campaign.brief.niches[1].niche",
+                "campaign.brief.budget.amount_minor",
+                "campaign.brief.diversity_caps.max_city_share",
+            ],
+        );
+        invalid(
+            "malformed name",
+            a.get_campaign(GetCampaignRequest { name: "campaign/1".into() }).await,
+            &["name"],
+        );
+        invalid(
+            "oversize match page",
+            a.match_influencers(MatchInfluencersRequest { campaign: format!("campaigns/{}", uuid::Uuid::now_v7()), page_size: 9_999 }).await,
+            &["page_size"],
+        );
+        code(
+            "unknown campaign",
+            a.get_campaign(GetCampaignRequest { name: format!("campaigns/{}", uuid::Uuid::now_v7()) }).await,
+            Code::NotFound,
+        );
+        let created = create_campaign(&mut a, dog_treats()).await;
+        let mut worse = created.clone();
+        worse.brief.as_mut().unwrap().headcount = 0;
+        invalid(
+            "update to an invalid brief",
+            a.update_campaign(UpdateCampaignRequest {
+                campaign: Some(worse),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["brief.headcount".into(), "brief.nope".into()] }),
+            })
+            .await,
+            &["update_mask.paths[1]"],
+        );
+        let mut worse = created.clone();
+        worse.brief.as_mut().unwrap().headcount = 0;
+        invalid(
+            "update to an invalid brief",
+            a.update_campaign(UpdateCampaignRequest {
+                campaign: Some(worse),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["brief.headcount".into()] }),
+            })
+            .await,
+            &["campaign.brief.headcount"],
+        );
+        // Nothing of the refused calls was stored.
+        let listed = a.list_campaigns(ListCampaignsRequest::default()).await.unwrap().into_inner();
+        assert_eq!(listed.campaigns.len(), 1);
+        assert_eq!(listed.campaigns[0], created);
+    };
+
+    the_index_follows_the_registry_and_explains_its_ranking => |app: App| async move {
+        let mut reg = app.registry().await;
+        let mut m = app.matching().await;
+        let campaign = create_campaign(&mut m, dog_treats()).await;
+        let ana = add(&mut reg, person("Ana", "ana", "Austin", &["pets", "wellness"]), snapshot("ana", 6_000, 0.06)).await;
+        add(&mut reg, person("Dan", "dan", "Denver", &["pets"]), snapshot("dan", 4_000, 0.05)).await;
+        add(&mut reg, person("Hal", "hal", "Houston", &["pets"]), snapshot("hal", 4_000, 0.05)).await;
+        add(&mut reg, person("Mia", "mia", "Austin", &["pets"]), snapshot("mia", 60_000, 0.03)).await;
+        add(&mut reg, person("Tom", "tom", "Austin", &["gaming"]), snapshot("tom", 5_000, 0.05)).await;
+
+        let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 2).await;
+        assert_eq!(names(&r), ["Ana", "Dan"], "Ana covers both niches and engages more");
+        assert_eq!(r.considered_count, 5);
+        let removed: Vec<(&str, i64)> = r
+            .filter_counts
+            .iter()
+            .filter(|f| f.removed_count > 0)
+            .map(|f| (f.filter.as_str(), f.removed_count))
+            .collect();
+        assert_eq!(removed, [("tier", 1), ("location", 1), ("niche", 1)]);
+        let top = &r.candidates[0];
+        assert_eq!(top.influencer, ana);
+        assert_eq!(top.handle, "ana");
+        assert_eq!(top.followers, 6_000);
+        assert_eq!(top.cost.as_ref().unwrap().amount_minor, 8_500, "a post and a story off the rate card");
+        assert!(!top.cost_estimated);
+        let parts: Vec<&str> = top.breakdown.iter().map(|p| p.part.as_str()).collect();
+        assert_eq!(
+            parts,
+            ["niche_fit", "location", "engagement", "audience_quality", "demographic_fit", "cost_efficiency", "sponsored_saturation"]
+        );
+        let sum: f64 = top.breakdown.iter().map(|p| p.contribution).sum();
+        assert!((sum - top.score).abs() < 0.05, "{sum} vs {}", top.score);
+        assert!(top.breakdown.iter().all(|p| !p.explanation.is_empty()));
+        assert!(top.reason.contains("Austin"), "{}", top.reason);
+
+        // A move to Houston takes Ana out within seconds; a deletion removes Dan for good.
+        let mut moved = reg.get_influencer(chorus_proto::registry::GetInfluencerRequest { name: ana.clone() }).await.unwrap().into_inner().influencer.unwrap();
+        moved.location = Some(Location { country_code: "US".into(), region: String::new(), city: "Houston".into() });
+        reg.update_influencer(UpdateInfluencerRequest {
+            influencer: Some(moved),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["location".into()] }),
+        })
+        .await
+        .unwrap();
+        let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 1).await;
+        assert_eq!(names(&r), ["Dan"]);
+        let dan = r.candidates[0].influencer.clone();
+        reg.delete_influencer(DeleteInfluencerRequest { name: dan }).await.unwrap();
+        let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 0).await;
+        assert!(r.candidates.is_empty());
+
+        // New metrics move the ranking: Mia drops to nano size and enters.
+        reg.record_metrics(futures::stream::iter(vec![chorus_proto::registry::RecordMetricsRequest {
+            snapshots: vec![snapshot("mia", 9_000, 0.07)],
+        }]))
+        .await
+        .unwrap();
+        let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 1).await;
+        assert_eq!(names(&r), ["Mia"]);
+        assert_eq!(r.candidates[0].followers, 9_000);
+    };
+
+    a_restarted_service_rebuilds_its_index_from_the_registry => |mut app: App| async move {
+        let mut reg = app.registry().await;
+        for (i, city) in ["Austin", "Denver", "Austin"].iter().enumerate() {
+            add(&mut reg, person(&format!("P{i}"), &format!("p{i}"), city, &["pets"]), snapshot(&format!("p{i}"), 3_000 + i as i64, 0.05)).await;
+        }
+        let mut m = app.matching().await;
+        let campaign = create_campaign(&mut m, dog_treats()).await;
+        match_until(&mut m, &campaign.name, |r| r.matched_count == 3).await;
+        app.stop_matching().await;
+        // Written while matching is down: only the start-up read can know.
+        add(&mut reg, person("Late", "late", "Denver", &["pets"]), snapshot("late", 5_000, 0.05)).await;
+        app.start_matching().await;
+        let mut m = app.matching().await;
+        let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 4).await;
+        assert!(names(&r).contains(&"Late".to_owned()));
+        assert_eq!(r.considered_count, 4);
+    };
+
+    select_fits_budget_and_caps_and_shortlists_remember_rejections => |app: App| async move {
+        let mut reg = app.registry().await;
+        for i in 0..12 {
+            // The eight largest live in Austin: without the cap they would all be chosen.
+            let city = if i >= 4 { "Austin" } else { "Denver" };
+            add(&mut reg, person(&format!("P{i:02}"), &format!("p{i}"), city, &["pets"]), snapshot(&format!("p{i}"), 2_000 + 500 * i, 0.06)).await;
+        }
+        let mut m = app.matching().await;
+        let mut c = dog_treats();
+        {
+            let b = c.brief.as_mut().unwrap();
+            b.budget = Some(usd(60_000)); // seven packages of $85
+            b.headcount = 10;
+            b.diversity_caps = Some(DiversityCaps { max_city_share: 0.5, max_niche_share: 0.0 });
+        }
+        let campaign = create_campaign(&mut m, c).await;
+        match_until(&mut m, &campaign.name, |r| r.matched_count == 12).await;
+        let select = |save_as: &str| SelectInfluencersRequest {
+            campaign: campaign.name.clone(),
+            candidate_limit: 0,
+            save_as: save_as.into(),
+        };
+        let s = m.select_influencers(select("")).await.unwrap().into_inner();
+        assert_eq!(s.selected.len(), 7, "{}", s.shortfall);
+        assert_eq!(s.total_cost.as_ref().unwrap().amount_minor, 7 * 8_500);
+        assert_eq!(s.leftover_budget.as_ref().unwrap().amount_minor, 60_000 - 7 * 8_500);
+        assert_eq!(s.shortfall, "the budget is spent");
+        let austin = s.selected.iter().filter(|c| c.city == "austin").count();
+        assert_eq!(austin, 5, "half of the headcount of 10 at most");
+        let again = m.select_influencers(select("")).await.unwrap().into_inner();
+        assert_eq!(again.selected, s.selected, "deterministic");
+
+        // Saved as a shortlist; a rejected member never comes back in a match.
+        let mut sub = app
+            .bus
+            .subscribe("chorus.matching", "test", "t", SubscribeOptions { start_at_end: true, ..Default::default() })
+            .await
+            .unwrap();
+        let saved = m.select_influencers(select("first pick")).await.unwrap().into_inner().shortlist.unwrap();
+        assert_eq!(saved.members.len(), 7);
+        assert!(saved.members.iter().all(|m| m.decision == Decision::Pending as i32));
+        let got = m.get_shortlist(GetShortlistRequest { name: saved.name.clone() }).await.unwrap().into_inner().shortlist.unwrap();
+        assert_eq!(got, saved);
+        let out = saved.members[0].influencer.clone();
+        let kept = saved.members[1].influencer.clone();
+        let decided = m
+            .decide_shortlist_members(DecideShortlistMembersRequest {
+                name: saved.name.clone(),
+                decisions: vec![
+                    MemberDecision { influencer: out.clone(), decision: Decision::Rejected as i32 },
+                    MemberDecision { influencer: kept.clone(), decision: Decision::Accepted as i32 },
+                ],
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .shortlist
+            .unwrap();
+        assert_eq!(decided.members[0].decision, Decision::Rejected as i32);
+        assert_eq!(decided.members[1].decision, Decision::Accepted as i32);
+        let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 11).await;
+        assert!(r.candidates.iter().all(|c| c.influencer != out));
+        assert_eq!(r.filter_counts.iter().find(|f| f.filter == "excluded").unwrap().removed_count, 1);
+        // Both decisions went out as events, for contracts.
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let d = sub.next(Duration::from_secs(5)).await.unwrap().expect("member decided events");
+            if d.envelope.r#type == "matching.shortlist.member_decided" {
+                let p: ShortlistMemberDecided = chorus_kit::events::payload(&d.envelope).unwrap();
+                assert_eq!(d.envelope.tenant, "brand-a");
+                seen.push((p.influencer, p.decision));
+            }
+        }
+        assert_eq!(seen, [(out.clone(), Decision::Rejected as i32), (kept, Decision::Accepted as i32)]);
+
+        // Another tenant cannot read or decide on the shortlist.
+        let mut b = app.matching_as("brand-b", &["matching.read", "matching.write"]).await;
+        code("foreign shortlist", b.get_shortlist(GetShortlistRequest { name: saved.name.clone() }).await, Code::NotFound);
+        code(
+            "foreign decision",
+            b.decide_shortlist_members(DecideShortlistMembersRequest {
+                name: saved.name.clone(),
+                decisions: vec![MemberDecision { influencer: out.clone(), decision: Decision::Accepted as i32 }],
+            })
+            .await,
+            Code::NotFound,
+        );
+        invalid(
+            "not a member",
+            m.decide_shortlist_members(DecideShortlistMembersRequest {
+                name: saved.name.clone(),
+                decisions: vec![MemberDecision { influencer: format!("influencers/{}", uuid::Uuid::now_v7()), decision: Decision::Accepted as i32 }],
+            })
+            .await,
+            &["decisions[0].influencer"],
+        );
+        let listed = m
+            .list_shortlists(ListShortlistsRequest { parent: campaign.name.clone(), page_size: 0, page_token: String::new() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.shortlists.len(), 1);
+    };
+
+    an_audience_test_balances_its_segments => |app: App| async move {
+        let mut reg = app.registry().await;
+        for i in 0..9 {
+            let city = if i < 6 { "Austin" } else { "Denver" };
+            add(&mut reg, person(&format!("P{i}"), &format!("p{i}"), city, &["pets"]), snapshot(&format!("p{i}"), 3_000 + 100 * i, 0.06)).await;
+        }
+        let mut m = app.matching().await;
+        let mut c = dog_treats();
+        c.objective = Objective::AudienceTest as i32;
+        {
+            let b = c.brief.as_mut().unwrap();
+            b.headcount = 6;
+            b.segments = vec![
+                Segment { label: "austin".into(), city: "Austin".into(), ..Default::default() },
+                Segment { label: "denver".into(), city: "Denver".into(), ..Default::default() },
+            ];
+        }
+        let campaign = create_campaign(&mut m, c).await;
+        match_until(&mut m, &campaign.name, |r| r.matched_count == 9).await;
+        let s = m
+            .select_influencers(SelectInfluencersRequest { campaign: campaign.name.clone(), candidate_limit: 0, save_as: "test".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        let counts: Vec<(String, i32, i32)> = s.segments.iter().map(|g| (g.label.clone(), g.selected_count, g.target_count)).collect();
+        assert_eq!(counts, [("austin".to_owned(), 3, 3), ("denver".to_owned(), 3, 3)]);
+        assert!(s.selected.iter().all(|c| c.segment == c.city), "each carries its segment label");
+        let members = s.shortlist.unwrap().members;
+        assert!(members.iter().all(|m| !m.segment.is_empty()), "labels carried forward on the shortlist");
+    };
+}
