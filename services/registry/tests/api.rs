@@ -319,3 +319,49 @@ on_both_backends! {
         assert!(refused.is_err(), "the listener is closed after shutdown");
     };
 }
+
+async fn a_vetted_influencer_can_still_be_updated(backend: Backend) {
+    let app = spawn_app_with(backend, 1).await;
+    // Regression: the create bound a NULL quality score, which sqlx declared as float4 and
+    // cached; the update's real score (a float8) was then refused by PostgreSQL. One
+    // connection makes the reuse certain.
+    let mut c = app.client().await;
+    let created = create(&mut c, influencer("Ana", "ana.v")).await;
+    let r = record(&mut c, vec![snapshot(Platform::Instagram, "ana.v", 5_000, 3_000)]).await;
+    assert_eq!(r.recorded_count, 1);
+    let mut again = c
+        .get_influencer(GetInfluencerRequest {
+            name: created.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .influencer
+        .unwrap();
+    assert!(again.accounts[0].vetting.is_some(), "metrics produce a report");
+    again.display_name = "Ana B".into();
+    let updated = c
+        .update_influencer(UpdateInfluencerRequest {
+            influencer: Some(again),
+            update_mask: Some(FieldMask {
+                paths: vec!["display_name".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .influencer
+        .unwrap();
+    assert_eq!(updated.display_name, "Ana B");
+    assert!(updated.accounts[0].vetting.is_some());
+}
+
+#[tokio::test]
+async fn a_vetted_influencer_can_still_be_updated_on_postgres() {
+    a_vetted_influencer_can_still_be_updated(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_vetted_influencer_can_still_be_updated_on_sqlite() {
+    a_vetted_influencer_can_still_be_updated(Backend::Sqlite).await;
+}

@@ -109,7 +109,12 @@ impl Sql {
             q = match a {
                 Arg::Int(v) => q.bind(v),
                 Arg::Float(v) => q.bind(v),
-                Arg::OptFloat(v) => q.bind(v),
+                Arg::OptFloat(Some(v)) => q.bind(v),
+                // sqlx-core 0.9.0 swaps the NULL types of Real and Double in `Any` arguments
+                // (any/arguments.rs), so a NULL f64 reached PostgreSQL declared as float4; the
+                // statement was cached that way and the next non-NULL f64 (8 bytes) was refused
+                // ("incorrect binary data format"). A NULL f32 arrives declared as float8.
+                Arg::OptFloat(None) => q.bind(None::<f32>),
                 Arg::Text(v) => q.bind(v),
                 Arg::Bytes(v) => q.bind(v),
             };

@@ -69,6 +69,11 @@ pub fn init_logs() {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, 8).await
+}
+
+/// A registry whose pool holds `connections` connections (1 makes statement reuse certain).
+pub async fn spawn_app_with(backend: Backend, connections: u32) -> TestApp {
     init_logs();
     let (database_url, dir) = match backend {
         Backend::Postgres => (testing::fresh_postgres_url().await.unwrap(), None),
@@ -77,20 +82,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (testing::sqlite_url_in(dir.path()), Some(dir))
         }
     };
-    let mut app = start(database_url, MemoryBus::new()).await;
+    let mut app = start(database_url, MemoryBus::new(), connections).await;
     app._dir = dir;
     app
 }
 
 /// A registry on its own port over an existing database and bus: another replica.
-async fn start(database_url: String, bus: MemoryBus) -> TestApp {
+async fn start(database_url: String, bus: MemoryBus, connections: u32) -> TestApp {
     let config = Config {
         server: ServerConfig::local(0),
         database_url: Secret::new(database_url.clone()),
         redis_url: None,
         jwt_secret: Secret::new(SECRET.to_owned()),
         tiers: TierTable::default(),
-        db_max_connections: 8,
+        db_max_connections: connections,
         read_cache_entries: 10_000,
         log_format: LogFormat::Pretty,
         otlp_endpoint: None,
@@ -124,7 +129,7 @@ async fn start(database_url: String, bus: MemoryBus) -> TestApp {
 impl TestApp {
     /// A second registry on the same database and bus, as a second replica would be.
     pub async fn replica(&self) -> TestApp {
-        start(self.database_url.clone(), self.bus.clone()).await
+        start(self.database_url.clone(), self.bus.clone(), 8).await
     }
 
     pub fn token(&self, scopes: &[&str]) -> String {
