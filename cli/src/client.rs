@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chorus_kit::config::Secret;
+use chorus_proto::matching::matching_service_client::MatchingServiceClient;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::vetting_service_client::VettingServiceClient;
 use tonic::codec::CompressionEncoding;
@@ -25,6 +26,7 @@ pub(crate) const GLOBAL: &str = "Global options";
 
 pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Vetting = VettingServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where Chorus runs and how to authenticate; global to every subcommand.
 #[derive(clap::Args, Debug, Clone)]
@@ -38,6 +40,15 @@ pub(crate) struct ConnectArgs {
         global = true
     )]
     pub(crate) endpoint: String,
+
+    /// gRPC endpoint of the matching service (campaigns).
+    #[arg(
+        long,
+        env = "CHORUS_MATCHING_ENDPOINT",
+        default_value = "http://127.0.0.1:50052",
+        global = true
+    )]
+    pub(crate) matching_endpoint: String,
 
     /// Bearer token; when absent, read from <data-dir>/dev-token.
     #[arg(long, env = "CHORUS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
@@ -92,16 +103,30 @@ impl ConnectArgs {
             .max_decoding_message_size(MAX_DECODING_BYTES))
     }
 
-    async fn channel(&self) -> Result<Channel> {
-        let endpoint = Endpoint::from_shared(self.endpoint.clone())
-            .map_err(|e| format!("invalid endpoint \"{}\": {e}", self.endpoint))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
-        endpoint
-            .connect()
-            .await
-            .map_err(|e| format!("connect to {}: {}", self.endpoint, chain(&e)).into())
+    /// A matching client, connected to the matching endpoint, with the token attached.
+    pub(crate) async fn matching(&self) -> Result<Matching> {
+        let bearer = Bearer::new(&self.token()?)?;
+        let channel = connect(&self.matching_endpoint).await?;
+        Ok(MatchingServiceClient::with_interceptor(channel, bearer)
+            .send_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_DECODING_BYTES))
     }
+
+    async fn channel(&self) -> Result<Channel> {
+        connect(&self.endpoint).await
+    }
+}
+
+async fn connect(url: &str) -> Result<Channel> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("invalid endpoint \"{url}\": {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("connect to {url}: {}", chain(&e)).into())
 }
 
 /// Attaches `authorization: Bearer <token>` to every call.
@@ -141,6 +166,7 @@ mod tests {
     fn args(token: Option<&str>, data_dir: PathBuf) -> ConnectArgs {
         ConnectArgs {
             endpoint: "http://127.0.0.1:1".to_owned(),
+            matching_endpoint: "http://127.0.0.1:2".to_owned(),
             token: token.map(|t| Secret::new(t.to_owned())),
             data_dir,
         }

@@ -1,7 +1,9 @@
 //! `chorus`: run Chorus on one machine (`up`), fill it with a synthetic population (`seed`),
-//! and call the registry (`influencers get|list|import`). Tables by default, `--json` for
-//! scripts; any failure prints `error: ...` on stderr and exits non-zero.
+//! call the registry (`influencers get|list|import`, `vet`) and matching (`campaigns`).
+//! Tables by default, `--json` for scripts; any failure prints `error: ...` on stderr and
+//! exits non-zero.
 
+mod campaigns;
 mod client;
 mod error;
 mod import;
@@ -41,6 +43,9 @@ enum Command {
     /// Read, list and import influencers.
     #[command(subcommand)]
     Influencers(influencers::Command),
+    /// Campaigns: write a brief, match, select and shortlist influencers.
+    #[command(subcommand)]
+    Campaigns(campaigns::Command),
     /// Vetting: an account's report with its evidence, or classify follower accounts.
     Vet(vet::VetArgs),
     /// Mint a bearer token with the services' JWT secret.
@@ -60,6 +65,7 @@ async fn main() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Loadgen(command) => loadgen::run(command, &cli.connect, cli.json).await,
         Command::Seed(args) => seed::run(args, &cli.connect, cli.json).await,
+        Command::Campaigns(command) => campaigns::run(command, &cli.connect, cli.json).await,
         Command::Vet(args) => vet::run(args, &cli.connect, cli.json).await,
         Command::Influencers(command) => influencers::run(command, &cli.connect, cli.json).await,
     };

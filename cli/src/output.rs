@@ -37,7 +37,7 @@ pub(crate) fn money(m: &Money) -> String {
 }
 
 /// Digits after the decimal point for an ISO 4217 code (ISO 4217 list; 2 when unknown).
-fn minor_digits(code: &str) -> u32 {
+pub(crate) fn minor_digits(code: &str) -> u32 {
     match code {
         "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
         | "VUV" | "XAF" | "XOF" | "XPF" => 0,

@@ -33,7 +33,7 @@ pub(crate) fn run(args: TokenArgs) -> Result<()> {
     }
     let jwt = Jwt::new(&Secret::new(args.secret));
     let scopes: Vec<&str> = if args.scopes.is_empty() {
-        chorus_registry::api::SCOPES.to_vec()
+        crate::up::all_scopes()
     } else {
         args.scopes.iter().map(String::as_str).collect()
     };

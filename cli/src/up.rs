@@ -1,4 +1,4 @@
-//! `chorus up`: every service built so far in this one process, on SQLite files under the data
+//! `chorus up`: every service built so far (registry, matching) in this one process, on SQLite files under the data
 //! directory and an in-process bus: nothing else to install. Prints each endpoint and a dev
 //! token; stops cleanly on ctrl-c or SIGTERM; data survives a restart.
 
@@ -14,7 +14,9 @@ use chorus_kit::events::memory::MemoryBus;
 use chorus_registry::domain::tier::TierTable;
 
 /// Every scope of the services `chorus up` runs; the dev token holds them all.
-const DEV_SCOPES: &[&str] = chorus_registry::api::SCOPES;
+pub(crate) fn all_scopes() -> Vec<&'static str> {
+    [chorus_registry::api::SCOPES, chorus_matching::api::SCOPES].concat()
+}
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct UpArgs {
@@ -24,6 +26,9 @@ pub(crate) struct UpArgs {
     /// Port of the registry (0 picks a free one).
     #[arg(long, default_value_t = 50051, env = "CHORUS_REGISTRY_PORT")]
     registry_port: u16,
+    /// Port of matching (0 picks a free one).
+    #[arg(long, default_value_t = 50052, env = "CHORUS_MATCHING_PORT")]
+    matching_port: u16,
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -34,7 +39,13 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     let _ = chorus_kit::telemetry::init_with_filter("chorus", LogFormat::Pretty, None, "warn");
     let secret = jwt_secret(data_dir)?;
     let jwt = Jwt::new(&secret);
-    let token = jwt.mint("dev", "demo", "admin", DEV_SCOPES, Duration::from_secs(30 * 24 * 3600))?;
+    let token = jwt.mint(
+        "dev",
+        "demo",
+        "admin",
+        &all_scopes(),
+        Duration::from_secs(30 * 24 * 3600),
+    )?;
     write_private(&data_dir.join("dev-token"), &token)?;
 
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
@@ -64,9 +75,41 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
             )
         })?;
     let mut rx = stop.subscribe();
-    let mut registry_task = tokio::spawn(chorus_registry::serve(
+    let registry_task = tokio::spawn(chorus_registry::serve(
         registry,
         db,
+        bus.clone(),
+        listener,
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
+
+    let matching = chorus_matching::Config {
+        server: ServerConfig::local(args.matching_port),
+        database_url: Secret::new(format!("sqlite://{}", data_dir.join("matching.db").display())),
+        redis_url: None,
+        jwt_secret: secret.clone(),
+        registry_url: format!("http://{registry_addr}"),
+        db_max_connections: 4,
+        conversion_rate: chorus_matching::domain::rank::Settings::default().conversion_rate,
+        log_format: LogFormat::Pretty,
+        otlp_endpoint: None,
+        metrics_addr: None,
+    };
+    let matching_db = chorus_matching::database(&matching).await?;
+    let (listener, matching_addr) = chorus_kit::server::bind(SocketAddr::new(args.host, args.matching_port))
+        .await
+        .map_err(|e| {
+            format!(
+                "matching port {} is taken or not allowed ({e}); pass --matching-port",
+                args.matching_port
+            )
+        })?;
+    let mut rx = stop.subscribe();
+    let matching_task = tokio::spawn(chorus_matching::serve(
+        matching,
+        matching_db,
         bus.clone(),
         listener,
         async move {
@@ -77,6 +120,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     println!("Chorus is up: single node, data in {}", data_dir.display());
     println!();
     println!("  registry   {registry_addr:<21}  chorus.registry.v1.RegistryService, chorus.registry.v1.VettingService");
+    println!("  matching   {matching_addr:<21}  chorus.matching.v1.MatchingService");
     println!();
     println!(
         "Dev token (tenant \"demo\", every scope; also in {}):",
@@ -87,6 +131,10 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     println!("Try:");
     println!("  chorus seed --influencers 1000");
     println!("  chorus influencers list --tier nano --country US");
+    println!(
+        "  chorus campaigns create --name \"Dog treats\" --niche pets --city US:Austin \\\n    --deliverable instagram:feed-post --compensation cash,product --budget \"5000 USD\" --headcount 20"
+    );
+    println!("  chorus campaigns match <campaign>");
     println!(
         "  buf curl --protocol grpc --http2-prior-knowledge -H \"Authorization: Bearer $(cat {})\" \\\n    http://{registry_addr}/chorus.registry.v1.RegistryService/ListInfluencers -d '{{\"page_size\": 3}}'",
         data_dir.join("dev-token").display()
@@ -100,7 +148,11 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     // In-flight calls drain (for at most the server's drain timeout); a second ctrl-c or
     // SIGTERM stops at once. Committed data is safe either way; the outbox resumes next start.
     tokio::select! {
-        served = &mut registry_task => served??,
+        served = async { (registry_task.await, matching_task.await) } => {
+            let (registry, matching) = served;
+            registry??;
+            matching??;
+        }
         () = chorus_kit::server::shutdown_signal() => {
             eprintln!("warning: stopping now, without waiting for open connections");
         }

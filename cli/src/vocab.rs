@@ -2,6 +2,7 @@
 //! "gift-card", "PLATFORM_INSTAGRAM"), back to proto names for JSON and short labels for tables,
 //! and influencer resource names.
 
+use chorus_proto::matching::{CampaignStatus, Decision, Objective};
 use chorus_proto::registry::{AgeBucket, EngagementDenominator, ImportOutcome, InfluencerStatus, Verdict, VettingFlag};
 use chorus_proto::types::{CompensationKind, DeliverableKind, Platform, Tier};
 
@@ -44,6 +45,9 @@ proto_enum!(ImportOutcome, "IMPORT_OUTCOME", "import outcome");
 proto_enum!(AgeBucket, "AGE_BUCKET", "age bucket");
 proto_enum!(Verdict, "VERDICT", "verdict");
 proto_enum!(VettingFlag, "VETTING_FLAG", "vetting flag");
+proto_enum!(Objective, "OBJECTIVE", "objective");
+proto_enum!(CampaignStatus, "CAMPAIGN_STATUS", "campaign status");
+proto_enum!(Decision, "DECISION", "decision");
 
 /// Parses a value as people write it: the short label in any case, with "-", "_" or " " between
 /// words, or the full proto name. UNSPECIFIED is never accepted.

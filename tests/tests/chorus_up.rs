@@ -109,6 +109,8 @@ struct Up {
     stdout: Vec<String>,
     stderr_path: PathBuf,
     port: u16,
+    /// Picked by `chorus up` itself (`--matching-port 0`) and read from its banner.
+    matching_port: u16,
 }
 
 impl Up {
@@ -118,7 +120,7 @@ impl Up {
             .arg("up")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--registry-port", &port.to_string()])
+            .args(["--registry-port", &port.to_string(), "--matching-port", "0"])
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -139,6 +141,7 @@ impl Up {
             stdout: Vec::new(),
             stderr_path,
             port,
+            matching_port: 0,
         }
     }
 
@@ -191,6 +194,13 @@ impl Up {
             endpoint.contains(&expected),
             "the registry line should name {expected}: {endpoint:?}"
         );
+        let matching = self.wait_for_line("  matching", START_TIMEOUT);
+        self.matching_port = matching
+            .split_whitespace()
+            .nth(1)
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no matching address in {matching:?}"));
         self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);
         wait_serving(self.port);
     }
@@ -326,6 +336,18 @@ fn client(port: u16, data_dir: &Path, args: &[&str]) -> Run {
     run(command, &args.join(" "))
 }
 
+/// Runs `chorus campaigns <args>` against the matching service of `up`.
+fn campaigns(up: &Up, data_dir: &Path, args: &[&str]) -> Run {
+    let mut command = chorus();
+    command
+        .args(["--matching-endpoint", &format!("http://127.0.0.1:{}", up.matching_port)])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("campaigns")
+        .args(args);
+    run(command, &format!("campaigns {}", args.join(" ")))
+}
+
 fn run(mut command: Command, what: &str) -> Run {
     let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let read_all = |mut pipe: Box<dyn Read + Send>| {
@@ -360,6 +382,23 @@ fn run(mut command: Command, what: &str) -> Run {
 }
 
 /// The influencers of a `chorus influencers list --json` answer.
+/// Matches `campaign` until the index has loaded and someone fits; the match as JSON.
+fn wait_for_match(up: &Up, data_dir: &Path, campaign: &str) -> Value {
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    loop {
+        let m = campaigns(up, data_dir, &["match", campaign, "--top", "5", "--json"]);
+        if m.status.success() && m.json()["matched_count"].as_i64().unwrap_or(0) > 0 {
+            return m.json();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no match in time\n{}",
+            m.describe()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn influencers(run: &Run) -> Vec<Value> {
     let json = run.json();
     json["influencers"]
@@ -553,6 +592,47 @@ fn chorus_up_serves_the_client_stops_cleanly_and_keeps_its_data() {
     assert_eq!(missing.status.code(), Some(1), "{}", missing.describe());
     assert!(missing.stderr.contains("NOT_FOUND"), "{}", missing.describe());
 
+    // Matching runs beside the registry: a brief over the seeded catalogue, ranked with its
+    // evidence, then a selection saved as a shortlist.
+    let created = campaigns(
+        &up,
+        &data_dir,
+        &[
+            "create",
+            "--name",
+            "E2E treats",
+            "--country",
+            "US",
+            "--country",
+            "GB",
+            "--tier",
+            "nano,micro",
+            "--deliverable",
+            "instagram:feed-post",
+            "--deliverable",
+            "instagram:story",
+            "--compensation",
+            "cash,product,gift-card",
+            "--budget",
+            "2000 USD",
+            "--headcount",
+            "10",
+            "--json",
+        ],
+    );
+    assert!(created.status.success(), "{}", created.describe());
+    let campaign = created.json()["name"].as_str().unwrap().to_owned();
+    let matched = wait_for_match(&up, &data_dir, &campaign);
+    let best = &matched["candidates"][0];
+    assert_eq!(best["breakdown"].as_array().unwrap().len(), 7, "{best}");
+    assert!(!best["reason"].as_str().unwrap().is_empty(), "{best}");
+    let selected = campaigns(&up, &data_dir, &["select", &campaign, "--save-as", "e2e", "--json"]);
+    assert!(selected.status.success(), "{}", selected.describe());
+    let selected = selected.json();
+    let spent = selected["total_cost"]["amount_minor"].as_i64().unwrap();
+    assert!(spent > 0 && spent <= 200_000, "{selected}");
+    assert!(selected["shortlist"]["name"].as_str().unwrap().starts_with(&campaign));
+
     // ctrl-c: a clean exit that says so.
     let status = up.stop("-INT");
     let stdout = up.drain();
@@ -601,6 +681,13 @@ fn chorus_up_serves_the_client_stops_cleanly_and_keeps_its_data() {
         !influencers(&with_old_token).is_empty(),
         "{}",
         with_old_token.describe()
+    );
+
+    // The campaign survived, and the match index was rebuilt from the registry.
+    let again = wait_for_match(&up, &data_dir, &campaign);
+    assert_eq!(
+        again["matched_count"], matched["matched_count"],
+        "same catalogue, same fit"
     );
 
     // SIGTERM stops it as cleanly as ctrl-c.

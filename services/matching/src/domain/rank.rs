@@ -400,7 +400,8 @@ impl<'a> Plan<'a> {
         if !self.categories.is_empty() && self.index.is_exclusive(e.id, &self.categories, self.now_micros) {
             return Err(3);
         }
-        if e.platforms & self.platforms == 0 {
+        // Every deliverable is owed by every person: an account on each platform named.
+        if e.platforms & self.platforms != self.platforms {
             return Err(4);
         }
         let hot = if self.platforms & (1 << e.hot.platform) != 0 {
@@ -660,7 +661,7 @@ impl<'a> Plan<'a> {
             handle: account.map(|a| a.handle.to_string()).unwrap_or_default(),
             followers: i64::from(s.hot.followers),
             tier: tier as i32,
-            city: self.index.places.name(e.city).to_owned(),
+            city: title(self.index.places.name(e.city)),
             score: s.score,
             breakdown,
             reason,
@@ -771,7 +772,7 @@ impl<'a> Plan<'a> {
         let mut reason = format!(
             "{} {platform} creator with {} followers{}; strongest on {}; {} {} for the deliverables",
             capitalise(tier_name(tier)),
-            s.hot.followers,
+            thousands(s.hot.followers),
             if e.city == 0 {
                 String::new()
             } else {
@@ -805,6 +806,19 @@ pub fn engagement_fit(rate: f32, tier: u8) -> f64 {
     } else {
         1.0
     }
+}
+
+/// 12345 → "12,345".
+fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn lowest_bit(mask: u32) -> u32 {
