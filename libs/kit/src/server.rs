@@ -26,6 +26,8 @@ pub struct Host {
     routes: RoutesBuilder,
     health: HealthReporter,
     names: Vec<&'static str>,
+    /// Resolves when health may say SERVING (see [`Host::ready_when`]).
+    ready: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Host {
@@ -47,7 +49,21 @@ impl Host {
             routes,
             health,
             names: Vec::new(),
+            ready: None,
         }
+    }
+
+    /// Health stays NOT_SERVING until `ready` resolves (matching, until its index has read the
+    /// catalogue), so probes and load balancers keep traffic away from a replica that could
+    /// only answer UNAVAILABLE.
+    pub fn ready_when(&mut self, ready: impl Future<Output = ()> + Send + 'static) -> &mut Self {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            ready.await;
+            let _ = tx.send(());
+        });
+        self.ready = Some(rx);
+        self
     }
 
     /// Where to add the service's own gRPC servers.
@@ -78,11 +94,27 @@ impl Host {
 
     /// Serves on `listener` until `shutdown` resolves, then drains.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        self.set_all(ServingStatus::Serving).await;
+        let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        match self.ready.take() {
+            None => self.set_all(ServingStatus::Serving).await,
+            Some(ready) => {
+                self.set_all(ServingStatus::NotServing).await;
+                let (health, names, stopping) = (self.health.clone(), self.names.clone(), stopping.clone());
+                tokio::spawn(async move {
+                    if ready.await.is_err() || stopping.load(std::sync::atomic::Ordering::Acquire) {
+                        return;
+                    }
+                    health.set_service_status("", ServingStatus::Serving).await;
+                    for name in names {
+                        health.set_service_status(name, ServingStatus::Serving).await;
+                    }
+                });
+            }
+        }
         let health_listener = match self.config.health_addr {
             Some(addr) => Some(bind(addr).await?.0),
             None => None,
@@ -93,6 +125,7 @@ impl Host {
         let names = self.names.clone();
         tokio::spawn(async move {
             shutdown.await;
+            stopping.store(true, std::sync::atomic::Ordering::Release);
             health.set_service_status("", ServingStatus::NotServing).await;
             for name in names {
                 health.set_service_status(name, ServingStatus::NotServing).await;

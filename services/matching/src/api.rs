@@ -31,6 +31,21 @@ const MAX_SHORTLIST: usize = 10_000;
 pub struct SharedIndex {
     pub index: RwLock<Index>,
     pub loaded: std::sync::atomic::AtomicBool,
+    /// Wakes whoever waits for the load (the health gate).
+    pub on_loaded: tokio::sync::Notify,
+}
+
+impl SharedIndex {
+    /// Resolves once the start-up read is complete.
+    pub async fn wait_loaded(&self) {
+        loop {
+            let notified = self.on_loaded.notified();
+            if self.loaded.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

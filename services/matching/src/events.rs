@@ -134,6 +134,7 @@ async fn load(shared: &SharedIndex, source: &RegistrySource) -> Result<(), Error
         match read_all(shared, source).await {
             Ok(n) => {
                 shared.loaded.store(true, Ordering::Release);
+                shared.on_loaded.notify_waiters();
                 tracing::info!(
                     influencers = n,
                     seconds = started.elapsed().as_secs_f64(),
@@ -150,7 +151,8 @@ async fn load(shared: &SharedIndex, source: &RegistrySource) -> Result<(), Error
     }
 }
 
-async fn read_all(shared: &SharedIndex, source: &RegistrySource) -> Result<u64, Error> {
+/// One whole read of the catalogue into the index; how many influencers it held.
+pub async fn read_all(shared: &SharedIndex, source: &RegistrySource) -> Result<u64, Error> {
     let channel = tonic::transport::Endpoint::from_shared(source.url.clone())
         .map_err(|e| Error::invalid_field("CHORUS_REGISTRY_URL", e.to_string()))?
         .connect()

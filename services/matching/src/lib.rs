@@ -116,7 +116,7 @@ pub async fn bus(config: &Config) -> Result<Arc<dyn Bus>, Error> {
 }
 
 /// Serves matching on `listener` until `shutdown` resolves. The index fills in the
-/// background; Match and Select answer UNAVAILABLE until it has.
+/// background; until it has, health is NOT_SERVING and Match and Select answer UNAVAILABLE.
 pub async fn serve(
     config: Config,
     db: Database,
@@ -154,6 +154,7 @@ pub async fn serve(
     let settings = Settings {
         conversion_rate: config.conversion_rate,
     };
+    let shared_for_health = shared.clone();
     let service = MatchingServiceServer::new(Matching::new(store, shared, settings))
         .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Gzip)
@@ -163,6 +164,8 @@ pub async fn serve(
     host.routes()
         .add_service(InterceptedService::new(service, Authenticate::new(jwt)));
     host.serving(SERVICE_NAME);
+    let loaded = shared_for_health;
+    host.ready_when(async move { loaded.wait_loaded().await });
     let served = host.serve(listener, shutdown).await;
     let _ = stop.send(true);
     match feed.await {

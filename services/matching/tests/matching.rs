@@ -234,6 +234,37 @@ on_both_backends! {
         assert_eq!(r.candidates[0].followers, 9_000);
     };
 
+    health_waits_for_the_index => |mut app: App| async move {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        async fn statuses(addr: std::net::SocketAddr) -> Vec<i32> {
+            let mut health = HealthClient::new(App::channel(addr).await);
+            let mut out = Vec::new();
+            for service in ["", "chorus.matching.v1.MatchingService"] {
+                out.push(health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status);
+            }
+            out
+        }
+        // Loaded from a reachable registry: SERVING.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while statuses(app.matching_addr).await != [1, 1] {
+            assert!(std::time::Instant::now() < deadline, "never SERVING");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // No registry to read from: NOT_SERVING, and Match says so rather than answer from an
+        // empty index.
+        app.start_matching_against("http://127.0.0.1:1".into()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(statuses(app.matching_addr).await, [2, 2], "NOT_SERVING while the index is empty");
+        let mut m = app.matching().await;
+        let c = create_campaign(&mut m, dog_treats()).await;
+        code(
+            "match before the index loaded",
+            m.match_influencers(MatchInfluencersRequest { campaign: c.name, page_size: 10 }).await,
+            Code::Unavailable,
+        );
+        app.stop_matching().await;
+    };
+
     a_restarted_service_rebuilds_its_index_from_the_registry => |mut app: App| async move {
         let mut reg = app.registry().await;
         for (i, city) in ["Austin", "Denver", "Austin"].iter().enumerate() {

@@ -121,12 +121,18 @@ pub async fn spawn(backend: Backend) -> App {
 impl App {
     /// Starts (or restarts) matching over its database; its index rebuilds from the registry.
     pub async fn start_matching(&mut self) {
+        self.start_matching_against(format!("http://{}", self.registry_addr))
+            .await;
+    }
+
+    /// Starts matching reading its catalogue from `registry_url`.
+    pub async fn start_matching_against(&mut self, registry_url: String) {
         let config = chorus_matching::Config {
             server: ServerConfig::local(0),
             database_url: Secret::new(self.matching_db.clone()),
             redis_url: None,
             jwt_secret: Secret::new(SECRET.to_owned()),
-            registry_url: format!("http://{}", self.registry_addr),
+            registry_url,
             db_max_connections: 4,
             conversion_rate: 0.02,
             log_format: LogFormat::Pretty,
@@ -161,7 +167,7 @@ impl App {
             .unwrap()
     }
 
-    async fn channel(addr: SocketAddr) -> Channel {
+    pub async fn channel(addr: SocketAddr) -> Channel {
         Channel::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
