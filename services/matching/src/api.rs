@@ -95,8 +95,15 @@ impl Matching {
         Ok((id, c))
     }
 
-    /// Ranks for a campaign, keeping the best `keep`.
-    async fn rank(&self, id: &str, c: &Campaign, keep: usize) -> Result<(Ranking, Vec<Candidate>, PlanFacts), Error> {
+    /// Ranks for a campaign, keeping the best `keep`, then hands the plan and the ranking to
+    /// `finish` (still on the index, so it can explain the candidates it keeps).
+    async fn rank<T: Send + 'static>(
+        &self,
+        id: &str,
+        c: &Campaign,
+        keep: usize,
+        finish: impl FnOnce(&Plan<'_>, Ranking) -> T + Send + 'static,
+    ) -> Result<T, Error> {
         if is_final(c.status) {
             return Err(precondition(format!("campaign is {}", status_name(c.status))));
         }
@@ -108,22 +115,22 @@ impl Matching {
         self.with_index(move |index| {
             let plan = Plan::new(index, &brief, objective, &rejected, settings, now);
             let ranking = plan.run(keep);
-            let candidates = ranking.top.iter().map(|s| plan.candidate(s)).collect();
-            let extra = PlanFacts {
-                labels: plan.segment_labels(),
-                sales: plan.sales(),
-            };
-            (ranking, candidates, extra)
+            finish(&plan, ranking)
         })
         .await
     }
 }
 
-/// What a ranking's plan says beyond the ranking itself.
+/// What a selection found, explained.
 #[derive(Debug)]
-struct PlanFacts {
+struct Selected {
+    chosen: Vec<Candidate>,
+    cost: i64,
+    matched: u64,
+    /// Whether someone affordable was left out (by caps or quotas rather than money).
+    affordable_left: bool,
     labels: Vec<String>,
-    sales: bool,
+    per_segment: Vec<usize>,
 }
 
 fn caller<T>(request: &Request<T>, scope: &str) -> Result<String, Error> {
@@ -366,13 +373,15 @@ impl MatchingService for Matching {
             return Err(Error::new(ErrorCode::Internal, "checked above").into());
         };
         let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
-        let (ranking, candidates, _) = self.rank(&id, &c, size).await?;
-        Ok(Response::new(MatchInfluencersResponse {
-            candidates,
-            matched_count: ranking.matched as i64,
-            considered_count: ranking.considered as i64,
-            filter_counts: ranking.filter_counts(),
-        }))
+        let response = self
+            .rank(&id, &c, size, |plan, ranking| MatchInfluencersResponse {
+                candidates: ranking.top.iter().map(|s| plan.candidate(s)).collect(),
+                matched_count: ranking.matched as i64,
+                considered_count: ranking.considered as i64,
+                filter_counts: ranking.filter_counts(),
+            })
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn select_influencers(
@@ -398,14 +407,10 @@ impl MatchingService for Matching {
         }
         let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
         let brief = c.brief.clone().unwrap_or_default();
-        let (ranking, mut candidates, extra) = self.rank(&id, &c, limit).await?;
         let caps = brief.diversity_caps.unwrap_or_default();
         let budget = brief.budget.clone().unwrap_or_default();
-        let segments = if c.objective == Objective::AudienceTest as i32 {
-            extra.labels.len()
-        } else {
-            0
-        };
+        let audience_test = c.objective == Objective::AudienceTest as i32;
+        let segments = if audience_test { brief.segments.len() } else { 0 };
         let limits = Limits::new(
             budget.amount_minor,
             brief.headcount.max(0) as usize,
@@ -413,33 +418,50 @@ impl MatchingService for Matching {
             caps.max_niche_share,
             segments,
         );
-        let sales = extra.sales;
-        let chosen = select(
-            &ranking.top,
-            |s| if sales { s.conversions } else { s.engagements },
-            &limits,
-        );
-        let mut picked: Vec<usize> = chosen.chosen.clone();
-        picked.sort_unstable();
-        let selected: Vec<Candidate> = picked.iter().map(|i| std::mem::take(&mut candidates[*i])).collect();
-        let shortfall = if selected.len() >= limits.headcount {
+        let headcount = limits.headcount;
+        let found = self
+            .rank(&id, &c, limit, move |plan, ranking| {
+                let sales = plan.sales();
+                let chosen = select(
+                    &ranking.top,
+                    |s| if sales { s.conversions } else { s.engagements },
+                    &limits,
+                );
+                let left = limits.budget - chosen.cost;
+                let mut taken = vec![false; ranking.top.len()];
+                for i in &chosen.chosen {
+                    taken[*i] = true;
+                }
+                let mut picked = chosen.chosen.clone();
+                picked.sort_unstable();
+                Selected {
+                    chosen: picked.iter().map(|i| plan.candidate(&ranking.top[*i])).collect(),
+                    cost: chosen.cost,
+                    matched: ranking.matched,
+                    affordable_left: ranking
+                        .top
+                        .iter()
+                        .zip(&taken)
+                        .any(|(s, taken)| !taken && s.cost <= left),
+                    labels: plan.segment_labels(),
+                    per_segment: limits.per_segment.clone(),
+                }
+            })
+            .await?;
+        let selected = found.chosen;
+        let shortfall = if selected.len() >= headcount {
             String::new()
-        } else if ranking.matched < limits.headcount as u64 {
+        } else if found.matched < headcount as u64 {
             format!(
                 "only {} influencers pass the brief's filters; see MatchInfluencers' filter counts",
-                ranking.matched
+                found.matched
             )
-        } else if ranking
-            .top
-            .iter()
-            .enumerate()
-            .any(|(i, s)| !chosen.chosen.contains(&i) && s.cost <= budget.amount_minor - chosen.cost)
-        {
+        } else if found.affordable_left {
             "diversity caps or segment quotas left the rest out".to_owned()
         } else {
             "the budget is spent".to_owned()
         };
-        let segment_counts = extra
+        let segment_counts = found
             .labels
             .iter()
             .enumerate()
@@ -447,7 +469,7 @@ impl MatchingService for Matching {
             .map(|(i, label)| SegmentCount {
                 label: label.clone(),
                 selected_count: selected.iter().filter(|c| &c.segment == label).count() as i32,
-                target_count: limits.per_segment.get(i).copied().unwrap_or(0) as i32,
+                target_count: found.per_segment.get(i).copied().unwrap_or(0) as i32,
             })
             .collect();
         let money = |amount_minor| chorus_proto::types::Money {
@@ -464,8 +486,8 @@ impl MatchingService for Matching {
         Ok(Response::new(SelectInfluencersResponse {
             expected_engagements: selected.iter().map(|c| c.expected_engagements).sum(),
             expected_conversions: selected.iter().map(|c| c.expected_conversions).sum(),
-            total_cost: Some(money(chosen.cost)),
-            leftover_budget: Some(money(budget.amount_minor - chosen.cost)),
+            total_cost: Some(money(found.cost)),
+            leftover_budget: Some(money(budget.amount_minor - found.cost)),
             selected,
             shortfall,
             segments: segment_counts,

@@ -181,7 +181,11 @@ on_both_backends! {
         add(&mut reg, person("Mia", "mia", "Austin", &["pets"]), snapshot("mia", 60_000, 0.03)).await;
         add(&mut reg, person("Tom", "tom", "Austin", &["gaming"]), snapshot("tom", 5_000, 0.05)).await;
 
-        let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 2).await;
+        // Each person arrives as two events (profile, then metrics): wait for the last one.
+        let settled = |r: &MatchInfluencersResponse| {
+            r.matched_count == 2 && r.filter_counts.iter().any(|f| f.filter == "niche" && f.removed_count == 1)
+        };
+        let r = match_until(&mut m, &campaign.name, settled).await;
         assert_eq!(names(&r), ["Ana", "Dan"], "Ana covers both niches and engages more");
         assert_eq!(r.considered_count, 5);
         let removed: Vec<(&str, i64)> = r
