@@ -41,6 +41,10 @@ pub const SPONSORED_FULL: f64 = 0.6;
 /// Engagements per unit of money (a dollar, a euro) that score 0.5 on cost efficiency.
 pub const EFFICIENCY_MIDPOINT: f64 = 2.0;
 
+/// Most threads one scan uses, and the fewest entries worth a thread of their own.
+const MAX_SCAN_THREADS: usize = 8;
+const MIN_SLICE: usize = 50_000;
+
 /// Hard filters in the order they apply; an influencer counts against the first it fails.
 pub const FILTERS: [&str; 14] = [
     "status",
@@ -346,13 +350,54 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// Scans the whole index; keeps the best `keep`.
+    /// Scans the whole index; keeps the best `keep`. A large index is scanned in parallel
+    /// slices, one per core, whose results merge exactly as one scan's would.
     pub fn run(&self, keep: usize) -> Ranking {
+        let slots = self.index.slots().len();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_SCAN_THREADS)
+            .min(slots / MIN_SLICE)
+            .max(1);
+        let mut parts: Vec<Ranking> = if threads == 1 {
+            vec![self.scan(0..slots, keep)]
+        } else {
+            let per = slots.div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let range = (t * per)..((t + 1) * per).min(slots);
+                        scope.spawn(move || self.scan(range, keep))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
+        let mut all = parts.pop().unwrap_or_else(|| self.scan(0..0, keep));
+        for p in parts {
+            all.matched += p.matched;
+            all.considered += p.considered;
+            for (a, b) in all.removed.iter_mut().zip(p.removed) {
+                *a += b;
+            }
+            all.top.extend(p.top);
+        }
+        all.top.sort_by(Scored::rank_cmp);
+        all.top.truncate(keep);
+        all
+    }
+
+    /// One slice of the scan.
+    fn scan(&self, range: std::ops::Range<usize>, keep: usize) -> Ranking {
         let mut removed = [0u64; FILTERS.len()];
         let mut considered = 0u64;
         let mut matched = 0u64;
         let mut heap: BinaryHeap<Worst> = BinaryHeap::with_capacity(keep.min(1 << 16) + 1);
-        for (slot, e) in self.index.slots().iter().enumerate() {
+        let start = range.start;
+        for (i, e) in self.index.slots()[range].iter().enumerate() {
             if !e.live {
                 continue;
             }
@@ -365,7 +410,7 @@ impl<'a> Plan<'a> {
                 }
             };
             matched += 1;
-            let s = self.score(slot as u32, e, hot, segment);
+            let s = self.score((start + i) as u32, e, hot, segment);
             if heap.len() < keep {
                 heap.push(Worst(s));
             } else if let Some(worst) = heap.peek()
@@ -1018,6 +1063,25 @@ mod tests {
         assert_eq!(r.removed[2], 2, "excluded: one by the brief, one rejected");
         assert_eq!(r.removed[3], 1, "exclusivity");
         assert!(r.top.iter().all(|s| ![1u128, 2, 3].contains(&s.id)));
+    }
+
+    #[test]
+    fn a_parallel_scan_finds_what_one_scan_finds() {
+        let mut ix = Index::new();
+        for n in 1..=(2 * MIN_SLICE as u128 + 7) {
+            let city = ["Austin", "Denver", "Houston"][(n % 3) as usize];
+            let mut inf = influencer(n, city, 1_000 + (n as i64 * 7919) % 9_000, 1);
+            inf.compensation_accepted = vec![CompensationKind::Cash as i32];
+            ix.upsert(&inf);
+        }
+        let p = plan(&ix, &brief());
+        let whole = p.scan(0..ix.slots().len(), 300);
+        let parallel = p.run(300);
+        assert_eq!(parallel.matched, whole.matched);
+        assert_eq!(parallel.considered, whole.considered);
+        assert_eq!(parallel.removed, whole.removed);
+        let ids = |r: &Ranking| r.top.iter().map(|s| (s.id, s.score.to_bits())).collect::<Vec<_>>();
+        assert_eq!(ids(&parallel), ids(&whole));
     }
 
     #[test]
