@@ -637,7 +637,11 @@ fn show_campaign(c: &Campaign, json: bool) -> Result<()> {
         b.disclosure_jurisdiction
     );
     if !b.niches.is_empty() {
-        let n: Vec<String> = b.niches.iter().map(|n| format!("{} ×{}", n.niche, n.weight)).collect();
+        let n: Vec<String> = b
+            .niches
+            .iter()
+            .map(|n| format!("{} ×{}", n.niche, if n.weight == 0.0 { 1.0 } else { n.weight }))
+            .collect();
         println!("  niches: {}", n.join(", "));
     }
     if !b.locations.is_empty() {

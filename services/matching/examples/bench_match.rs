@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chorus_kit::auth::Jwt;
 use chorus_kit::config::Secret;
@@ -127,17 +127,13 @@ async fn main() {
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1/chorus_bench".into());
     let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let secret = std::env::var("CHORUS_JWT_SECRET").expect("CHORUS_JWT_SECRET");
-    let token = Jwt::new(&Secret::new(secret))
-        .mint("bench", "", "service", &["registry.read"], Duration::from_secs(3600))
-        .unwrap();
+    let jwt = Arc::new(Jwt::new(&Secret::new(secret)));
 
     // 1. Build.
     let shared = Arc::new(SharedIndex::default());
     let before = rss_bytes();
     let started = Instant::now();
-    let n = read_all(&shared, &RegistrySource { url: registry, token })
-        .await
-        .unwrap();
+    let n = read_all(&shared, &RegistrySource { url: registry, jwt }).await.unwrap();
     let build = started.elapsed();
     let after = rss_bytes();
     // Out of the lock: the benchmark is the only reader.

@@ -279,6 +279,11 @@ impl MatchingService for Matching {
                 apply_mask(c, &from, &paths)?;
                 let mut v = Violations::new();
                 check_campaign(c, &mut v);
+                v.check(
+                    c.status == CampaignStatus::Unspecified as i32,
+                    "campaign.status",
+                    "required when in the mask",
+                );
                 v.finish()?;
                 let after = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
                 if !status_change_allowed(before, after) {

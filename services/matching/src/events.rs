@@ -67,8 +67,21 @@ pub fn apply(shared: &SharedIndex, event: &Envelope) -> Result<Option<String>, E
 #[derive(Debug, Clone)]
 pub struct RegistrySource {
     pub url: String,
-    /// A token with `registry.read`.
-    pub token: String,
+    /// Signs a fresh `registry.read` token for each attempt, so retries never run on an
+    /// expired one.
+    pub jwt: Arc<chorus_kit::auth::Jwt>,
+}
+
+impl RegistrySource {
+    fn token(&self) -> Result<String, Error> {
+        self.jwt.mint(
+            "service:matching",
+            "",
+            "service",
+            &["registry.read"],
+            Duration::from_secs(3600),
+        )
+    }
 }
 
 /// Joins the registry's topic, reads the catalogue, then keeps applying events until
@@ -163,7 +176,7 @@ pub async fn read_all(shared: &SharedIndex, source: &RegistrySource) -> Result<u
                 format!("connect to the registry: {e}"),
             )
         })?;
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", source.token)
+    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", source.token()?)
         .parse()
         .map_err(|_| Error::invalid_field("token", "not a valid header value"))?;
     let mut client = RegistryServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {

@@ -11,7 +11,6 @@ pub mod store;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chorus_kit::auth::{Authenticate, Jwt};
 use chorus_kit::config::{LogFormat, Reader, Secret, ServerConfig, Source};
@@ -135,13 +134,7 @@ pub async fn serve(
     let shared = Arc::new(SharedIndex::default());
     let source = RegistrySource {
         url: config.registry_url.clone(),
-        token: jwt.mint(
-            "service:matching",
-            "",
-            "service",
-            &["registry.read"],
-            Duration::from_secs(24 * 3600),
-        )?,
+        jwt: jwt.clone(),
     };
     let feed = tokio::spawn(events::feed(
         shared.clone(),

@@ -173,13 +173,17 @@ impl Store {
         let id = s.name.rsplit('/').next().unwrap_or_default();
         let now = now_micros();
         let mut tx = self.db.pool.begin().await?;
-        let owned = sqlx::query("SELECT 1 FROM campaigns WHERE tenant = $1 AND id = $2")
+        let owned = sqlx::query("SELECT status FROM campaigns WHERE tenant = $1 AND id = $2")
             .bind(tenant)
             .bind(campaign_id)
             .fetch_optional(&mut *tx)
             .await?;
-        if owned.is_none() {
+        let Some(owned) = owned else {
             return Err(Error::not_found(format!("campaigns/{campaign_id}")));
+        };
+        let status = owned.try_get::<i64, _>(0)? as i32;
+        if is_final(status) {
+            return Err(precondition("campaign is completed or cancelled"));
         }
         sqlx::query(
             "INSERT INTO shortlists (id, campaign_id, tenant, body, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -192,6 +196,13 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        for m in &s.members {
+            sqlx::query("INSERT INTO shortlist_members (shortlist_id, influencer_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(m.influencer.trim_start_matches("influencers/"))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -250,6 +261,14 @@ impl Store {
         if locked.rows_affected() == 0 {
             return Err(Error::not_found(format!("campaigns/{campaign_id}/shortlists/{id}")));
         }
+        let status: i64 = sqlx::query("SELECT status FROM campaigns WHERE id = $1")
+            .bind(campaign_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if is_final(status as i32) {
+            return Err(precondition("campaign is completed or cancelled"));
+        }
         let row = sqlx::query("SELECT body FROM shortlists WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -273,21 +292,18 @@ impl Store {
                 continue;
             }
             m.decision = d.decision;
+            // This shortlist's rejection only: another shortlist's stands.
             let influencer_id = d.influencer.trim_start_matches("influencers/");
+            sqlx::query("DELETE FROM rejections WHERE campaign_id = $1 AND shortlist_id = $2 AND influencer_id = $3")
+                .bind(campaign_id)
+                .bind(id)
+                .bind(influencer_id)
+                .execute(&mut *tx)
+                .await?;
             if d.decision == Decision::Rejected as i32 {
-                sqlx::query("DELETE FROM rejections WHERE campaign_id = $1 AND influencer_id = $2")
+                sqlx::query("INSERT INTO rejections (campaign_id, shortlist_id, influencer_id) VALUES ($1, $2, $3)")
                     .bind(campaign_id)
-                    .bind(influencer_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("INSERT INTO rejections (campaign_id, influencer_id) VALUES ($1, $2)")
-                    .bind(campaign_id)
-                    .bind(influencer_id)
-                    .execute(&mut *tx)
-                    .await?;
-            } else {
-                sqlx::query("DELETE FROM rejections WHERE campaign_id = $1 AND influencer_id = $2")
-                    .bind(campaign_id)
+                    .bind(id)
                     .bind(influencer_id)
                     .execute(&mut *tx)
                     .await?;
@@ -325,7 +341,7 @@ impl Store {
 
     /// People the brand rejected for a campaign.
     pub async fn rejected(&self, campaign_id: &str) -> Result<HashSet<u128>, Error> {
-        let rows = sqlx::query("SELECT influencer_id FROM rejections WHERE campaign_id = $1")
+        let rows = sqlx::query("SELECT DISTINCT influencer_id FROM rejections WHERE campaign_id = $1")
             .bind(campaign_id)
             .fetch_all(&self.db.pool)
             .await?;
@@ -373,10 +389,29 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a deleted influencer: rejections and exclusivities that name them.
+    /// Forgets a deleted influencer: their place on every shortlist, rejections and
+    /// exclusivities.
     pub async fn forget(&self, influencer_id: &str) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await?;
-        for table in ["rejections", "exclusivities"] {
+        let name = format!("influencers/{influencer_id}");
+        let lists = sqlx::query(
+            "SELECT s.id, s.body FROM shortlists s JOIN shortlist_members m ON m.shortlist_id = s.id \
+             WHERE m.influencer_id = $1",
+        )
+        .bind(influencer_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in lists {
+            let id: String = row.try_get(0)?;
+            let mut s: Shortlist = decode(row.try_get::<Vec<u8>, _>(1)?.as_slice(), "decode shortlist")?;
+            s.members.retain(|m| m.influencer != name);
+            sqlx::query("UPDATE shortlists SET body = $1 WHERE id = $2")
+                .bind(s.encode_to_vec())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for table in ["shortlist_members", "rejections", "exclusivities"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE influencer_id = $1"
             )))

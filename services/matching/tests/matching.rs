@@ -95,6 +95,15 @@ on_both_backends! {
             a.match_influencers(MatchInfluencersRequest { campaign: created.name.clone(), page_size: 10 }).await,
             Code::FailedPrecondition,
         );
+        code(
+            "shortlist on a cancelled campaign",
+            a.create_shortlist(CreateShortlistRequest {
+                parent: created.name.clone(),
+                shortlist: Some(Shortlist { display_name: "late".into(), ..Default::default() }),
+            })
+            .await,
+            Code::FailedPrecondition,
+        );
         // Idempotent create.
         let req = || CreateCampaignRequest { campaign: Some(dog_treats()), request_id: "req-1".into() };
         let one = a.create_campaign(req()).await.unwrap().into_inner().campaign.unwrap();
@@ -164,6 +173,17 @@ on_both_backends! {
             })
             .await,
             &["campaign.brief.headcount"],
+        );
+        let mut no_status = created.clone();
+        no_status.status = 0;
+        invalid(
+            "a status mask without a status",
+            a.update_campaign(UpdateCampaignRequest {
+                campaign: Some(no_status),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["status".into()] }),
+            })
+            .await,
+            &["campaign.status"],
         );
         // Nothing of the refused calls was stored.
         let listed = a.list_campaigns(ListCampaignsRequest::default()).await.unwrap().into_inner();
@@ -360,7 +380,44 @@ on_both_backends! {
                 seen.push((p.influencer, p.decision));
             }
         }
-        assert_eq!(seen, [(out.clone(), Decision::Rejected as i32), (kept, Decision::Accepted as i32)]);
+        assert_eq!(seen, [(out.clone(), Decision::Rejected as i32), (kept.clone(), Decision::Accepted as i32)]);
+
+        // A rejection stands whatever another shortlist says of the person.
+        let second = m
+            .create_shortlist(CreateShortlistRequest {
+                parent: campaign.name.clone(),
+                shortlist: Some(Shortlist {
+                    display_name: "second look".into(),
+                    members: vec![ShortlistMember { influencer: out.clone(), ..Default::default() }],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .shortlist
+            .unwrap();
+        m.decide_shortlist_members(DecideShortlistMembersRequest {
+            name: second.name.clone(),
+            decisions: vec![MemberDecision { influencer: out.clone(), decision: Decision::Accepted as i32 }],
+        })
+        .await
+        .unwrap();
+        let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 11).await;
+        assert!(r.candidates.iter().all(|c| c.influencer != out), "still rejected on the first shortlist");
+
+        // Erasure reaches shortlists: a deleted person leaves every one of them.
+        reg.delete_influencer(DeleteInfluencerRequest { name: kept.clone() }).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = m.get_shortlist(GetShortlistRequest { name: saved.name.clone() }).await.unwrap().into_inner().shortlist.unwrap();
+            if s.members.iter().all(|x| x.influencer != kept) {
+                assert_eq!(s.members.len(), 6);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the deleted member is still on the shortlist");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
 
         // Another tenant cannot read or decide on the shortlist.
         let mut b = app.matching_as("brand-b", &["matching.read", "matching.write"]).await;
@@ -388,7 +445,7 @@ on_both_backends! {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(listed.shortlists.len(), 1);
+        assert_eq!(listed.shortlists.len(), 2);
     };
 
     an_audience_test_balances_its_segments => |app: App| async move {

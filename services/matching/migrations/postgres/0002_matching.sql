@@ -28,11 +28,21 @@ CREATE TABLE shortlists (
 );
 CREATE INDEX shortlists_campaign ON shortlists (campaign_id, id);
 
--- People the brand rejected for a campaign: every later match leaves them out.
+-- Who is on which shortlist, so erasing a person finds every shortlist that names them.
+CREATE TABLE shortlist_members (
+    shortlist_id TEXT NOT NULL REFERENCES shortlists (id) ON DELETE CASCADE,
+    influencer_id TEXT NOT NULL,
+    PRIMARY KEY (shortlist_id, influencer_id)
+);
+CREATE INDEX shortlist_members_influencer ON shortlist_members (influencer_id);
+
+-- People the brand rejected on a shortlist: every later match of the campaign leaves them out,
+-- whatever another shortlist says of them.
 CREATE TABLE rejections (
     campaign_id TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    shortlist_id TEXT NOT NULL,
     influencer_id TEXT NOT NULL,
-    PRIMARY KEY (campaign_id, influencer_id)
+    PRIMARY KEY (campaign_id, shortlist_id, influencer_id)
 );
 
 -- Exclusive contracts in force (the hook contracts will feed): an influencer under one in a
