@@ -162,7 +162,7 @@ async fn main() {
         let plan = Plan::new(&index, &brief, Objective::Awareness, &none, Settings::default(), 0);
         let r = plan.run(500);
         scan.record(t.elapsed().as_micros() as u64).unwrap();
-        let candidates: Vec<_> = r.top.iter().map(|s| plan.candidate(s)).collect();
+        let candidates = plan.candidates(&r.top);
         h.record(t.elapsed().as_micros() as u64).unwrap();
         matched = r.matched;
         std::hint::black_box(candidates);

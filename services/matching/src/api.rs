@@ -380,7 +380,7 @@ impl MatchingService for Matching {
         let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
         let response = self
             .rank(&id, &c, size, |plan, ranking| MatchInfluencersResponse {
-                candidates: ranking.top.iter().map(|s| plan.candidate(s)).collect(),
+                candidates: plan.candidates(&ranking.top),
                 matched_count: ranking.matched as i64,
                 considered_count: ranking.considered as i64,
                 filter_counts: ranking.filter_counts(),

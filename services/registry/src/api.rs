@@ -504,22 +504,20 @@ impl RegistryService for Registry {
         // Pages are read as the client takes them: a slow reader holds at most two in memory.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
-            let query = ListQuery::default();
-            let mut after = None;
+            let mut after = String::new();
             loop {
-                let (influencers, next) = match store.list(&query, size, after.as_ref()).await {
+                let influencers = match store.export_page(&after, size).await {
                     Ok(page) => page,
                     Err(e) => {
                         let _ = tx.send(Err(Status::from(e))).await;
                         return;
                     }
                 };
-                if !influencers.is_empty() && tx.send(Ok(ExportInfluencersResponse { influencers })).await.is_err() {
+                let Some(last) = influencers.last() else { return };
+                after = id_of(&last.name).unwrap_or_default().to_owned();
+                let full = influencers.len() == size;
+                if tx.send(Ok(ExportInfluencersResponse { influencers })).await.is_err() || !full {
                     return;
-                }
-                match next {
-                    Some(c) => after = Some(c),
-                    None => return,
                 }
             }
         });

@@ -16,6 +16,31 @@ async fn count(client: &mut Client) -> usize {
 }
 
 on_both_backends! {
+    export_streams_the_whole_catalogue_in_pages => |app: TestApp| async move {
+        let mut c = app.client().await;
+        let mut names = Vec::new();
+        for i in 0..5 {
+            names.push(create(&mut c, influencer(&format!("P{i}"), &format!("p{i}"))).await.name);
+        }
+        record(&mut c, vec![snapshot(Platform::Instagram, "p3", 4_000, 2_000)]).await;
+        let mut stream = c
+            .export_influencers(ExportInfluencersRequest { page_size: 2 })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut pages = Vec::new();
+        while let Some(page) = stream.message().await.unwrap() {
+            pages.push(page.influencers);
+        }
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        let got: Vec<Influencer> = pages.into_iter().flatten().collect();
+        assert_eq!(got.iter().map(|i| i.name.clone()).collect::<Vec<_>>(), names, "oldest first");
+        assert!(got[3].accounts[0].metrics.is_some(), "with each account's metrics");
+        assert!(got[3].create_time.is_some() && got[3].update_time.is_some());
+        let bad = c.export_influencers(ExportInfluencersRequest { page_size: 5_000 }).await;
+        invalid("oversize export page", bad, &["page_size"]);
+    };
+
     create_then_get_returns_the_normalized_profile => |app: TestApp| async move {
         let mut events = app.events().await;
         let mut c = app.client().await;

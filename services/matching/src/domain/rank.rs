@@ -666,6 +666,27 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// The API's candidates for `scored`, in order; a long list is written on every core.
+    pub fn candidates(&self, scored: &[Scored]) -> Vec<Candidate> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(MAX_SCAN_THREADS);
+        if threads == 1 || scored.len() < 64 {
+            return scored.iter().map(|s| self.candidate(s)).collect();
+        }
+        let per = scored.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = scored
+                .chunks(per)
+                .map(|chunk| scope.spawn(move || chunk.iter().map(|s| self.candidate(s)).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    }
+
     /// A scored candidate as the API returns it, with the breakdown and a reason.
     pub fn candidate(&self, s: &Scored) -> Candidate {
         let e = &self.index.slots()[s.slot as usize];

@@ -8,11 +8,15 @@
 //! `value - λ·cost` while they fit. `λ = 0` is "best value first" (right when headcount binds),
 //! a large `λ` is "most value per unit of money" (right when budget binds); a bisection
 //! between them finds the price at which both bind, and the best of the passes wins.
-//! Everything is ordered by (key, id), so the same inputs give the same set.
+//! Everything is ordered by (key, rank), so the same inputs give the same set.
 
 use std::collections::HashMap;
 
 use super::rank::Scored;
+
+/// Halvings of the search for the price of money: the last pass is within 1/1024 of the range
+/// of value per unit of cost, finer than the estimates it prices.
+const BISECTIONS: usize = 10;
 
 /// Constraints of one selection.
 #[derive(Debug, Clone)]
@@ -81,7 +85,7 @@ pub fn select(candidates: &[Scored], value: impl Fn(&Scored) -> f64, limits: &Li
         }
     };
     consider(greedy(candidates, &values, &eligible, limits, hi));
-    for _ in 0..12 {
+    for _ in 0..BISECTIONS {
         let mid = (lo + hi) / 2.0;
         let s = greedy(candidates, &values, &eligible, limits, mid);
         // Headcount full with money left: money was priced too high (cheap people won).
@@ -102,16 +106,18 @@ fn better(a: &Selection, b: &Selection) -> bool {
 
 /// Takes candidates by `value - lambda·cost`, best first, while everything fits.
 fn greedy(candidates: &[Scored], values: &[f64], eligible: &[usize], limits: &Limits, lambda: f64) -> Selection {
-    let mut order: Vec<(f64, u128, usize)> = eligible
+    // Ties go to the better-ranked candidate (candidates come ranked, best first, ties by id).
+    let mut order: Vec<(f64, u32)> = eligible
         .iter()
-        .map(|i| (values[*i] - lambda * candidates[*i].cost as f64, candidates[*i].id, *i))
+        .map(|i| (values[*i] - lambda * candidates[*i].cost as f64, *i as u32))
         .collect();
     order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut s = Selection::default();
     let mut cities: HashMap<u32, usize> = HashMap::new();
     let mut niches: HashMap<u32, usize> = HashMap::new();
     let mut segments = vec![0usize; limits.per_segment.len()];
-    for (_, _, i) in order {
+    for (_, i) in order {
+        let i = i as usize;
         if s.chosen.len() == limits.headcount {
             break;
         }

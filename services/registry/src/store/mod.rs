@@ -397,6 +397,24 @@ impl Store {
         Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
     }
 
+    /// One page of the whole catalogue in id order, after `after` (exclusive): one query, no
+    /// read cache (an export would only churn it). ExportInfluencers streams these.
+    pub async fn export_page(&self, after: &str, limit: usize) -> Result<Vec<Influencer>, Error> {
+        let mut q = Sql::new(
+            "SELECT i.id, i.profile, i.status, i.create_time, i.update_time, a.platform, a.handle, a.latest, a.vetting \
+             FROM influencers i LEFT JOIN accounts a ON a.influencer_id = i.id \
+             WHERE i.id IN (SELECT id FROM influencers WHERE id > ",
+        );
+        q.arg(after).push(" ORDER BY id LIMIT ").arg(limit as i64).push(")");
+        let mut by_id: HashMap<String, Influencer> = HashMap::with_capacity(limit);
+        for r in q.query().fetch_all(&self.db.pool).await? {
+            self.merge_row(&mut by_id, &r)?;
+        }
+        let mut page: Vec<(String, Influencer)> = by_id.into_iter().collect();
+        page.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(page.into_iter().map(|(_, inf)| inf).collect())
+    }
+
     fn merge_row(&self, by_id: &mut HashMap<String, Influencer>, r: &AnyRow) -> Result<(), Error> {
         let id: String = r.try_get("id")?;
         if !by_id.contains_key(&id) {
