@@ -205,7 +205,7 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
                     Cell::new(b.headcount).set_alignment(CellAlignment::Right),
                 ]);
             }
-            println!("{t}");
+            outln!("{t}");
             Ok(())
         }
         Command::Cancel { name } => {
@@ -235,13 +235,13 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
                     "filter_counts": r.filter_counts.iter().map(|f| json!({"filter": f.filter, "removed_count": f.removed_count})).collect::<Vec<_>>(),
                 }));
             }
-            println!(
+            outln!(
                 "{} of {} influencers fit the brief; the best {}:",
                 count(r.matched_count),
                 count(r.considered_count),
                 r.candidates.len()
             );
-            println!("{}", candidates_table(&r.candidates));
+            outln!("{}", candidates_table(&r.candidates));
             let removed: Vec<String> = r
                 .filter_counts
                 .iter()
@@ -249,10 +249,10 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
                 .map(|f| format!("{} {}", f.filter.replace('_', " "), count(f.removed_count)))
                 .collect();
             if !removed.is_empty() {
-                println!("Left out by: {}", removed.join(", "));
+                outln!("Left out by: {}", removed.join(", "));
             }
             for c in r.candidates.iter().take(explain) {
-                println!();
+                outln!();
                 explain_candidate(c);
             }
             Ok(())
@@ -278,8 +278,8 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
                     "shortlist": r.shortlist.as_ref().map(shortlist_json),
                 }));
             }
-            println!("{}", candidates_table(&r.selected));
-            println!(
+            outln!("{}", candidates_table(&r.selected));
+            outln!(
                 "Selected {} for {}; {} left; {:.0} expected engagements.",
                 r.selected.len(),
                 r.total_cost.as_ref().map(money).unwrap_or_default(),
@@ -287,13 +287,13 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
                 r.expected_engagements
             );
             if !r.shortfall.is_empty() {
-                println!("Short of the headcount: {}.", r.shortfall);
+                outln!("Short of the headcount: {}.", r.shortfall);
             }
             for s in &r.segments {
-                println!("  segment {}: {} of {}", s.label, s.selected_count, s.target_count);
+                outln!("  segment {}: {} of {}", s.label, s.selected_count, s.target_count);
             }
             if let Some(s) = &r.shortlist {
-                println!("Saved as {}", s.name);
+                outln!("Saved as {}", s.name);
             }
             Ok(())
         }
@@ -322,7 +322,7 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
                     Cell::new(with(Decision::Rejected)),
                 ]);
             }
-            println!("{t}");
+            outln!("{t}");
             Ok(())
         }
         Command::Shortlist(ShortlistCommand::Get { name }) => {
@@ -608,7 +608,7 @@ fn candidates_table(candidates: &[Candidate]) -> comfy_table::Table {
 }
 
 fn explain_candidate(c: &Candidate) {
-    println!("{} ({}): score {:.1}", c.display_name, c.influencer, c.score);
+    outln!("{} ({}): score {:.1}", c.display_name, c.influencer, c.score);
     let mut t = output::table(&["part", "value", "weight", "points", "why"]);
     for p in &c.breakdown {
         t.add_row(vec![
@@ -619,7 +619,7 @@ fn explain_candidate(c: &Candidate) {
             Cell::new(&p.explanation),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
 }
 
 fn show_campaign(c: &Campaign, json: bool) -> Result<()> {
@@ -627,8 +627,8 @@ fn show_campaign(c: &Campaign, json: bool) -> Result<()> {
         return output::print_json(&campaign_json(c));
     }
     let b = c.brief.clone().unwrap_or_default();
-    println!("{}  {}", c.name, c.display_name);
-    println!(
+    outln!("{}  {}", c.name, c.display_name);
+    outln!(
         "  {} campaign, {}; budget {}, {} people, disclosure rules of {}",
         vocab::label::<Objective>(c.objective),
         vocab::label::<CampaignStatus>(c.status),
@@ -642,7 +642,7 @@ fn show_campaign(c: &Campaign, json: bool) -> Result<()> {
             .iter()
             .map(|n| format!("{} ×{}", n.niche, if n.weight == 0.0 { 1.0 } else { n.weight }))
             .collect();
-        println!("  niches: {}", n.join(", "));
+        outln!("  niches: {}", n.join(", "));
     }
     if !b.locations.is_empty() {
         let l: Vec<String> = b
@@ -657,7 +657,7 @@ fn show_campaign(c: &Campaign, json: bool) -> Result<()> {
                     .join(", ")
             })
             .collect();
-        println!("  where: {}", l.join("; "));
+        outln!("  where: {}", l.join("; "));
     }
     let d: Vec<String> = b
         .deliverables
@@ -671,15 +671,15 @@ fn show_campaign(c: &Campaign, json: bool) -> Result<()> {
             )
         })
         .collect();
-    println!("  deliverables: {}", d.join(", "));
+    outln!("  deliverables: {}", d.join(", "));
     let k: Vec<String> = b
         .compensation_offered
         .iter()
         .map(|k| vocab::label::<CompensationKind>(*k))
         .collect();
-    println!("  compensation: {}", k.join(", "));
+    outln!("  compensation: {}", k.join(", "));
     for s in &b.segments {
-        println!("  segment {}", s.label);
+        outln!("  segment {}", s.label);
     }
     Ok(())
 }
@@ -688,7 +688,7 @@ fn show_shortlist(s: &Shortlist, json: bool) -> Result<()> {
     if json {
         return output::print_json(&shortlist_json(s));
     }
-    println!("{}  {}", s.name, s.display_name);
+    outln!("{}  {}", s.name, s.display_name);
     let mut t = output::table(&["influencer", "segment", "decision", "score", "cost"]);
     for m in &s.members {
         t.add_row(vec![
@@ -710,7 +710,7 @@ fn show_shortlist(s: &Shortlist, json: bool) -> Result<()> {
             ),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(())
 }
 

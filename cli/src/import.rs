@@ -118,20 +118,21 @@ pub(crate) async fn run(args: ImportArgs, connect: &ConnectArgs, json: bool) -> 
             "failures": failures_json(&failures),
         }))?;
     } else {
-        println!(
+        outln!(
             "{}: {total} rows: {} created, {} updated, {failed_rows} failed",
             args.file.display(),
             summary.created,
             summary.updated
         );
         if summary.metrics_sent > 0 {
-            println!(
+            outln!(
                 "metrics: {} recorded, {} failed",
-                summary.metrics_recorded, summary.metrics_failed
+                summary.metrics_recorded,
+                summary.metrics_failed
             );
         }
         if !failures.is_empty() {
-            println!("{}", failures_table("line", &failures));
+            outln!("{}", failures_table("line", &failures));
         }
     }
     let failed = failed_rows + summary.metrics_failed;

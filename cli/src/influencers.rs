@@ -148,7 +148,7 @@ async fn get(args: GetArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
     if json {
         output::print_json(&output::influencer_json(&influencer))
     } else {
-        println!("{}", detail_table(&influencer));
+        outln!("{}", detail_table(&influencer));
         Ok(())
     }
 }
@@ -172,9 +172,9 @@ async fn list(args: ListArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
         let items: Vec<_> = influencers.iter().map(output::influencer_json).collect();
         return output::print_json(&json!({"influencers": items, "next_page_token": next}));
     }
-    println!("{}", list_table(&influencers));
+    outln!("{}", list_table(&influencers));
     if !next.is_empty() {
-        println!("next page: --page-token {next}");
+        outln!("next page: --page-token {next}");
     }
     Ok(())
 }

@@ -158,12 +158,12 @@ fn classify(args: ClassifyArgs, json: bool) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let rate = args.accounts as f64 / seconds;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"accounts": args.accounts, "seconds": seconds, "accounts_per_second": rate, "fake": fake, "model": model.version()})
         );
     } else {
-        println!(
+        outln!(
             "classified {} accounts in {seconds:.3} s on one thread: {rate:.0} accounts/s ({fake} fake), model {}",
             args.accounts,
             model.version()
@@ -214,12 +214,12 @@ async fn vet(args: VetArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
     let ms = |q: f64| times.value_at_quantile(q) as f64 / 1000.0;
     let fake = last.map_or(0, |r| r.fake_count);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"sample": args.sample, "runs": args.runs, "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": times.max() as f64 / 1000.0, "fake_count": fake})
         );
     } else {
-        println!(
+        outln!(
             "SubmitAudienceSample of {} accounts to report, {} runs: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  ({fake} classified fake)",
             args.sample,
             args.runs,
@@ -410,14 +410,14 @@ async fn get(args: GetArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
         _ => None,
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"empty_handler": summary(&baseline), "registry": summary(&target), "ratio": ratio})
         );
     } else {
         for (label, steps) in [("empty handler", &baseline), ("registry", &target)] {
             if let Some(s) = best(steps) {
-                println!(
+                outln!(
                     "{label:<14} sustained {:>8.0} req/s   p50 {:.2} ms   p99 {:.2} ms",
                     s.achieved,
                     s.p50_us as f64 / 1000.0,
@@ -426,7 +426,7 @@ async fn get(args: GetArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
             }
         }
         if let Some(r) = ratio {
-            println!("registry / empty handler throughput: {:.2}", r);
+            outln!("registry / empty handler throughput: {:.2}", r);
         }
     }
     Ok(())
@@ -486,13 +486,13 @@ async fn list(args: ListArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
     }
     let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"requests": args.requests, "p50_ms": ms(0.5), "p90_ms": ms(0.9), "p99_ms": ms(0.99),
             "max_ms": all.max() as f64 / 1000.0, "empty_pages": empty_pages})
         );
     } else {
-        println!(
+        outln!(
             "ListInfluencers first page ({} requests, page size {}): p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms  ({} empty pages)",
             args.requests,
             args.page_size,

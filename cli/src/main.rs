@@ -3,6 +3,13 @@
 //! Tables by default, `--json` for scripts; any failure prints `error: ...` on stderr and
 //! exits non-zero.
 
+/// `println!` that ends the process quietly when whoever reads stdout has gone, as in
+/// `chorus influencers list | head -3`, where `println!` would panic.
+macro_rules! outln {
+    () => { $crate::output::line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::output::line(format_args!($($arg)*)) };
+}
+
 mod campaigns;
 mod client;
 mod error;

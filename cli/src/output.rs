@@ -14,6 +14,20 @@ use serde_json::{Value, json};
 use crate::error::{Result, Violation};
 use crate::vocab::{self, ProtoEnum};
 
+/// Writes one line to stdout. A closed pipe ends the process with success (the reader has
+/// what it wanted); any other failure to write is an error.
+pub(crate) fn line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing output: {e}");
+        std::process::exit(1);
+    }
+}
+
 // ---------------------------------------------------------------- human formats
 
 /// "$1,250.00 USD" for dollars, "12.50 EUR" otherwise, honouring the currency's minor digits.
@@ -119,7 +133,7 @@ pub(crate) fn table(header: &[&str]) -> Table {
 
 /// Prints a JSON value for scripts.
 pub(crate) fn print_json(value: &Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

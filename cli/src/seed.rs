@@ -82,7 +82,7 @@ pub(crate) async fn run(args: SeedArgs, connect: &ConnectArgs, json: bool) -> Re
         }))?;
     } else {
         print_failures(&failures);
-        println!(
+        outln!(
             "seeded {} influencers ({} created, {} updated, {} failed; {} snapshots recorded) in {elapsed:.1}s \
              (import {import_seconds:.1}s, metrics {metrics_seconds:.1}s), {} rows/s",
             count(args.influencers as i64),
@@ -194,9 +194,9 @@ fn print_failures(failures: &[Failure]) {
         return;
     }
     let shown = failures.len().min(FAILURES_SHOWN);
-    println!("{}", failures_table("row", &failures[..shown]));
+    outln!("{}", failures_table("row", &failures[..shown]));
     if failures.len() > shown {
-        println!(
+        outln!(
             "... and {} more failed rows (--json lists them all)",
             failures.len() - shown
         );

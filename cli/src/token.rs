@@ -44,6 +44,6 @@ pub(crate) fn run(args: TokenArgs) -> Result<()> {
         &scopes,
         Duration::from_secs(args.hours * 3600),
     )?;
-    println!("{token}");
+    outln!("{token}");
     Ok(())
 }

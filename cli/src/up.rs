@@ -117,33 +117,33 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         },
     ));
 
-    println!("Chorus is up: single node, data in {}", data_dir.display());
-    println!();
-    println!("  registry   {registry_addr:<21}  chorus.registry.v1.RegistryService, chorus.registry.v1.VettingService");
-    println!("  matching   {matching_addr:<21}  chorus.matching.v1.MatchingService");
-    println!();
-    println!(
+    outln!("Chorus is up: single node, data in {}", data_dir.display());
+    outln!();
+    outln!("  registry   {registry_addr:<21}  chorus.registry.v1.RegistryService, chorus.registry.v1.VettingService");
+    outln!("  matching   {matching_addr:<21}  chorus.matching.v1.MatchingService");
+    outln!();
+    outln!(
         "Dev token (tenant \"demo\", every scope; also in {}):",
         data_dir.join("dev-token").display()
     );
-    println!("  {token}");
-    println!();
-    println!("Try:");
-    println!("  chorus seed --influencers 1000");
-    println!("  chorus influencers list --tier nano --country US");
-    println!(
+    outln!("  {token}");
+    outln!();
+    outln!("Try:");
+    outln!("  chorus seed --influencers 1000");
+    outln!("  chorus influencers list --tier nano --country US");
+    outln!(
         "  chorus campaigns create --name \"Dog treats\" --niche pets --city US:Austin \\\n    --deliverable instagram:feed-post --compensation cash,product --budget \"5000 USD\" --headcount 20"
     );
-    println!("  chorus campaigns match <campaign>");
-    println!(
+    outln!("  chorus campaigns match <campaign>");
+    outln!(
         "  buf curl --protocol grpc --http2-prior-knowledge -H \"Authorization: Bearer $(cat {})\" \\\n    http://{registry_addr}/chorus.registry.v1.RegistryService/ListInfluencers -d '{{\"page_size\": 3}}'",
         data_dir.join("dev-token").display()
     );
-    println!();
-    println!("Press ctrl-c to stop.");
+    outln!();
+    outln!("Press ctrl-c to stop.");
 
     chorus_kit::server::shutdown_signal().await;
-    println!("stopping...");
+    outln!("stopping...");
     let _ = stop.send(true);
     // In-flight calls drain (for at most the server's drain timeout); a second ctrl-c or
     // SIGTERM stops at once. Committed data is safe either way; the outbox resumes next start.
@@ -157,7 +157,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
             eprintln!("warning: stopping now, without waiting for open connections");
         }
     }
-    println!("stopped; data kept in {}", data_dir.display());
+    outln!("stopped; data kept in {}", data_dir.display());
     Ok(())
 }
 

@@ -125,8 +125,8 @@ fn show(report: &VettingReport, json: bool) -> Result<()> {
     if json {
         return output::print_json(&report_json(report));
     }
-    println!("{}", summary_table(report));
-    println!("{}", signals_table(report));
+    outln!("{}", summary_table(report));
+    outln!("{}", signals_table(report));
     Ok(())
 }
 
@@ -271,9 +271,9 @@ async fn classify(file: &Path, summary: bool, connect: &ConnectArgs, json: bool)
                 Cell::new(c.reasons.join("; ")),
             ]);
         }
-        println!("{t}");
+        outln!("{t}");
     }
-    println!(
+    outln!(
         "{} accounts: {fake} fake ({}), model {version}",
         all.len(),
         percent(if all.is_empty() {

@@ -521,6 +521,24 @@ fn chorus_up_serves_the_client_stops_cleanly_and_keeps_its_data() {
         "seed reports what it created\n{}",
         seeded.describe()
     );
+    // Output into a pipe whose reader has gone (`chorus influencers list | head -1`) ends
+    // quietly with success, not with a panic.
+    let mut closed = chorus();
+    closed
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["influencers", "list", "--all"]);
+    let mut child = closed.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&closed.stderr);
+    assert!(
+        closed.status.success() && !stderr.contains("panicked"),
+        "list into a closed pipe: {:?}\n{stderr}",
+        closed.status
+    );
+
     let nano = client(port, &data_dir, &["influencers", "list", "--tier", "nano", "--json"]);
     assert!(nano.status.success(), "list --tier nano failed\n{}", nano.describe());
     let nano = influencers(&nano);

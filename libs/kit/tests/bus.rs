@@ -3,19 +3,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::events::redis::RedisBus;
-use chorus_kit::events::{Bus, conformance};
+use chorus_kit::events::{Bus, SubscribeOptions, conformance, process_group};
+
+fn redis_url() -> String {
+    std::env::var("CHORUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
 
 fn topic() -> String {
     format!("test.{}", uuid::Uuid::new_v4().simple())
 }
 
 async fn redis() -> Arc<dyn Bus> {
-    let url = std::env::var("CHORUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     Arc::new(
-        RedisBus::connect(&url)
+        RedisBus::connect(&redis_url())
             .await
             .expect("redis is running (scripts/test starts it)"),
     )
@@ -46,4 +50,69 @@ on_both!(
     a_deleted_group_starts_over,
     groups_fan_out_and_consumers_share,
     unacknowledged_events_are_reclaimed,
+    a_failed_handler_runs_again_on_redelivery,
 );
+
+/// A process that crashed never deletes its per-process group; the next process of the same
+/// kind deletes it once its heartbeat has expired, and leaves live groups,
+/// young groups and other services' groups alone. (Redis only: the in-process bus dies with
+/// its process.)
+#[tokio::test]
+async fn redis_sweeps_the_groups_of_crashed_processes() {
+    let bus = redis().await;
+    let topic = topic();
+    let options = SubscribeOptions {
+        poll: Duration::from_millis(100),
+        delete_group_on_exit: true,
+        sweep_after: Duration::from_millis(1500),
+        ..SubscribeOptions::default()
+    };
+    // Crashed after reading: its consumer exists and goes idle.
+    let crashed = process_group("cache");
+    let mut sub = bus.subscribe(&topic, &crashed, "c", options.clone()).await.unwrap();
+    assert!(sub.next(Duration::from_millis(50)).await.unwrap().is_none());
+    drop(sub);
+    // Crashed before its first read, an hour ago: no consumer, an old name.
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let since_epoch = hour_ago.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let old_id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, since_epoch.as_secs(), 0));
+    let never_read = format!("cache-{}", old_id.simple());
+    drop(bus.subscribe(&topic, &never_read, "n", options.clone()).await.unwrap());
+    // Alive: polls all along.
+    let live = process_group("cache");
+    let mut live_sub = bus.subscribe(&topic, &live, "l", options.clone()).await.unwrap();
+    let polling = tokio::spawn(async move {
+        loop {
+            let _ = live_sub.next(Duration::from_millis(100)).await;
+        }
+    });
+    // Another service's group, and another kind of per-process group: never this sweep's.
+    let mut other = bus
+        .subscribe(&topic, "matching", "m", SubscribeOptions::default())
+        .await
+        .unwrap();
+    assert!(other.next(Duration::from_millis(50)).await.unwrap().is_none());
+    let other_kind = process_group("index");
+    drop(bus.subscribe(&topic, &other_kind, "i", options.clone()).await.unwrap());
+
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    // Just created by a process still starting: no consumer yet, but young.
+    let young = process_group("cache");
+    drop(bus.subscribe(&topic, &young, "y", options.clone()).await.unwrap());
+    let newcomer = process_group("cache");
+    drop(bus.subscribe(&topic, &newcomer, "z", options).await.unwrap());
+    polling.abort();
+
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let groups: redis::streams::StreamInfoGroupsReply =
+        redis::AsyncCommands::xinfo_groups(&mut conn, &topic).await.unwrap();
+    let mut names: Vec<String> = groups.groups.into_iter().map(|g| g.name).collect();
+    names.sort();
+    let mut expected = vec![live, "matching".to_owned(), other_kind, young, newcomer];
+    expected.sort();
+    assert_eq!(
+        names, expected,
+        "crashed {crashed} and never-read {never_read} are swept"
+    );
+}

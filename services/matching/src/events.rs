@@ -93,7 +93,7 @@ pub async fn feed(
     source: RegistrySource,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let group = format!("matching-index-{}", uuid::Uuid::now_v7().simple());
+    let group = chorus_kit::events::process_group("matching-index");
     let options = SubscribeOptions {
         start_at_end: true,
         delete_group_on_exit: true,

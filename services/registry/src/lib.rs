@@ -189,7 +189,7 @@ pub async fn serve(
     let (stop_evictions, evictions_stopped) = tokio::sync::oneshot::channel::<()>();
     let evictions = (config.read_cache_entries > 0).then(|| {
         let store = store.clone();
-        let group = format!("registry-cache-{}", uuid::Uuid::now_v7().simple());
+        let group = chorus_kit::events::process_group("registry-cache");
         let options = SubscribeOptions {
             start_at_end: true,
             delete_group_on_exit: true,

@@ -30,7 +30,7 @@ fn fast() -> SubscribeOptions {
         poll: Duration::from_millis(50),
         batch: 16,
         start_at_end: false,
-        delete_group_on_exit: false,
+        ..SubscribeOptions::default()
     }
 }
 
@@ -150,4 +150,69 @@ pub async fn unacknowledged_events_are_reclaimed(bus: Arc<dyn Bus>, topic: &str)
         alive.next(Duration::from_millis(600)).await.expect("next").is_none(),
         "acknowledged events stay done"
     );
+}
+
+/// A handler that fails leaves its event unacknowledged; the redelivery runs the handler
+/// again (it is not taken for a duplicate), and a duplicate of a done event does not.
+pub async fn a_failed_handler_runs_again_on_redelivery(bus: Arc<dyn Bus>, topic: &str) {
+    use std::sync::Mutex;
+    let first = event(7);
+    bus.publish(topic, &first).await.expect("publish");
+    bus.publish(topic, &first).await.expect("publish a duplicate");
+    bus.publish(topic, &event(8)).await.expect("publish");
+    let calls: Arc<Mutex<Vec<(i64, bool)>>> = Arc::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let consumer = {
+        let calls = calls.clone();
+        let bus = bus.clone();
+        let topic = topic.to_owned();
+        tokio::spawn(async move {
+            super::consume(
+                bus,
+                &topic,
+                "g",
+                "only",
+                fast(),
+                move |envelope| {
+                    let calls = calls.clone();
+                    async move {
+                        let n = payload::<Money>(&envelope)?.amount_minor;
+                        let mut calls = calls.lock().expect("lock");
+                        // The first attempt at 7 fails; everything else succeeds.
+                        let fail = n == 7 && !calls.iter().any(|(m, _)| *m == 7);
+                        calls.push((n, !fail));
+                        if fail {
+                            Err(crate::Error::new(crate::ErrorCode::Unavailable, "try again"))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await
+        })
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !calls.lock().expect("lock").contains(&(7, true)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "7 never succeeded: {:?}",
+            calls.lock()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _ = stop.send(());
+    consumer.await.expect("join").expect("consume");
+    let calls = calls.lock().expect("lock").clone();
+    assert_eq!(calls.iter().filter(|c| **c == (7, false)).count(), 1, "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| **c == (7, true)).count(),
+        1,
+        "run again, once: {calls:?}"
+    );
+    assert_eq!(calls.iter().filter(|c| c.0 == 8).count(), 1, "{calls:?}");
 }

@@ -75,8 +75,13 @@ pub struct SubscribeOptions {
     /// A group created by this subscription starts after the newest message instead of at
     /// the oldest retained one (for observers that only care about what happens next).
     pub start_at_end: bool,
-    /// `consume` deletes the group when it stops (a group of one process only).
+    /// `consume` deletes the group when it stops (a group of one process only). Name such a
+    /// group with [`process_group`]: a process that crashed cannot delete its group, so the
+    /// next one to join a group of the same prefix deletes those silent for `sweep_after`.
     pub delete_group_on_exit: bool,
+    /// A per-process group older than this whose subscription has not marked it alive for
+    /// this long (it does every quarter of it while polling) is deleted as crashed.
+    pub sweep_after: Duration,
 }
 
 impl Default for SubscribeOptions {
@@ -87,8 +92,15 @@ impl Default for SubscribeOptions {
             batch: 128,
             start_at_end: false,
             delete_group_on_exit: false,
+            sweep_after: Duration::from_secs(600),
         }
     }
+}
+
+/// A consumer group for one process (a replica's cache, an in-memory index): `prefix-` and a
+/// UUIDv7, whose time tells how old the group is.
+pub fn process_group(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
 /// The bus port. Topics are per source service ("chorus.registry"); groups are per consuming
@@ -148,17 +160,29 @@ impl Dedupe {
 
     /// True the first time `id` is offered.
     pub fn first_time(&mut self, id: &str) -> bool {
-        if self.seen.contains(id) {
+        if self.seen(id) {
             return false;
         }
-        self.seen.insert(id.to_owned());
+        self.record(id);
+        true
+    }
+
+    /// Whether `id` was recorded (and is still within the window).
+    pub fn seen(&self, id: &str) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// Records `id` as done.
+    pub fn record(&mut self, id: &str) {
+        if !self.seen.insert(id.to_owned()) {
+            return;
+        }
         self.order.push_back(id.to_owned());
         if self.order.len() > self.capacity
             && let Some(old) = self.order.pop_front()
         {
             self.seen.remove(&old);
         }
-        true
     }
 }
 
@@ -274,12 +298,15 @@ impl Consumer {
                     continue;
                 }
             };
-            if dedupe.first_time(&delivery.envelope.id) {
-                let id = delivery.envelope.id.clone();
+            // Recorded only once the handler succeeded: a failed event must run again when it
+            // is redelivered, not be acknowledged as a duplicate of itself.
+            let id = delivery.envelope.id.clone();
+            if !dedupe.seen(&id) {
                 if let Err(e) = handler(delivery.envelope.clone()).await {
                     tracing::warn!(topic, group, event_id = %id, error = %e, "event handler failed, will be redelivered");
                     continue;
                 }
+                dedupe.record(&id);
             }
             if let Err(e) = self.sub.ack(&delivery).await {
                 tracing::warn!(topic, group, error = %e, "ack failed");

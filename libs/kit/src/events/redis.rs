@@ -10,7 +10,8 @@ use chorus_proto::event::Envelope;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamMaxlen, StreamReadOptions, StreamReadReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamMaxlen, StreamReadOptions,
+    StreamReadReply,
 };
 
 use super::{Bus, Delivery, SubscribeOptions, Subscription, decode, encode};
@@ -107,6 +108,14 @@ impl Bus for RedisBus {
         {
             return Err(Error::internal("create consumer group", e));
         }
+        if options.delete_group_on_exit {
+            beat(&mut conn, topic, group, options.sweep_after).await?;
+            match sweep(&mut conn, topic, group, options.sweep_after).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(topic, swept = n, "deleted the consumer groups of crashed processes"),
+                Err(e) => tracing::warn!(topic, error = %e, "could not sweep crashed consumer groups"),
+            }
+        }
         Ok(Box::new(RedisSubscription {
             conn,
             topic: topic.to_owned(),
@@ -114,8 +123,74 @@ impl Bus for RedisBus {
             consumer: consumer.to_owned(),
             options,
             buffer: VecDeque::new(),
+            last_beat: tokio::time::Instant::now(),
         }))
     }
+}
+
+/// The key a per-process group's subscription keeps alive while its process runs. Redis 7.0
+/// does not refresh a consumer's idle time on an empty read, so a quiet stream would make a
+/// live group look abandoned: liveness is this key instead.
+fn heartbeat_key(topic: &str, group: &str) -> String {
+    format!("chorus:group-alive:{topic}:{group}")
+}
+
+/// Marks `group` alive for `ttl`.
+async fn beat(conn: &mut MultiplexedConnection, topic: &str, group: &str, ttl: Duration) -> Result<(), Error> {
+    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+    let _: () = conn
+        .pset_ex(heartbeat_key(topic, group), 1u8, ms)
+        .await
+        .map_err(redis_err("mark consumer group alive"))?;
+    Ok(())
+}
+
+/// Deletes the per-process groups ([`super::process_group`]) of `topic` that share `group`'s
+/// prefix and whose processes are gone: a name older than `stale_after` and no heartbeat
+/// within `stale_after`. Returns how many it deleted.
+async fn sweep(
+    conn: &mut MultiplexedConnection,
+    topic: &str,
+    group: &str,
+    stale_after: Duration,
+) -> Result<usize, Error> {
+    let Some((prefix, _)) = group.rsplit_once('-') else {
+        return Ok(0);
+    };
+    let groups: StreamInfoGroupsReply = conn
+        .xinfo_groups(topic)
+        .await
+        .map_err(redis_err("list consumer groups"))?;
+    let mut swept = 0;
+    for other in groups.groups {
+        let Some(id) = other.name.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('-')) else {
+            continue;
+        };
+        if other.name == group || uuid_age(id).is_none_or(|age| age < stale_after) {
+            continue;
+        }
+        let alive: bool = conn
+            .exists(heartbeat_key(topic, &other.name))
+            .await
+            .map_err(redis_err("check consumer group heartbeat"))?;
+        if !alive {
+            let _: bool = conn
+                .xgroup_destroy(topic, &other.name)
+                .await
+                .map_err(redis_err("delete consumer group"))?;
+            swept += 1;
+        }
+    }
+    Ok(swept)
+}
+
+/// How long ago the UUIDv7 `id` was made; `None` for anything else (a group not named by
+/// [`super::process_group`] is never swept).
+fn uuid_age(id: &str) -> Option<Duration> {
+    let uuid = uuid::Uuid::parse_str(id).ok()?;
+    let (secs, nanos) = uuid.get_timestamp()?.to_unix();
+    let made = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
+    Some(std::time::SystemTime::now().duration_since(made).unwrap_or_default())
 }
 
 struct RedisSubscription {
@@ -125,6 +200,8 @@ struct RedisSubscription {
     consumer: String,
     options: SubscribeOptions,
     buffer: VecDeque<Delivery>,
+    /// When a per-process group last marked itself alive.
+    last_beat: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for RedisSubscription {
@@ -212,6 +289,10 @@ impl RedisSubscription {
 impl Subscription for RedisSubscription {
     async fn next(&mut self, timeout: Duration) -> Result<Option<Delivery>, Error> {
         let deadline = tokio::time::Instant::now() + timeout;
+        if self.options.delete_group_on_exit && self.last_beat.elapsed() >= self.options.sweep_after / 4 {
+            beat(&mut self.conn, &self.topic, &self.group, self.options.sweep_after).await?;
+            self.last_beat = tokio::time::Instant::now();
+        }
         loop {
             if let Some(d) = self.buffer.pop_front() {
                 return Ok(Some(d));

@@ -11,7 +11,7 @@ use chorus_proto::registry::{AccountVetting, MetricsSnapshot, Verdict, VettingRe
 use prost::Message;
 use sqlx::{AnyConnection, Row};
 
-use super::{CHUNK, History, Sql, Store, now_micros};
+use super::{CHUNK, History, Sql, Store, by_keys, now_micros};
 use crate::domain::influencer::{AccountKey, micros_to_timestamp};
 use crate::domain::vetting::classifier::Model;
 use crate::domain::vetting::comments::CommentSummary;
@@ -176,11 +176,13 @@ impl Store {
         let mut inputs: HashMap<AccountKey, Inputs> = HashMap::new();
         let mut previous: HashMap<AccountKey, AccountVetting> = HashMap::new();
         for chunk in keys.chunks(CHUNK) {
-            let mut q = Sql::new(
-                "SELECT platform, handle, audience_size, audience_real, audience_time, comments_total, comments_emoji, \
-                 comments_generic, comments_duplicate, comments_short FROM vetting_inputs WHERE (platform, handle) IN (",
+            let mut q = by_keys(
+                self.db.backend,
+                "platform, handle, audience_size, audience_real, audience_time, comments_total, comments_emoji, \
+                 comments_generic, comments_duplicate, comments_short",
+                "vetting_inputs",
+                chunk,
             );
-            push_keys(&mut q, chunk);
             for r in q.query().fetch_all(&mut *conn).await? {
                 let audience = match (opt_u32(&r, "audience_size")?, opt_u32(&r, "audience_real")?) {
                     (Some(sample_size), Some(real)) => Some(AudienceSummary {
@@ -205,8 +207,7 @@ impl Store {
                     Inputs { audience, comments },
                 );
             }
-            let mut q = Sql::new("SELECT platform, handle, vetting FROM accounts WHERE (platform, handle) IN (");
-            push_keys(&mut q, chunk);
+            let mut q = by_keys(self.db.backend, "platform, handle, vetting", "accounts", chunk);
             for r in q.query().fetch_all(&mut *conn).await? {
                 let bytes: Option<Vec<u8>> = r.try_get("vetting")?;
                 if let Some(v) = bytes.filter(|b| !b.is_empty()) {
@@ -364,16 +365,6 @@ impl Store {
         };
         page.read(&self.db, influencer_id, account, limit, after).await
     }
-}
-
-fn push_keys(q: &mut Sql, keys: &[&AccountKey]) {
-    for (i, k) in keys.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.row(vec![k.platform.into(), k.handle.clone().into()]);
-    }
-    q.push(")");
 }
 
 /// The influencer row's copies of its largest account: followers and engagement (List's sort
