@@ -50,14 +50,9 @@ pub(crate) fn money(m: &Money) -> String {
     }
 }
 
-/// Digits after the decimal point for an ISO 4217 code (ISO 4217 list; 2 when unknown).
+/// Digits after the decimal point for an ISO 4217 code (2 when unknown).
 pub(crate) fn minor_digits(code: &str) -> u32 {
-    match code {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
-        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        _ => 2,
-    }
+    chorus_catalog::currency::minor_digits(code).unwrap_or(2)
 }
 
 /// 12345 -> "12,345".

@@ -25,6 +25,8 @@ const MAX_PAGE: usize = 1_000;
 const MAX_MATCH: usize = 5_000;
 const MAX_SELECT_CANDIDATES: usize = 100_000;
 const MAX_SHORTLIST: usize = 10_000;
+/// Longest shortlist name, in characters.
+const MAX_SHORTLIST_NAME: usize = 200;
 
 /// The index and whether its start-up read has finished.
 #[derive(Debug, Default)]
@@ -404,7 +406,11 @@ impl MatchingService for Matching {
             }
             n => n as usize,
         };
-        v.check(r.save_as.len() > 200, "save_as", "at most 200 characters");
+        v.check(
+            r.save_as.chars().count() > MAX_SHORTLIST_NAME,
+            "save_as",
+            format!("at most {MAX_SHORTLIST_NAME} characters"),
+        );
         let id = v.take(campaign_id(&r.campaign, "campaign"))?;
         v.finish()?;
         if id.is_none() {
@@ -443,11 +449,12 @@ impl MatchingService for Matching {
                     chosen: picked.iter().map(|i| plan.candidate(&ranking.top[*i])).collect(),
                     cost: chosen.cost,
                     matched: ranking.matched,
-                    affordable_left: ranking
-                        .top
-                        .iter()
-                        .zip(&taken)
-                        .any(|(s, taken)| !taken && s.cost <= left),
+                    // Someone worth nothing to the objective was never a choice, so does not
+                    // count as left out by caps.
+                    affordable_left: ranking.top.iter().zip(&taken).any(|(s, taken)| {
+                        let value = if sales { s.conversions } else { s.engagements };
+                        !taken && value > 0.0 && s.cost <= left
+                    }),
                     labels: plan.segment_labels(),
                     per_segment: limits.per_segment.clone(),
                 }
@@ -515,6 +522,11 @@ impl MatchingService for Matching {
             "required",
         );
         v.check(
+            given.display_name.chars().count() > MAX_SHORTLIST_NAME,
+            "shortlist.display_name",
+            format!("at most {MAX_SHORTLIST_NAME} characters"),
+        );
+        v.check(
             given.members.len() > MAX_SHORTLIST,
             "shortlist.members",
             format!("at most {MAX_SHORTLIST}"),
@@ -535,6 +547,16 @@ impl MatchingService for Matching {
         let (_, c) = self.campaign(&tenant, &r.parent, "parent").await?;
         // Members are scored against the campaign's brief, as a match would have.
         let brief = c.brief.clone().unwrap_or_default();
+        // A segment label travels to contracts and measurement: it must be one of the brief's.
+        let mut v = Violations::new();
+        for (i, m) in given.members.iter().enumerate() {
+            v.check(
+                !m.segment.is_empty() && !brief.segments.iter().any(|s| s.label == m.segment),
+                format!("shortlist.members[{i}].segment"),
+                format!("\"{}\" is not a segment of the campaign's brief", m.segment),
+            );
+        }
+        v.finish()?;
         let objective = Objective::try_from(c.objective).unwrap_or(Objective::Awareness);
         let settings = self.settings;
         let wanted: Vec<u128> = given

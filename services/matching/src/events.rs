@@ -18,6 +18,7 @@ use chorus_proto::registry::{
 };
 
 use crate::api::SharedIndex;
+use crate::domain::index::parse_id;
 use crate::store::Store;
 
 /// The registry's topic and the event types matching reads (the registry's contract, see
@@ -121,14 +122,9 @@ pub async fn feed(
             },
         ))
     };
-    for (id, category, end) in store.exclusivities(crate::store::now_micros()).await? {
-        if let Ok(mut index) = shared.index.write() {
-            index.set_exclusive(id, &category, end);
-        }
-    }
     tokio::pin!(shutdown);
     tokio::select! {
-        loaded = load(&shared, &source) => {
+        loaded = load(&shared, &source, &store) => {
             loaded?;
             (&mut shutdown).await;
         }
@@ -138,13 +134,27 @@ pub async fn feed(
     events.await.map_err(|e| Error::internal("index feed", e))?
 }
 
-/// Reads the whole catalogue into the index, retrying until the registry answers.
-async fn load(shared: &SharedIndex, source: &RegistrySource) -> Result<(), Error> {
+/// Reads the exclusivities in force and the whole catalogue into the index, retrying until
+/// the database and the registry answer.
+async fn load(shared: &SharedIndex, source: &RegistrySource, store: &Store) -> Result<(), Error> {
     let started = Instant::now();
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match read_all(shared, source).await {
+        let read = async {
+            let exclusivities = store.exclusivities(crate::store::now_micros()).await?;
+            {
+                let mut index = shared.index.write().map_err(|_| poisoned())?;
+                for (id, category, end) in exclusivities {
+                    index.set_exclusive(id, &category, end);
+                }
+            }
+            let n = read_all(shared, source).await?;
+            shared.index.write().map_err(|_| poisoned())?.finish_loading();
+            forget_the_deleted(shared, store).await?;
+            Ok::<_, Error>(n)
+        };
+        match read.await {
             Ok(n) => {
                 shared.loaded.store(true, Ordering::Release);
                 shared.on_loaded.notify_waiters();
@@ -157,11 +167,39 @@ async fn load(shared: &SharedIndex, source: &RegistrySource) -> Result<(), Error
             }
             Err(e) => {
                 let wait = Duration::from_millis(200 * u64::from(attempt.min(25)));
-                tracing::warn!(error = %e, attempt, "reading the registry failed, retrying");
+                tracing::warn!(error = %e, attempt, "loading the index failed, retrying");
                 tokio::time::sleep(wait).await;
             }
         }
     }
+}
+
+/// Erases what this service keeps about people the registry no longer has: a deletion
+/// published while this replica was down reached no group of its own (groups start at the
+/// end), but the catalogue it just read tells.
+async fn forget_the_deleted(shared: &SharedIndex, store: &Store) -> Result<(), Error> {
+    let remembered = store.remembered_ids().await?;
+    let gone: Vec<String> = {
+        let index = shared.index.read().map_err(|_| poisoned())?;
+        remembered
+            .into_iter()
+            .filter(|id| parse_id(id).is_some_and(|n| index.get(n).is_none()))
+            .collect()
+    };
+    for id in &gone {
+        store.forget(id).await?;
+    }
+    if !gone.is_empty() {
+        tracing::info!(
+            forgotten = gone.len(),
+            "erased people deleted from the registry while matching was down"
+        );
+    }
+    Ok(())
+}
+
+fn poisoned() -> Error {
+    Error::new(chorus_kit::ErrorCode::Internal, "index lock poisoned")
 }
 
 /// One whole read of the catalogue into the index; how many influencers it held.

@@ -55,25 +55,31 @@ impl Store {
         let id = c.name.trim_start_matches("campaigns/");
         let mut tx = self.db.pool.begin().await?;
         if !request_id.is_empty() {
-            let done = sqlx::query("SELECT campaign_id FROM campaign_requests WHERE tenant = $1 AND request_id = $2")
-                .bind(&c.tenant)
-                .bind(request_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = done {
-                let first: String = row.try_get(0)?;
+            // Claim the request id first: a concurrent retry with the same id waits here for
+            // this transaction, then finds the id taken and returns what this one created.
+            let claimed = sqlx::query(
+                "INSERT INTO campaign_requests (tenant, request_id, campaign_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&c.tenant)
+            .bind(request_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
                 drop(tx);
+                let row =
+                    sqlx::query("SELECT campaign_id FROM campaign_requests WHERE tenant = $1 AND request_id = $2")
+                        .bind(&c.tenant)
+                        .bind(request_id)
+                        .fetch_one(&self.db.pool)
+                        .await?;
+                let first: String = row.try_get(0)?;
                 return self
                     .campaign(&c.tenant, &first)
                     .await?
                     .ok_or_else(|| Error::not_found(format!("campaigns/{first}")));
             }
-            sqlx::query("INSERT INTO campaign_requests (tenant, request_id, campaign_id) VALUES ($1, $2, $3)")
-                .bind(&c.tenant)
-                .bind(request_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
         }
         let now = now_micros();
         sqlx::query(
@@ -391,6 +397,18 @@ impl Store {
 
     /// Forgets a deleted influencer: their place on every shortlist, rejections and
     /// exclusivities.
+    /// Every influencer id this service keeps anything about: on shortlists, in rejections,
+    /// under exclusivities.
+    pub async fn remembered_ids(&self) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query(
+            "SELECT influencer_id FROM shortlist_members UNION SELECT influencer_id FROM rejections \
+             UNION SELECT influencer_id FROM exclusivities",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     pub async fn forget(&self, influencer_id: &str) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await?;
         let name = format!("influencers/{influencer_id}");

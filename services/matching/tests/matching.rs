@@ -109,6 +109,11 @@ on_both_backends! {
         let one = a.create_campaign(req()).await.unwrap().into_inner().campaign.unwrap();
         let two = a.create_campaign(req()).await.unwrap().into_inner().campaign.unwrap();
         assert_eq!(one.name, two.name);
+        // Two tries of one request at once: both answer with the one campaign created.
+        let req = || CreateCampaignRequest { campaign: Some(dog_treats()), request_id: "req-2".into() };
+        let (mut x, mut y) = (a.clone(), a.clone());
+        let (one, two) = tokio::join!(x.create_campaign(req()), y.create_campaign(req()));
+        assert_eq!(one.unwrap().into_inner().campaign.unwrap().name, two.unwrap().into_inner().campaign.unwrap().name);
     };
 
     bad_briefs_are_refused_by_field_and_nothing_is_written => |app: App| async move {
@@ -185,10 +190,50 @@ on_both_backends! {
             .await,
             &["campaign.status"],
         );
+        let mut yen = dog_treats();
+        yen.brief.as_mut().unwrap().budget.as_mut().unwrap().currency_code = "XYZ".into();
+        invalid(
+            "a currency ISO 4217 does not have",
+            a.create_campaign(CreateCampaignRequest { campaign: Some(yen), request_id: String::new() }).await,
+            &["campaign.brief.budget.currency_code"],
+        );
+        let on_mars = || vec![ShortlistMember { influencer: format!("influencers/{}", uuid::Uuid::now_v7()), segment: "mars".into(), ..Default::default() }];
+        invalid(
+            "a shortlist with a long name and a segment the brief does not have",
+            a.create_shortlist(CreateShortlistRequest {
+                parent: created.name.clone(),
+                shortlist: Some(Shortlist {
+                    display_name: "x".repeat(201),
+                    members: on_mars(),
+                    ..Default::default()
+                }),
+            })
+            .await,
+            &["shortlist.display_name"],
+        );
+        invalid(
+            "a segment the brief does not have",
+            a.create_shortlist(CreateShortlistRequest {
+                parent: created.name.clone(),
+                shortlist: Some(Shortlist {
+                    display_name: "picks".into(),
+                    members: on_mars(),
+                    ..Default::default()
+                }),
+            })
+            .await,
+            &["shortlist.members[0].segment"],
+        );
         // Nothing of the refused calls was stored.
         let listed = a.list_campaigns(ListCampaignsRequest::default()).await.unwrap().into_inner();
         assert_eq!(listed.campaigns.len(), 1);
         assert_eq!(listed.campaigns[0], created);
+        let shortlists = a
+            .list_shortlists(ListShortlistsRequest { parent: created.name.clone(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(shortlists.shortlists.is_empty());
     };
 
     the_index_follows_the_registry_and_explains_its_ranking => |app: App| async move {
@@ -307,7 +352,7 @@ on_both_backends! {
         assert_eq!(r.considered_count, 4);
     };
 
-    select_fits_budget_and_caps_and_shortlists_remember_rejections => |app: App| async move {
+    select_fits_budget_and_caps_and_shortlists_remember_rejections => |mut app: App| async move {
         let mut reg = app.registry().await;
         for i in 0..12 {
             // The eight largest live in Austin: without the cap they would all be chosen.
@@ -416,6 +461,25 @@ on_both_backends! {
                 break;
             }
             assert!(std::time::Instant::now() < deadline, "the deleted member is still on the shortlist");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // A deletion while matching is down reaches it too: the start-up read tells who is gone.
+        let gone_while_down = saved.members[2].influencer.clone();
+        app.stop_matching().await;
+        reg.delete_influencer(DeleteInfluencerRequest { name: gone_while_down.clone() }).await.unwrap();
+        app.start_matching().await;
+        let mut m = app.matching().await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match m.get_shortlist(GetShortlistRequest { name: saved.name.clone() }).await {
+                Ok(s) if s.get_ref().shortlist.as_ref().unwrap().members.iter().all(|x| x.influencer != gone_while_down) => {
+                    assert_eq!(s.into_inner().shortlist.unwrap().members.len(), 5);
+                    break;
+                }
+                _ => {}
+            }
+            assert!(std::time::Instant::now() < deadline, "deleted while matching was down, still on the shortlist");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 

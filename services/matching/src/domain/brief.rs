@@ -21,9 +21,9 @@ fn is_country(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-fn is_currency(code: &str) -> bool {
-    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
-}
+/// Largest budget in minor units: ten trillion dollars' worth of cents, far above any
+/// campaign and far below where sums of costs could overflow.
+pub const MAX_BUDGET_MINOR: i64 = 1_000_000_000_000_000;
 
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
@@ -145,6 +145,13 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
             format!("{p}.deliverables[{i}].count"),
             format!("from 1 to {MAX_DELIVERABLE_COUNT}"),
         );
+        v.check(
+            b.deliverables[..i]
+                .iter()
+                .any(|e| e.kind == d.kind && e.platform == d.platform),
+            format!("{p}.deliverables[{i}]"),
+            "this kind on this platform is listed twice: give one entry its total count",
+        );
     }
     v.check(
         b.compensation_offered.is_empty(),
@@ -162,14 +169,17 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         None => v.add(format!("{p}.budget"), "required"),
         Some(m) => {
             v.check(
-                !is_currency(&m.currency_code),
+                !chorus_catalog::currency::is_currency(&m.currency_code),
                 format!("{p}.budget.currency_code"),
-                "required: ISO 4217, upper case",
+                format!(
+                    "required: an ISO 4217 currency, upper case (got \"{}\")",
+                    m.currency_code
+                ),
             );
             v.check(
-                m.amount_minor <= 0,
+                !(1..=MAX_BUDGET_MINOR).contains(&m.amount_minor),
                 format!("{p}.budget.amount_minor"),
-                "must be positive",
+                format!("must be positive, at most {MAX_BUDGET_MINOR}"),
             );
         }
     }
@@ -178,6 +188,15 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         format!("{p}.headcount"),
         format!("from 1 to {MAX_HEADCOUNT}"),
     );
+    if let Some(s) = &b.schedule {
+        for (name, t) in [("start_time", &s.start_time), ("end_time", &s.end_time)] {
+            v.check(
+                t.as_ref().is_some_and(|t| !(0..1_000_000_000).contains(&t.nanos)),
+                format!("{p}.schedule.{name}.nanos"),
+                "from 0 to 999,999,999",
+            );
+        }
+    }
     if let Some(s) = &b.schedule
         && let (Some(start), Some(end)) = (&s.start_time, &s.end_time)
     {
@@ -292,7 +311,7 @@ pub fn status_change_allowed(from: CampaignStatus, to: CampaignStatus) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use chorus_proto::matching::{DeliverableWanted, DiversityCaps, NicheWeight, Segment};
+    use chorus_proto::matching::{DeliverableWanted, DiversityCaps, NicheWeight, Schedule, Segment};
     use chorus_proto::types::{Location, Money};
 
     /// "Vegan dog treats: 50 wellness-minded dog lovers in Austin and Denver, $5,000, one post
@@ -409,6 +428,50 @@ pub(crate) mod tests {
                 "campaign.brief.budget.amount_minor",
                 "campaign.brief.diversity_caps.max_city_share",
             ]
+        );
+    }
+
+    #[test]
+    fn money_and_deliverables_are_checked_for_what_sums_and_prices_need() {
+        let mut c = dog_treats();
+        let b = c.brief.as_mut().unwrap();
+        b.budget = Some(Money {
+            currency_code: "XYZ".into(),
+            amount_minor: MAX_BUDGET_MINOR + 1,
+        });
+        b.deliverables.push(DeliverableWanted {
+            kind: DeliverableKind::FeedPost as i32,
+            count: 2,
+            platform: Platform::Instagram as i32,
+        });
+        b.schedule = Some(Schedule {
+            start_time: Some(prost_types::Timestamp { seconds: 1, nanos: -1 }),
+            end_time: Some(prost_types::Timestamp {
+                seconds: 2,
+                nanos: 1_000_000_000,
+            }),
+        });
+        assert_eq!(
+            fields(&c),
+            vec![
+                "campaign.brief.deliverables[2]",
+                "campaign.brief.budget.currency_code",
+                "campaign.brief.budget.amount_minor",
+                "campaign.brief.schedule.start_time.nanos",
+                "campaign.brief.schedule.end_time.nanos",
+            ]
+        );
+        let b = c.brief.as_mut().unwrap();
+        b.deliverables[2].platform = Platform::Tiktok as i32;
+        b.budget = Some(Money {
+            currency_code: "JPY".into(),
+            amount_minor: MAX_BUDGET_MINOR,
+        });
+        b.schedule = None;
+        assert_eq!(
+            fields(&c),
+            Vec::<String>::new(),
+            "the same kind on another platform is fine"
         );
     }
 

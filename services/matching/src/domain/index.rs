@@ -192,6 +192,13 @@ pub fn niche_bit(id: &str) -> Option<u32> {
     NICHES.iter().position(|(n, _)| *n == id).map(|i| 1 << i)
 }
 
+/// A metrics or vetting event kept until its profile arrives.
+#[derive(Debug)]
+enum Early {
+    Metrics(i32, Box<str>, AccountMetrics),
+    Vetting(VettingReport),
+}
+
 /// The catalogue in memory.
 #[derive(Debug, Default)]
 pub struct Index {
@@ -201,6 +208,11 @@ pub struct Index {
     deleted: HashSet<u128>,
     /// Exclusive contracts in force: influencer → (category, end time in microseconds).
     exclusive: HashMap<u128, Vec<(Box<str>, i64)>>,
+    /// Figures that arrived before their profile: during the start-up read an event can
+    /// overtake the page that holds its influencer. The profile's upsert applies them (newer
+    /// wins, as always); [`Index::finish_loading`] drops the rest.
+    early: HashMap<u128, Vec<Early>>,
+    loaded: bool,
     pub places: Interner,
     pub languages: Interner,
     pub currencies: Interner,
@@ -356,13 +368,35 @@ impl Index {
                 self.slots.insert(id, slot);
             }
         }
+        for early in self.early.remove(&id).unwrap_or_default() {
+            match early {
+                Early::Metrics(platform, handle, m) => self.metrics(&inf.name, platform, &handle, &m),
+                Early::Vetting(r) => self.vetting(&inf.name, &r),
+            };
+        }
         true
+    }
+
+    /// The start-up read is complete: from now on an event's influencer is always in the
+    /// index already (events follow their upsert), so nothing more is kept for later.
+    pub fn finish_loading(&mut self) {
+        self.loaded = true;
+        self.early = HashMap::new();
+    }
+
+    /// Keeps figures for an influencer the index does not hold yet, while loading.
+    fn keep_early(&mut self, influencer: &str, early: Early) {
+        if let (false, Some(id)) = (self.loaded, influencer.strip_prefix("influencers/").and_then(parse_id))
+            && !self.deleted.contains(&id)
+        {
+            self.early.entry(id).or_default().push(early);
+        }
     }
 
     /// Applies an account's new metrics when newer than the index's.
     pub fn metrics(&mut self, influencer: &str, platform: i32, handle: &str, m: &AccountMetrics) -> bool {
         let observed = micros(m.latest.as_ref().and_then(|s| s.observe_time.as_ref()));
-        self.with_account(influencer, platform, handle, |a| {
+        let applied = self.with_account(influencer, platform, handle, |a| {
             if observed < a.observed {
                 return false;
             }
@@ -373,13 +407,17 @@ impl Index {
             a.sponsored = m.sponsored_share as f32;
             a.observed = observed;
             true
+        });
+        applied.unwrap_or_else(|| {
+            self.keep_early(influencer, Early::Metrics(platform, handle.into(), m.clone()));
+            false
         })
     }
 
     /// Applies an account's new vetting report when newer than the index's.
     pub fn vetting(&mut self, influencer: &str, report: &VettingReport) -> bool {
         let at = micros(report.compute_time.as_ref());
-        self.with_account(influencer, report.platform, &report.handle, |a| {
+        let applied = self.with_account(influencer, report.platform, &report.handle, |a| {
             if at < a.vetted {
                 return false;
             }
@@ -388,6 +426,10 @@ impl Index {
             a.flagged = !report.flags.is_empty();
             a.vetted = at;
             true
+        });
+        applied.unwrap_or_else(|| {
+            self.keep_early(influencer, Early::Vetting(report.clone()));
+            false
         })
     }
 
@@ -397,27 +439,21 @@ impl Index {
         platform: i32,
         handle: &str,
         change: impl FnOnce(&mut Account) -> bool,
-    ) -> bool {
-        let Some(slot) = influencer
+    ) -> Option<bool> {
+        let slot = influencer
             .strip_prefix("influencers/")
             .and_then(parse_id)
-            .and_then(|id| self.slots.get(&id))
-        else {
-            return false;
-        };
+            .and_then(|id| self.slots.get(&id))?;
         let entry = &mut self.entries[*slot as usize];
-        let Some(a) = entry
+        let a = entry
             .accounts
             .iter_mut()
-            .find(|a| i32::from(a.platform) == platform && &*a.handle == handle)
-        else {
-            return false;
-        };
+            .find(|a| i32::from(a.platform) == platform && &*a.handle == handle)?;
         let changed = change(a);
         if changed {
             entry.refresh_hot();
         }
-        changed
+        Some(changed)
     }
 
     /// Forgets an influencer for good: a later (older) upsert cannot bring them back.
@@ -427,6 +463,7 @@ impl Index {
         };
         self.deleted.insert(id);
         self.exclusive.remove(&id);
+        self.early.remove(&id);
         match self.slots.remove(&id) {
             Some(slot) => {
                 let e = &mut self.entries[slot as usize];
@@ -640,6 +677,33 @@ pub(crate) mod tests {
             !ix.metrics(&name, Platform::Tiktok as i32, "p7", &metrics(1, 0.1, 99)),
             "no such account"
         );
+    }
+
+    #[test]
+    fn figures_that_overtake_their_profile_during_loading_apply_when_it_arrives() {
+        let mut ix = Index::new();
+        let name = format!("influencers/{}", format_id(8));
+        let report = VettingReport {
+            platform: Platform::Instagram as i32,
+            handle: "p8".into(),
+            quality_score: 33.0,
+            verdict: Verdict::Review as i32,
+            compute_time: ts(60),
+            ..Default::default()
+        };
+        // Events first, then the page of the start-up read with older figures.
+        assert!(!ix.metrics(&name, Platform::Instagram as i32, "p8", &metrics(9_000, 0.08, 50)));
+        assert!(!ix.vetting(&name, &report));
+        assert!(ix.upsert(&influencer(8, "Austin", 5_000, 10)));
+        let e = ix.get(8).unwrap();
+        assert_eq!(e.hot.followers, 9_000, "the newer metrics won over the page's");
+        assert_eq!(e.hot.quality, 33.0);
+        // Once loaded, nothing is kept for later: events follow their upsert.
+        ix.finish_loading();
+        let late = format!("influencers/{}", format_id(9));
+        assert!(!ix.metrics(&late, Platform::Instagram as i32, "p9", &metrics(9_000, 0.08, 50)));
+        assert!(ix.upsert(&influencer(9, "Austin", 5_000, 10)));
+        assert_eq!(ix.get(9).unwrap().hot.followers, 5_000);
     }
 
     #[test]

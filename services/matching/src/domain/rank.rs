@@ -8,6 +8,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
+use chorus_catalog::currency;
 use chorus_catalog::niche::NICHES;
 use chorus_catalog::norms::engagement_norm;
 use chorus_proto::matching::{Brief, Candidate, FilterCount, Objective, ScorePart};
@@ -78,18 +79,16 @@ fn kind_factors(kind: u8) -> (f64, f64) {
 }
 
 /// Market estimate of a feed post in minor units: about $10 per 1,000 followers, at least
-/// $25 (DOMAIN.md), read in the budget's currency.
-fn estimated_post_price(followers: u32) -> f64 {
-    (f64::from(followers) / 1_000.0 * 1_000.0).max(2_500.0)
+/// $25 (DOMAIN.md), read as major units of the budget's currency (there are no exchange
+/// rates here: 10 per 1,000 followers is ¥10 in a yen brief, which is why a rate card in the
+/// brief's currency always wins over the estimate).
+fn estimated_post_price(followers: u32, minor_per_major: f64) -> f64 {
+    (f64::from(followers) / 1_000.0 * 10.0).max(25.0) * minor_per_major
 }
 
-/// Minor units per major unit of a currency (ISO 4217 exponents that are not 2).
+/// Minor units per major unit of a currency (100 for USD, 1 for JPY, 1,000 for KWD).
 pub fn minor_per_major(currency: &str) -> f64 {
-    match currency {
-        "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "PYG" | "UGX" | "XAF" | "XOF" => 1.0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 1_000.0,
-        _ => 100.0,
-    }
+    currency::minor_per_major(currency) as f64
 }
 
 fn ramp(x: f64, zero_at: f64, one_at: f64) -> f64 {
@@ -564,7 +563,7 @@ impl<'a> Plan<'a> {
                 Some(p) if self.currency != 0 => p as f64,
                 _ => {
                     estimated = true;
-                    estimated_post_price(hot.followers) * price_factor
+                    estimated_post_price(hot.followers, self.minor_per_major) * price_factor
                 }
             };
             cost += price * f64::from(*count);
@@ -576,17 +575,23 @@ impl<'a> Plan<'a> {
             f64::from(hot.engagement)
         };
         let engagements = f64::from(hot.followers) * rate * posts;
-        let per_unit = if cost > 0.0 {
-            engagements / (cost / self.minor_per_major)
+        // Someone who asks nothing (product or gift only, a zero rate card) is as efficient as
+        // can be, provided they bring engagements at all.
+        let efficiency = if cost > 0.0 {
+            let per_unit = engagements / (cost / self.minor_per_major);
+            per_unit / (per_unit + EFFICIENCY_MIDPOINT)
+        } else if engagements > 0.0 {
+            1.0
         } else {
             0.0
         };
-        let efficiency = per_unit / (per_unit + EFFICIENCY_MIDPOINT);
         let conversions = engagements * quality * self.settings.conversion_rate;
         let parts = [niche, location, engagement, quality, demographic, efficiency];
         let penalty = ramp(f64::from(hot.sponsored), SPONSORED_FREE, SPONSORED_FULL);
         let total: f64 =
             parts.iter().zip(PARTS).map(|(v, (_, w))| v * w).sum::<f64>() * 100.0 - penalty * SPONSORED_PENALTY_POINTS;
+        // A figure that is not a number must not rank first (total_cmp puts NaN above 100).
+        let total = if total.is_finite() { total } else { 0.0 };
         Scored {
             slot,
             id: e.id,
@@ -806,15 +811,22 @@ impl<'a> Plan<'a> {
                     age_bucket_name(a.largest_bucket())
                 ),
             },
+            COST_EFFICIENCY if s.cost <= 0 => format!(
+                "{:.0} expected engagements for no cash ({} {}){}.",
+                s.engagements,
+                format_money(0, &self.currency_code),
+                self.currency_code,
+                if s.cost_estimated {
+                    " (estimated from market rates where the rate card lacks a kind)"
+                } else {
+                    ""
+                }
+            ),
             COST_EFFICIENCY => format!(
                 "{:.1} expected engagements per {} for {} {}{}.",
-                if s.cost > 0 {
-                    s.engagements / (s.cost as f64 / self.minor_per_major)
-                } else {
-                    0.0
-                },
+                s.engagements / (s.cost as f64 / self.minor_per_major),
                 self.currency_code,
-                format_money(s.cost, self.minor_per_major),
+                format_money(s.cost, &self.currency_code),
                 self.currency_code,
                 if s.cost_estimated {
                     " (estimated from market rates where the rate card lacks a kind)"
@@ -845,7 +857,7 @@ impl<'a> Plan<'a> {
                 format!(" in {}", title(self.index.places.name(e.city)))
             },
             strengths.join(" and "),
-            format_money(s.cost, self.minor_per_major),
+            format_money(s.cost, &self.currency_code),
             self.currency_code,
         );
         if s.penalty > 0.0 {
@@ -899,12 +911,9 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-pub fn format_money(minor: i64, minor_per_major: f64) -> String {
-    if minor_per_major <= 1.0 {
-        format!("{minor}")
-    } else {
-        format!("{:.2}", minor as f64 / minor_per_major)
-    }
+/// An amount with its currency's decimals: "1250.00" USD, "1250" JPY, "12.345" KWD.
+pub fn format_money(minor: i64, currency_code: &str) -> String {
+    currency::decimal(minor, currency_code)
 }
 
 fn tier_name(t: Tier) -> &'static str {
@@ -1084,6 +1093,50 @@ mod tests {
         assert_eq!(r.removed[2], 2, "excluded: one by the brief, one rejected");
         assert_eq!(r.removed[3], 1, "exclusivity");
         assert!(r.top.iter().all(|s| ![1u128, 2, 3].contains(&s.id)));
+    }
+
+    #[test]
+    fn a_free_rate_card_is_the_most_efficient_and_a_yen_brief_estimates_in_yen() {
+        let mut ix = Index::new();
+        // Two people alike but for price: one asks nothing (product only), one $50 a piece.
+        for (n, price) in [(1u128, 0i64), (2, 5_000)] {
+            let mut inf = influencer(n, "Austin", 5_000, 1);
+            inf.compensation_accepted = vec![CompensationKind::Product as i32];
+            inf.rate_card = [DeliverableKind::FeedPost, DeliverableKind::Story]
+                .map(|kind| RateCardEntry {
+                    kind: kind as i32,
+                    price: Some(Money {
+                        currency_code: "USD".into(),
+                        amount_minor: price,
+                    }),
+                })
+                .to_vec();
+            ix.upsert(&inf);
+        }
+        let p = plan(&ix, &brief());
+        let r = p.run(2);
+        assert_eq!(r.top.len(), 2);
+        let (free, paid) = (&r.top[0], &r.top[1]);
+        assert_eq!((free.cost, paid.cost), (0, 10_000), "the free one ranks first");
+        assert!(free.score > paid.score);
+        let c = p.candidate(free);
+        let part = c.breakdown.iter().find(|b| b.part == COST_EFFICIENCY).unwrap();
+        assert_eq!(part.value, 1.0);
+        assert!(part.explanation.contains("for no cash"), "{}", part.explanation);
+
+        // In a yen brief neither has a yen rate card: the estimate is 10 per 1,000 followers
+        // (at least 25) in yen, which has no minor unit, times 1 + 0.43 for the story.
+        let mut b = brief();
+        b.budget = Some(Money {
+            currency_code: "JPY".into(),
+            amount_minor: 1_000_000,
+        });
+        let p = plan(&ix, &b);
+        let top = p.run(1).top;
+        assert!(top[0].cost_estimated);
+        assert_eq!(top[0].cost, (50.0f64 * 1.43).round() as i64);
+        let c = p.candidate(&top[0]);
+        assert!(c.reason.contains("72 JPY"), "{}", c.reason);
     }
 
     #[test]

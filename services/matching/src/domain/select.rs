@@ -38,7 +38,8 @@ impl Limits {
             if share <= 0.0 {
                 usize::MAX
             } else {
-                ((share * headcount as f64).floor() as usize).max(1)
+                // The epsilon keeps 0.29 x 100 (28.999999999999996 in floating point) at 29.
+                ((share * headcount as f64 + 1e-9).floor() as usize).max(1)
             }
         };
         let per_segment = (0..segments)
@@ -122,7 +123,7 @@ fn greedy(candidates: &[Scored], values: &[f64], eligible: &[usize], limits: &Li
             break;
         }
         let c = &candidates[i];
-        if s.cost + c.cost > limits.budget {
+        if s.cost.checked_add(c.cost).is_none_or(|total| total > limits.budget) {
             continue;
         }
         if c.city != 0 && cities.get(&c.city).copied().unwrap_or(0) >= limits.per_city {
@@ -166,6 +167,10 @@ mod tests {
         assert_eq!(l.per_niche, usize::MAX);
         assert_eq!(l.per_segment, vec![17, 17, 16]);
         assert_eq!(Limits::new(100, 2, 0.1, 0.1, 0).per_city, 1);
+        // Shares that land on a whole number in decimal but not in binary floating point.
+        assert_eq!(Limits::new(100, 100, 0.29, 0.57, 0).per_city, 29);
+        assert_eq!(Limits::new(100, 100, 0.29, 0.57, 0).per_niche, 57);
+        assert_eq!(Limits::new(100, 50, 0.58, 0.0, 0).per_city, 29);
     }
 
     #[test]
