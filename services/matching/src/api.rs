@@ -86,6 +86,31 @@ impl Matching {
         .map_err(|e| Error::internal("match task", e))?
     }
 
+    /// Stores a new shortlist, then erases anyone on it whose deletion reached the index
+    /// while it was being made: the deletion's own erasure may have run before this commit.
+    /// (The index learns of a deletion before its erasure runs, so one of the two sees it.)
+    async fn save_shortlist(&self, tenant: &str, campaign_id: &str, mut s: Shortlist) -> Result<Shortlist, Error> {
+        self.store.create_shortlist(tenant, campaign_id, &s).await?;
+        let members: Vec<String> = s.members.iter().map(|m| m.influencer.clone()).collect();
+        let gone: Vec<String> = self
+            .with_index(move |index| {
+                members
+                    .into_iter()
+                    .filter(|m| {
+                        m.strip_prefix("influencers/")
+                            .and_then(parse_id)
+                            .is_some_and(|id| index.get(id).is_none())
+                    })
+                    .collect()
+            })
+            .await?;
+        for name in &gone {
+            self.store.forget(name.trim_start_matches("influencers/")).await?;
+        }
+        s.members.retain(|m| !gone.contains(&m.influencer));
+        Ok(s)
+    }
+
     /// The caller's campaign, or NOT_FOUND (another tenant's campaign is not found either).
     async fn campaign(&self, tenant: &str, name: &str, field: &str) -> Result<(String, Campaign), Error> {
         let id = campaign_id(name, field)?;
@@ -492,8 +517,7 @@ impl MatchingService for Matching {
             None
         } else {
             let s = new_shortlist(&id, &r.save_as, &selected);
-            self.store.create_shortlist(&tenant, &id, &s).await?;
-            Some(s)
+            Some(self.save_shortlist(&tenant, &id, s).await?)
         };
         Ok(Response::new(SelectInfluencersResponse {
             expected_engagements: selected.iter().map(|c| c.expected_engagements).sum(),
@@ -586,7 +610,7 @@ impl MatchingService for Matching {
                 m.segment = g.segment.clone();
             }
         }
-        self.store.create_shortlist(&tenant, &id, &s).await?;
+        let s = self.save_shortlist(&tenant, &id, s).await?;
         Ok(Response::new(CreateShortlistResponse { shortlist: Some(s) }))
     }
 
