@@ -198,6 +198,27 @@ async fn forget_the_deleted(shared: &SharedIndex, store: &Store) -> Result<(), E
     Ok(())
 }
 
+/// The hook for contracts: `influencer_id` is under an exclusive contract in `category`
+/// until `end_micros`, from now on left out of matches whose brief excludes that category.
+/// Stored (a restart loads it again) and applied to the running index at once. The contracts
+/// service's event will call this; nothing does yet.
+pub async fn exclusivity_started(
+    shared: &SharedIndex,
+    store: &Store,
+    influencer_id: &str,
+    category: &str,
+    end_micros: i64,
+) -> Result<(), Error> {
+    let id = parse_id(influencer_id).ok_or_else(|| Error::invalid_field("influencer", "not an influencer id"))?;
+    store.add_exclusivity(influencer_id, category, end_micros).await?;
+    shared
+        .index
+        .write()
+        .map_err(|_| poisoned())?
+        .set_exclusive(id, category, end_micros);
+    Ok(())
+}
+
 fn poisoned() -> Error {
     Error::new(chorus_kit::ErrorCode::Internal, "index lock poisoned")
 }

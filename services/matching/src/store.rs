@@ -377,7 +377,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Records an exclusive contract (the hook the contracts service's events will call).
+    /// Records an exclusive contract; `events::exclusivity_started` is the whole hook (this
+    /// row and the index).
     pub async fn add_exclusivity(&self, influencer_id: &str, category: &str, end_time: i64) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await?;
         sqlx::query("DELETE FROM exclusivities WHERE influencer_id = $1 AND category = $2")
@@ -395,8 +396,6 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a deleted influencer: their place on every shortlist, rejections and
-    /// exclusivities.
     /// Every influencer id this service keeps anything about: on shortlists, in rejections,
     /// under exclusivities.
     pub async fn remembered_ids(&self) -> Result<Vec<String>, Error> {
@@ -409,6 +408,8 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// Forgets a deleted influencer: their place on every shortlist, rejections and
+    /// exclusivities.
     pub async fn forget(&self, influencer_id: &str) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await?;
         let name = format!("influencers/{influencer_id}");

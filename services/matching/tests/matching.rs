@@ -350,6 +350,31 @@ on_both_backends! {
         let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 4).await;
         assert!(names(&r).contains(&"Late".to_owned()));
         assert_eq!(r.considered_count, 4);
+
+        // The exclusivity hook contracts will call: stored, and in the index it is given at
+        // once; a restarted service loads it and leaves the person out of briefs that
+        // exclude the category.
+        let late = r.candidates.iter().find(|c| c.display_name == "Late").unwrap().influencer.clone();
+        let late_id = late.trim_start_matches("influencers/");
+        let db = chorus_kit::storage::Database::connect(&app.matching_db, &chorus_matching::MIGRATIONS, 2).await.unwrap();
+        let store = chorus_matching::store::Store::new(db, chorus_kit::events::outbox::Outbox::new());
+        let shared = chorus_matching::api::SharedIndex::default();
+        let now = chorus_matching::store::now_micros();
+        let day = 86_400_000_000;
+        chorus_matching::events::exclusivity_started(&shared, &store, late_id, "pet-food", now + day).await.unwrap();
+        let id = chorus_matching::domain::index::parse_id(late_id).unwrap();
+        assert!(shared.index.read().unwrap().is_exclusive(id, &["pet-food".to_owned()], now));
+        app.stop_matching().await;
+        app.start_matching().await;
+        let mut m = app.matching().await;
+        let mut exclusive = dog_treats();
+        exclusive.brief.as_mut().unwrap().exclusions =
+            Some(Exclusions { exclusivity_categories: vec!["pet-food".into()], ..Default::default() });
+        let exclusive = create_campaign(&mut m, exclusive).await;
+        let r = match_until(&mut m, &exclusive.name, |r| r.matched_count == 3).await;
+        assert!(!names(&r).contains(&"Late".to_owned()), "under an exclusive contract in pet-food");
+        let again = match_until(&mut m, &campaign.name, |r| r.matched_count == 4).await;
+        assert!(names(&again).contains(&"Late".to_owned()), "a brief without the category still finds them");
     };
 
     select_fits_budget_and_caps_and_shortlists_remember_rejections => |mut app: App| async move {

@@ -53,7 +53,7 @@ pub struct App {
     jwt: Jwt,
     stops: Vec<tokio::sync::oneshot::Sender<()>>,
     served: Vec<Served>,
-    matching_db: String,
+    pub matching_db: String,
     _dirs: Vec<tempfile::TempDir>,
 }
 
