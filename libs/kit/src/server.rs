@@ -205,6 +205,10 @@ pub fn incoming(listener: TcpListener) -> TcpIncoming {
 pub fn deadline<T>(request: &tonic::Request<T>) -> Option<tokio::time::Instant> {
     let raw = request.metadata().get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    // The gRPC spec allows at most 8 digits; tonic ignores longer values, and so does this.
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
     let n: u64 = digits.parse().ok()?;
     let timeout = match unit {
         "H" => Duration::from_secs(n.saturating_mul(3600)),
@@ -215,7 +219,7 @@ pub fn deadline<T>(request: &tonic::Request<T>) -> Option<tokio::time::Instant> 
         "n" => Duration::from_nanos(n),
         _ => return None,
     };
-    Some(tokio::time::Instant::now() + timeout)
+    tokio::time::Instant::now().checked_add(timeout)
 }
 
 /// Binds `addr` (port 0 picks a free one) and says which address it got.
@@ -265,6 +269,14 @@ mod tests {
         r.metadata_mut().insert("grpc-timeout", "2S".parse().unwrap());
         assert!(deadline(&r).unwrap() - tokio::time::Instant::now() > Duration::from_secs(1));
         r.metadata_mut().insert("grpc-timeout", "xx".parse().unwrap());
+        assert!(deadline(&r).is_none());
+        // Longer than the 8 digits the spec allows: ignored, not an overflow panic.
+        r.metadata_mut()
+            .insert("grpc-timeout", "9999999999999999999S".parse().unwrap());
+        assert!(deadline(&r).is_none());
+        r.metadata_mut().insert("grpc-timeout", "99999999H".parse().unwrap());
+        assert!(deadline(&r).is_some_and(|d| d > tokio::time::Instant::now()));
+        r.metadata_mut().insert("grpc-timeout", "S".parse().unwrap());
         assert!(deadline(&r).is_none());
     }
 }

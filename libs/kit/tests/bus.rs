@@ -116,3 +116,40 @@ async fn redis_sweeps_the_groups_of_crashed_processes() {
         "crashed {crashed} and never-read {never_read} are swept"
     );
 }
+
+/// A group that disappears under a live subscription (Redis restarted without persistence, or
+/// the group was deleted) is created again, and events published afterwards arrive.
+#[tokio::test]
+async fn redis_recreates_a_group_that_disappeared() {
+    let bus = redis().await;
+    let topic = topic();
+    let options = SubscribeOptions {
+        poll: Duration::from_millis(100),
+        start_at_end: true,
+        ..SubscribeOptions::default()
+    };
+    let mut sub = bus.subscribe(&topic, "g", "c", options).await.unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: bool = redis::AsyncCommands::xgroup_destroy(&mut conn, &topic, "g")
+        .await
+        .unwrap();
+    // The next read finds the group gone and creates it again.
+    assert!(sub.next(Duration::from_millis(300)).await.unwrap().is_none());
+    let event = chorus_kit::events::envelope(
+        "test.money.counted",
+        "bus-test",
+        "tenant-a",
+        &chorus_proto::types::Money {
+            currency_code: "USD".into(),
+            amount_minor: 5,
+        },
+    );
+    bus.publish(&topic, &event).await.unwrap();
+    let got = sub
+        .next(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("delivered after the group came back");
+    assert_eq!(got.envelope.id, event.id);
+}

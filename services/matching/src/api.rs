@@ -264,7 +264,11 @@ impl MatchingService for Matching {
             "campaign.status",
             "a new campaign cannot start completed or cancelled",
         );
-        v.check(r.request_id.len() > 128, "request_id", "at most 128 characters");
+        v.check(
+            r.request_id.len() > 128 || r.request_id.chars().any(char::is_control),
+            "request_id",
+            "at most 128 characters, no control characters",
+        );
         v.finish()?;
         let now = timestamp(now_micros());
         c.name = format!("campaigns/{}", uuid::Uuid::now_v7());

@@ -286,8 +286,8 @@ impl RegistryService for Registry {
     ) -> Result<Response<CreateInfluencerResponse>, Status> {
         authorize(&request, WRITE)?;
         let r = request.into_inner();
-        if r.request_id.len() > 128 {
-            return Err(Error::invalid_field("request_id", "at most 128 characters").into());
+        if r.request_id.len() > 128 || r.request_id.chars().any(char::is_control) {
+            return Err(Error::invalid_field("request_id", "at most 128 characters, no control characters").into());
         }
         let influencer = r
             .influencer

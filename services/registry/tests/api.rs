@@ -390,3 +390,43 @@ async fn a_vetted_influencer_can_still_be_updated_on_postgres() {
 async fn a_vetted_influencer_can_still_be_updated_on_sqlite() {
     a_vetted_influencer_can_still_be_updated(Backend::Sqlite).await;
 }
+
+/// A write planned as an update of someone erased since (the plan read the catalogue before
+/// the deletion committed) must not bring them back: the store checks under lock.
+async fn an_update_planned_before_an_erasure_does_not_resurrect(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut c = app.client().await;
+    let created = create(&mut c, influencer("Ana", "ana.r")).await;
+    c.delete_influencer(DeleteInfluencerRequest {
+        name: created.name.clone(),
+    })
+    .await
+    .unwrap();
+    let db = chorus_kit::storage::Database::connect(&app.database_url, &chorus_registry::MIGRATIONS, 2)
+        .await
+        .unwrap();
+    let store =
+        chorus_registry::store::Store::new(db, chorus_kit::events::outbox::Outbox::new(), Default::default(), 0);
+    let id = created.name.trim_start_matches("influencers/").to_owned();
+    let err = store
+        .write(
+            vec![created.clone()],
+            chorus_registry::store::WriteMode::Replace(id.clone()),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), chorus_kit::ErrorCode::NotFound, "{err}");
+    assert!(!store.exists(&id).await.unwrap(), "still erased");
+    assert_eq!(count(&mut c).await, 0);
+}
+
+#[tokio::test]
+async fn an_update_planned_before_an_erasure_does_not_resurrect_on_postgres() {
+    an_update_planned_before_an_erasure_does_not_resurrect(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn an_update_planned_before_an_erasure_does_not_resurrect_on_sqlite() {
+    an_update_planned_before_an_erasure_does_not_resurrect(Backend::Sqlite).await;
+}

@@ -170,19 +170,35 @@ impl Relay {
             .bind(RELAY_BATCH)
             .fetch_all(&mut *conn)
             .await?;
-        let Some(last) = rows.last() else { return Ok(0) };
-        let last: i64 = last.try_get("seq")?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut seqs = Vec::with_capacity(rows.len());
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
+            seqs.push(row.try_get::<i64, _>("seq")?);
             let topic: String = row.try_get("topic")?;
             let bytes: Vec<u8> = row.try_get("envelope")?;
             events.push((topic, decode(&bytes)?));
         }
         self.bus.publish_all(&events).await?;
-        sqlx::query("DELETE FROM outbox WHERE seq <= $1")
-            .bind(last)
-            .execute(&mut *conn)
-            .await?;
+        // Exactly the rows published. Sequence numbers are taken at insert and transactions
+        // commit in any order, so a lower seq may commit while this batch is in flight: a
+        // `seq <= last` would delete it unpublished. It goes out with the next batch instead
+        // (consumers apply a change only when it is newer, so that order is safe).
+        let mut sql = String::from("DELETE FROM outbox WHERE seq IN (");
+        for i in 1..=seqs.len() {
+            if i > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${i}"));
+        }
+        sql.push(')');
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for seq in seqs {
+            q = q.bind(seq);
+        }
+        q.execute(&mut *conn).await?;
         Ok(rows.len())
     }
 }

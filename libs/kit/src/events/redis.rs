@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chorus_proto::event::Envelope;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamMaxlen, StreamReadOptions,
     StreamReadReply,
@@ -93,21 +93,15 @@ impl Bus for RedisBus {
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>, Error> {
         // A blocking read holds its connection, so each subscription has its own, with a
-        // response timeout longer than the longest block.
-        let config =
-            redis::AsyncConnectionConfig::new().set_response_timeout(Some(options.poll + Duration::from_secs(5)));
+        // response timeout longer than the longest block. A connection manager: when Redis
+        // restarts or drops the connection, the next call runs on a new one.
+        let config = ConnectionManagerConfig::new().set_response_timeout(Some(options.poll + Duration::from_secs(5)));
         let mut conn = self
             .client
-            .get_multiplexed_async_connection_with_config(&config)
+            .get_connection_manager_with_config(config)
             .await
             .map_err(redis_err("connect to redis"))?;
-        let start = if options.start_at_end { "$" } else { "0" };
-        let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(topic, group, start).await;
-        if let Err(e) = created
-            && e.code() != Some("BUSYGROUP")
-        {
-            return Err(Error::internal("create consumer group", e));
-        }
+        create_group(&mut conn, topic, group, options.start_at_end).await?;
         if options.delete_group_on_exit {
             beat(&mut conn, topic, group, options.sweep_after).await?;
             match sweep(&mut conn, topic, group, options.sweep_after).await {
@@ -128,6 +122,16 @@ impl Bus for RedisBus {
     }
 }
 
+/// Creates `group` on `topic` (and the stream) unless it exists.
+async fn create_group(conn: &mut ConnectionManager, topic: &str, group: &str, start_at_end: bool) -> Result<(), Error> {
+    let start = if start_at_end { "$" } else { "0" };
+    let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(topic, group, start).await;
+    match created {
+        Err(e) if e.code() != Some("BUSYGROUP") => Err(Error::internal("create consumer group", e)),
+        _ => Ok(()),
+    }
+}
+
 /// The key a per-process group's subscription keeps alive while its process runs. Redis 7.0
 /// does not refresh a consumer's idle time on an empty read, so a quiet stream would make a
 /// live group look abandoned: liveness is this key instead.
@@ -136,7 +140,7 @@ fn heartbeat_key(topic: &str, group: &str) -> String {
 }
 
 /// Marks `group` alive for `ttl`.
-async fn beat(conn: &mut MultiplexedConnection, topic: &str, group: &str, ttl: Duration) -> Result<(), Error> {
+async fn beat(conn: &mut ConnectionManager, topic: &str, group: &str, ttl: Duration) -> Result<(), Error> {
     let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
     let _: () = conn
         .pset_ex(heartbeat_key(topic, group), 1u8, ms)
@@ -148,12 +152,7 @@ async fn beat(conn: &mut MultiplexedConnection, topic: &str, group: &str, ttl: D
 /// Deletes the per-process groups ([`super::process_group`]) of `topic` that share `group`'s
 /// prefix and whose processes are gone: a name older than `stale_after` and no heartbeat
 /// within `stale_after`. Returns how many it deleted.
-async fn sweep(
-    conn: &mut MultiplexedConnection,
-    topic: &str,
-    group: &str,
-    stale_after: Duration,
-) -> Result<usize, Error> {
+async fn sweep(conn: &mut ConnectionManager, topic: &str, group: &str, stale_after: Duration) -> Result<usize, Error> {
     let Some((prefix, _)) = group.rsplit_once('-') else {
         return Ok(0);
     };
@@ -194,7 +193,7 @@ fn uuid_age(id: &str) -> Option<Duration> {
 }
 
 struct RedisSubscription {
-    conn: MultiplexedConnection,
+    conn: ConnectionManager,
     topic: String,
     group: String,
     consumer: String,
@@ -241,10 +240,24 @@ impl RedisSubscription {
         }
     }
 
+    /// A failed call: when the group is gone (Redis restarted without persistence, or the
+    /// group was deleted), creates it again and carries on; anything else is the caller's.
+    async fn recover(&mut self, e: redis::RedisError, context: &'static str) -> Result<(), Error> {
+        if e.code() != Some("NOGROUP") {
+            return Err(Error::internal(context, e));
+        }
+        tracing::warn!(
+            topic = %self.topic,
+            group = %self.group,
+            "consumer group was gone (Redis restarted or the group was deleted); created again, events published meanwhile are missed"
+        );
+        create_group(&mut self.conn, &self.topic, &self.group, self.options.start_at_end).await
+    }
+
     /// Claims entries other consumers of the group left idle too long.
     async fn reclaim(&mut self) -> Result<(), Error> {
         let idle_ms = self.options.reclaim_after.as_millis() as u64;
-        let reply: StreamAutoClaimReply = self
+        let reply: redis::RedisResult<StreamAutoClaimReply> = self
             .conn
             .xautoclaim_options(
                 &self.topic,
@@ -254,8 +267,11 @@ impl RedisSubscription {
                 "0-0",
                 StreamAutoClaimOptions::default().count(self.options.batch),
             )
-            .await
-            .map_err(redis_err("reclaim pending events"))?;
+            .await;
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return self.recover(e, "reclaim pending events").await,
+        };
         for entry in reply.claimed {
             if let Some(d) = self.delivery(entry, true) {
                 self.buffer.push_back(d);
@@ -269,11 +285,12 @@ impl RedisSubscription {
             .group(&self.group, &self.consumer)
             .count(self.options.batch)
             .block(block.as_millis().max(1) as usize);
-        let reply: Option<StreamReadReply> = self
-            .conn
-            .xread_options(&[&self.topic], &[">"], &opts)
-            .await
-            .map_err(redis_err("read events"))?;
+        let reply: redis::RedisResult<Option<StreamReadReply>> =
+            self.conn.xread_options(&[&self.topic], &[">"], &opts).await;
+        let reply = match reply {
+            Ok(r) => r,
+            Err(e) => return self.recover(e, "read events").await,
+        };
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in key.ids {
                 if let Some(d) = self.delivery(entry, false) {

@@ -33,6 +33,10 @@ impl std::fmt::Display for AccountKey {
 }
 
 /// Checks `inf` and returns its normal form, with output-only fields cleared.
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
     let mut v = Violations::new();
     inf.display_name = inf.display_name.trim().to_owned();
@@ -41,6 +45,12 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
         inf.display_name.chars().count() > MAX_TEXT,
         "display_name",
         "at most 200 characters",
+    );
+    // PostgreSQL refuses NUL in text, and no name or place has a control character.
+    v.check(
+        has_control(&inf.display_name),
+        "display_name",
+        "must not contain control characters",
     );
 
     v.check(
@@ -104,6 +114,9 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
             "location.city",
             "at most 200 characters",
         );
+        for (field, text) in [("location.region", &loc.region), ("location.city", &loc.city)] {
+            v.check(has_control(text), field, "must not contain control characters");
+        }
     }
 
     v.check(inf.languages.len() > MAX_LANGUAGES, "languages", "at most 10 languages");
@@ -427,6 +440,14 @@ mod tests {
         assert_eq!(n.languages, ["en-US", "es"]);
         assert_eq!(n.rate_card[0].price.as_ref().unwrap().currency_code, "USD");
         assert_eq!(n.status, InfluencerStatus::Unspecified as i32, "the store decides");
+    }
+
+    #[test]
+    fn control_characters_are_refused_where_postgresql_would_fail() {
+        let mut i = valid();
+        i.display_name = "Maya\u{0}".into();
+        i.location.as_mut().unwrap().city = "Aus\ntin".into();
+        assert_eq!(fields(normalize(i).unwrap_err()), ["display_name", "location.city"]);
     }
 
     #[test]

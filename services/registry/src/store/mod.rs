@@ -157,6 +157,42 @@ impl Store {
         }
 
         let mut tx = self.db.pool.begin().await?;
+        // An influencer planned as updated may have been erased since the plan was read: the
+        // upsert below would bring them back. Lock the rows and check they are all still
+        // there: SELECT ... FOR UPDATE on PostgreSQL; on SQLite a no-op UPDATE, because a
+        // transaction that reads first fails when it later writes after another writer
+        // committed (WAL), while one that writes first waits for the lock.
+        let updating: Vec<&str> = plan
+            .iter()
+            .filter_map(|p| match p {
+                Ok((Outcome::Updated, id)) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        for chunk in updating.chunks(CHUNK) {
+            let found = match self.db.backend {
+                Backend::Postgres => {
+                    let mut q = Sql::new("SELECT id FROM influencers WHERE id IN (");
+                    q.list(chunk.iter().copied()).push(") ORDER BY id FOR UPDATE");
+                    q.query().fetch_all(&mut *tx).await?.len()
+                }
+                Backend::Sqlite => {
+                    let mut q = Sql::new("UPDATE influencers SET update_time = update_time WHERE id IN (");
+                    q.list(chunk.iter().copied()).push(")");
+                    q.query().execute(&mut *tx).await?.rows_affected() as usize
+                }
+            };
+            if found < chunk.len() {
+                return Err(match mode {
+                    WriteMode::Replace(id) => Error::not_found(format!("influencers/{id}")),
+                    // Planned again by `write`: the erased person's accounts are gone now.
+                    _ => Error::new(
+                        ErrorCode::Aborted,
+                        "an influencer was deleted while this write was planned",
+                    ),
+                });
+            }
+        }
         // Influencers, with copies of the largest account's metrics for filtering.
         let mut stored: Vec<Option<(Outcome, Influencer)>> = vec![None; rows.len()];
         let mut write_rows = Vec::new();
@@ -559,7 +595,12 @@ impl Store {
                     revet.push(((*key).clone(), e.influencer_id.clone()));
                 }
             }
-            q.push(") AS v WHERE accounts.platform = v.column1 AND accounts.handle = v.column2");
+            // Only forward: a concurrent stream may have stored a newer snapshot since
+            // `existing` was read.
+            q.push(
+                ") AS v WHERE accounts.platform = v.column1 AND accounts.handle = v.column2 \
+                 AND accounts.latest_time <= v.column5",
+            );
             q.query().execute(&mut *tx).await?;
         }
         // New evidence: re-vet the accounts, then the influencer rows' copies follow their
