@@ -153,3 +153,44 @@ async fn redis_recreates_a_group_that_disappeared() {
         .expect("delivered after the group came back");
     assert_eq!(got.envelope.id, event.id);
 }
+
+/// An entry without a readable envelope is skipped and acknowledged, not left pending to be
+/// reclaimed forever; the events after it still arrive.
+#[tokio::test]
+async fn redis_acknowledges_unreadable_entries() {
+    let bus = redis().await;
+    let topic = topic();
+    let options = SubscribeOptions {
+        poll: Duration::from_millis(100),
+        ..SubscribeOptions::default()
+    };
+    let mut sub = bus.subscribe(&topic, "g", "c", options).await.unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: String = redis::AsyncCommands::xadd(&mut conn, &topic, "*", &[("e", &b"\xff\xfe not protobuf"[..])])
+        .await
+        .unwrap();
+    let _: String = redis::AsyncCommands::xadd(&mut conn, &topic, "*", &[("other", "field")])
+        .await
+        .unwrap();
+    let event = chorus_kit::events::envelope(
+        "test.money.counted",
+        "bus-test",
+        "tenant-a",
+        &chorus_proto::types::Money {
+            currency_code: "USD".into(),
+            amount_minor: 9,
+        },
+    );
+    bus.publish(&topic, &event).await.unwrap();
+    let got = sub
+        .next(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("the readable event");
+    assert_eq!(got.envelope.id, event.id);
+    sub.ack(&got).await.unwrap();
+    let pending: redis::streams::StreamPendingReply =
+        redis::AsyncCommands::xpending(&mut conn, &topic, "g").await.unwrap();
+    assert_eq!(pending.count(), 0, "nothing left pending");
+}

@@ -356,6 +356,9 @@ impl RegistryService for Registry {
             .influencer
             .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
         let id = parse_name(&patch.name, "influencer.name")?.to_owned();
+        // The fields outside the mask are kept as stored, so read them from the database: a
+        // cached copy may miss another replica's write whose event has not arrived yet.
+        self.store.evict(&id);
         let mut current = self
             .store
             .get(std::slice::from_ref(&id))

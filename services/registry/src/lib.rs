@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chorus_kit::auth::{Authenticate, Jwt};
 use chorus_kit::config::{LogFormat, Reader, Secret, ServerConfig, Source};
 use chorus_kit::events::outbox::{self, Outbox};
-use chorus_kit::events::{Bus, SubscribeOptions};
+use chorus_kit::events::{Bus, Consumer, SubscribeOptions};
 use chorus_kit::server::Host;
 use chorus_kit::storage::{Database, Migrations};
 use chorus_kit::{Error, telemetry};
@@ -187,7 +187,8 @@ pub async fn serve(
     // Other replicas' writes reach this replica's read cache as events: a consumer group of
     // its own, from now on.
     let (stop_evictions, evictions_stopped) = tokio::sync::oneshot::channel::<()>();
-    let evictions = (config.read_cache_entries > 0).then(|| {
+    // Joined before serving, so no write made once this replica answers can be missed.
+    let evictions = if config.read_cache_entries > 0 {
         let store = store.clone();
         let group = chorus_kit::events::process_group("registry-cache");
         let options = SubscribeOptions {
@@ -195,29 +196,28 @@ pub async fn serve(
             delete_group_on_exit: true,
             ..Default::default()
         };
-        tokio::spawn(async move {
-            let consumed = chorus_kit::events::consume(
-                bus_for_cache,
-                events::TOPIC,
-                &group,
-                "cache",
-                options,
-                move |envelope| {
-                    if let Some(id) = events::influencer_id(&envelope) {
-                        store.evict(&id);
-                    }
-                    async { Ok(()) }
-                },
-                async {
-                    let _ = evictions_stopped.await;
-                },
-            )
-            .await;
+        let consumer = Consumer::join(bus_for_cache, events::TOPIC, &group, "cache", options).await?;
+        Some(tokio::spawn(async move {
+            let consumed = consumer
+                .run(
+                    move |envelope| {
+                        if let Some(id) = events::influencer_id(&envelope) {
+                            store.evict(&id);
+                        }
+                        async { Ok(()) }
+                    },
+                    async {
+                        let _ = evictions_stopped.await;
+                    },
+                )
+                .await;
             if let Err(e) = consumed {
                 tracing::warn!(error = %e, "read cache invalidation stopped");
             }
-        })
-    });
+        }))
+    } else {
+        None
+    };
     let jwt = Arc::new(Jwt::new(&config.jwt_secret));
     let limit = config.server.max_message_bytes;
     let vetting = VettingServiceServer::new(api::vetting::Vetting::new(store.clone(), config.samples))

@@ -254,6 +254,20 @@ impl RedisSubscription {
         create_group(&mut self.conn, &self.topic, &self.group, self.options.start_at_end).await
     }
 
+    /// Acknowledges entries that carry no readable envelope (already logged): no handler can
+    /// ever take them, and left pending they would be reclaimed forever.
+    async fn drop_unreadable(&mut self, ids: &[String]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _: i64 = self
+            .conn
+            .xack(&self.topic, &self.group, ids)
+            .await
+            .map_err(redis_err("ack unreadable events"))?;
+        Ok(())
+    }
+
     /// Claims entries other consumers of the group left idle too long.
     async fn reclaim(&mut self) -> Result<(), Error> {
         let idle_ms = self.options.reclaim_after.as_millis() as u64;
@@ -272,12 +286,15 @@ impl RedisSubscription {
             Ok(r) => r,
             Err(e) => return self.recover(e, "reclaim pending events").await,
         };
+        let mut unreadable = Vec::new();
         for entry in reply.claimed {
-            if let Some(d) = self.delivery(entry, true) {
-                self.buffer.push_back(d);
+            let id = entry.id.clone();
+            match self.delivery(entry, true) {
+                Some(d) => self.buffer.push_back(d),
+                None => unreadable.push(id),
             }
         }
-        Ok(())
+        self.drop_unreadable(&unreadable).await
     }
 
     async fn read(&mut self, block: Duration) -> Result<(), Error> {
@@ -291,14 +308,17 @@ impl RedisSubscription {
             Ok(r) => r,
             Err(e) => return self.recover(e, "read events").await,
         };
+        let mut unreadable = Vec::new();
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in key.ids {
-                if let Some(d) = self.delivery(entry, false) {
-                    self.buffer.push_back(d);
+                let id = entry.id.clone();
+                match self.delivery(entry, false) {
+                    Some(d) => self.buffer.push_back(d),
+                    None => unreadable.push(id),
                 }
             }
         }
-        Ok(())
+        self.drop_unreadable(&unreadable).await
     }
 }
 
