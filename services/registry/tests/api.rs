@@ -263,6 +263,39 @@ on_both_backends! {
         assert_eq!(next_types(&mut events, 4).await.len(), 4, "one event per stored row");
     };
 
+    an_update_keeps_the_stored_metrics_of_kept_accounts_and_drops_the_rest => |app: TestApp| async move {
+        let mut c = app.client().await;
+        let mut two = influencer("Bo", "bo.gram");
+        two.accounts.push(account(Platform::Tiktok, "bo.tok"));
+        let created = create(&mut c, two).await;
+        record(&mut c, vec![snapshot(Platform::Instagram, "bo.gram", 4_000, 2_000), snapshot(Platform::Tiktok, "bo.tok", 9_000, 3_000)]).await;
+        // Re-import with the Instagram account only: TikTok goes, Instagram keeps its metrics,
+        // and the copy List filters on follows the largest remaining account.
+        let mut stream = c
+            .import_influencers(tokio_stream::iter(vec![ImportInfluencersRequest { influencers: vec![influencer("Bo", "bo.gram")] }]))
+            .await
+            .unwrap()
+            .into_inner();
+        while stream.message().await.unwrap().is_some() {}
+        let got = c.get_influencer(GetInfluencerRequest { name: created.name.clone() }).await.unwrap().into_inner().influencer.unwrap();
+        assert_eq!(got.accounts.len(), 1);
+        assert_eq!(got.accounts[0].metrics.as_ref().unwrap().latest.as_ref().unwrap().followers, 4_000);
+        let listed = c
+            .list_influencers(ListInfluencersRequest { min_followers: Some(5_000), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(listed.influencers.is_empty(), "the 9,000-follower TikTok account is gone from the copy");
+        let listed = c
+            .list_influencers(ListInfluencersRequest { min_followers: Some(3_000), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.influencers.len(), 1);
+        // Its handle is free again for someone else.
+        create(&mut c, influencer("Cy", "bo.tok")).await;
+    };
+
     callers_need_a_token_and_the_right_scope => |app: TestApp| async move {
         let mut anonymous = app.client_with(None).await;
         let err = anonymous.list_influencers(ListInfluencersRequest::default()).await.unwrap_err();

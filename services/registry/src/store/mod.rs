@@ -250,34 +250,47 @@ impl Store {
             }
         }
 
-        // Accounts: replaced wholesale for updated influencers, keeping each kept account's
-        // metrics.
-        let updated: Vec<&String> = write_rows
+        // Accounts. An updated influencer's accounts that its new profile no longer lists are
+        // deleted; every listed account is inserted, or kept with the metrics and vetting
+        // stored on it now (not the copy the plan read, which a RecordMetrics committed since
+        // would make stale). An account another influencer took since the plan was read is
+        // not touched, and the batch is planned again.
+        let updated: Vec<(&String, Vec<AccountKey>)> = write_rows
             .iter()
             .filter(|(_, _, _, o)| *o == Outcome::Updated)
-            .map(|(_, id, _, _)| id)
+            .map(|(_, id, inf, _)| (id, keys(inf)))
             .collect();
         for chunk in updated.chunks(CHUNK) {
             let mut q = Sql::new("DELETE FROM accounts WHERE influencer_id IN (");
-            q.list(chunk.iter().map(|s| s.as_str())).push(")");
+            q.list(chunk.iter().map(|(id, _)| id.as_str())).push(")");
+            let listed: Vec<&AccountKey> = chunk.iter().flat_map(|(_, k)| k).collect();
+            if !listed.is_empty() {
+                q.push(" AND NOT EXISTS (SELECT 1 FROM (VALUES ");
+                for (i, k) in listed.iter().enumerate() {
+                    if i > 0 {
+                        q.push(", ");
+                    }
+                    q.row(vec![k.platform.into(), k.handle.clone().into()]);
+                }
+                q.push(") AS v WHERE v.column1 = accounts.platform AND v.column2 = accounts.handle)");
+            }
             q.query().execute(&mut *tx).await?;
         }
         let mut account_rows: Vec<Vec<Arg>> = write_rows
             .iter()
             .flat_map(|(_, id, inf, _)| {
                 keys(inf).into_iter().map(|k| {
-                    let e = existing.get(&k);
                     vec![
                         k.platform.into(),
                         k.handle.into(),
                         id.clone().into(),
-                        e.map_or(0, |e| e.followers).into(),
-                        e.map_or(0.0, |e| e.engagement_rate).into(),
-                        e.map_or(0, |e| e.latest_time).into(),
-                        e.and_then(|e| e.latest.clone()).unwrap_or_default().into(),
-                        e.and_then(|e| e.vetting.clone()).unwrap_or_default().into(),
-                        e.and_then(|e| e.quality_score).into(),
-                        e.map_or(0, |e| e.verdict).into(),
+                        0i64.into(),
+                        0.0f64.into(),
+                        0i64.into(),
+                        Vec::<u8>::new().into(),
+                        Vec::<u8>::new().into(),
+                        None::<f64>.into(),
+                        0i64.into(),
                     ]
                 })
             })
@@ -287,14 +300,27 @@ impl Store {
                 "INSERT INTO accounts (platform, handle, influencer_id, followers, engagement_rate, latest_time, latest, \
                  vetting, quality_score, verdict) VALUES ",
             );
+            let n = chunk.len() as u64;
             for (i, r) in chunk.iter_mut().enumerate() {
                 if i > 0 {
                     q.push(", ");
                 }
                 q.row(std::mem::take(r));
             }
-            q.query().execute(&mut *tx).await?;
+            q.push(
+                " ON CONFLICT (platform, handle) DO UPDATE SET influencer_id = excluded.influencer_id \
+                 WHERE accounts.influencer_id = excluded.influencer_id",
+            );
+            if q.query().execute(&mut *tx).await?.rows_affected() < n {
+                return Err(Error::new(
+                    ErrorCode::Aborted,
+                    "an account was taken by another influencer while this write was planned",
+                ));
+            }
         }
+        // The influencer rows' copies of their largest account, from the accounts as stored.
+        let updated_ids: Vec<&str> = updated.iter().map(|(id, _)| id.as_str()).collect();
+        vetting::refresh_copies(&mut tx, &updated_ids, now).await?;
 
         // The stored influencers, as Get would return them, and their events.
         let mut envelopes = Vec::with_capacity(write_rows.len());
