@@ -299,13 +299,27 @@ impl RegistryService for Registry {
             return Ok(Response::new(CreateInfluencerResponse { influencer: Some(done) }));
         }
         let inf = normalize(influencer).map_err(|e| e.nest("influencer"))?;
-        let mut results = self.store.write(vec![inf], WriteMode::Create, request_id).await?;
-        let (_, stored) = results
-            .pop()
-            .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "no result")))?;
-        Ok(Response::new(CreateInfluencerResponse {
-            influencer: Some(stored),
-        }))
+        let written = match self.store.write(vec![inf], WriteMode::Create, request_id).await {
+            Ok(mut results) => results
+                .pop()
+                .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "no result"))),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok((_, stored)) => Ok(Response::new(CreateInfluencerResponse {
+                influencer: Some(stored),
+            })),
+            // The same request, retried while the first try was still writing: the first
+            // committed meanwhile (its accounts are taken now), so answer with its result.
+            Err(e) if e.code() == ErrorCode::AlreadyExists => match request_id {
+                Some(id) => match self.store.created_by_request(id).await? {
+                    Some(done) => Ok(Response::new(CreateInfluencerResponse { influencer: Some(done) })),
+                    None => Err(e.into()),
+                },
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn get_influencer(

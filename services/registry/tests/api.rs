@@ -77,6 +77,12 @@ on_both_backends! {
             .unwrap()
             .into_inner();
         assert_eq!(twice.influencers.len(), 2, "a repeated name comes back in each place asked");
+        // Two tries of one request at the same time: both answer with the one influencer.
+        let req = CreateInfluencerRequest { influencer: Some(influencer("B", "b")), request_id: "req-2".into() };
+        let (mut x, mut y) = (c.clone(), c.clone());
+        let (one, two) = tokio::join!(x.create_influencer(req.clone()), y.create_influencer(req));
+        assert_eq!(one.unwrap().into_inner().influencer.unwrap().name, two.unwrap().into_inner().influencer.unwrap().name);
+        assert_eq!(count(&mut c).await, 2);
     };
 
     update_changes_only_the_masked_fields => |app: TestApp| async move {
