@@ -109,8 +109,16 @@ impl Host {
                         return;
                     }
                     health.set_service_status("", ServingStatus::Serving).await;
-                    for name in names {
-                        health.set_service_status(name, ServingStatus::Serving).await;
+                    for name in &names {
+                        health.set_service_status(*name, ServingStatus::Serving).await;
+                    }
+                    // A shutdown that began while this ran has set NOT_SERVING already, or
+                    // set `stopping` before it does: never leave SERVING behind it.
+                    if stopping.load(std::sync::atomic::Ordering::Acquire) {
+                        health.set_service_status("", ServingStatus::NotServing).await;
+                        for name in names {
+                            health.set_service_status(name, ServingStatus::NotServing).await;
+                        }
                     }
                 });
             }
