@@ -42,6 +42,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             "list covering indexes",
             include_str!("../migrations/postgres/0005_list_covering_indexes.sql"),
         ),
+        (
+            6,
+            "one snapshot per account and moment",
+            include_str!("../migrations/postgres/0006_snapshot_moment.sql"),
+        ),
     ],
     sqlite: &[
         (1, "outbox", outbox::MIGRATION_SQLITE),
@@ -56,6 +61,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             5,
             "list covering indexes",
             include_str!("../migrations/sqlite/0005_list_covering_indexes.sql"),
+        ),
+        (
+            6,
+            "one snapshot per account and moment",
+            include_str!("../migrations/sqlite/0006_snapshot_moment.sql"),
         ),
     ],
 };

@@ -143,6 +143,31 @@ on_both_backends! {
         );
     };
 
+    recording_a_snapshot_again_changes_nothing => |app: TestApp| async move {
+        let mut c = app.client().await;
+        let created = create(&mut c, influencer("R", "r")).await;
+        let mut events = app.events().await;
+        let mut snap = snapshot(Platform::Instagram, "r", 4_000, 1_000);
+        snap.observe_time = Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 });
+        // The same moment twice in one message, then the whole message again (a retry).
+        for _ in 0..2 {
+            let reply = record(&mut c, vec![snap.clone(), snap.clone()]).await;
+            assert_eq!(reply.recorded_count, 2, "a repeat is not an error");
+        }
+        let history = c
+            .list_metrics_snapshots(ListMetricsSnapshotsRequest { parent: created.name.clone(), page_size: 10, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(history.snapshots.len(), 1, "one snapshot per account and moment");
+        let mut recorded = 0;
+        while let Some(d) = events.next(std::time::Duration::from_millis(700)).await.unwrap() {
+            recorded += usize::from(d.envelope.r#type == "registry.metrics.recorded");
+            events.ack(&d).await.unwrap();
+        }
+        assert_eq!(recorded, 1, "one event, for the first recording; none for the repeats");
+    };
+
     metrics_derive_engagement_and_tier_and_keep_history => |app: TestApp| async move {
         let mut c = app.client().await;
         let created = create(&mut c, influencer("M", "m")).await;

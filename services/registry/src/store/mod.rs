@@ -562,13 +562,20 @@ impl Store {
         let mut results = Vec::with_capacity(snaps.len());
         let mut newest: HashMap<&AccountKey, (i64, &MetricsSnapshot)> = HashMap::new();
         let mut rows = Vec::new();
-        let mut envelopes = Vec::new();
+        // Each row's event, sent only when the row is new: a snapshot is its account and its
+        // moment, and recording it again (a retried stream) changes nothing.
+        let mut row_events = Vec::new();
+        let mut moments: HashSet<(&AccountKey, i64)> = HashSet::new();
         for (s, key) in snaps.iter().zip(&keys) {
             let Some(e) = existing.get(key) else {
                 results.push(Err(Error::not_found(key)));
                 continue;
             };
             let at = s.observe_time.as_ref().map(timestamp_to_micros).unwrap_or(0);
+            results.push(Ok(()));
+            if !moments.insert((key, at)) {
+                continue;
+            }
             if at >= e.latest_time && newest.get(key).is_none_or(|(t, _)| at >= *t) {
                 newest.insert(key, (at, s));
             }
@@ -580,10 +587,13 @@ impl Store {
                 at.into(),
                 s.encode_to_vec().into(),
             ]);
-            envelopes.push(events::metrics_recorded(&e.influencer_id, self.derive(s.clone())));
-            results.push(Ok(()));
+            row_events.push((
+                (key.platform, key.handle.clone(), at),
+                events::metrics_recorded(&e.influencer_id, self.derive(s.clone())),
+            ));
         }
         let mut tx = self.db.pool.begin().await?;
+        let mut new_rows: HashSet<(i32, String, i64)> = HashSet::new();
         for chunk in rows.chunks(CHUNK) {
             let mut q = Sql::new(
                 "INSERT INTO metrics_snapshots (id, influencer_id, platform, handle, observe_time, snapshot) VALUES ",
@@ -594,8 +604,20 @@ impl Store {
                 }
                 q.row(r.clone());
             }
-            q.query().execute(&mut *tx).await?;
+            q.push(" ON CONFLICT (platform, handle, observe_time) DO NOTHING RETURNING platform, handle, observe_time");
+            for r in q.query().fetch_all(&mut *tx).await? {
+                new_rows.insert((
+                    r.try_get::<i64, _>("platform")? as i32,
+                    r.try_get("handle")?,
+                    r.try_get("observe_time")?,
+                ));
+            }
         }
+        let mut envelopes: Vec<_> = row_events
+            .into_iter()
+            .filter(|(moment, _)| new_rows.contains(moment))
+            .map(|(_, envelope)| envelope)
+            .collect();
         // Each account's newest snapshot becomes its current metrics: one UPDATE ... FROM
         // (VALUES ...) per chunk, portable because both engines name VALUES columns column1..n.
         let newest: Vec<_> = newest.into_iter().collect();
