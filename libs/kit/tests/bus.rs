@@ -13,6 +13,19 @@ fn redis_url() -> String {
     std::env::var("CHORUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// An event of its own for a Redis-only test.
+fn counted(n: i64) -> chorus_proto::event::Envelope {
+    chorus_kit::events::envelope(
+        "test.money.counted",
+        "bus-test",
+        "tenant-a",
+        &chorus_proto::types::Money {
+            currency_code: "USD".into(),
+            amount_minor: n,
+        },
+    )
+}
+
 fn topic() -> String {
     format!("test.{}", uuid::Uuid::new_v4().simple())
 }
@@ -136,15 +149,7 @@ async fn redis_recreates_a_group_that_disappeared() {
         .unwrap();
     // The next read finds the group gone and creates it again.
     assert!(sub.next(Duration::from_millis(300)).await.unwrap().is_none());
-    let event = chorus_kit::events::envelope(
-        "test.money.counted",
-        "bus-test",
-        "tenant-a",
-        &chorus_proto::types::Money {
-            currency_code: "USD".into(),
-            amount_minor: 5,
-        },
-    );
+    let event = counted(5);
     bus.publish(&topic, &event).await.unwrap();
     let got = sub
         .next(Duration::from_secs(5))
@@ -173,15 +178,7 @@ async fn redis_acknowledges_unreadable_entries() {
     let _: String = redis::AsyncCommands::xadd(&mut conn, &topic, "*", &[("other", "field")])
         .await
         .unwrap();
-    let event = chorus_kit::events::envelope(
-        "test.money.counted",
-        "bus-test",
-        "tenant-a",
-        &chorus_proto::types::Money {
-            currency_code: "USD".into(),
-            amount_minor: 9,
-        },
-    );
+    let event = counted(9);
     bus.publish(&topic, &event).await.unwrap();
     let got = sub
         .next(Duration::from_secs(5))

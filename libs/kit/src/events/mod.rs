@@ -158,15 +158,6 @@ impl Dedupe {
         }
     }
 
-    /// True the first time `id` is offered.
-    pub fn first_time(&mut self, id: &str) -> bool {
-        if self.seen(id) {
-            return false;
-        }
-        self.record(id);
-        true
-    }
-
     /// Whether `id` was recorded (and is still within the window).
     pub fn seen(&self, id: &str) -> bool {
         self.seen.contains(id)
@@ -340,11 +331,14 @@ mod tests {
     #[test]
     fn dedupe_forgets_only_beyond_capacity() {
         let mut d = Dedupe::new(2);
-        assert!(d.first_time("a"));
-        assert!(!d.first_time("a"));
-        assert!(d.first_time("b"));
-        assert!(d.first_time("c"));
-        assert!(d.first_time("a"), "a fell out of the window");
+        d.record("a");
+        assert!(d.seen("a"));
+        d.record("a");
+        d.record("b");
+        assert!(d.seen("a") && d.seen("b"), "recording again does not push anything out");
+        d.record("c");
+        assert!(!d.seen("a"), "a fell out of the window");
+        assert!(d.seen("b") && d.seen("c"));
     }
 
     #[test]

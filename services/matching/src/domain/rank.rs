@@ -86,11 +86,6 @@ fn estimated_post_price(followers: u32, minor_per_major: f64) -> f64 {
     (f64::from(followers) / 1_000.0 * 10.0).max(25.0) * minor_per_major
 }
 
-/// Minor units per major unit of a currency (100 for USD, 1 for JPY, 1,000 for KWD).
-pub fn minor_per_major(currency: &str) -> f64 {
-    currency::minor_per_major(currency) as f64
-}
-
 fn ramp(x: f64, zero_at: f64, one_at: f64) -> f64 {
     if (one_at - zero_at).abs() < f64::EPSILON {
         return if x >= one_at { 1.0 } else { 0.0 };
@@ -320,7 +315,7 @@ impl<'a> Plan<'a> {
             now_micros,
             deliverables: brief.deliverables.iter().map(|d| (d.kind as u8, d.count)).collect(),
             currency: index.currencies.get(&currency_code).unwrap_or(0),
-            minor_per_major: minor_per_major(&currency_code),
+            minor_per_major: currency::minor_per_major(&currency_code) as f64,
             currency_code,
             ages: brief
                 .audience
@@ -814,7 +809,7 @@ impl<'a> Plan<'a> {
             COST_EFFICIENCY if s.cost <= 0 => format!(
                 "{:.0} expected engagements for no cash ({} {}){}.",
                 s.engagements,
-                format_money(0, &self.currency_code),
+                currency::decimal(0, &self.currency_code),
                 self.currency_code,
                 if s.cost_estimated {
                     " (estimated from market rates where the rate card lacks a kind)"
@@ -826,7 +821,7 @@ impl<'a> Plan<'a> {
                 "{:.1} expected engagements per {} for {} {}{}.",
                 s.engagements / (s.cost as f64 / self.minor_per_major),
                 self.currency_code,
-                format_money(s.cost, &self.currency_code),
+                currency::decimal(s.cost, &self.currency_code),
                 self.currency_code,
                 if s.cost_estimated {
                     " (estimated from market rates where the rate card lacks a kind)"
@@ -857,7 +852,7 @@ impl<'a> Plan<'a> {
                 format!(" in {}", title(self.index.places.name(e.city)))
             },
             strengths.join(" and "),
-            format_money(s.cost, &self.currency_code),
+            currency::decimal(s.cost, &self.currency_code),
             self.currency_code,
         );
         if s.penalty > 0.0 {
@@ -909,11 +904,6 @@ fn round2(v: f64) -> f64 {
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
-}
-
-/// An amount with its currency's decimals: "1250.00" USD, "1250" JPY, "12.345" KWD.
-pub fn format_money(minor: i64, currency_code: &str) -> String {
-    currency::decimal(minor, currency_code)
 }
 
 fn tier_name(t: Tier) -> &'static str {

@@ -54,13 +54,9 @@ pub type RowResult = Result<(Outcome, Influencer), Error>;
 #[derive(Debug, Clone)]
 struct Existing {
     influencer_id: String,
-    followers: i64,
-    engagement_rate: f64,
     latest_time: i64,
     latest: Option<Vec<u8>>,
     vetting: Option<Vec<u8>>,
-    quality_score: Option<f64>,
-    verdict: i64,
 }
 
 /// Storage of influencers, accounts and metrics history.
@@ -145,7 +141,7 @@ impl Store {
         request_id: Option<&str>,
     ) -> Result<Vec<RowResult>, Error> {
         let all_keys: Vec<AccountKey> = rows.iter().flat_map(keys).collect();
-        let existing = self.existing_accounts(&all_keys).await?;
+        let existing = self.existing_accounts(&all_keys, true).await?;
         let now = now_micros();
 
         // Decide per row: which id it writes, or why it cannot.
@@ -193,7 +189,9 @@ impl Store {
                 });
             }
         }
-        // Influencers, with copies of the largest account's metrics for filtering.
+        // Influencers. Their copies of the largest account's figures (List's filters) keep the
+        // column defaults for a new row and are recomputed below for an updated one, once its
+        // accounts are written.
         let mut stored: Vec<Option<(Outcome, Influencer)>> = vec![None; rows.len()];
         let mut write_rows = Vec::new();
         for (row, p) in plan.iter().enumerate() {
@@ -208,14 +206,13 @@ impl Store {
         for chunk in write_rows.chunks(CHUNK) {
             let mut q = Sql::new(
                 "INSERT INTO influencers (id, display_name, country_code, region_key, city_key, niches, languages, \
-                 platforms, status, followers, engagement_rate, quality_score, verdict, profile, create_time, update_time) \
+                 platforms, status, profile, create_time, update_time) \
                  VALUES ",
             );
             for (i, (_, id, inf, outcome)) in chunk.iter().enumerate() {
                 if i > 0 {
                     q.push(", ");
                 }
-                let big = largest(inf, &existing);
                 let loc = inf.location.clone().unwrap_or_default();
                 q.row(vec![
                     id.clone().into(),
@@ -227,10 +224,6 @@ impl Store {
                     joined(&inf.languages).into(),
                     platforms(inf).into(),
                     initial_status(inf, *outcome).into(),
-                    big.map_or(0, |e| e.followers).into(),
-                    big.map_or(0.0, |e| e.engagement_rate).into(),
-                    big.and_then(|e| e.quality_score).into(),
-                    big.map_or(0, |e| e.verdict).into(),
                     inf.encode_to_vec().into(),
                     now.into(),
                     now.into(),
@@ -240,8 +233,6 @@ impl Store {
                 " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
                  country_code = excluded.country_code, region_key = excluded.region_key, city_key = excluded.city_key, \
                  niches = excluded.niches, languages = excluded.languages, platforms = excluded.platforms, status = CASE WHEN excluded.status = 0 THEN influencers.status ELSE excluded.status END, \
-                 followers = excluded.followers, engagement_rate = excluded.engagement_rate, \
-                 quality_score = excluded.quality_score, verdict = excluded.verdict, \
                  profile = excluded.profile, update_time = excluded.update_time RETURNING id, create_time, status",
             );
             for r in q.query().fetch_all(&mut *tx).await? {
@@ -279,27 +270,14 @@ impl Store {
         let mut account_rows: Vec<Vec<Arg>> = write_rows
             .iter()
             .flat_map(|(_, id, inf, _)| {
-                keys(inf).into_iter().map(|k| {
-                    vec![
-                        k.platform.into(),
-                        k.handle.into(),
-                        id.clone().into(),
-                        0i64.into(),
-                        0.0f64.into(),
-                        0i64.into(),
-                        Vec::<u8>::new().into(),
-                        Vec::<u8>::new().into(),
-                        None::<f64>.into(),
-                        0i64.into(),
-                    ]
-                })
+                keys(inf)
+                    .into_iter()
+                    .map(|k| vec![k.platform.into(), k.handle.into(), id.clone().into()])
             })
             .collect();
+        // A new account starts with the columns' defaults: no metrics, no vetting yet.
         for chunk in account_rows.chunks_mut(CHUNK) {
-            let mut q = Sql::new(
-                "INSERT INTO accounts (platform, handle, influencer_id, followers, engagement_rate, latest_time, latest, \
-                 vetting, quality_score, verdict) VALUES ",
-            );
+            let mut q = Sql::new("INSERT INTO accounts (platform, handle, influencer_id) VALUES ");
             let n = chunk.len() as u64;
             for (i, r) in chunk.iter_mut().enumerate() {
                 if i > 0 {
@@ -385,37 +363,44 @@ impl Store {
         }
     }
 
-    async fn existing_accounts(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Existing>, Error> {
+    /// The stored accounts among `keys`: owner and newest snapshot time, and with `figures`
+    /// the newest snapshot and vetting too (a write's events carry them; RecordMetrics does
+    /// not need them, and they are most of the bytes).
+    async fn existing_accounts(
+        &self,
+        keys: &[AccountKey],
+        figures: bool,
+    ) -> Result<HashMap<AccountKey, Existing>, Error> {
         let mut keys: Vec<&AccountKey> = keys.iter().collect();
         keys.sort_unstable();
         keys.dedup();
         let mut out = HashMap::new();
         for chunk in keys.chunks(CHUNK) {
-            let mut q = by_keys(
-                self.db.backend,
-                "platform, handle, influencer_id, followers, engagement_rate, latest_time, latest, vetting, \
-                 quality_score, verdict",
-                "accounts",
-                chunk,
-            );
+            let columns = if figures {
+                "platform, handle, influencer_id, latest_time, latest, vetting"
+            } else {
+                "platform, handle, influencer_id, latest_time"
+            };
+            let mut q = by_keys(self.db.backend, columns, "accounts", chunk);
             for r in q.query().fetch_all(&self.db.pool).await? {
                 let key = AccountKey {
                     platform: r.try_get::<i64, _>("platform")? as i32,
                     handle: r.try_get("handle")?,
                 };
-                let latest: Option<Vec<u8>> = r.try_get("latest")?;
-                let vetting: Option<Vec<u8>> = r.try_get("vetting")?;
+                let bytes = |column: &str| -> Result<Option<Vec<u8>>, Error> {
+                    if !figures {
+                        return Ok(None);
+                    }
+                    let b: Option<Vec<u8>> = r.try_get(column)?;
+                    Ok(b.filter(|b| !b.is_empty()))
+                };
                 out.insert(
                     key,
                     Existing {
                         influencer_id: r.try_get("influencer_id")?,
-                        followers: r.try_get("followers")?,
-                        engagement_rate: r.try_get("engagement_rate")?,
                         latest_time: r.try_get("latest_time")?,
-                        latest: latest.filter(|b| !b.is_empty()),
-                        vetting: vetting.filter(|b| !b.is_empty()),
-                        quality_score: r.try_get("quality_score")?,
-                        verdict: r.try_get("verdict")?,
+                        latest: bytes("latest")?,
+                        vetting: bytes("vetting")?,
                     },
                 );
             }
@@ -558,7 +543,7 @@ impl Store {
                 handle: s.handle.clone(),
             })
             .collect();
-        let existing = self.existing_accounts(&keys).await?;
+        let existing = self.existing_accounts(&keys, false).await?;
         let mut results = Vec::with_capacity(snaps.len());
         let mut newest: HashMap<&AccountKey, (i64, &MetricsSnapshot)> = HashMap::new();
         let mut rows = Vec::new();
@@ -819,8 +804,6 @@ impl History {
     }
 }
 
-/// The row's largest account among those already recorded: its metrics and vetting become the
-/// influencer row's filter copies.
 /// `SELECT columns FROM table` for the rows with these account keys, each key one probe of
 /// the table's (platform, handle) primary key. The obvious `(platform, handle) IN (...)`
 /// became a thousand bitmap scans OR-ed together on PostgreSQL (75 ms for 1,000 keys against
@@ -851,13 +834,6 @@ pub(super) fn by_keys(backend: Backend, columns: &str, table: &str, keys: &[&Acc
         Backend::Sqlite => format!(") AS v JOIN {table} t ON t.platform = v.column1 AND t.handle = v.column2"),
     });
     q
-}
-
-fn largest<'a>(inf: &Influencer, existing: &'a HashMap<AccountKey, Existing>) -> Option<&'a Existing> {
-    keys(inf)
-        .iter()
-        .filter_map(|k| existing.get(k))
-        .max_by_key(|e| e.followers)
 }
 
 fn vetting_gist(bytes: Option<&[u8]>) -> Option<AccountVetting> {
