@@ -1,21 +1,29 @@
-//! `chorus up`: every service built so far (registry, matching) in this one process, on SQLite files under the data
-//! directory and an in-process bus: nothing else to install. Prints each endpoint and a dev
-//! token; stops cleanly on ctrl-c or SIGTERM; data survives a restart.
+//! `chorus up`: every service of Chorus in this one process, on SQLite files under the data
+//! directory and an in-process bus whose log is a file there too: nothing else to install.
+//! Prints each endpoint and a dev token; stops cleanly on ctrl-c or SIGTERM; data and unread
+//! events survive a restart.
 
-use std::net::{IpAddr, SocketAddr};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chorus_kit::auth::Jwt;
-use chorus_kit::config::{LogFormat, Secret, ServerConfig};
+use chorus_kit::clock::Clock;
+use chorus_kit::config::{LogFormat, Secret, Source};
 use chorus_kit::events::Bus;
 use chorus_kit::events::memory::MemoryBus;
-use chorus_registry::domain::tier::TierTable;
+use chorus_kit::runtime::{Declared, Node, Shared};
+
+/// Every service `chorus up` runs. Adding a service to Chorus is one line here.
+pub(crate) fn services() -> [Declared; 2] {
+    [chorus_registry::SERVICE, chorus_matching::SERVICE]
+}
 
 /// Every scope of the services `chorus up` runs; the dev token holds them all.
 pub(crate) fn all_scopes() -> Vec<&'static str> {
-    [chorus_registry::api::SCOPES, chorus_matching::api::SCOPES].concat()
+    services().iter().flat_map(|d| d.spec.scopes.iter().copied()).collect()
 }
 
 #[derive(clap::Args, Debug)]
@@ -23,12 +31,23 @@ pub(crate) struct UpArgs {
     /// Address the services listen on.
     #[arg(long, default_value = "127.0.0.1", env = "CHORUS_HOST")]
     host: IpAddr,
-    /// Port of the registry (0 picks a free one).
-    #[arg(long, default_value_t = 50051, env = "CHORUS_REGISTRY_PORT")]
-    registry_port: u16,
-    /// Port of matching (0 picks a free one).
-    #[arg(long, default_value_t = 50052, env = "CHORUS_MATCHING_PORT")]
-    matching_port: u16,
+    /// A service's port, as NAME=PORT (repeatable; 0 picks a free one); also CHORUS_<NAME>_PORT.
+    /// Defaults: registry 50051, matching 50052.
+    #[arg(long = "port", value_name = "NAME=PORT", value_parser = service_port)]
+    ports: Vec<(String, u16)>,
+}
+
+fn service_port(s: &str) -> Result<(String, u16), String> {
+    let (name, port) = s
+        .split_once('=')
+        .ok_or("expected NAME=PORT, for example registry=50051")?;
+    let known = services();
+    if !known.iter().any(|d| d.spec.name == name) {
+        let names: Vec<&str> = known.iter().map(|d| d.spec.name).collect();
+        return Err(format!("no service {name:?}; services: {}", names.join(", ")));
+    }
+    let port = port.parse().map_err(|e| format!("port {port:?}: {e}"))?;
+    Ok((name.to_owned(), port))
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -48,79 +67,39 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     )?;
     write_private(&data_dir.join("dev-token"), &token)?;
 
-    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
-    let (stop, _) = tokio::sync::watch::channel(false);
-
-    let registry = chorus_registry::Config {
-        server: ServerConfig::local(args.registry_port),
-        database_url: Secret::new(format!("sqlite://{}", data_dir.join("registry.db").display())),
-        redis_url: None,
-        jwt_secret: secret.clone(),
-        tiers: TierTable::default(),
-        db_max_connections: 4,
-        read_cache_entries: 10_000,
-        log_format: LogFormat::Pretty,
-        otlp_endpoint: None,
-        metrics_addr: None,
-        vetting: Default::default(),
-        samples: Default::default(),
-    };
-    let db = chorus_registry::database(&registry).await?;
-    let (listener, registry_addr) = chorus_kit::server::bind(SocketAddr::new(args.host, args.registry_port))
-        .await
-        .map_err(|e| {
-            format!(
-                "registry port {} is taken or not allowed ({e}); pass --registry-port",
-                args.registry_port
-            )
-        })?;
-    let mut rx = stop.subscribe();
-    let registry_task = tokio::spawn(chorus_registry::serve(
-        registry,
-        db,
-        bus.clone(),
-        listener,
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
+    let mut ports = BTreeMap::new();
+    for d in services() {
+        let key = format!("CHORUS_{}_PORT", d.spec.name.to_ascii_uppercase());
+        if let Ok(v) = std::env::var(&key) {
+            let port = v.parse().map_err(|e| format!("{key}={v:?}: {e}"))?;
+            ports.insert(d.spec.name.to_owned(), port);
+        }
+    }
+    ports.extend(args.ports);
+    // Unread events wait in this file across restarts.
+    let bus = MemoryBus::new(); // MERGE: MemoryBus::open(&data_dir.join("events.db")).await?
+    let node = Node {
+        data_dir: data_dir.to_owned(),
+        host: args.host,
+        ports,
+        env: Source::from_env()?,
+        shared: Shared {
+            bus: Arc::new(bus.clone()) as Arc<dyn Bus>,
+            clock: Clock::system(),
         },
-    ));
-
-    let matching = chorus_matching::Config {
-        server: ServerConfig::local(args.matching_port),
-        database_url: Secret::new(format!("sqlite://{}", data_dir.join("matching.db").display())),
-        redis_url: None,
-        jwt_secret: secret.clone(),
-        registry_url: format!("http://{registry_addr}"),
-        db_max_connections: 4,
-        conversion_rate: chorus_matching::domain::rank::Settings::default().conversion_rate,
-        log_format: LogFormat::Pretty,
-        otlp_endpoint: None,
-        metrics_addr: None,
     };
-    let matching_db = chorus_matching::database(&matching).await?;
-    let (listener, matching_addr) = chorus_kit::server::bind(SocketAddr::new(args.host, args.matching_port))
-        .await
-        .map_err(|e| {
-            format!(
-                "matching port {} is taken or not allowed ({e}); pass --matching-port",
-                args.matching_port
-            )
-        })?;
-    let mut rx = stop.subscribe();
-    let matching_task = tokio::spawn(chorus_matching::serve(
-        matching,
-        matching_db,
-        bus.clone(),
-        listener,
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ));
+    let launched = node.start(&services(), &secret).await?;
 
     outln!("Chorus is up: single node, data in {}", data_dir.display());
     outln!();
-    outln!("  registry   {registry_addr:<21}  chorus.registry.v1.RegistryService, chorus.registry.v1.VettingService");
-    outln!("  matching   {matching_addr:<21}  chorus.matching.v1.MatchingService");
+    for l in &launched {
+        outln!("  {:<10} {:<21}  {}", l.name, l.addr.to_string(), l.services.join(", "));
+    }
+    let registry_addr = launched
+        .iter()
+        .find(|l| l.name == "registry")
+        .map(|l| l.addr.to_string())
+        .unwrap_or_default();
     outln!();
     outln!(
         "Dev token (tenant \"demo\", every scope; also in {}):",
@@ -144,19 +123,23 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
 
     chorus_kit::server::shutdown_signal().await;
     outln!("stopping...");
-    let _ = stop.send(true);
+    for l in &launched {
+        l.stop();
+    }
     // In-flight calls drain (for at most the server's drain timeout); a second ctrl-c or
-    // SIGTERM stops at once. Committed data is safe either way; the outbox resumes next start.
+    // SIGTERM stops at once. Committed data is safe either way: the outbox resumes at the next
+    // start, and unread events wait in the bus file.
     tokio::select! {
-        served = async { (registry_task.await, matching_task.await) } => {
-            let (registry, matching) = served;
-            registry??;
-            matching??;
+        stopped = futures::future::join_all(launched.into_iter().map(|l| l.stopped())) => {
+            for s in stopped {
+                s?;
+            }
         }
         () = chorus_kit::server::shutdown_signal() => {
             eprintln!("warning: stopping now, without waiting for open connections");
         }
     }
+    // MERGE: bus.close().await;
     outln!("stopped; data kept in {}", data_dir.display());
     Ok(())
 }

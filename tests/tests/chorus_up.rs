@@ -87,6 +87,7 @@ fn chorus() -> Command {
         "CHORUS_DATA_DIR",
         "CHORUS_HOST",
         "CHORUS_REGISTRY_PORT",
+        "CHORUS_MATCHING_PORT",
         "RUST_LOG",
     ] {
         command.env_remove(var);
@@ -109,7 +110,7 @@ struct Up {
     stdout: Vec<String>,
     stderr_path: PathBuf,
     port: u16,
-    /// Picked by `chorus up` itself (`--matching-port 0`) and read from its banner.
+    /// Picked by `chorus up` itself (`--port matching=0`) and read from its banner.
     matching_port: u16,
 }
 
@@ -120,7 +121,7 @@ impl Up {
             .arg("up")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--registry-port", &port.to_string(), "--matching-port", "0"])
+            .args(["--port", &format!("registry={port}"), "--port", "matching=0"])
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

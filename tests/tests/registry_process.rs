@@ -160,22 +160,22 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
             "events carry the trace of the call that caused them"
         );
         let name = match d.envelope.r#type.as_str() {
-            "registry.influencer.upserted" => {
+            "chorus.registry.v1.InfluencerUpserted" => {
                 payload::<InfluencerUpserted>(&d.envelope)
                     .unwrap()
                     .influencer
                     .unwrap()
                     .name
             }
-            "registry.influencer.deleted" => payload::<InfluencerDeleted>(&d.envelope).unwrap().influencer,
+            "chorus.registry.v1.InfluencerDeleted" => payload::<InfluencerDeleted>(&d.envelope).unwrap().influencer,
             other => panic!("unexpected event {other}"),
         };
         seen.push((d.envelope.r#type.clone(), name));
     }
     let expected: Vec<(String, String)> = names
         .iter()
-        .map(|n| ("registry.influencer.upserted".to_owned(), n.clone()))
-        .chain([("registry.influencer.deleted".to_owned(), names[1].clone())])
+        .map(|n| ("chorus.registry.v1.InfluencerUpserted".to_owned(), n.clone()))
+        .chain([("chorus.registry.v1.InfluencerDeleted".to_owned(), names[1].clone())])
         .collect();
     assert_eq!(seen, expected);
     drop(events);

@@ -61,6 +61,24 @@ impl Source {
         }
     }
 
+    /// This source with `overrides` on top (`chorus up` gives each service its own database
+    /// and port over the shared environment).
+    pub fn with_overrides<I, K, V>(&self, overrides: I) -> Source
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut values = self.values.clone();
+        values.extend(overrides.into_iter().map(|(k, v)| (k.into(), v.into())));
+        Source { values }
+    }
+
+    /// This source beneath `over`: `over`'s values win.
+    pub fn under(&self, over: &Source) -> Source {
+        self.with_overrides(over.values.iter().map(|(k, v)| (k.clone(), v.clone())))
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(String::as_str).filter(|v| !v.is_empty())
     }
@@ -126,6 +144,11 @@ impl<'a> Reader<'a> {
 
     pub fn duration_ms(&mut self, key: &str, default_ms: u64) -> Duration {
         Duration::from_millis(self.parse(key, default_ms))
+    }
+
+    /// Adds a violation of a rule beyond parsing (a required value, a range).
+    pub fn check(&mut self, bad: bool, key: &str, description: impl Into<String>) {
+        self.violations.check(bad, key, description);
     }
 
     pub fn finish(self) -> Result<(), Error> {

@@ -1,14 +1,20 @@
-//! The Chorus service kit: everything a service needs that is not its own domain. Serving
-//! (`server`), configuration (`config`), the error model (`error`), caller identity (`auth`),
-//! storage (`storage`), events (`events`), pagination (`paging`) and telemetry (`telemetry`).
+//! The Chorus service kit: everything a service needs that is not its own domain. The service
+//! runtime (`runtime`) that runs a service from its declaration; serving (`server`),
+//! configuration (`config`), the error model (`error`), caller identity (`auth`), storage
+//! (`storage`), events (`events`), idempotency keys (`idempotency`), business time (`clock`)
+//! and durable timers (`timers`), pagination (`paging`) and telemetry (`telemetry`).
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod paging;
+pub mod runtime;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod timers;
 
 pub use error::{Error, ErrorCode, Result, Violations};

@@ -31,6 +31,33 @@ pub struct Migrations {
     pub sqlite: &'static [MigrationFile],
 }
 
+/// Migration versions from here on belong to the kit; a service numbers its own from 2 (1 is
+/// the kit's outbox, from before the kit kept a range of its own).
+pub const KIT_VERSIONS: i64 = 1_000_000;
+
+/// The kit's tables in every service's database: the outbox and inbox, idempotency keys and
+/// durable timers.
+pub static KIT_MIGRATIONS: Migrations = Migrations {
+    postgres: &[
+        (1, "outbox", crate::events::outbox::MIGRATION_POSTGRES),
+        (
+            KIT_VERSIONS + 1,
+            "kit: idempotency keys",
+            crate::idempotency::MIGRATION_POSTGRES,
+        ),
+        (KIT_VERSIONS + 2, "kit: timers", crate::timers::MIGRATION_POSTGRES),
+    ],
+    sqlite: &[
+        (1, "outbox", crate::events::outbox::MIGRATION_SQLITE),
+        (
+            KIT_VERSIONS + 1,
+            "kit: idempotency keys",
+            crate::idempotency::MIGRATION_SQLITE,
+        ),
+        (KIT_VERSIONS + 2, "kit: timers", crate::timers::MIGRATION_SQLITE),
+    ],
+};
+
 /// A connected, migrated database.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -42,8 +69,9 @@ static DRIVERS: Once = Once::new();
 
 impl Database {
     /// Connects to `url` (`postgres://...` or `sqlite://path`), creating a SQLite file and its
-    /// folder when missing, then runs the migrations.
-    pub async fn connect(url: &str, migrations: &Migrations, max_connections: u32) -> Result<Self, Error> {
+    /// folder when missing, then runs the migrations of every set (a service's are the kit's
+    /// [`KIT_MIGRATIONS`] and its own; `runtime::Spec::connect` lists both).
+    pub async fn connect(url: &str, sets: &[&Migrations], max_connections: u32) -> Result<Self, Error> {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -85,12 +113,12 @@ impl Database {
             .connect_with(options)
             .await
             .map_err(|e| Error::internal("connect to database", e))?;
-        let files = match backend {
-            Backend::Postgres => migrations.postgres,
-            Backend::Sqlite => migrations.sqlite,
-        };
-        let set: Vec<Migration> = files
+        let set: Vec<Migration> = sets
             .iter()
+            .flat_map(|m| match backend {
+                Backend::Postgres => m.postgres,
+                Backend::Sqlite => m.sqlite,
+            })
             .map(|(version, description, sql)| {
                 Migration::new(
                     *version,

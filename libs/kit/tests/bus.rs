@@ -16,8 +16,7 @@ fn redis_url() -> String {
 /// An event of its own for a Redis-only test.
 fn counted(n: i64) -> chorus_proto::event::Envelope {
     chorus_kit::events::envelope(
-        "test.money.counted",
-        "bus-test",
+        &chorus_kit::clock::Clock::system(),
         "tenant-a",
         &chorus_proto::types::Money {
             currency_code: "USD".into(),

@@ -19,8 +19,7 @@ static MIGRATIONS: Migrations = Migrations {
 
 fn money(n: i64) -> chorus_proto::event::Envelope {
     envelope(
-        "test.money",
-        "test",
+        &chorus_kit::clock::Clock::system(),
         "",
         &Money {
             currency_code: "EUR".into(),
@@ -73,11 +72,11 @@ async fn inbox_records_each_event_once(db: Database) {
 
 async fn postgres() -> Database {
     let url = testing::fresh_postgres_url().await.unwrap();
-    Database::connect(&url, &MIGRATIONS, 4).await.unwrap()
+    Database::connect(&url, &[&MIGRATIONS], 4).await.unwrap()
 }
 
 async fn sqlite(dir: &tempfile::TempDir) -> Database {
-    Database::connect(&testing::sqlite_url_in(dir.path()), &MIGRATIONS, 4)
+    Database::connect(&testing::sqlite_url_in(dir.path()), &[&MIGRATIONS], 4)
         .await
         .unwrap()
 }
@@ -176,10 +175,8 @@ async fn inbox_on_sqlite() {
 #[tokio::test]
 async fn migrations_run_once_even_when_replicas_race() {
     let url = testing::fresh_postgres_url().await.unwrap();
-    let (a, b) = tokio::join!(
-        Database::connect(&url, &MIGRATIONS, 2),
-        Database::connect(&url, &MIGRATIONS, 2)
-    );
+    let sets = [&MIGRATIONS];
+    let (a, b) = tokio::join!(Database::connect(&url, &sets, 2), Database::connect(&url, &sets, 2));
     a.unwrap();
     b.unwrap();
 }

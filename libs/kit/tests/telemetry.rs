@@ -28,7 +28,13 @@ fn spans_carry_w3c_trace_context() {
     assert!(!tp.contains("00f067aa0ba902b7"), "but a span of its own");
 
     let outer = span.in_scope(telemetry::current_traceparent).unwrap();
-    let env = span.in_scope(|| chorus_kit::events::envelope("t", "s", "", &chorus_proto::types::Money::default()));
+    let env = span.in_scope(|| {
+        chorus_kit::events::envelope(
+            &chorus_kit::clock::Clock::system(),
+            "",
+            &chorus_proto::types::Money::default(),
+        )
+    });
     assert_eq!(
         env.traceparent, outer,
         "an event made in a span carries that span's context"

@@ -133,7 +133,18 @@ async fn main() {
     let shared = Arc::new(SharedIndex::default());
     let before = rss_bytes();
     let started = Instant::now();
-    let n = read_all(&shared, &RegistrySource { url: registry, jwt }).await.unwrap();
+    let token = Arc::new(move || {
+        jwt.mint(
+            "bench",
+            "",
+            "service",
+            &["registry.read"],
+            std::time::Duration::from_secs(3600),
+        )
+    });
+    let n = read_all(&shared, &RegistrySource { url: registry, token })
+        .await
+        .unwrap();
     let build = started.elapsed();
     let after = rss_bytes();
     // Out of the lock: the benchmark is the only reader.

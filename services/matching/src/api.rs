@@ -14,7 +14,7 @@ use crate::domain::brief::{check_campaign, status_change_allowed};
 use crate::domain::index::{Index, parse_id};
 use crate::domain::rank::{Plan, Ranking, Settings};
 use crate::domain::select::{Limits, select};
-use crate::store::{Store, is_final, now_micros, precondition, timestamp};
+use crate::store::{Store, is_final, precondition, timestamp};
 
 pub const READ: &str = "matching.read";
 pub const WRITE: &str = "matching.write";
@@ -138,7 +138,7 @@ impl Matching {
         let brief = c.brief.clone().unwrap_or_default();
         let objective = Objective::try_from(c.objective).unwrap_or(Objective::Awareness);
         let settings = self.settings;
-        let now = now_micros();
+        let now = self.store.now_micros();
         self.with_index(move |index| {
             let plan = Plan::new(index, &brief, objective, &rejected, settings, now);
             let ranking = plan.run(keep);
@@ -270,7 +270,7 @@ impl MatchingService for Matching {
             "at most 128 characters, no control characters",
         );
         v.finish()?;
-        let now = timestamp(now_micros());
+        let now = timestamp(self.store.now_micros());
         c.name = format!("campaigns/{}", uuid::Uuid::now_v7());
         c.tenant = tenant;
         c.create_time = Some(now);
@@ -520,7 +520,7 @@ impl MatchingService for Matching {
         let shortlist = if r.save_as.is_empty() {
             None
         } else {
-            let s = new_shortlist(&id, &r.save_as, &selected);
+            let s = new_shortlist(self.store.now_micros(), &id, &r.save_as, &selected);
             Some(self.save_shortlist(&tenant, &id, s).await?)
         };
         Ok(Response::new(SelectInfluencersResponse {
@@ -587,6 +587,7 @@ impl MatchingService for Matching {
         v.finish()?;
         let objective = Objective::try_from(c.objective).unwrap_or(Objective::Awareness);
         let settings = self.settings;
+        let now = self.store.now_micros();
         let wanted: Vec<u128> = given
             .members
             .iter()
@@ -594,7 +595,7 @@ impl MatchingService for Matching {
             .collect();
         let found = self
             .with_index(move |index| {
-                let plan = Plan::new(index, &brief, objective, &HashSet::new(), settings, now_micros());
+                let plan = Plan::new(index, &brief, objective, &HashSet::new(), settings, now);
                 wanted.iter().map(|id| plan.assess(*id)).collect::<Vec<_>>()
             })
             .await?;
@@ -608,7 +609,7 @@ impl MatchingService for Matching {
         }
         v.finish()?;
         let candidates: Vec<Candidate> = found.into_iter().flatten().collect();
-        let mut s = new_shortlist(&id, &given.display_name, &candidates);
+        let mut s = new_shortlist(self.store.now_micros(), &id, &given.display_name, &candidates);
         for (m, g) in s.members.iter_mut().zip(&given.members) {
             if !g.segment.is_empty() {
                 m.segment = g.segment.clone();
@@ -698,8 +699,8 @@ impl MatchingService for Matching {
     }
 }
 
-fn new_shortlist(campaign_id: &str, display_name: &str, members: &[Candidate]) -> Shortlist {
-    let now = timestamp(now_micros());
+fn new_shortlist(now_micros: i64, campaign_id: &str, display_name: &str, members: &[Candidate]) -> Shortlist {
+    let now = timestamp(now_micros);
     Shortlist {
         name: format!("campaigns/{campaign_id}/shortlists/{}", uuid::Uuid::now_v7()),
         display_name: display_name.to_owned(),

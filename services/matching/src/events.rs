@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use chorus_kit::Error;
-use chorus_kit::events::{Bus, Consumer, SubscribeOptions, payload};
+use chorus_kit::events::{SubscribeOptions, read};
+use chorus_kit::runtime::Parts;
 use chorus_proto::event::Envelope;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::{
@@ -21,117 +22,94 @@ use crate::api::SharedIndex;
 use crate::domain::index::parse_id;
 use crate::store::Store;
 
-/// The registry's topic and the event types matching reads (the registry's contract, see
-/// proto/chorus/registry/v1/events.proto).
+/// The registry's topic (the registry's contract, see proto/chorus/registry/v1/events.proto).
 pub const REGISTRY_TOPIC: &str = "chorus.registry";
-pub const INFLUENCER_UPSERTED: &str = "registry.influencer.upserted";
-pub const METRICS_RECORDED: &str = "registry.metrics.recorded";
-pub const INFLUENCER_DELETED: &str = "registry.influencer.deleted";
-pub const VETTING_REPORTED: &str = "registry.vetting.reported";
 
 /// Applies one registry event to the index; returns the id of a deleted influencer, whose
-/// other traces the caller then erases.
+/// other traces the caller then erases. Events of other types are not matching's concern.
 pub fn apply(shared: &SharedIndex, event: &Envelope) -> Result<Option<String>, Error> {
     let mut index = shared
         .index
         .write()
         .map_err(|_| Error::new(chorus_kit::ErrorCode::Internal, "index lock poisoned"))?;
-    match event.r#type.as_str() {
-        INFLUENCER_UPSERTED => {
-            if let Some(i) = payload::<InfluencerUpserted>(event)?.influencer {
-                index.upsert(&i);
-            }
+    if let Some(p) = read::<InfluencerUpserted>(event) {
+        if let Some(i) = p?.influencer {
+            index.upsert(&i);
         }
-        METRICS_RECORDED => {
-            let p = payload::<MetricsRecorded>(event)?;
-            if let (Some(m), Some(s)) = (&p.metrics, &p.snapshot) {
-                index.metrics(&p.influencer, s.platform, &s.handle, m);
-            }
+    } else if let Some(p) = read::<MetricsRecorded>(event) {
+        let p = p?;
+        if let (Some(m), Some(s)) = (&p.metrics, &p.snapshot) {
+            index.metrics(&p.influencer, s.platform, &s.handle, m);
         }
-        VETTING_REPORTED => {
-            let p = payload::<VettingReported>(event)?;
-            if let Some(r) = &p.report {
-                index.vetting(&p.influencer, r);
-            }
+    } else if let Some(p) = read::<VettingReported>(event) {
+        let p = p?;
+        if let Some(r) = &p.report {
+            index.vetting(&p.influencer, r);
         }
-        INFLUENCER_DELETED => {
-            let p = payload::<InfluencerDeleted>(event)?;
-            index.delete(&p.influencer);
-            return Ok(p.influencer.strip_prefix("influencers/").map(str::to_owned));
-        }
-        _ => {}
+    } else if let Some(p) = read::<InfluencerDeleted>(event) {
+        let p = p?;
+        index.delete(&p.influencer);
+        return Ok(p.influencer.strip_prefix("influencers/").map(str::to_owned));
     }
     Ok(None)
 }
 
+/// Mints a bearer token.
+pub type Mint = Arc<dyn Fn() -> Result<String, Error> + Send + Sync>;
+
 /// Where the start-up read comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RegistrySource {
     pub url: String,
-    /// Signs a fresh `registry.read` token for each attempt, so retries never run on an
-    /// expired one.
-    pub jwt: Arc<chorus_kit::auth::Jwt>,
+    /// A fresh `registry.read` token for each attempt, so retries never run on an expired one.
+    pub token: Mint,
+}
+
+impl std::fmt::Debug for RegistrySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySource")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RegistrySource {
     fn token(&self) -> Result<String, Error> {
-        self.jwt.mint(
-            "service:matching",
-            "",
-            "service",
-            &["registry.read"],
-            Duration::from_secs(3600),
-        )
+        (self.token)()
     }
 }
 
-/// Joins the registry's topic, reads the catalogue, then keeps applying events until
-/// `shutdown`. Marks the index loaded when the read is complete.
-pub async fn feed(
-    shared: Arc<SharedIndex>,
-    store: Store,
-    bus: Arc<dyn Bus>,
-    source: RegistrySource,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let group = chorus_kit::events::process_group("matching-index");
+/// Declares the index feed: a consumer group of this replica's own on the registry's topic
+/// (joined by the runtime before any task starts, so nothing published from then on is
+/// missed), and a task that reads the catalogue into the index and marks it loaded.
+pub fn feed(parts: &mut Parts, shared: Arc<SharedIndex>, store: Store, source: RegistrySource) {
     let options = SubscribeOptions {
         start_at_end: true,
         delete_group_on_exit: true,
         ..Default::default()
     };
-    let consumer = Consumer::join(bus, REGISTRY_TOPIC, &group, "index", options).await?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let events = {
-        let shared = shared.clone();
-        let store = store.clone();
-        let mut stopped = stopped;
-        tokio::spawn(consumer.run(
-            move |event| {
-                let applied = apply(&shared, &event);
-                let store = store.clone();
-                async move {
-                    if let Some(id) = applied? {
-                        store.forget(&id).await?;
-                    }
-                    Ok(())
-                }
-            },
+    let (for_events, for_events_store) = (shared.clone(), store.clone());
+    parts.consume(
+        REGISTRY_TOPIC,
+        chorus_kit::events::process_group("matching-index"),
+        options,
+        move |event| {
+            let applied = apply(&for_events, &event);
+            let store = for_events_store.clone();
             async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            },
-        ))
-    };
-    tokio::pin!(shutdown);
-    tokio::select! {
-        loaded = load(&shared, &source, &store) => {
-            loaded?;
-            (&mut shutdown).await;
+                if let Some(id) = applied? {
+                    store.forget(&id).await?;
+                }
+                Ok(())
+            }
+        },
+    );
+    parts.task("match index load", move |stop| async move {
+        tokio::select! {
+            loaded = load(&shared, &source, &store) => loaded,
+            () = stop.cancelled() => Ok(()),
         }
-        () = &mut shutdown => {}
-    }
-    let _ = stop.send(true);
-    events.await.map_err(|e| Error::internal("index feed", e))?
+    });
 }
 
 /// Reads the exclusivities in force and the whole catalogue into the index, retrying until
@@ -142,7 +120,7 @@ async fn load(shared: &SharedIndex, source: &RegistrySource, store: &Store) -> R
     loop {
         attempt += 1;
         let read = async {
-            let exclusivities = store.exclusivities(crate::store::now_micros()).await?;
+            let exclusivities = store.exclusivities(store.now_micros()).await?;
             {
                 let mut index = shared.index.write().map_err(|_| poisoned())?;
                 for (id, category, end) in exclusivities {

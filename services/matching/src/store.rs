@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use chorus_kit::clock::Clock;
 use chorus_kit::events::envelope;
 use chorus_kit::events::outbox::Outbox;
 use chorus_kit::storage::Database;
@@ -15,24 +16,10 @@ use chorus_proto::matching::{
 use prost::Message;
 use sqlx::Row;
 
+/// Matching's topic: `chorus_kit::events::topic_of` any of its events.
 pub const TOPIC: &str = "chorus.matching";
-pub const SOURCE: &str = "matching";
-pub const CAMPAIGN_CHANGED: &str = "matching.campaign.changed";
-pub const MEMBER_DECIDED: &str = "matching.shortlist.member_decided";
 
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-pub fn timestamp(micros: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: micros.div_euclid(1_000_000),
-        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
-    }
-}
+pub use chorus_kit::clock::timestamp;
 
 fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Error> {
     M::decode(bytes).map_err(|e| Error::internal(what, e))
@@ -42,11 +29,17 @@ fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Error> {
 pub struct Store {
     db: Database,
     outbox: Outbox,
+    clock: Clock,
 }
 
 impl Store {
-    pub fn new(db: Database, outbox: Outbox) -> Self {
-        Store { db, outbox }
+    pub fn new(db: Database, outbox: Outbox, clock: Clock) -> Self {
+        Store { db, outbox, clock }
+    }
+
+    /// Now, on the service's clock.
+    pub fn now_micros(&self) -> i64 {
+        self.clock.now_micros()
     }
 
     /// Stores a new campaign (already validated, name and times set). With a request id
@@ -81,7 +74,7 @@ impl Store {
                     .ok_or_else(|| Error::not_found(format!("campaigns/{first}")));
             }
         }
-        let now = now_micros();
+        let now = self.now_micros();
         sqlx::query(
             "INSERT INTO campaigns (id, tenant, status, body, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -93,7 +86,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        self.outbox.add(&mut tx, TOPIC, &changed(c)).await?;
+        self.outbox.add(&mut tx, TOPIC, &changed(&self.clock, c)).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(c.clone())
@@ -136,7 +129,7 @@ impl Store {
         if c == before {
             return Ok(c);
         }
-        let now = now_micros();
+        let now = self.now_micros();
         c.update_time = Some(timestamp(now));
         sqlx::query("UPDATE campaigns SET status = $1, body = $2, update_time = $3 WHERE id = $4")
             .bind(i64::from(c.status))
@@ -145,7 +138,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        self.outbox.add(&mut tx, TOPIC, &changed(&c)).await?;
+        self.outbox.add(&mut tx, TOPIC, &changed(&self.clock, &c)).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(c)
@@ -177,7 +170,7 @@ impl Store {
 
     pub async fn create_shortlist(&self, tenant: &str, campaign_id: &str, s: &Shortlist) -> Result<(), Error> {
         let id = s.name.rsplit('/').next().unwrap_or_default();
-        let now = now_micros();
+        let now = self.now_micros();
         let mut tx = self.db.pool.begin().await?;
         let owned = sqlx::query("SELECT status FROM campaigns WHERE tenant = $1 AND id = $2")
             .bind(tenant)
@@ -315,8 +308,7 @@ impl Store {
                     .await?;
             }
             events.push(envelope(
-                MEMBER_DECIDED,
-                SOURCE,
+                &self.clock,
                 tenant,
                 &ShortlistMemberDecided {
                     shortlist: s.name.clone(),
@@ -331,7 +323,7 @@ impl Store {
         if events.is_empty() {
             return Ok(s);
         }
-        let now = now_micros();
+        let now = self.now_micros();
         s.update_time = Some(timestamp(now));
         sqlx::query("UPDATE shortlists SET body = $1, update_time = $2 WHERE id = $3")
             .bind(s.encode_to_vec())
@@ -443,10 +435,9 @@ impl Store {
     }
 }
 
-fn changed(c: &Campaign) -> chorus_proto::event::Envelope {
+fn changed(clock: &Clock, c: &Campaign) -> chorus_proto::event::Envelope {
     envelope(
-        CAMPAIGN_CHANGED,
-        SOURCE,
+        clock,
         &c.tenant,
         &CampaignChanged {
             campaign: Some(c.clone()),

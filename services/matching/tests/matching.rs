@@ -15,7 +15,7 @@ use chorus_proto::types::Location;
 use common::*;
 use tonic::Code;
 
-on_both_backends! {
+on_both_backends! { spawn;
     campaigns_belong_to_their_tenant => |app: App| async move {
         let mut a = app.matching().await;
         let created = create_campaign(&mut a, dog_treats()).await;
@@ -356,10 +356,14 @@ on_both_backends! {
         // exclude the category.
         let late = r.candidates.iter().find(|c| c.display_name == "Late").unwrap().influencer.clone();
         let late_id = late.trim_start_matches("influencers/");
-        let db = chorus_kit::storage::Database::connect(&app.matching_db, &chorus_matching::MIGRATIONS, 2).await.unwrap();
-        let store = chorus_matching::store::Store::new(db, chorus_kit::events::outbox::Outbox::new());
+        let db = chorus_matching::SERVICE.spec.connect(&app.matching_db, 2).await.unwrap();
+        let store = chorus_matching::store::Store::new(
+            db,
+            chorus_kit::events::outbox::Outbox::new(),
+            chorus_kit::clock::Clock::system(),
+        );
         let shared = chorus_matching::api::SharedIndex::default();
-        let now = chorus_matching::store::now_micros();
+        let now = store.now_micros();
         let day = 86_400_000_000;
         chorus_matching::events::exclusivity_started(&shared, &store, late_id, "pet-food", now + day).await.unwrap();
         let id = chorus_matching::domain::index::parse_id(late_id).unwrap();
@@ -411,7 +415,7 @@ on_both_backends! {
 
         // Saved as a shortlist; a rejected member never comes back in a match.
         let mut sub = app
-            .bus
+            .bus()
             .subscribe("chorus.matching", "test", "t", SubscribeOptions { start_at_end: true, ..Default::default() })
             .await
             .unwrap();
@@ -444,7 +448,7 @@ on_both_backends! {
         let mut seen = Vec::new();
         while seen.len() < 2 {
             let d = sub.next(Duration::from_secs(5)).await.unwrap().expect("member decided events");
-            if d.envelope.r#type == "matching.shortlist.member_decided" {
+            if d.envelope.r#type == "chorus.matching.v1.ShortlistMemberDecided" {
                 let p: ShortlistMemberDecided = chorus_kit::events::payload(&d.envelope).unwrap();
                 assert_eq!(d.envelope.tenant, "brand-a");
                 seen.push((p.influencer, p.decision));

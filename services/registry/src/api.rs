@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain::influencer::{AccountKey, normalize, normalize_handle, normalize_language, normalize_snapshot};
 use crate::domain::niche;
-use crate::store::{Cursor, ListQuery, Order, Outcome, Store, WriteMode, id_of, now_micros};
+use crate::store::{Cursor, ListQuery, Order, Outcome, Store, WriteMode, id_of};
 
 pub mod vetting;
 
@@ -478,7 +478,7 @@ impl RegistryService for Registry {
                     Error::invalid_field("snapshots", format!("at most {MAX_ROWS_PER_MESSAGE} per message")).into(),
                 );
             }
-            let now = now_micros();
+            let now = self.store.now_micros();
             let mut valid = Vec::with_capacity(snapshots.len());
             let mut rows = Vec::with_capacity(snapshots.len());
             for s in snapshots {

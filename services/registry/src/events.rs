@@ -3,26 +3,20 @@
 //! tells every other service to forget the person, and vetting: a report that changed, a
 //! verdict that changed, an account flagged (fake followers, engagement pod).
 
-use chorus_kit::events::envelope;
+use chorus_kit::clock::Clock;
+use chorus_kit::events::{envelope, read};
 use chorus_proto::event::Envelope;
 use chorus_proto::registry::{
     AccountFlagged, AccountMetrics, Influencer, InfluencerDeleted, InfluencerUpserted, MetricsRecorded, Verdict,
     VerdictChanged, VettingReport, VettingReported,
 };
 
+/// The registry's topic: `chorus_kit::events::topic_of` any of its events.
 pub const TOPIC: &str = "chorus.registry";
-pub const SOURCE: &str = "registry";
-pub const INFLUENCER_UPSERTED: &str = "registry.influencer.upserted";
-pub const METRICS_RECORDED: &str = "registry.metrics.recorded";
-pub const INFLUENCER_DELETED: &str = "registry.influencer.deleted";
-pub const VETTING_REPORTED: &str = "registry.vetting.reported";
-pub const VERDICT_CHANGED: &str = "registry.vetting.verdict_changed";
-pub const ACCOUNT_FLAGGED: &str = "registry.account.flagged";
 
-pub fn upserted(influencer: &Influencer) -> Envelope {
+pub fn upserted(clock: &Clock, influencer: &Influencer) -> Envelope {
     envelope(
-        INFLUENCER_UPSERTED,
-        SOURCE,
+        clock,
         "",
         &InfluencerUpserted {
             influencer: Some(influencer.clone()),
@@ -31,10 +25,9 @@ pub fn upserted(influencer: &Influencer) -> Envelope {
 }
 
 /// A snapshot recorded, with what the registry derives from it (engagement, tier).
-pub fn metrics_recorded(influencer_id: &str, metrics: AccountMetrics) -> Envelope {
+pub fn metrics_recorded(clock: &Clock, influencer_id: &str, metrics: AccountMetrics) -> Envelope {
     envelope(
-        METRICS_RECORDED,
-        SOURCE,
+        clock,
         "",
         &MetricsRecorded {
             influencer: format!("influencers/{influencer_id}"),
@@ -44,10 +37,9 @@ pub fn metrics_recorded(influencer_id: &str, metrics: AccountMetrics) -> Envelop
     )
 }
 
-pub fn deleted(influencer_id: &str) -> Envelope {
+pub fn deleted(clock: &Clock, influencer_id: &str) -> Envelope {
     envelope(
-        INFLUENCER_DELETED,
-        SOURCE,
+        clock,
         "",
         &InfluencerDeleted {
             influencer: format!("influencers/{influencer_id}"),
@@ -55,10 +47,9 @@ pub fn deleted(influencer_id: &str) -> Envelope {
     )
 }
 
-pub fn vetting_reported(influencer_id: &str, report: &VettingReport) -> Envelope {
+pub fn vetting_reported(clock: &Clock, influencer_id: &str, report: &VettingReport) -> Envelope {
     envelope(
-        VETTING_REPORTED,
-        SOURCE,
+        clock,
         "",
         &VettingReported {
             influencer: format!("influencers/{influencer_id}"),
@@ -67,10 +58,9 @@ pub fn vetting_reported(influencer_id: &str, report: &VettingReport) -> Envelope
     )
 }
 
-pub fn verdict_changed(influencer_id: &str, previous: Verdict, report: &VettingReport) -> Envelope {
+pub fn verdict_changed(clock: &Clock, influencer_id: &str, previous: Verdict, report: &VettingReport) -> Envelope {
     envelope(
-        VERDICT_CHANGED,
-        SOURCE,
+        clock,
         "",
         &VerdictChanged {
             influencer: format!("influencers/{influencer_id}"),
@@ -84,10 +74,9 @@ pub fn verdict_changed(influencer_id: &str, previous: Verdict, report: &VettingR
     )
 }
 
-pub fn account_flagged(influencer_id: &str, report: &VettingReport) -> Envelope {
+pub fn account_flagged(clock: &Clock, influencer_id: &str, report: &VettingReport) -> Envelope {
     envelope(
-        ACCOUNT_FLAGGED,
-        SOURCE,
+        clock,
         "",
         &AccountFlagged {
             influencer: format!("influencers/{influencer_id}"),
@@ -101,31 +90,20 @@ pub fn account_flagged(influencer_id: &str, report: &VettingReport) -> Envelope 
 
 /// The influencer id an event is about, whatever its type.
 pub fn influencer_id(envelope: &Envelope) -> Option<String> {
-    let name = match envelope.r#type.as_str() {
-        INFLUENCER_UPSERTED => {
-            chorus_kit::events::payload::<InfluencerUpserted>(envelope)
-                .ok()?
-                .influencer?
-                .name
-        }
-        METRICS_RECORDED => {
-            chorus_kit::events::payload::<MetricsRecorded>(envelope)
-                .ok()?
-                .influencer
-        }
-        INFLUENCER_DELETED => {
-            chorus_kit::events::payload::<InfluencerDeleted>(envelope)
-                .ok()?
-                .influencer
-        }
-        VETTING_REPORTED => {
-            chorus_kit::events::payload::<VettingReported>(envelope)
-                .ok()?
-                .influencer
-        }
-        VERDICT_CHANGED => chorus_kit::events::payload::<VerdictChanged>(envelope).ok()?.influencer,
-        ACCOUNT_FLAGGED => chorus_kit::events::payload::<AccountFlagged>(envelope).ok()?.influencer,
-        _ => return None,
+    let name = if let Some(p) = read::<InfluencerUpserted>(envelope) {
+        p.ok()?.influencer?.name
+    } else if let Some(p) = read::<MetricsRecorded>(envelope) {
+        p.ok()?.influencer
+    } else if let Some(p) = read::<InfluencerDeleted>(envelope) {
+        p.ok()?.influencer
+    } else if let Some(p) = read::<VettingReported>(envelope) {
+        p.ok()?.influencer
+    } else if let Some(p) = read::<VerdictChanged>(envelope) {
+        p.ok()?.influencer
+    } else if let Some(p) = read::<AccountFlagged>(envelope) {
+        p.ok()?.influencer
+    } else {
+        return None;
     };
     name.strip_prefix("influencers/").map(str::to_owned)
 }
@@ -136,22 +114,44 @@ mod tests {
 
     #[test]
     fn every_event_names_its_influencer() {
+        let clock = &Clock::system();
         let inf = Influencer {
             name: "influencers/abc".into(),
             ..Default::default()
         };
-        assert_eq!(influencer_id(&upserted(&inf)).as_deref(), Some("abc"));
+        assert_eq!(influencer_id(&upserted(clock, &inf)).as_deref(), Some("abc"));
         assert_eq!(
-            influencer_id(&metrics_recorded("abc", AccountMetrics::default())).as_deref(),
+            influencer_id(&metrics_recorded(clock, "abc", AccountMetrics::default())).as_deref(),
             Some("abc")
         );
-        assert_eq!(influencer_id(&deleted("abc")).as_deref(), Some("abc"));
+        assert_eq!(influencer_id(&deleted(clock, "abc")).as_deref(), Some("abc"));
         let report = VettingReport::default();
-        assert_eq!(influencer_id(&vetting_reported("abc", &report)).as_deref(), Some("abc"));
         assert_eq!(
-            influencer_id(&verdict_changed("abc", Verdict::Ok, &report)).as_deref(),
+            influencer_id(&vetting_reported(clock, "abc", &report)).as_deref(),
             Some("abc")
         );
-        assert_eq!(influencer_id(&account_flagged("abc", &report)).as_deref(), Some("abc"));
+        assert_eq!(
+            influencer_id(&verdict_changed(clock, "abc", Verdict::Ok, &report)).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            influencer_id(&account_flagged(clock, "abc", &report)).as_deref(),
+            Some("abc")
+        );
+    }
+
+    #[test]
+    fn events_travel_on_the_registry_topic_typed_by_their_message() {
+        assert_eq!(TOPIC, chorus_kit::events::topic_of::<InfluencerUpserted>());
+        let e = deleted(&Clock::system(), "abc");
+        assert_eq!(e.r#type, "chorus.registry.v1.InfluencerDeleted");
+        assert_eq!(e.source, "registry");
+    }
+
+    #[test]
+    fn a_first_release_event_still_names_its_influencer() {
+        let mut e = deleted(&Clock::system(), "abc");
+        e.r#type = "registry.influencer.deleted".into();
+        assert_eq!(influencer_id(&e).as_deref(), Some("abc"));
     }
 }

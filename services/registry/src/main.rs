@@ -6,16 +6,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match chorus_registry::main_from_env().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("chorus-registry: {e}");
-            for v in e.violations() {
-                eprintln!("  {}: {}", v.field, v.description);
-            }
-            std::process::ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    chorus_kit::runtime::main(&chorus_registry::SERVICE)
 }

@@ -15,7 +15,7 @@ async fn count(client: &mut Client) -> usize {
     all(client).await.len()
 }
 
-on_both_backends! {
+on_both_backends! { spawn_app;
     export_streams_the_whole_catalogue_in_pages => |app: TestApp| async move {
         let mut c = app.client().await;
         let mut names = Vec::new();
@@ -53,7 +53,7 @@ on_both_backends! {
         assert_ne!(created.create_time.unwrap().seconds, 1, "output-only fields are ignored on input");
         let got = c.get_influencer(GetInfluencerRequest { name: created.name.clone() }).await.unwrap().into_inner().influencer.unwrap();
         assert_eq!(got, created);
-        assert_eq!(next_types(&mut events, 1).await, ["registry.influencer.upserted"]);
+        assert_eq!(next_types(&mut events, 1).await, ["chorus.registry.v1.InfluencerUpserted"]);
     };
 
     a_taken_account_is_already_exists_and_writes_nothing => |app: TestApp| async move {
@@ -133,12 +133,12 @@ on_both_backends! {
         assert_eq!(
             next_types(&mut events, 6).await,
             [
-                "registry.influencer.upserted",
-                "registry.metrics.recorded",
-                "registry.vetting.reported",
-                "registry.vetting.verdict_changed",
-                "registry.influencer.deleted",
-                "registry.influencer.upserted"
+                "chorus.registry.v1.InfluencerUpserted",
+                "chorus.registry.v1.MetricsRecorded",
+                "chorus.registry.v1.VettingReported",
+                "chorus.registry.v1.VerdictChanged",
+                "chorus.registry.v1.InfluencerDeleted",
+                "chorus.registry.v1.InfluencerUpserted"
             ]
         );
     };
@@ -162,7 +162,7 @@ on_both_backends! {
         assert_eq!(history.snapshots.len(), 1, "one snapshot per account and moment");
         let mut recorded = 0;
         while let Some(d) = events.next(std::time::Duration::from_millis(700)).await.unwrap() {
-            recorded += usize::from(d.envelope.r#type == "registry.metrics.recorded");
+            recorded += usize::from(d.envelope.r#type == "chorus.registry.v1.MetricsRecorded");
             events.ack(&d).await.unwrap();
         }
         assert_eq!(recorded, 1, "one event, for the first recording; none for the repeats");
@@ -361,7 +361,7 @@ on_both_backends! {
     a_replica_sees_another_replicas_writes_despite_its_cache => |app: TestApp| async move {
         let replica = app.replica().await;
         let mut a = app.client().await;
-        let mut b = replica.client().await;
+        let mut b = app.client_at(replica.addr).await;
         let created = create(&mut a, influencer("Before", "cached")).await;
         let get = GetInfluencerRequest { name: created.name.clone() };
         assert_eq!(b.get_influencer(get.clone()).await.unwrap().into_inner().influencer.unwrap().display_name, "Before");
@@ -382,7 +382,7 @@ on_both_backends! {
             assert!(std::time::Instant::now() < deadline, "replica b still serves a deleted influencer");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        replica.stop().await;
+        replica.shutdown().await.unwrap();
     };
 
     a_callers_deadline_ends_the_call => |app: TestApp| async move {
@@ -466,11 +466,18 @@ async fn an_update_planned_before_an_erasure_does_not_resurrect(backend: Backend
     })
     .await
     .unwrap();
-    let db = chorus_kit::storage::Database::connect(&app.database_url, &chorus_registry::MIGRATIONS, 2)
+    let db = chorus_registry::SERVICE
+        .spec
+        .connect(&app.database_url, 2)
         .await
         .unwrap();
-    let store =
-        chorus_registry::store::Store::new(db, chorus_kit::events::outbox::Outbox::new(), Default::default(), 0);
+    let store = chorus_registry::store::Store::new(
+        db,
+        chorus_kit::events::outbox::Outbox::new(),
+        chorus_kit::clock::Clock::system(),
+        Default::default(),
+        0,
+    );
     let id = created.name.trim_start_matches("influencers/").to_owned();
     let err = store
         .write(

@@ -118,7 +118,10 @@ async fn create_cases(app: TestApp) {
     let mut events = app.events().await;
     let mut c = app.client().await;
     let existing = create(&mut c, influencer("Existing", "taken")).await;
-    assert_eq!(next_types(&mut events, 1).await, ["registry.influencer.upserted"]);
+    assert_eq!(
+        next_types(&mut events, 1).await,
+        ["chorus.registry.v1.InfluencerUpserted"]
+    );
 
     let r = c
         .create_influencer(CreateInfluencerRequest {
@@ -808,7 +811,10 @@ async fn import_cases(app: TestApp) {
     assert_eq!(get(&mut c, &existing.name).await.display_name, "Existing, renamed");
     assert_eq!(all(&mut c).await.len(), 4, "existing + good1 + good2 + dup");
     let types = next_types(&mut events, 4).await;
-    assert!(types.iter().all(|t| t == "registry.influencer.upserted"), "{types:?}");
+    assert!(
+        types.iter().all(|t| t == "chorus.registry.v1.InfluencerUpserted"),
+        "{types:?}"
+    );
     quiet(&mut events, "import: only the good rows").await;
 
     // A message over the limit fails the stream, naming the field; rows sent before it stand.
@@ -835,7 +841,10 @@ async fn import_cases(app: TestApp) {
     assert_eq!(violated_fields(&status), ["influencers"]);
 
     assert_eq!(all(&mut c).await.len(), 5, "only the row before the oversize message");
-    assert_eq!(next_types(&mut events, 1).await, ["registry.influencer.upserted"]);
+    assert_eq!(
+        next_types(&mut events, 1).await,
+        ["chorus.registry.v1.InfluencerUpserted"]
+    );
     quiet(&mut events, "import: oversize messages").await;
 }
 
@@ -922,11 +931,11 @@ async fn record_metrics_cases(app: TestApp) {
         next_types(&mut events, 5).await,
         // The good rows come in two messages, each re-vetting the account.
         [
-            "registry.metrics.recorded",
-            "registry.vetting.reported",
-            "registry.vetting.verdict_changed",
-            "registry.metrics.recorded",
-            "registry.vetting.reported",
+            "chorus.registry.v1.MetricsRecorded",
+            "chorus.registry.v1.VettingReported",
+            "chorus.registry.v1.VerdictChanged",
+            "chorus.registry.v1.MetricsRecorded",
+            "chorus.registry.v1.VettingReported",
         ]
     );
     quiet(&mut events, "metrics: only the good rows").await;
@@ -984,7 +993,13 @@ async fn list_metrics_snapshots_cases(app: TestApp) {
     assert_eq!(record(&mut c, snaps).await.recorded_count, 6);
     // Two upserts, six snapshots, and a first report (with its verdict) per account.
     let types = next_types(&mut events, 14).await;
-    assert_eq!(types.iter().filter(|t| *t == "registry.vetting.reported").count(), 3);
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "chorus.registry.v1.VettingReported")
+            .count(),
+        3
+    );
 
     let list = |req: ListMetricsSnapshotsRequest| {
         let mut c = c.clone();
@@ -1121,7 +1136,7 @@ async fn list_metrics_snapshots_cases(app: TestApp) {
     quiet(&mut events, "list metrics snapshots").await;
 }
 
-on_both_backends! {
+on_both_backends! { spawn_app;
     create_names_every_bad_field_and_writes_nothing => create_cases;
     get_batch_get_and_delete_refuse_bad_names_and_unknown_ids => get_batch_get_and_delete_cases;
     update_refuses_bad_names_masks_and_values_and_writes_nothing => update_cases;

@@ -151,17 +151,17 @@ async fn metrics_make_a_report(app: TestApp) {
     assert_eq!(
         next_types(&mut events, 4).await,
         [
-            "registry.metrics.recorded",
-            "registry.metrics.recorded",
-            "registry.vetting.reported",
-            "registry.vetting.verdict_changed",
+            "chorus.registry.v1.MetricsRecorded",
+            "chorus.registry.v1.MetricsRecorded",
+            "chorus.registry.v1.VettingReported",
+            "chorus.registry.v1.VerdictChanged",
         ]
     );
 
     // The same evidence again changes nothing: no new report, no vetting event.
     let again = at_day(snapshot(Platform::Instagram, "maya", 4_100, 2_300), 8);
     record(&mut c, vec![again]).await;
-    assert_eq!(next_types(&mut events, 1).await, ["registry.metrics.recorded"]);
+    assert_eq!(next_types(&mut events, 1).await, ["chorus.registry.v1.MetricsRecorded"]);
     quiet(&mut events, "unchanged report").await;
     assert_eq!(reports(&mut v, &inf.name).await.len(), 1);
 }
@@ -181,7 +181,13 @@ async fn samples_case(app: TestApp) {
     .await;
     let mut events = app.events().await;
     let before = next_types(&mut events, 8).await;
-    assert_eq!(before.iter().filter(|t| *t == "registry.vetting.reported").count(), 2);
+    assert_eq!(
+        before
+            .iter()
+            .filter(|t| *t == "chorus.registry.v1.VettingReported")
+            .count(),
+        2
+    );
 
     // Comments: 12 of 20 generic, emoji-only or duplicated.
     let mut comments: Vec<String> = ["nice pic", "🔥🔥", "love it", "wow"]
@@ -228,11 +234,11 @@ async fn samples_case(app: TestApp) {
     assert_eq!(
         next_types(&mut events, 5).await,
         [
-            "registry.vetting.reported",
-            "registry.vetting.verdict_changed",
-            "registry.vetting.reported",
-            "registry.vetting.verdict_changed",
-            "registry.account.flagged",
+            "chorus.registry.v1.VettingReported",
+            "chorus.registry.v1.VerdictChanged",
+            "chorus.registry.v1.VettingReported",
+            "chorus.registry.v1.VerdictChanged",
+            "chorus.registry.v1.AccountFlagged",
         ]
     );
     let history = reports(&mut v, &inf.name).await;
@@ -292,7 +298,9 @@ async fn samples_case(app: TestApp) {
         .await
         .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
-    let db = chorus_kit::storage::Database::connect(&app.database_url, &chorus_registry::MIGRATIONS, 1)
+    let db = chorus_registry::SERVICE
+        .spec
+        .connect(&app.database_url, 1)
         .await
         .unwrap();
     for table in ["vetting_reports", "vetting_inputs"] {
@@ -493,7 +501,7 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
     quiet(&mut events, "vetting bad input").await;
 }
 
-on_both_backends! {
+on_both_backends! { spawn_app;
     metrics_produce_a_report_with_every_signal_and_its_events => metrics_make_a_report;
     samples_feed_the_report_its_history_events_and_filters => samples_case;
     classify_accounts_explains_each_call => classify_case;

@@ -14,8 +14,7 @@ use super::{Bus, SubscribeOptions, envelope, payload};
 
 fn event(n: i64) -> chorus_proto::event::Envelope {
     envelope(
-        "test.money.counted",
-        "conformance",
+        &crate::clock::Clock::system(),
         "tenant-a",
         &Money {
             currency_code: "USD".into(),

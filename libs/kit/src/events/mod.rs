@@ -13,29 +13,88 @@ pub mod redis;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chorus_proto::event::Envelope;
 use prost::{Message, Name};
 
+use crate::clock::Clock;
 use crate::error::Error;
 
-/// Builds an envelope around `payload`, stamped with a new UUIDv7, the time and the current
-/// trace context.
-pub fn envelope<M: Name>(event_type: &str, source: &str, tenant: &str, payload: &M) -> Envelope {
+/// The type of an event carrying `M`: the message's full protobuf name
+/// (`chorus.registry.v1.InfluencerUpserted`), never a string copied between services.
+pub fn type_of<M: Name>() -> String {
+    M::full_name()
+}
+
+/// The service whose package defines `M` (`registry` for `chorus.registry.v1`): the source
+/// of the event, whose topic it travels on.
+pub fn source_of<M: Name>() -> &'static str {
+    let package = M::PACKAGE;
+    package
+        .strip_prefix("chorus.")
+        .and_then(|rest| rest.split('.').next())
+        .unwrap_or(package)
+}
+
+/// The topic of the service that defines `M`: `chorus.<service>`, one per source service so
+/// its events keep their order.
+pub fn topic_of<M: Name>() -> String {
+    format!("chorus.{}", source_of::<M>())
+}
+
+/// Builds an envelope around `payload`: its type is the payload's full name, its source the
+/// service whose package defines it, stamped with a new UUIDv7, the clock's time and the
+/// current trace context.
+pub fn envelope<M: Name>(clock: &Clock, tenant: &str, payload: &M) -> Envelope {
     Envelope {
         id: uuid::Uuid::now_v7().to_string(),
-        r#type: event_type.to_owned(),
-        source: source.to_owned(),
+        r#type: type_of::<M>(),
+        source: source_of::<M>().to_owned(),
         tenant: tenant.to_owned(),
-        occur_time: Some(prost_types::Timestamp::from(SystemTime::now())),
+        occur_time: Some(clock.now()),
         traceparent: crate::telemetry::current_traceparent().unwrap_or_default(),
         payload: Some(prost_types::Any {
             type_url: M::type_url(),
             value: payload.encode_to_vec(),
         }),
     }
+}
+
+/// Type strings of the first release, before types were protobuf names. Consumers accept them
+/// for one more release; after it, this table goes.
+const LEGACY_TYPES: &[(&str, &str)] = &[
+    ("registry.influencer.upserted", "chorus.registry.v1.InfluencerUpserted"),
+    ("registry.metrics.recorded", "chorus.registry.v1.MetricsRecorded"),
+    ("registry.influencer.deleted", "chorus.registry.v1.InfluencerDeleted"),
+    ("registry.vetting.reported", "chorus.registry.v1.VettingReported"),
+    ("registry.vetting.verdict_changed", "chorus.registry.v1.VerdictChanged"),
+    ("registry.account.flagged", "chorus.registry.v1.AccountFlagged"),
+    ("matching.campaign.changed", "chorus.matching.v1.CampaignChanged"),
+    (
+        "matching.shortlist.member_decided",
+        "chorus.matching.v1.ShortlistMemberDecided",
+    ),
+];
+
+/// The event type of `envelope`, with a first-release string read as the name it became.
+pub fn event_type(envelope: &Envelope) -> &str {
+    LEGACY_TYPES
+        .iter()
+        .find(|(old, _)| *old == envelope.r#type)
+        .map(|(_, new)| *new)
+        .unwrap_or(&envelope.r#type)
+}
+
+/// Whether `envelope` is an event of type `M`.
+pub fn is<M: Name>(envelope: &Envelope) -> bool {
+    event_type(envelope) == M::full_name()
+}
+
+/// The payload of `envelope` when it is an `M`; `None` for events of other types.
+pub fn read<M: Name + Default>(envelope: &Envelope) -> Option<Result<M, Error>> {
+    is::<M>(envelope).then(|| payload(envelope))
 }
 
 /// Decodes the payload of `envelope` as `M`, checking its type URL.
@@ -344,8 +403,7 @@ mod tests {
     #[test]
     fn payload_checks_the_type_url() {
         let env = envelope(
-            "t",
-            "s",
+            &Clock::system(),
             "",
             &chorus_proto::types::Money {
                 currency_code: "USD".into(),
@@ -355,5 +413,30 @@ mod tests {
         let money: chorus_proto::types::Money = payload(&env).unwrap();
         assert_eq!(money.amount_minor, 5);
         assert!(payload::<chorus_proto::types::Location>(&env).is_err());
+    }
+
+    #[test]
+    fn an_event_is_typed_by_its_payloads_full_name() {
+        use chorus_proto::registry::InfluencerDeleted;
+        let env = envelope(&Clock::manual(5_000_000), "t", &InfluencerDeleted::default());
+        assert_eq!(env.r#type, "chorus.registry.v1.InfluencerDeleted");
+        assert_eq!(env.source, "registry");
+        assert_eq!(topic_of::<InfluencerDeleted>(), "chorus.registry");
+        assert_eq!(env.occur_time.map(|t| t.seconds), Some(5), "stamped by the clock");
+        assert!(is::<InfluencerDeleted>(&env));
+        assert!(read::<chorus_proto::registry::InfluencerUpserted>(&env).is_none());
+        assert!(read::<InfluencerDeleted>(&env).is_some_and(|r| r.is_ok()));
+    }
+
+    #[test]
+    fn first_release_type_strings_are_still_understood() {
+        use chorus_proto::registry::InfluencerUpserted;
+        let mut env = envelope(&Clock::system(), "", &InfluencerUpserted::default());
+        env.r#type = "registry.influencer.upserted".into();
+        assert!(is::<InfluencerUpserted>(&env));
+        assert_eq!(event_type(&env), "chorus.registry.v1.InfluencerUpserted");
+        for (_, new) in LEGACY_TYPES {
+            assert!(new.starts_with("chorus.") && new.contains(".v1."), "{new}");
+        }
     }
 }

@@ -1,118 +1,52 @@
 //! `spawn`: a registry and a matching service on free loopback ports, each with a fresh
 //! database (PostgreSQL or SQLite), sharing an in-process bus, with clients for two tenants.
+//! The generic parts are the test kit's; this file holds what is matching's own.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chorus_kit::auth::Jwt;
-use chorus_kit::config::{LogFormat, Secret, ServerConfig};
-use chorus_kit::events::Bus;
-use chorus_kit::events::memory::MemoryBus;
-use chorus_kit::storage::testing;
+use chorus_kit::runtime::Launched;
 use chorus_proto::matching::matching_service_client::MatchingServiceClient;
 use chorus_proto::matching::*;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::*;
 use chorus_proto::types::{CompensationKind, DeliverableKind, Location, Money, Platform};
-use tonic::service::interceptor::InterceptedService;
+pub use chorus_testkit::{Authed, Backend, Stack, on_both_backends};
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
-pub const SECRET: &str = "test-secret-at-least-16-chars";
-
-#[derive(Debug, Clone, Copy)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-#[derive(Clone)]
-pub struct Bearer(String);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        r.metadata_mut()
-            .insert("authorization", format!("Bearer {}", self.0).parse().unwrap());
-        Ok(r)
-    }
-}
-
-pub type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
-pub type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
-
-type Served = tokio::task::JoinHandle<Result<(), chorus_kit::Error>>;
+pub type Matching = MatchingServiceClient<Authed>;
+pub type Registry = RegistryServiceClient<Authed>;
 
 pub struct App {
     pub registry_addr: SocketAddr,
     pub matching_addr: SocketAddr,
-    pub bus: MemoryBus,
-    backend: Backend,
-    jwt: Jwt,
-    stops: Vec<tokio::sync::oneshot::Sender<()>>,
-    served: Vec<Served>,
     pub matching_db: String,
-    _dirs: Vec<tempfile::TempDir>,
-}
-
-async fn fresh(backend: Backend, dirs: &mut Vec<tempfile::TempDir>) -> String {
-    match backend {
-        Backend::Postgres => testing::fresh_postgres_url().await.unwrap(),
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = testing::sqlite_url_in(dir.path());
-            dirs.push(dir);
-            url
-        }
-    }
+    stack: Stack,
+    registry: Launched,
+    matching: Vec<Launched>,
 }
 
 pub async fn spawn(backend: Backend) -> App {
-    if std::env::var("TEST_LOG").is_ok() {
-        let _ = chorus_kit::telemetry::init("matching-test", LogFormat::Pretty, None);
-    }
-    let mut dirs = Vec::new();
-    let bus = MemoryBus::new();
-    let registry_db = fresh(backend, &mut dirs).await;
-    let config = chorus_registry::Config {
-        server: ServerConfig::local(0),
-        database_url: Secret::new(registry_db),
-        redis_url: None,
-        jwt_secret: Secret::new(SECRET.to_owned()),
-        tiers: Default::default(),
-        db_max_connections: 8,
-        read_cache_entries: 1_000,
-        log_format: LogFormat::Pretty,
-        otlp_endpoint: None,
-        metrics_addr: None,
-        vetting: Default::default(),
-        samples: Default::default(),
-    };
-    let db = chorus_registry::database(&config).await.unwrap();
-    let (listener, registry_addr) = chorus_kit::server::bind(config.server.grpc_addr).await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(chorus_registry::serve(
-        config,
-        db,
-        Arc::new(bus.clone()),
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let matching_db = fresh(backend, &mut dirs).await;
+    let mut stack = Stack::new(backend);
+    let registry_db = stack.database().await;
+    let registry = stack
+        .launch(
+            &chorus_registry::SERVICE,
+            &registry_db,
+            &[("CHORUS_READ_CACHE_ENTRIES", "1000".to_owned())],
+        )
+        .await;
+    let matching_db = stack.database().await;
     let mut app = App {
-        registry_addr,
-        matching_addr: registry_addr,
-        bus,
-        backend,
-        jwt: Jwt::new(&Secret::new(SECRET.to_owned())),
-        stops: vec![stop],
-        served: vec![served],
+        registry_addr: registry.addr,
+        matching_addr: registry.addr,
         matching_db,
-        _dirs: dirs,
+        stack,
+        registry,
+        matching: Vec::new(),
     };
     app.start_matching().await;
     app
@@ -127,60 +61,43 @@ impl App {
 
     /// Starts matching reading its catalogue from `registry_url`.
     pub async fn start_matching_against(&mut self, registry_url: String) {
-        let config = chorus_matching::Config {
-            server: ServerConfig::local(0),
-            database_url: Secret::new(self.matching_db.clone()),
-            redis_url: None,
-            jwt_secret: Secret::new(SECRET.to_owned()),
-            registry_url,
-            db_max_connections: 4,
-            conversion_rate: 0.02,
-            log_format: LogFormat::Pretty,
-            otlp_endpoint: None,
-            metrics_addr: None,
-        };
-        let db = chorus_matching::database(&config).await.unwrap();
-        let (listener, addr) = chorus_kit::server::bind(config.server.grpc_addr).await.unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let bus: Arc<dyn Bus> = Arc::new(self.bus.clone());
-        self.served
-            .push(tokio::spawn(chorus_matching::serve(config, db, bus, listener, async {
-                let _ = stopped.await;
-            })));
-        self.stops.push(stop);
-        self.matching_addr = addr;
+        let settings = [
+            ("CHORUS_REGISTRY_URL", registry_url),
+            ("CHORUS_DB_MAX_CONNECTIONS", "4".to_owned()),
+            ("CHORUS_MATCHING_CONVERSION_RATE", "0.02".to_owned()),
+        ];
+        let launched = self
+            .stack
+            .launch(&chorus_matching::SERVICE, &self.matching_db, &settings)
+            .await;
+        self.matching_addr = launched.addr;
+        self.matching.push(launched);
     }
 
     /// Stops the newest matching service and waits for it.
     pub async fn stop_matching(&mut self) {
-        let _ = self.stops.pop().unwrap().send(());
-        self.served.pop().unwrap().await.unwrap().unwrap();
+        self.matching.pop().unwrap().shutdown().await.unwrap();
+    }
+
+    pub fn bus(&self) -> &chorus_kit::events::memory::MemoryBus {
+        &self.stack.bus
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.stack.backend
     }
 
     pub fn token(&self, tenant: &str, scopes: &[&str]) -> String {
-        self.jwt
-            .mint("test-user", tenant, "admin", scopes, Duration::from_secs(600))
-            .unwrap()
+        self.stack.token(tenant, scopes)
     }
 
     pub async fn channel(addr: SocketAddr) -> Channel {
-        Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        chorus_testkit::channel(addr).await
     }
 
     /// A matching client for `tenant` holding `scopes`.
     pub async fn matching_as(&self, tenant: &str, scopes: &[&str]) -> Matching {
-        MatchingServiceClient::with_interceptor(
-            Self::channel(self.matching_addr).await,
-            Bearer(self.token(tenant, scopes)),
-        )
+        MatchingServiceClient::new(chorus_testkit::authed(self.matching_addr, Some(self.token(tenant, scopes))).await)
     }
 
     /// Tenant "brand-a", every matching scope.
@@ -189,10 +106,8 @@ impl App {
     }
 
     pub async fn registry(&self) -> Registry {
-        RegistryServiceClient::with_interceptor(
-            Self::channel(self.registry_addr).await,
-            Bearer(self.token("ops", &["registry.read", "registry.write", "registry.admin"])),
-        )
+        let token = self.token("ops", &["registry.read", "registry.write", "registry.admin"]);
+        RegistryServiceClient::new(chorus_testkit::authed(self.registry_addr, Some(token)).await)
     }
 }
 
@@ -386,18 +301,4 @@ pub fn invalid<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Statu
 pub fn code<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, code: Code) {
     let status = result.expect_err(case);
     assert_eq!(status.code(), code, "{case}: {status:?}");
-}
-
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident => $body:expr;)*) => {
-        mod postgres {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let app = spawn(Backend::Postgres).await; ($body)(app).await; })*
-        }
-        mod sqlite {
-            use super::*;
-            $(#[tokio::test] async fn $name() { let app = spawn(Backend::Sqlite).await; ($body)(app).await; })*
-        }
-    };
 }

@@ -12,7 +12,7 @@ use crate::domain::influencer::AccountKey;
 use crate::domain::vetting::classifier::{Features, Model};
 use crate::domain::vetting::comments;
 use crate::domain::vetting::report::{AudienceSummary, MIN_AUDIENCE_SAMPLE};
-use crate::store::{Sample, Store, now_micros};
+use crate::store::{Sample, Store};
 
 /// Most accounts in one ClassifyAccounts request.
 pub const MAX_CLASSIFY: usize = 10_000;
@@ -286,7 +286,7 @@ impl VettingService for Vetting {
         let summary = AudienceSummary {
             sample_size: size as u32,
             real: (size - fake) as u32,
-            sample_time_micros: now_micros(),
+            sample_time_micros: self.store.now_micros(),
         };
         let report = self.store.submit_sample(&key, Sample::Audience(summary)).await?;
         Ok(Response::new(SubmitAudienceSampleResponse {

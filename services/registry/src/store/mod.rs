@@ -13,6 +13,7 @@ pub use vetting::Sample;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use chorus_kit::clock::Clock;
 use chorus_kit::events::outbox::Outbox;
 use chorus_kit::storage::{Backend, Database};
 use chorus_kit::{Error, ErrorCode};
@@ -64,16 +65,10 @@ struct Existing {
 pub struct Store {
     db: Database,
     outbox: Outbox,
+    clock: Clock,
     tiers: TierTable,
     vetting: Thresholds,
     cache: Arc<cache::ReadCache>,
-}
-
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// The id in `influencers/{id}`, when it is a UUID in the canonical form ids are issued in
@@ -85,14 +80,24 @@ pub fn id_of(name: &str) -> Option<&str> {
 
 impl Store {
     /// `cache_entries` bounds the read cache (0 turns it off).
-    pub fn new(db: Database, outbox: Outbox, tiers: TierTable, cache_entries: usize) -> Self {
+    pub fn new(db: Database, outbox: Outbox, clock: Clock, tiers: TierTable, cache_entries: usize) -> Self {
         Store {
             db,
             outbox,
+            clock,
             tiers,
             vetting: Thresholds::default(),
             cache: Arc::new(cache::ReadCache::new(cache_entries)),
         }
+    }
+
+    /// Now, on the service's clock.
+    pub fn now_micros(&self) -> i64 {
+        self.clock.now_micros()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The thresholds vetting reports take their verdicts and flags with.
@@ -142,7 +147,7 @@ impl Store {
     ) -> Result<Vec<RowResult>, Error> {
         let all_keys: Vec<AccountKey> = rows.iter().flat_map(keys).collect();
         let existing = self.existing_accounts(&all_keys, true).await?;
-        let now = now_micros();
+        let now = self.now_micros();
 
         // Decide per row: which id it writes, or why it cannot.
         let mut plan: Vec<Result<(Outcome, String), Error>> = Vec::with_capacity(rows.len());
@@ -316,7 +321,7 @@ impl Store {
                 a.metrics = existing.get(&key).and_then(|e| self.metrics(e.latest.as_deref()));
                 a.vetting = existing.get(&key).and_then(|e| vetting_gist(e.vetting.as_deref()));
             }
-            envelopes.push(events::upserted(&out));
+            envelopes.push(events::upserted(&self.clock, &out));
             stored[row] = Some((outcome, out));
         }
         self.outbox.add_many(&mut tx, events::TOPIC, &envelopes).await?;
@@ -525,7 +530,7 @@ impl Store {
             return Ok(false);
         }
         self.outbox
-            .add_many(&mut tx, events::TOPIC, &[events::deleted(id)])
+            .add_many(&mut tx, events::TOPIC, &[events::deleted(&self.clock, id)])
             .await?;
         tx.commit().await?;
         self.outbox.committed();
@@ -574,7 +579,7 @@ impl Store {
             ]);
             row_events.push((
                 (key.platform, key.handle.clone(), at),
-                events::metrics_recorded(&e.influencer_id, self.derive(s.clone())),
+                events::metrics_recorded(&self.clock, &e.influencer_id, self.derive(s.clone())),
             ));
         }
         let mut tx = self.db.pool.begin().await?;
@@ -642,7 +647,7 @@ impl Store {
         envelopes.extend(revetted.envelopes);
         let touched: Vec<&str> = touched.into_iter().collect();
         let evict: Vec<String> = touched.iter().map(|id| (*id).to_owned()).collect();
-        vetting::refresh_copies(&mut tx, &touched, now_micros()).await?;
+        vetting::refresh_copies(&mut tx, &touched, self.now_micros()).await?;
         self.outbox.add_many(&mut tx, events::TOPIC, &envelopes).await?;
         tx.commit().await?;
         self.outbox.committed();

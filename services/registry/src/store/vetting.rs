@@ -11,7 +11,7 @@ use chorus_proto::registry::{AccountVetting, MetricsSnapshot, Verdict, VettingRe
 use prost::Message;
 use sqlx::{AnyConnection, Row};
 
-use super::{CHUNK, History, Sql, Store, by_keys, now_micros};
+use super::{CHUNK, History, Sql, Store, by_keys};
 use crate::domain::influencer::{AccountKey, micros_to_timestamp};
 use crate::domain::vetting::classifier::Model;
 use crate::domain::vetting::comments::CommentSummary;
@@ -72,7 +72,7 @@ impl Store {
             return Err(Error::not_found(key));
         };
         let influencer_id: String = row.try_get("influencer_id")?;
-        let now = now_micros();
+        let now = self.now_micros();
         let mut q = Sql::new("INSERT INTO vetting_inputs (platform, handle, influencer_id, ");
         let set = match sample {
             Sample::Audience(a) => {
@@ -148,7 +148,7 @@ impl Store {
         if accounts.is_empty() {
             return Ok(out);
         }
-        let now = now_micros();
+        let now = self.now_micros();
         let mut ids: Vec<&str> = accounts.iter().map(|(_, id)| id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -267,13 +267,16 @@ impl Store {
                 compute_time: report.compute_time,
             };
             let previous_verdict = prev.map_or(Verdict::Unspecified as i32, |p| p.verdict);
-            out.envelopes.push(events::vetting_reported(influencer_id, &report));
+            out.envelopes
+                .push(events::vetting_reported(&self.clock, influencer_id, &report));
             if previous_verdict != report.verdict {
                 let was = Verdict::try_from(previous_verdict).unwrap_or(Verdict::Unspecified);
-                out.envelopes.push(events::verdict_changed(influencer_id, was, &report));
+                out.envelopes
+                    .push(events::verdict_changed(&self.clock, influencer_id, was, &report));
             }
             if flags.iter().any(|f| prev.is_none_or(|p| !p.flags.contains(f))) {
-                out.envelopes.push(events::account_flagged(influencer_id, &report));
+                out.envelopes
+                    .push(events::account_flagged(&self.clock, influencer_id, &report));
             }
             report_rows.push(vec![
                 id.into(),
