@@ -1,16 +1,29 @@
-//! The test kit: what every service's tests need, in one place and never in production code.
-//! A service on a fresh database per test, on PostgreSQL or SQLite ([`spawn`]), clients that
-//! carry a bearer token ([`client`]), the macro that runs a test on both engines
-//! ([`on_both_backends!`]), and an event probe ([`events`]).
+//! The test kit: what every service's tests need, in one place, and only for tests: crates take
+//! it as a `[dev-dependencies]` entry, never as a dependency of production code.
+//!
+//! - [`spawn`]: a service on a fresh database per test, on PostgreSQL or SQLite, started by the
+//!   kit's runtime as its binary would be ([`Stack`]).
+//! - [`client`]: channels that carry a bearer token.
+//! - [`on_both_backends!`]: runs a test body on both engines.
+//! - [`events`]: watching a service's events.
+//! - [`wait`]: [`eventually`], polling a condition instead of sleeping for a guessed time.
+//! - [`fault`]: a private PostgreSQL cluster and a private Redis server that a test may stop,
+//!   kill and restart without touching the shared servers. Tests using them run one at a
+//!   time: name the test binary `fault` or `fault_*`, or give the test a path segment `fault`
+//!   or `fault_*` (see [`fault`] and `.config/nextest.toml`).
 
+// A test kit fails the test it serves, loudly and with context: that is its error handling.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod client;
 pub mod events;
+pub mod fault;
 pub mod spawn;
+pub mod wait;
 
 pub use client::{Authed, Bearer, authed, channel};
 pub use spawn::{Backend, Stack, TestDb};
+pub use wait::eventually;
 
 /// Runs each async test body once on PostgreSQL and once on SQLite. `$spawn` is an async fn
 /// taking a [`Backend`] and returning what the bodies take.
