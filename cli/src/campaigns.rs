@@ -212,6 +212,7 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
             let c = client
                 .cancel_campaign(CancelCampaignRequest {
                     name: campaign_name(&name),
+                    ..Default::default()
                 })
                 .await?
                 .into_inner()
@@ -263,6 +264,7 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
                     campaign: campaign_name(&name),
                     candidate_limit: 0,
                     save_as: save_as.unwrap_or_default(),
+                    ..Default::default()
                 })
                 .await?
                 .into_inner();
@@ -348,7 +350,11 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
                 return Err("nothing to decide: pass --accept or --reject".into());
             }
             let s = client
-                .decide_shortlist_members(DecideShortlistMembersRequest { name, decisions })
+                .decide_shortlist_members(DecideShortlistMembersRequest {
+                    name,
+                    decisions,
+                    ..Default::default()
+                })
                 .await?
                 .into_inner()
                 .shortlist

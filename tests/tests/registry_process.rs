@@ -143,7 +143,10 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
     assert_eq!(listed, names.iter().cloned().collect::<HashSet<_>>());
 
     client
-        .delete_influencer(DeleteInfluencerRequest { name: names[1].clone() })
+        .delete_influencer(DeleteInfluencerRequest {
+            name: names[1].clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
 

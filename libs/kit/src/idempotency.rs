@@ -5,8 +5,10 @@
 //! parameters gets that answer and changes nothing; a repeat with other parameters is
 //! FAILED_PRECONDITION naming the key; a repeat while the first still runs waits for it.
 //!
-//! Transient failures (UNAVAILABLE, ABORTED, INTERNAL, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED)
-//! are not kept: nothing was done, and the retry they invite must be able to succeed. The work
+//! Two kinds of error are not kept, as Stripe keeps none for a request that never began to run:
+//! INVALID_ARGUMENT (the caller fixes the request and sends it again under the same id), and
+//! transient failures (UNAVAILABLE, ABORTED, INTERNAL, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED):
+//! nothing was done, and the retry they invite must be able to succeed. The work
 //! runs on a task of its own, so a caller that hangs up does not cut it short: its retry finds
 //! the answer. A write records its answer inside its own transaction ([`Claim::record`]), so
 //! the effect and the answer commit together; work that does not is recorded right after.
@@ -103,11 +105,13 @@ pub fn check_key(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether an answer with this code is kept: the outcome of the request, not of the moment.
+/// Whether an answer with this code is kept: the outcome of the request, not of the moment,
+/// nor of a request that was refused before it ran.
 fn is_final(code: tonic::Code) -> bool {
     !matches!(
         code,
-        tonic::Code::Unavailable
+        tonic::Code::InvalidArgument
+            | tonic::Code::Unavailable
             | tonic::Code::Aborted
             | tonic::Code::Internal
             | tonic::Code::Unknown
@@ -192,6 +196,34 @@ impl Idempotency {
         Idempotency { db, clock, retention }
     }
 
+    /// A mutating RPC, whole: checks that the caller holds `scope`, then runs `work` once for
+    /// the caller's request id (`request_id` of the request, else the `idempotency-key`
+    /// header), or answers as the first run did. The request, encoded whole, is the
+    /// fingerprint a repeat must match.
+    pub async fn serve<Req, T, W, F>(
+        &self,
+        request: tonic::Request<Req>,
+        scope: &str,
+        method: &str,
+        request_id: fn(&Req) -> &str,
+        work: W,
+    ) -> Result<T, tonic::Status>
+    where
+        Req: Message + Send + 'static,
+        T: Message + Default + Send + 'static,
+        W: FnOnce(Caller, Req, Claim) -> F + Send + 'static,
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(scope)?;
+        let key = key_of(&request, request_id(request.get_ref()));
+        let r = request.into_inner();
+        let print = fingerprint(method, &r);
+        let who = caller.clone();
+        self.run(&who, &key, method, print, move |claim| work(caller, r, claim))
+            .await
+    }
+
     /// Runs `work` once for the caller's `key`, or answers as the first run did. `method` and
     /// `request` (encoded whole) are the fingerprint a repeat must match. An empty key runs
     /// `work` every time.
@@ -205,7 +237,23 @@ impl Idempotency {
     ) -> Result<T, tonic::Status>
     where
         Req: Message,
-        T: Message + Default + 'static,
+        T: Message + Default + Send + 'static,
+        W: FnOnce(Claim) -> F + Send + 'static,
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        self.run(caller, key, method, fingerprint(method, request), work).await
+    }
+
+    async fn run<T, W, F>(
+        &self,
+        caller: &Caller,
+        key: &str,
+        method: &str,
+        print: String,
+        work: W,
+    ) -> Result<T, tonic::Status>
+    where
+        T: Message + Default + Send + 'static,
         W: FnOnce(Claim) -> F + Send + 'static,
         F: Future<Output = Result<T, Error>> + Send + 'static,
     {
@@ -214,7 +262,6 @@ impl Idempotency {
         }
         check_key(key)?;
         let tenant = namespace(caller);
-        let print = fingerprint(method, request);
         let claim = match self.begin(&tenant, key, method, &print).await? {
             Begun::Answered(answer) => return answer,
             Begun::Fresh(claim) => claim,
@@ -453,8 +500,9 @@ mod tests {
 
     #[test]
     fn only_outcomes_of_the_request_are_kept() {
-        assert!(is_final(tonic::Code::InvalidArgument));
         assert!(is_final(tonic::Code::NotFound));
+        assert!(is_final(tonic::Code::AlreadyExists));
+        assert!(!is_final(tonic::Code::InvalidArgument), "a bad request never ran");
         assert!(is_final(tonic::Code::FailedPrecondition));
         assert!(!is_final(tonic::Code::Unavailable));
         assert!(!is_final(tonic::Code::Internal));

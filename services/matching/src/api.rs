@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use chorus_kit::auth::Caller;
+use chorus_kit::idempotency::{Claim, Idempotency};
 use chorus_kit::{Error, ErrorCode, Violations, paging};
 use chorus_proto::matching::matching_service_server::MatchingService;
 use chorus_proto::matching::*;
@@ -55,14 +56,17 @@ pub struct Matching {
     store: Store,
     shared: Arc<SharedIndex>,
     settings: Settings,
+    /// First answers of mutating calls, by request id.
+    keys: Idempotency,
 }
 
 impl Matching {
-    pub fn new(store: Store, shared: Arc<SharedIndex>, settings: Settings) -> Self {
+    pub fn new(store: Store, shared: Arc<SharedIndex>, settings: Settings, keys: Idempotency) -> Self {
         Matching {
             store,
             shared,
             settings,
+            keys,
         }
     }
 
@@ -89,8 +93,14 @@ impl Matching {
     /// Stores a new shortlist, then erases anyone on it whose deletion reached the index
     /// while it was being made: the deletion's own erasure may have run before this commit.
     /// (The index learns of a deletion before its erasure runs, so one of the two sees it.)
-    async fn save_shortlist(&self, tenant: &str, campaign_id: &str, mut s: Shortlist) -> Result<Shortlist, Error> {
-        self.store.create_shortlist(tenant, campaign_id, &s).await?;
+    async fn save_shortlist(
+        &self,
+        tenant: &str,
+        campaign_id: &str,
+        mut s: Shortlist,
+        claim: &Claim,
+    ) -> Result<Shortlist, Error> {
+        self.store.create_shortlist(tenant, campaign_id, &s, claim).await?;
         let members: Vec<String> = s.members.iter().map(|m| m.influencer.clone()).collect();
         let gone: Vec<String> = self
             .with_index(move |index| {
@@ -163,6 +173,11 @@ struct Selected {
 fn caller<T>(request: &Request<T>, scope: &str) -> Result<String, Error> {
     let c = Caller::of(request)?;
     c.require(scope)?;
+    tenant_of(c)
+}
+
+/// The caller's tenant: campaigns belong to one.
+fn tenant_of(c: &Caller) -> Result<String, Error> {
     if c.tenant.is_empty() {
         return Err(Error::permission_denied(
             "the token names no tenant; campaigns belong to one",
@@ -251,31 +266,37 @@ impl MatchingService for Matching {
         &self,
         request: Request<CreateCampaignRequest>,
     ) -> Result<Response<CreateCampaignResponse>, Status> {
-        let tenant = caller(&request, WRITE)?;
-        let r = request.into_inner();
-        let mut c = r.campaign.ok_or_else(|| Error::invalid_field("campaign", "required"))?;
-        if c.status == CampaignStatus::Unspecified as i32 {
-            c.status = CampaignStatus::Draft as i32;
-        }
-        let mut v = Violations::new();
-        check_campaign(&c, &mut v);
-        v.check(
-            is_final(c.status),
-            "campaign.status",
-            "a new campaign cannot start completed or cancelled",
-        );
-        v.check(
-            r.request_id.len() > 128 || r.request_id.chars().any(char::is_control),
-            "request_id",
-            "at most 128 characters, no control characters",
-        );
-        v.finish()?;
-        let now = timestamp(self.store.now_micros());
-        c.name = format!("campaigns/{}", uuid::Uuid::now_v7());
-        c.tenant = tenant;
-        c.create_time = Some(now);
-        c.update_time = Some(now);
-        let stored = self.store.create_campaign(&c, &r.request_id).await?;
+        let store = self.store.clone();
+        let stored = self
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "CreateCampaign",
+                |r| &r.request_id,
+                |caller, r, claim| async move {
+                    let tenant = tenant_of(&caller)?;
+                    let mut c = r.campaign.ok_or_else(|| Error::invalid_field("campaign", "required"))?;
+                    if c.status == CampaignStatus::Unspecified as i32 {
+                        c.status = CampaignStatus::Draft as i32;
+                    }
+                    let mut v = Violations::new();
+                    check_campaign(&c, &mut v);
+                    v.check(
+                        is_final(c.status),
+                        "campaign.status",
+                        "a new campaign cannot start completed or cancelled",
+                    );
+                    v.finish()?;
+                    let now = timestamp(store.now_micros());
+                    c.name = format!("campaigns/{}", uuid::Uuid::now_v7());
+                    c.tenant = tenant;
+                    c.create_time = Some(now);
+                    c.update_time = Some(now);
+                    store.create_campaign(&c, &claim).await
+                },
+            )
+            .await?;
         Ok(Response::new(CreateCampaignResponse { campaign: Some(stored) }))
     }
 
@@ -292,43 +313,53 @@ impl MatchingService for Matching {
         &self,
         request: Request<UpdateCampaignRequest>,
     ) -> Result<Response<UpdateCampaignResponse>, Status> {
-        let tenant = caller(&request, WRITE)?;
-        let r = request.into_inner();
-        let from = r.campaign.ok_or_else(|| Error::invalid_field("campaign", "required"))?;
-        let id = campaign_id(&from.name, "campaign.name")?;
-        let paths: Vec<String> = match r.update_mask {
-            Some(m) if !m.paths.is_empty() => m.paths,
-            _ => vec!["display_name".into(), "objective".into(), "brief".into()],
-        };
+        let store = self.store.clone();
         let updated = self
-            .store
-            .change_campaign(&tenant, &id, |c| {
-                if is_final(c.status) {
-                    return Err(precondition(format!("campaign is {}", status_name(c.status))));
-                }
-                let before = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
-                apply_mask(c, &from, &paths)?;
-                let mut v = Violations::new();
-                check_campaign(c, &mut v);
-                v.check(
-                    c.status == CampaignStatus::Unspecified as i32,
-                    "campaign.status",
-                    "required when in the mask",
-                );
-                v.finish()?;
-                let after = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
-                if !status_change_allowed(before, after) {
-                    return Err(Error::invalid_field(
-                        "campaign.status",
-                        format!(
-                            "cannot move from {} to {} (statuses move forward; cancel with CancelCampaign)",
-                            status_name(before as i32),
-                            status_name(after as i32)
-                        ),
-                    ));
-                }
-                Ok(())
-            })
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "UpdateCampaign",
+                |r| &r.request_id,
+                |caller, r, claim| async move {
+                    let tenant = tenant_of(&caller)?;
+                    let from = r.campaign.ok_or_else(|| Error::invalid_field("campaign", "required"))?;
+                    let id = campaign_id(&from.name, "campaign.name")?;
+                    let paths: Vec<String> = match r.update_mask {
+                        Some(m) if !m.paths.is_empty() => m.paths,
+                        _ => vec!["display_name".into(), "objective".into(), "brief".into()],
+                    };
+                    store
+                        .change_campaign(&tenant, &id, &claim, |c| {
+                            if is_final(c.status) {
+                                return Err(precondition(format!("campaign is {}", status_name(c.status))));
+                            }
+                            let before = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
+                            apply_mask(c, &from, &paths)?;
+                            let mut v = Violations::new();
+                            check_campaign(c, &mut v);
+                            v.check(
+                                c.status == CampaignStatus::Unspecified as i32,
+                                "campaign.status",
+                                "required when in the mask",
+                            );
+                            v.finish()?;
+                            let after = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
+                            if !status_change_allowed(before, after) {
+                                return Err(Error::invalid_field(
+                                    "campaign.status",
+                                    format!(
+                                        "cannot move from {} to {} (statuses move forward; cancel with CancelCampaign)",
+                                        status_name(before as i32),
+                                        status_name(after as i32)
+                                    ),
+                                ));
+                            }
+                            Ok(())
+                        })
+                        .await
+                },
+            )
             .await?;
         Ok(Response::new(UpdateCampaignResponse {
             campaign: Some(updated),
@@ -380,17 +411,28 @@ impl MatchingService for Matching {
         &self,
         request: Request<CancelCampaignRequest>,
     ) -> Result<Response<CancelCampaignResponse>, Status> {
-        let tenant = caller(&request, WRITE)?;
-        let id = campaign_id(&request.get_ref().name, "name")?;
+        let store = self.store.clone();
         let c = self
-            .store
-            .change_campaign(&tenant, &id, |c| {
-                if c.status == CampaignStatus::Completed as i32 {
-                    return Err(precondition("campaign is completed"));
-                }
-                c.status = CampaignStatus::Cancelled as i32;
-                Ok(())
-            })
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "CancelCampaign",
+                |r| &r.request_id,
+                |caller, r, claim| async move {
+                    let tenant = tenant_of(&caller)?;
+                    let id = campaign_id(&r.name, "name")?;
+                    store
+                        .change_campaign(&tenant, &id, &claim, |c| {
+                            if c.status == CampaignStatus::Completed as i32 {
+                                return Err(precondition("campaign is completed"));
+                            }
+                            c.status = CampaignStatus::Cancelled as i32;
+                            Ok(())
+                        })
+                        .await
+                },
+            )
             .await?;
         Ok(Response::new(CancelCampaignResponse { campaign: Some(c) }))
     }
@@ -424,8 +466,154 @@ impl MatchingService for Matching {
         &self,
         request: Request<SelectInfluencersRequest>,
     ) -> Result<Response<SelectInfluencersResponse>, Status> {
-        let tenant = caller(&request, WRITE)?;
+        let this = self.clone();
+        // A selection saved as a shortlist is a write; one that is not can still be keyed.
+        let answer = self
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "SelectInfluencers",
+                |r| &r.request_id,
+                |caller, r, _| async move { this.select(tenant_of(&caller)?, r).await },
+            )
+            .await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn create_shortlist(
+        &self,
+        request: Request<CreateShortlistRequest>,
+    ) -> Result<Response<CreateShortlistResponse>, Status> {
+        let this = self.clone();
+        let s = self
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "CreateShortlist",
+                |r| &r.request_id,
+                |caller, r, claim| async move { this.create_shortlist_once(tenant_of(&caller)?, r, claim).await },
+            )
+            .await?;
+        Ok(Response::new(CreateShortlistResponse { shortlist: Some(s) }))
+    }
+
+    async fn get_shortlist(
+        &self,
+        request: Request<GetShortlistRequest>,
+    ) -> Result<Response<GetShortlistResponse>, Status> {
+        let tenant = caller(&request, READ)?;
+        let name = &request.get_ref().name;
+        let (c, s) = shortlist_id(name, "name")?;
+        let shortlist = self
+            .store
+            .shortlist(&tenant, &c, &s)
+            .await?
+            .ok_or_else(|| Error::not_found(name))?;
+        Ok(Response::new(GetShortlistResponse {
+            shortlist: Some(shortlist),
+        }))
+    }
+
+    async fn list_shortlists(
+        &self,
+        request: Request<ListShortlistsRequest>,
+    ) -> Result<Response<ListShortlistsResponse>, Status> {
+        let tenant = caller(&request, READ)?;
         let r = request.get_ref();
+        let mut v = Violations::new();
+        let size = v.take(paging::page_size(r.page_size, 50, MAX_PAGE))?;
+        let id = v.take(campaign_id(&r.parent, "parent"))?;
+        v.finish()?;
+        let (Some(size), Some(id)) = (size, id) else {
+            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+        };
+        self.campaign(&tenant, &r.parent, "parent").await?;
+        let fingerprint = paging::fingerprint(&(&tenant, &id));
+        let before: Option<String> = paging::decode(&r.page_token, fingerprint)?;
+        let mut shortlists = self.store.shortlists(&tenant, &id, before.as_deref(), size + 1).await?;
+        let next_page_token = if shortlists.len() > size {
+            shortlists.truncate(size);
+            shortlists
+                .last()
+                .and_then(|s| s.name.rsplit('/').next())
+                .map(|last| paging::encode(fingerprint, &last))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListShortlistsResponse {
+            shortlists,
+            next_page_token,
+        }))
+    }
+
+    async fn decide_shortlist_members(
+        &self,
+        request: Request<DecideShortlistMembersRequest>,
+    ) -> Result<Response<DecideShortlistMembersResponse>, Status> {
+        let store = self.store.clone();
+        let shortlist = self
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "DecideShortlistMembers",
+                |r| &r.request_id,
+                |caller, r, claim| async move {
+                    let tenant = tenant_of(&caller)?;
+                    let mut v = Violations::new();
+                    let ids = v.take(shortlist_id(&r.name, "name"))?;
+                    v.check(r.decisions.is_empty(), "decisions", "at least one");
+                    for (i, d) in r.decisions.iter().enumerate() {
+                        v.check(
+                            !matches!(
+                                Decision::try_from(d.decision),
+                                Ok(Decision::Accepted | Decision::Rejected | Decision::Pending)
+                            ),
+                            format!("decisions[{i}].decision"),
+                            "ACCEPTED, REJECTED or PENDING",
+                        );
+                    }
+                    v.finish()?;
+                    let Some((c, s)) = ids else {
+                        return Err(Error::new(ErrorCode::Internal, "checked above"));
+                    };
+                    store.decide(&tenant, &c, &s, &r.decisions, &claim).await
+                },
+            )
+            .await?;
+        Ok(Response::new(DecideShortlistMembersResponse {
+            shortlist: Some(shortlist),
+        }))
+    }
+}
+
+fn new_shortlist(now_micros: i64, campaign_id: &str, display_name: &str, members: &[Candidate]) -> Shortlist {
+    let now = timestamp(now_micros);
+    Shortlist {
+        name: format!("campaigns/{campaign_id}/shortlists/{}", uuid::Uuid::now_v7()),
+        display_name: display_name.to_owned(),
+        members: members
+            .iter()
+            .map(|c| ShortlistMember {
+                influencer: c.influencer.clone(),
+                display_name: c.display_name.clone(),
+                segment: c.segment.clone(),
+                decision: Decision::Pending as i32,
+                candidate: Some(c.clone()),
+            })
+            .collect(),
+        create_time: Some(now),
+        update_time: Some(now),
+    }
+}
+
+/// The work of the mutating calls that do more than one store call, run once per request id.
+impl Matching {
+    async fn select(&self, tenant: String, r: SelectInfluencersRequest) -> Result<SelectInfluencersResponse, Error> {
+        let r = &r;
         let mut v = Violations::new();
         let limit = match r.candidate_limit {
             0 => 50_000,
@@ -443,7 +631,7 @@ impl MatchingService for Matching {
         let id = v.take(campaign_id(&r.campaign, "campaign"))?;
         v.finish()?;
         if id.is_none() {
-            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+            return Err(Error::new(ErrorCode::Internal, "checked above"));
         }
         let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
         let brief = c.brief.clone().unwrap_or_default();
@@ -521,9 +709,9 @@ impl MatchingService for Matching {
             None
         } else {
             let s = new_shortlist(self.store.now_micros(), &id, &r.save_as, &selected);
-            Some(self.save_shortlist(&tenant, &id, s).await?)
+            Some(self.save_shortlist(&tenant, &id, s, &Claim::none()).await?)
         };
-        Ok(Response::new(SelectInfluencersResponse {
+        Ok(SelectInfluencersResponse {
             expected_engagements: selected.iter().map(|c| c.expected_engagements).sum(),
             expected_conversions: selected.iter().map(|c| c.expected_conversions).sum(),
             total_cost: Some(money(found.cost)),
@@ -532,15 +720,15 @@ impl MatchingService for Matching {
             shortfall,
             segments: segment_counts,
             shortlist,
-        }))
+        })
     }
 
-    async fn create_shortlist(
+    async fn create_shortlist_once(
         &self,
-        request: Request<CreateShortlistRequest>,
-    ) -> Result<Response<CreateShortlistResponse>, Status> {
-        let tenant = caller(&request, WRITE)?;
-        let r = request.into_inner();
+        tenant: String,
+        r: CreateShortlistRequest,
+        claim: Claim,
+    ) -> Result<Shortlist, Error> {
         let mut v = Violations::new();
         let id = v.take(campaign_id(&r.parent, "parent"))?;
         let given = r.shortlist.unwrap_or_default();
@@ -570,7 +758,7 @@ impl MatchingService for Matching {
         }
         v.finish()?;
         let Some(id) = id else {
-            return Err(Error::new(ErrorCode::Internal, "checked above").into());
+            return Err(Error::new(ErrorCode::Internal, "checked above"));
         };
         let (_, c) = self.campaign(&tenant, &r.parent, "parent").await?;
         // Members are scored against the campaign's brief, as a match would have.
@@ -615,106 +803,6 @@ impl MatchingService for Matching {
                 m.segment = g.segment.clone();
             }
         }
-        let s = self.save_shortlist(&tenant, &id, s).await?;
-        Ok(Response::new(CreateShortlistResponse { shortlist: Some(s) }))
-    }
-
-    async fn get_shortlist(
-        &self,
-        request: Request<GetShortlistRequest>,
-    ) -> Result<Response<GetShortlistResponse>, Status> {
-        let tenant = caller(&request, READ)?;
-        let name = &request.get_ref().name;
-        let (c, s) = shortlist_id(name, "name")?;
-        let shortlist = self
-            .store
-            .shortlist(&tenant, &c, &s)
-            .await?
-            .ok_or_else(|| Error::not_found(name))?;
-        Ok(Response::new(GetShortlistResponse {
-            shortlist: Some(shortlist),
-        }))
-    }
-
-    async fn list_shortlists(
-        &self,
-        request: Request<ListShortlistsRequest>,
-    ) -> Result<Response<ListShortlistsResponse>, Status> {
-        let tenant = caller(&request, READ)?;
-        let r = request.get_ref();
-        let mut v = Violations::new();
-        let size = v.take(paging::page_size(r.page_size, 50, MAX_PAGE))?;
-        let id = v.take(campaign_id(&r.parent, "parent"))?;
-        v.finish()?;
-        let (Some(size), Some(id)) = (size, id) else {
-            return Err(Error::new(ErrorCode::Internal, "checked above").into());
-        };
-        self.campaign(&tenant, &r.parent, "parent").await?;
-        let fingerprint = paging::fingerprint(&(&tenant, &id));
-        let before: Option<String> = paging::decode(&r.page_token, fingerprint)?;
-        let mut shortlists = self.store.shortlists(&tenant, &id, before.as_deref(), size + 1).await?;
-        let next_page_token = if shortlists.len() > size {
-            shortlists.truncate(size);
-            shortlists
-                .last()
-                .and_then(|s| s.name.rsplit('/').next())
-                .map(|last| paging::encode(fingerprint, &last))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(Response::new(ListShortlistsResponse {
-            shortlists,
-            next_page_token,
-        }))
-    }
-
-    async fn decide_shortlist_members(
-        &self,
-        request: Request<DecideShortlistMembersRequest>,
-    ) -> Result<Response<DecideShortlistMembersResponse>, Status> {
-        let tenant = caller(&request, WRITE)?;
-        let r = request.get_ref();
-        let mut v = Violations::new();
-        let ids = v.take(shortlist_id(&r.name, "name"))?;
-        v.check(r.decisions.is_empty(), "decisions", "at least one");
-        for (i, d) in r.decisions.iter().enumerate() {
-            v.check(
-                !matches!(
-                    Decision::try_from(d.decision),
-                    Ok(Decision::Accepted | Decision::Rejected | Decision::Pending)
-                ),
-                format!("decisions[{i}].decision"),
-                "ACCEPTED, REJECTED or PENDING",
-            );
-        }
-        v.finish()?;
-        let Some((c, s)) = ids else {
-            return Err(Error::new(ErrorCode::Internal, "checked above").into());
-        };
-        let shortlist = self.store.decide(&tenant, &c, &s, &r.decisions).await?;
-        Ok(Response::new(DecideShortlistMembersResponse {
-            shortlist: Some(shortlist),
-        }))
-    }
-}
-
-fn new_shortlist(now_micros: i64, campaign_id: &str, display_name: &str, members: &[Candidate]) -> Shortlist {
-    let now = timestamp(now_micros);
-    Shortlist {
-        name: format!("campaigns/{campaign_id}/shortlists/{}", uuid::Uuid::now_v7()),
-        display_name: display_name.to_owned(),
-        members: members
-            .iter()
-            .map(|c| ShortlistMember {
-                influencer: c.influencer.clone(),
-                display_name: c.display_name.clone(),
-                segment: c.segment.clone(),
-                decision: Decision::Pending as i32,
-                candidate: Some(c.clone()),
-            })
-            .collect(),
-        create_time: Some(now),
-        update_time: Some(now),
+        self.save_shortlist(&tenant, &id, s, &claim).await
     }
 }

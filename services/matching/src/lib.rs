@@ -22,8 +22,22 @@ use crate::domain::rank::Settings;
 use crate::events::RegistrySource;
 
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: &[(2, "matching", include_str!("../migrations/postgres/0002_matching.sql"))],
-    sqlite: &[(2, "matching", include_str!("../migrations/sqlite/0002_matching.sql"))],
+    postgres: &[
+        (2, "matching", include_str!("../migrations/postgres/0002_matching.sql")),
+        (
+            3,
+            "request ids kept by the kit",
+            include_str!("../migrations/postgres/0003_kit_idempotency.sql"),
+        ),
+    ],
+    sqlite: &[
+        (2, "matching", include_str!("../migrations/sqlite/0002_matching.sql")),
+        (
+            3,
+            "request ids kept by the kit",
+            include_str!("../migrations/sqlite/0003_kit_idempotency.sql"),
+        ),
+    ],
 };
 
 /// What matching reads from its environment beyond the kit's settings.
@@ -90,7 +104,7 @@ impl chorus_kit::runtime::Service for Matching {
         let loaded = shared.clone();
         parts
             .grpc(tuned!(
-                MatchingServiceServer::new(api::Matching::new(store, shared, settings)),
+                MatchingServiceServer::new(api::Matching::new(store, shared, settings, ctx.idempotency.clone())),
                 ctx
             ))
             .ready_when(async move { loaded.wait_loaded().await });

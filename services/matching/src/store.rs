@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use chorus_kit::clock::Clock;
 use chorus_kit::events::envelope;
 use chorus_kit::events::outbox::Outbox;
+use chorus_kit::idempotency::Claim;
 use chorus_kit::storage::Database;
 use chorus_kit::{Error, ErrorCode};
 use chorus_proto::matching::{
@@ -42,38 +43,11 @@ impl Store {
         self.clock.now_micros()
     }
 
-    /// Stores a new campaign (already validated, name and times set). With a request id
-    /// seen before for the tenant, returns the campaign that request created instead.
-    pub async fn create_campaign(&self, c: &Campaign, request_id: &str) -> Result<Campaign, Error> {
+    /// Stores a new campaign (already validated, name and times set); the answer of `claim`
+    /// commits with it.
+    pub async fn create_campaign(&self, c: &Campaign, claim: &Claim) -> Result<Campaign, Error> {
         let id = c.name.trim_start_matches("campaigns/");
         let mut tx = self.db.pool.begin().await?;
-        if !request_id.is_empty() {
-            // Claim the request id first: a concurrent retry with the same id waits here for
-            // this transaction, then finds the id taken and returns what this one created.
-            let claimed = sqlx::query(
-                "INSERT INTO campaign_requests (tenant, request_id, campaign_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&c.tenant)
-            .bind(request_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if claimed.rows_affected() == 0 {
-                drop(tx);
-                let row =
-                    sqlx::query("SELECT campaign_id FROM campaign_requests WHERE tenant = $1 AND request_id = $2")
-                        .bind(&c.tenant)
-                        .bind(request_id)
-                        .fetch_one(&self.db.pool)
-                        .await?;
-                let first: String = row.try_get(0)?;
-                return self
-                    .campaign(&c.tenant, &first)
-                    .await?
-                    .ok_or_else(|| Error::not_found(format!("campaigns/{first}")));
-            }
-        }
         let now = self.now_micros();
         sqlx::query(
             "INSERT INTO campaigns (id, tenant, status, body, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -87,6 +61,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         self.outbox.add(&mut tx, TOPIC, &changed(&self.clock, c)).await?;
+        claim.record(&mut tx, c).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(c.clone())
@@ -108,6 +83,7 @@ impl Store {
         &self,
         tenant: &str,
         id: &str,
+        claim: &Claim,
         change: impl FnOnce(&mut Campaign) -> Result<(), Error>,
     ) -> Result<Campaign, Error> {
         let mut tx = self.db.pool.begin().await?;
@@ -139,6 +115,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.outbox.add(&mut tx, TOPIC, &changed(&self.clock, &c)).await?;
+        claim.record(&mut tx, &c).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(c)
@@ -168,7 +145,14 @@ impl Store {
             .collect()
     }
 
-    pub async fn create_shortlist(&self, tenant: &str, campaign_id: &str, s: &Shortlist) -> Result<(), Error> {
+    /// Stores a new shortlist of the tenant's campaign; the answer of `claim` commits with it.
+    pub async fn create_shortlist(
+        &self,
+        tenant: &str,
+        campaign_id: &str,
+        s: &Shortlist,
+        claim: &Claim,
+    ) -> Result<(), Error> {
         let id = s.name.rsplit('/').next().unwrap_or_default();
         let now = self.now_micros();
         let mut tx = self.db.pool.begin().await?;
@@ -202,6 +186,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        claim.record(&mut tx, s).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -247,6 +232,7 @@ impl Store {
         campaign_id: &str,
         id: &str,
         decisions: &[MemberDecision],
+        claim: &Claim,
     ) -> Result<Shortlist, Error> {
         let mut tx = self.db.pool.begin().await?;
         let locked = sqlx::query(
@@ -332,6 +318,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.outbox.add_many(&mut tx, TOPIC, &events).await?;
+        claim.record(&mut tx, &s).await?;
         tx.commit().await?;
         self.outbox.committed();
         Ok(s)

@@ -31,6 +31,7 @@ on_both_backends! { spawn;
             .update_campaign(UpdateCampaignRequest {
                 campaign: Some(change),
                 update_mask: Some(prost_types::FieldMask { paths: vec!["brief.headcount".into()] }),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -46,7 +47,7 @@ on_both_backends! { spawn;
         code("get", b.get_campaign(GetCampaignRequest { name: created.name.clone() }).await, Code::NotFound);
         code(
             "cancel",
-            b.cancel_campaign(CancelCampaignRequest { name: created.name.clone() }).await,
+            b.cancel_campaign(CancelCampaignRequest { name: created.name.clone(), ..Default::default() }).await,
             Code::NotFound,
         );
         code(
@@ -82,12 +83,12 @@ on_both_backends! { spawn;
         assert!(second.next_page_token.is_empty());
 
         // Cancel is final and repeatable; a cancelled campaign no longer changes or matches.
-        let cancelled = a.cancel_campaign(CancelCampaignRequest { name: created.name.clone() }).await.unwrap().into_inner();
+        let cancelled = a.cancel_campaign(CancelCampaignRequest { name: created.name.clone(), ..Default::default() }).await.unwrap().into_inner();
         assert_eq!(cancelled.campaign.unwrap().status, CampaignStatus::Cancelled as i32);
-        a.cancel_campaign(CancelCampaignRequest { name: created.name.clone() }).await.unwrap();
+        a.cancel_campaign(CancelCampaignRequest { name: created.name.clone(), ..Default::default() }).await.unwrap();
         code(
             "update cancelled",
-            a.update_campaign(UpdateCampaignRequest { campaign: Some(updated.clone()), update_mask: None }).await,
+            a.update_campaign(UpdateCampaignRequest { campaign: Some(updated.clone()), update_mask: None, ..Default::default() }).await,
             Code::FailedPrecondition,
         );
         code(
@@ -100,6 +101,7 @@ on_both_backends! { spawn;
             a.create_shortlist(CreateShortlistRequest {
                 parent: created.name.clone(),
                 shortlist: Some(Shortlist { display_name: "late".into(), ..Default::default() }),
+                ..Default::default()
             })
             .await,
             Code::FailedPrecondition,
@@ -114,6 +116,22 @@ on_both_backends! { spawn;
         let (mut x, mut y) = (a.clone(), a.clone());
         let (one, two) = tokio::join!(x.create_campaign(req()), y.create_campaign(req()));
         assert_eq!(one.unwrap().into_inner().campaign.unwrap().name, two.unwrap().into_inner().campaign.unwrap().name);
+        // The same id with another campaign is refused, naming the id.
+        let mut other = dog_treats();
+        other.display_name = "Cat treats".into();
+        let err = a.create_campaign(CreateCampaignRequest { campaign: Some(other), request_id: "req-2".into() }).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        assert!(err.message().contains("req-2"), "{}", err.message());
+        // Another tenant's id of the same name is its own.
+        let mut b = app.matching_as("brand-b", &["matching.read", "matching.write"]).await;
+        let theirs = b.create_campaign(req()).await.unwrap().into_inner().campaign.unwrap();
+        assert_eq!(theirs.tenant, "brand-b");
+        // A retried cancel answers as the first did.
+        let fresh = create_campaign(&mut a, dog_treats()).await;
+        let cancel = CancelCampaignRequest { name: fresh.name.clone(), request_id: "c-1".into() };
+        let first = a.cancel_campaign(cancel.clone()).await.unwrap().into_inner().campaign.unwrap();
+        let again = a.cancel_campaign(cancel).await.unwrap().into_inner().campaign.unwrap();
+        assert_eq!(first, again, "update time included");
     };
 
     bad_briefs_are_refused_by_field_and_nothing_is_written => |app: App| async move {
@@ -164,6 +182,7 @@ on_both_backends! { spawn;
             a.update_campaign(UpdateCampaignRequest {
                 campaign: Some(worse),
                 update_mask: Some(prost_types::FieldMask { paths: vec!["brief.headcount".into(), "brief.nope".into()] }),
+                ..Default::default()
             })
             .await,
             &["update_mask.paths[1]"],
@@ -175,6 +194,7 @@ on_both_backends! { spawn;
             a.update_campaign(UpdateCampaignRequest {
                 campaign: Some(worse),
                 update_mask: Some(prost_types::FieldMask { paths: vec!["brief.headcount".into()] }),
+                ..Default::default()
             })
             .await,
             &["campaign.brief.headcount"],
@@ -186,6 +206,7 @@ on_both_backends! { spawn;
             a.update_campaign(UpdateCampaignRequest {
                 campaign: Some(no_status),
                 update_mask: Some(prost_types::FieldMask { paths: vec!["status".into()] }),
+                ..Default::default()
             })
             .await,
             &["campaign.status"],
@@ -207,6 +228,7 @@ on_both_backends! { spawn;
                     members: on_mars(),
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await,
             &["shortlist.display_name"],
@@ -220,6 +242,7 @@ on_both_backends! { spawn;
                     members: on_mars(),
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await,
             &["shortlist.members[0].segment"],
@@ -282,13 +305,14 @@ on_both_backends! { spawn;
         reg.update_influencer(UpdateInfluencerRequest {
             influencer: Some(moved),
             update_mask: Some(prost_types::FieldMask { paths: vec!["location".into()] }),
+            ..Default::default()
         })
         .await
         .unwrap();
         let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 1).await;
         assert_eq!(names(&r), ["Dan"]);
         let dan = r.candidates[0].influencer.clone();
-        reg.delete_influencer(DeleteInfluencerRequest { name: dan }).await.unwrap();
+        reg.delete_influencer(DeleteInfluencerRequest { name: dan, ..Default::default() }).await.unwrap();
         let r = match_until(&mut m, &campaign.name, |r| r.matched_count == 0).await;
         assert!(r.candidates.is_empty());
 
@@ -402,6 +426,7 @@ on_both_backends! { spawn;
             campaign: campaign.name.clone(),
             candidate_limit: 0,
             save_as: save_as.into(),
+            ..Default::default()
         };
         let s = m.select_influencers(select("")).await.unwrap().into_inner();
         assert_eq!(s.selected.len(), 7, "{}", s.shortfall);
@@ -433,6 +458,7 @@ on_both_backends! { spawn;
                     MemberDecision { influencer: out.clone(), decision: Decision::Rejected as i32 },
                     MemberDecision { influencer: kept.clone(), decision: Decision::Accepted as i32 },
                 ],
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -465,6 +491,7 @@ on_both_backends! { spawn;
                     members: vec![ShortlistMember { influencer: out.clone(), ..Default::default() }],
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -474,6 +501,7 @@ on_both_backends! { spawn;
         m.decide_shortlist_members(DecideShortlistMembersRequest {
             name: second.name.clone(),
             decisions: vec![MemberDecision { influencer: out.clone(), decision: Decision::Accepted as i32 }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -481,7 +509,7 @@ on_both_backends! { spawn;
         assert!(r.candidates.iter().all(|c| c.influencer != out), "still rejected on the first shortlist");
 
         // Erasure reaches shortlists: a deleted person leaves every one of them.
-        reg.delete_influencer(DeleteInfluencerRequest { name: kept.clone() }).await.unwrap();
+        reg.delete_influencer(DeleteInfluencerRequest { name: kept.clone(), ..Default::default() }).await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let s = m.get_shortlist(GetShortlistRequest { name: saved.name.clone() }).await.unwrap().into_inner().shortlist.unwrap();
@@ -496,7 +524,7 @@ on_both_backends! { spawn;
         // A deletion while matching is down reaches it too: the start-up read tells who is gone.
         let gone_while_down = saved.members[2].influencer.clone();
         app.stop_matching().await;
-        reg.delete_influencer(DeleteInfluencerRequest { name: gone_while_down.clone() }).await.unwrap();
+        reg.delete_influencer(DeleteInfluencerRequest { name: gone_while_down.clone(), ..Default::default() }).await.unwrap();
         app.start_matching().await;
         let mut m = app.matching().await;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -520,6 +548,7 @@ on_both_backends! { spawn;
             b.decide_shortlist_members(DecideShortlistMembersRequest {
                 name: saved.name.clone(),
                 decisions: vec![MemberDecision { influencer: out.clone(), decision: Decision::Accepted as i32 }],
+                ..Default::default()
             })
             .await,
             Code::NotFound,
@@ -529,6 +558,7 @@ on_both_backends! { spawn;
             m.decide_shortlist_members(DecideShortlistMembersRequest {
                 name: saved.name.clone(),
                 decisions: vec![MemberDecision { influencer: format!("influencers/{}", uuid::Uuid::now_v7()), decision: Decision::Accepted as i32 }],
+                ..Default::default()
             })
             .await,
             &["decisions[0].influencer"],
@@ -561,7 +591,7 @@ on_both_backends! { spawn;
         let campaign = create_campaign(&mut m, c).await;
         match_until(&mut m, &campaign.name, |r| r.matched_count == 9).await;
         let s = m
-            .select_influencers(SelectInfluencersRequest { campaign: campaign.name.clone(), candidate_limit: 0, save_as: "test".into() })
+            .select_influencers(SelectInfluencersRequest { campaign: campaign.name.clone(), candidate_limit: 0, save_as: "test".into(), ..Default::default() })
             .await
             .unwrap()
             .into_inner();

@@ -5,6 +5,7 @@ use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 
 use chorus_kit::auth::Caller;
+use chorus_kit::idempotency::{Claim, Idempotency};
 use chorus_kit::{Error, ErrorCode, Violations, paging};
 use chorus_proto::registry::registry_service_server::RegistryService;
 use chorus_proto::registry::*;
@@ -37,11 +38,13 @@ const MAX_BATCH_GET: usize = 1_000;
 #[derive(Debug, Clone)]
 pub struct Registry {
     store: Store,
+    /// First answers of mutating calls, by request id.
+    keys: Idempotency,
 }
 
 impl Registry {
-    pub fn new(store: Store) -> Self {
-        Registry { store }
+    pub fn new(store: Store, keys: Idempotency) -> Self {
+        Registry { store, keys }
     }
 }
 
@@ -284,42 +287,30 @@ impl RegistryService for Registry {
         &self,
         request: Request<CreateInfluencerRequest>,
     ) -> Result<Response<CreateInfluencerResponse>, Status> {
-        authorize(&request, WRITE)?;
-        let r = request.into_inner();
-        if r.request_id.len() > 128 || r.request_id.chars().any(char::is_control) {
-            return Err(Error::invalid_field("request_id", "at most 128 characters, no control characters").into());
-        }
-        let influencer = r
-            .influencer
-            .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
-        let request_id = Some(r.request_id.as_str()).filter(|s| !s.is_empty());
-        if let Some(id) = request_id
-            && let Some(done) = self.store.created_by_request(id).await?
-        {
-            return Ok(Response::new(CreateInfluencerResponse { influencer: Some(done) }));
-        }
-        let inf = normalize(influencer).map_err(|e| e.nest("influencer"))?;
-        let written = match self.store.write(vec![inf], WriteMode::Create, request_id).await {
-            Ok(mut results) => results
-                .pop()
-                .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "no result"))),
-            Err(e) => Err(e),
-        };
-        match written {
-            Ok((_, stored)) => Ok(Response::new(CreateInfluencerResponse {
-                influencer: Some(stored),
-            })),
-            // The same request, retried while the first try was still writing: the first
-            // committed meanwhile (its accounts are taken now), so answer with its result.
-            Err(e) if e.code() == ErrorCode::AlreadyExists => match request_id {
-                Some(id) => match self.store.created_by_request(id).await? {
-                    Some(done) => Ok(Response::new(CreateInfluencerResponse { influencer: Some(done) })),
-                    None => Err(e.into()),
+        let store = self.store.clone();
+        let stored = self
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "CreateInfluencer",
+                |r| &r.request_id,
+                |_, r, claim| async move {
+                    let influencer = r
+                        .influencer
+                        .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
+                    let inf = normalize(influencer).map_err(|e| e.nest("influencer"))?;
+                    let mut results = store.write(vec![inf], WriteMode::Create, &claim).await?;
+                    let (_, stored) = results
+                        .pop()
+                        .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "no result")))?;
+                    Ok(stored)
                 },
-                None => Err(e.into()),
-            },
-            Err(e) => Err(e.into()),
-        }
+            )
+            .await?;
+        Ok(Response::new(CreateInfluencerResponse {
+            influencer: Some(stored),
+        }))
     }
 
     async fn get_influencer(
@@ -364,28 +355,39 @@ impl RegistryService for Registry {
         &self,
         request: Request<UpdateInfluencerRequest>,
     ) -> Result<Response<UpdateInfluencerResponse>, Status> {
-        authorize(&request, WRITE)?;
-        let r = request.into_inner();
-        let patch = r
-            .influencer
-            .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
-        let id = parse_name(&patch.name, "influencer.name")?.to_owned();
-        // The fields outside the mask are kept as stored, so read them from the database: a
-        // cached copy may miss another replica's write whose event has not arrived yet.
-        self.store.evict(&id);
-        let mut current = self
-            .store
-            .get(std::slice::from_ref(&id))
-            .await?
-            .pop()
-            .ok_or_else(|| Error::not_found(format!("influencers/{id}")))?;
-        let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
-        apply_mask(&mut current, patch, &paths)?;
-        let inf = normalize(current).map_err(|e| e.nest("influencer"))?;
-        let mut results = self.store.write(vec![inf], WriteMode::Replace(id), None).await?;
-        let (_, stored) = results
-            .pop()
-            .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "no result")))?;
+        let store = self.store.clone();
+        let stored = self
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "UpdateInfluencer",
+                |r| &r.request_id,
+                |_, r, claim| async move {
+                    let patch = r
+                        .influencer
+                        .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
+                    let id = parse_name(&patch.name, "influencer.name")?.to_owned();
+                    // The fields outside the mask are kept as stored, so read them from the
+                    // database: a cached copy may miss another replica's write whose event has not
+                    // arrived yet.
+                    store.evict(&id);
+                    let mut current = store
+                        .get(std::slice::from_ref(&id))
+                        .await?
+                        .pop()
+                        .ok_or_else(|| Error::not_found(format!("influencers/{id}")))?;
+                    let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
+                    apply_mask(&mut current, patch, &paths)?;
+                    let inf = normalize(current).map_err(|e| e.nest("influencer"))?;
+                    let mut results = store.write(vec![inf], WriteMode::Replace(id), &claim).await?;
+                    let (_, stored) = results
+                        .pop()
+                        .unwrap_or_else(|| Err(Error::new(ErrorCode::Internal, "no result")))?;
+                    Ok(stored)
+                },
+            )
+            .await?;
         Ok(Response::new(UpdateInfluencerResponse {
             influencer: Some(stored),
         }))
@@ -395,12 +397,24 @@ impl RegistryService for Registry {
         &self,
         request: Request<DeleteInfluencerRequest>,
     ) -> Result<Response<DeleteInfluencerResponse>, Status> {
-        authorize(&request, ADMIN)?;
-        let id = parse_name(&request.get_ref().name, "name")?;
-        if !self.store.delete(id).await? {
-            return Err(Error::not_found(&request.get_ref().name).into());
-        }
-        Ok(Response::new(DeleteInfluencerResponse {}))
+        let store = self.store.clone();
+        let answer = self
+            .keys
+            .serve(
+                request,
+                ADMIN,
+                "DeleteInfluencer",
+                |r| &r.request_id,
+                |_, r, claim| async move {
+                    let id = parse_name(&r.name, "name")?;
+                    if !store.delete(id, &claim).await? {
+                        return Err(Error::not_found(&r.name));
+                    }
+                    Ok(DeleteInfluencerResponse {})
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn list_influencers(
@@ -688,7 +702,7 @@ async fn import_batch(store: &Store, rows: Vec<Influencer>, first: i64) -> Resul
     }
     for (i, written) in valid_rows
         .into_iter()
-        .zip(store.write(valid, WriteMode::Upsert, None).await?)
+        .zip(store.write(valid, WriteMode::Upsert, &Claim::none()).await?)
     {
         match written {
             Ok((outcome, inf)) => {

@@ -38,6 +38,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             "one snapshot per account and moment",
             include_str!("../migrations/postgres/0006_snapshot_moment.sql"),
         ),
+        (
+            7,
+            "request ids kept by the kit",
+            include_str!("../migrations/postgres/0007_kit_idempotency.sql"),
+        ),
     ],
     sqlite: &[
         (2, "registry", include_str!("../migrations/sqlite/0002_registry.sql")),
@@ -56,6 +61,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             6,
             "one snapshot per account and moment",
             include_str!("../migrations/sqlite/0006_snapshot_moment.sql"),
+        ),
+        (
+            7,
+            "request ids kept by the kit",
+            include_str!("../migrations/sqlite/0007_kit_idempotency.sql"),
         ),
     ],
 };
@@ -173,7 +183,7 @@ impl chorus_kit::runtime::Service for Registry {
         }
         parts
             .grpc(tuned!(
-                RegistryServiceServer::new(api::Registry::new(store.clone())),
+                RegistryServiceServer::new(api::Registry::new(store.clone(), ctx.idempotency.clone())),
                 ctx
             ))
             .grpc(tuned!(

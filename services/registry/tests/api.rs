@@ -83,6 +83,46 @@ on_both_backends! { spawn_app;
         let (one, two) = tokio::join!(x.create_influencer(req.clone()), y.create_influencer(req));
         assert_eq!(one.unwrap().into_inner().influencer.unwrap().name, two.unwrap().into_inner().influencer.unwrap().name);
         assert_eq!(count(&mut c).await, 2);
+        // The same id for another request is refused, naming the id, and writes nothing.
+        let other = CreateInfluencerRequest { influencer: Some(influencer("C", "c")), request_id: "req-2".into() };
+        let err = c.create_influencer(other).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        assert!(err.message().contains("req-2"), "{}", err.message());
+        assert_eq!(count(&mut c).await, 2);
+        // An error is the first answer too: the retry of a refused create is refused alike,
+        // even once the account is free.
+        let taken = CreateInfluencerRequest { influencer: Some(influencer("D", "a")), request_id: "req-3".into() };
+        assert_eq!(c.create_influencer(taken.clone()).await.unwrap_err().code(), Code::AlreadyExists);
+        c.delete_influencer(DeleteInfluencerRequest { name: first.name.clone(), ..Default::default() }).await.unwrap();
+        assert_eq!(c.create_influencer(taken).await.unwrap_err().code(), Code::AlreadyExists, "the first answer");
+        // The header works as the field does (the gateway's Idempotency-Key).
+        let mut keyed = tonic::Request::new(CreateInfluencerRequest { influencer: Some(influencer("E", "e")), request_id: String::new() });
+        keyed.metadata_mut().insert("idempotency-key", "hdr-1".parse().unwrap());
+        let e1 = c.create_influencer(keyed).await.unwrap().into_inner().influencer.unwrap();
+        let mut keyed = tonic::Request::new(CreateInfluencerRequest { influencer: Some(influencer("E", "e")), request_id: String::new() });
+        keyed.metadata_mut().insert("idempotency-key", "hdr-1".parse().unwrap());
+        assert_eq!(c.create_influencer(keyed).await.unwrap().into_inner().influencer.unwrap().name, e1.name);
+    };
+
+    a_retried_delete_or_update_answers_as_the_first_did => |app: TestApp| async move {
+        let mut events = app.events().await;
+        let mut c = app.client().await;
+        let created = create(&mut c, influencer("A", "a")).await;
+        let patch = Influencer { name: created.name.clone(), display_name: "B".into(), ..Default::default() };
+        let update = UpdateInfluencerRequest { influencer: Some(patch), update_mask: Some(FieldMask { paths: vec!["display_name".into()] }), request_id: "u-1".into() };
+        let first = c.update_influencer(update.clone()).await.unwrap().into_inner().influencer.unwrap();
+        let second = c.update_influencer(update).await.unwrap().into_inner().influencer.unwrap();
+        assert_eq!(first, second, "the same stored profile, update time included");
+        let delete = DeleteInfluencerRequest { name: created.name.clone(), request_id: "d-1".into() };
+        c.delete_influencer(delete.clone()).await.unwrap();
+        c.delete_influencer(delete).await.expect("a retried delete is OK, not NOT_FOUND");
+        assert_eq!(
+            next_types(&mut events, 3).await,
+            ["chorus.registry.v1.InfluencerUpserted", "chorus.registry.v1.InfluencerUpserted", "chorus.registry.v1.InfluencerDeleted"]
+        );
+        quiet(&mut events, "retries change nothing").await;
+        let fresh = DeleteInfluencerRequest { name: created.name.clone(), request_id: "d-2".into() };
+        assert_eq!(c.delete_influencer(fresh).await.unwrap_err().code(), Code::NotFound);
     };
 
     update_changes_only_the_masked_fields => |app: TestApp| async move {
@@ -91,7 +131,7 @@ on_both_backends! { spawn_app;
         let mut patch = Influencer { name: created.name.clone(), display_name: "New".into(), ..Default::default() };
         patch.niches = vec!["gaming".into()];
         let updated = c
-            .update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: Some(FieldMask { paths: vec!["display_name".into()] }) })
+            .update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: Some(FieldMask { paths: vec!["display_name".into()] }), ..Default::default() })
             .await
             .unwrap()
             .into_inner()
@@ -110,7 +150,7 @@ on_both_backends! { spawn_app;
         let b = create(&mut c, influencer("B", "free")).await;
         let mut patch = b.clone();
         patch.accounts.push(account(Platform::Instagram, "taken"));
-        let err = c.update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: None }).await.unwrap_err();
+        let err = c.update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: None, ..Default::default() }).await.unwrap_err();
         assert_eq!(err.code(), Code::AlreadyExists);
         let still = c.get_influencer(GetInfluencerRequest { name: b.name }).await.unwrap().into_inner().influencer.unwrap();
         assert_eq!(still.accounts.len(), 1);
@@ -121,10 +161,10 @@ on_both_backends! { spawn_app;
         let mut c = app.client().await;
         let created = create(&mut c, influencer("Gone", "gone")).await;
         record(&mut c, vec![snapshot(Platform::Instagram, "gone", 5_000, 4_000)]).await;
-        c.delete_influencer(DeleteInfluencerRequest { name: created.name.clone() }).await.unwrap();
+        c.delete_influencer(DeleteInfluencerRequest { name: created.name.clone(), ..Default::default() }).await.unwrap();
         let err = c.get_influencer(GetInfluencerRequest { name: created.name.clone() }).await.unwrap_err();
         assert_eq!(err.code(), Code::NotFound);
-        let err = c.delete_influencer(DeleteInfluencerRequest { name: created.name.clone() }).await.unwrap_err();
+        let err = c.delete_influencer(DeleteInfluencerRequest { name: created.name.clone(), ..Default::default() }).await.unwrap_err();
         assert_eq!(err.code(), Code::NotFound);
         // The handle is free again, and no history is left behind.
         let again = create(&mut c, influencer("New person", "gone")).await;
@@ -283,7 +323,7 @@ on_both_backends! { spawn_app;
         let two = c.get_influencer(GetInfluencerRequest { name: results[2].name.clone() }).await.unwrap().into_inner().influencer.unwrap();
         assert_eq!(two.status, InfluencerStatus::Active as i32, "new rows without a status are active");
         let blocked = Influencer { status: InfluencerStatus::Blocked as i32, ..two.clone() };
-        c.update_influencer(UpdateInfluencerRequest { influencer: Some(blocked), update_mask: Some(FieldMask { paths: vec!["status".into()] }) }).await.unwrap();
+        c.update_influencer(UpdateInfluencerRequest { influencer: Some(blocked), update_mask: Some(FieldMask { paths: vec!["status".into()] }), ..Default::default() }).await.unwrap();
         let mut again = c.import_influencers(tokio_stream::iter(vec![ImportInfluencersRequest { influencers: vec![influencer("Two", "two")] }])).await.unwrap().into_inner();
         while again.message().await.unwrap().is_some() {}
         let two = c.get_influencer(GetInfluencerRequest { name: results[2].name.clone() }).await.unwrap().into_inner().influencer.unwrap();
@@ -339,7 +379,7 @@ on_both_backends! { spawn_app;
         assert_eq!(err.code(), Code::PermissionDenied);
         let mut writer = app.client_with(Some(app.token(&["registry.read", "registry.write"]))).await;
         let created = create(&mut writer, influencer("X", "x")).await;
-        let err = writer.delete_influencer(DeleteInfluencerRequest { name: created.name }).await.unwrap_err();
+        let err = writer.delete_influencer(DeleteInfluencerRequest { name: created.name, ..Default::default() }).await.unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied, "erasure needs registry.admin");
     };
 
@@ -366,7 +406,7 @@ on_both_backends! { spawn_app;
         let get = GetInfluencerRequest { name: created.name.clone() };
         assert_eq!(b.get_influencer(get.clone()).await.unwrap().into_inner().influencer.unwrap().display_name, "Before");
         let patch = Influencer { name: created.name.clone(), display_name: "After".into(), ..Default::default() };
-        a.update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: Some(FieldMask { paths: vec!["display_name".into()] }) }).await.unwrap();
+        a.update_influencer(UpdateInfluencerRequest { influencer: Some(patch), update_mask: Some(FieldMask { paths: vec!["display_name".into()] }), ..Default::default() }).await.unwrap();
         // The writer sees its write at once; the other replica as soon as the event arrives.
         assert_eq!(a.get_influencer(get.clone()).await.unwrap().into_inner().influencer.unwrap().display_name, "After");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -376,7 +416,7 @@ on_both_backends! { spawn_app;
             assert!(std::time::Instant::now() < deadline, "replica b still serves {seen:?}");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        a.delete_influencer(DeleteInfluencerRequest { name: created.name.clone() }).await.unwrap();
+        a.delete_influencer(DeleteInfluencerRequest { name: created.name.clone(), ..Default::default() }).await.unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while b.get_influencer(get.clone()).await.is_ok() {
             assert!(std::time::Instant::now() < deadline, "replica b still serves a deleted influencer");
@@ -435,6 +475,7 @@ async fn a_vetted_influencer_can_still_be_updated(backend: Backend) {
             update_mask: Some(FieldMask {
                 paths: vec!["display_name".into()],
             }),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -463,6 +504,7 @@ async fn an_update_planned_before_an_erasure_does_not_resurrect(backend: Backend
     let created = create(&mut c, influencer("Ana", "ana.r")).await;
     c.delete_influencer(DeleteInfluencerRequest {
         name: created.name.clone(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -483,7 +525,7 @@ async fn an_update_planned_before_an_erasure_does_not_resurrect(backend: Backend
         .write(
             vec![created.clone()],
             chorus_registry::store::WriteMode::Replace(id.clone()),
-            None,
+            &chorus_kit::idempotency::Claim::none(),
         )
         .await
         .unwrap_err();

@@ -79,6 +79,7 @@ fn update_req(inf: Influencer, paths: &[&str]) -> UpdateInfluencerRequest {
         update_mask: Some(FieldMask {
             paths: paths.iter().map(|p| (*p).to_owned()).collect(),
         }),
+        ..Default::default()
     }
 }
 
@@ -342,7 +343,13 @@ async fn get_batch_get_and_delete_cases(app: TestApp) {
 
     let delete = |name: String| {
         let mut c = c.clone();
-        async move { c.delete_influencer(DeleteInfluencerRequest { name }).await }
+        async move {
+            c.delete_influencer(DeleteInfluencerRequest {
+                name,
+                ..Default::default()
+            })
+            .await
+        }
     };
     invalid("delete: empty name", delete(String::new()).await, &["name"]);
     invalid("delete: not a uuid", delete("influencers/123".into()).await, &["name"]);
@@ -376,6 +383,7 @@ async fn update_cases(app: TestApp) {
     let r = update(UpdateInfluencerRequest {
         influencer: None,
         update_mask: None,
+        ..Default::default()
     })
     .await;
     invalid("no influencer", r, &["influencer"]);
@@ -473,6 +481,7 @@ async fn update_cases(app: TestApp) {
     let r = update(UpdateInfluencerRequest {
         influencer: Some(named(&created.name)),
         update_mask: None,
+        ..Default::default()
     })
     .await;
     invalid("empty mask, sparse patch", r, &["influencer.accounts"]);

@@ -56,6 +56,7 @@ fn sample(handle: &str, followers: Vec<FollowerAccount>) -> Vec<SubmitAudienceSa
             platform: if i == 0 { IG } else { 0 },
             handle: if i == 0 { handle.into() } else { String::new() },
             followers: rows.to_vec(),
+            ..Default::default()
         })
         .collect()
 }
@@ -201,6 +202,7 @@ async fn samples_case(app: TestApp) {
             platform: IG,
             handle: "Ravi".into(),
             comments,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -279,9 +281,12 @@ async fn samples_case(app: TestApp) {
     assert!(!any_verdict.contains(&unvetted.name) && any_verdict.len() == 2);
 
     // Erasure takes the reports and samples with the person.
-    c.delete_influencer(DeleteInfluencerRequest { name: inf.name.clone() })
-        .await
-        .unwrap();
+    c.delete_influencer(DeleteInfluencerRequest {
+        name: inf.name.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let gone = v
         .get_vetting_report(GetVettingReportRequest {
             platform: IG,
@@ -433,6 +438,7 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
             platform: IG,
             handle: "ines".into(),
             comments: comments(SAMPLE_LIMITS.max_comments + 1),
+            ..Default::default()
         })
         .await;
     invalid("comments over the bound", r, &["comments"]);
@@ -441,6 +447,7 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
             platform: 99,
             handle: String::new(),
             comments: vec![],
+            ..Default::default()
         })
         .await;
     invalid("comments without anything", r, &["platform", "handle", "comments"]);
@@ -449,6 +456,7 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
             platform: IG,
             handle: "ines".into(),
             comments: vec!["fine".into(), "x".repeat(2_201)],
+            ..Default::default()
         })
         .await;
     invalid("comment too long", r, &["comments[1]"]);
@@ -457,6 +465,7 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
             platform: IG,
             handle: "nobody".into(),
             comments: comments(3),
+            ..Default::default()
         })
         .await;
     not_found("comments of an unknown account", r, "nobody");

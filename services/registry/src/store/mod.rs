@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use chorus_kit::clock::Clock;
 use chorus_kit::events::outbox::Outbox;
+use chorus_kit::idempotency::Claim;
 use chorus_kit::storage::{Backend, Database};
 use chorus_kit::{Error, ErrorCode};
 use chorus_proto::registry::{AccountMetrics, AccountVetting, Influencer, MetricsSnapshot};
@@ -120,31 +121,22 @@ impl Store {
     }
 
     /// Writes normalized rows in one transaction; each row gets its own result, and a bad row
-    /// never fails the others. `request_id` (Create only) makes a retry return the first result.
-    pub async fn write(
-        &self,
-        rows: Vec<Influencer>,
-        mode: WriteMode,
-        request_id: Option<&str>,
-    ) -> Result<Vec<RowResult>, Error> {
+    /// never fails the others. A single row's stored profile is recorded as `claim`'s answer in
+    /// the same transaction (a request id's first answer commits with its effect).
+    pub async fn write(&self, rows: Vec<Influencer>, mode: WriteMode, claim: &Claim) -> Result<Vec<RowResult>, Error> {
         // Another writer took an account between our look-up and our insert, or two imports
         // deadlocked on the same keys: nothing was written, look again.
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.write_once(&rows, &mode, request_id).await {
+            match self.write_once(&rows, &mode, claim).await {
                 Err(e) if attempt < 3 && matches!(e.code(), ErrorCode::AlreadyExists | ErrorCode::Aborted) => continue,
                 other => return other,
             }
         }
     }
 
-    async fn write_once(
-        &self,
-        rows: &[Influencer],
-        mode: &WriteMode,
-        request_id: Option<&str>,
-    ) -> Result<Vec<RowResult>, Error> {
+    async fn write_once(&self, rows: &[Influencer], mode: &WriteMode, claim: &Claim) -> Result<Vec<RowResult>, Error> {
         let all_keys: Vec<AccountKey> = rows.iter().flat_map(keys).collect();
         let existing = self.existing_accounts(&all_keys, true).await?;
         let now = self.now_micros();
@@ -325,15 +317,8 @@ impl Store {
             stored[row] = Some((outcome, out));
         }
         self.outbox.add_many(&mut tx, events::TOPIC, &envelopes).await?;
-        if let (Some(request_id), WriteMode::Create, Some(Some((_, inf)))) = (request_id, mode, stored.first()) {
-            Sql::new("INSERT INTO create_requests (request_id, influencer_id) VALUES ")
-                .row(vec![
-                    request_id.into(),
-                    inf.name.trim_start_matches("influencers/").into(),
-                ])
-                .query()
-                .execute(&mut *tx)
-                .await?;
+        if let [Some((_, inf))] = stored.as_slice() {
+            claim.record(&mut tx, inf).await?;
         }
         tx.commit().await?;
         self.outbox.committed();
@@ -350,22 +335,6 @@ impl Store {
                 (Ok(_), None) => Err(Error::new(ErrorCode::Internal, "row planned but not written")),
             })
             .collect())
-    }
-
-    /// The influencer a CreateInfluencer request id already created, if any.
-    pub async fn created_by_request(&self, request_id: &str) -> Result<Option<Influencer>, Error> {
-        let row = Sql::new("SELECT influencer_id FROM create_requests WHERE request_id = ")
-            .arg(request_id)
-            .query()
-            .fetch_optional(&self.db.pool)
-            .await?;
-        match row {
-            None => Ok(None),
-            Some(r) => {
-                let id: String = r.try_get(0)?;
-                Ok(self.get(&[id]).await?.pop())
-            }
-        }
     }
 
     /// The stored accounts among `keys`: owner and newest snapshot time, and with `figures`
@@ -505,18 +474,13 @@ impl Store {
         }
     }
 
-    /// Erases an influencer: profile, accounts and history, with the deletion event.
-    pub async fn delete(&self, id: &str) -> Result<bool, Error> {
+    /// Erases an influencer: profile, accounts and history, with the deletion event; the
+    /// answer of `claim` commits with it.
+    pub async fn delete(&self, id: &str, claim: &Claim) -> Result<bool, Error> {
         let mut tx = self.db.pool.begin().await?;
         // Children first: SQLite enforces ON DELETE CASCADE only with foreign keys on, and
         // erasure must not depend on a pragma.
-        for table in [
-            "vetting_reports",
-            "vetting_inputs",
-            "metrics_snapshots",
-            "accounts",
-            "create_requests",
-        ] {
+        for table in ["vetting_reports", "vetting_inputs", "metrics_snapshots", "accounts"] {
             let mut q = Sql::new(&format!("DELETE FROM {table} WHERE influencer_id = "));
             q.arg(id);
             q.query().execute(&mut *tx).await?;
@@ -531,6 +495,9 @@ impl Store {
         }
         self.outbox
             .add_many(&mut tx, events::TOPIC, &[events::deleted(&self.clock, id)])
+            .await?;
+        claim
+            .record(&mut tx, &chorus_proto::registry::DeleteInfluencerResponse {})
             .await?;
         tx.commit().await?;
         self.outbox.committed();
