@@ -95,7 +95,7 @@ on_all!(
     unacknowledged_events_are_reclaimed,
     a_failed_handler_runs_again_on_redelivery,
     nothing_unread_is_trimmed,
-    trimming_keeps_only_what_a_group_needs,
+    the_log_shrinks_to_what_a_group_needs,
     a_topic_without_groups_keeps_recent_history,
 );
 
@@ -442,41 +442,49 @@ async fn in_a_file_a_per_process_group_dies_with_the_process() {
     bus.close().await.unwrap();
 }
 
-/// Trimmed entries leave the file too: down to what a group has not acknowledged, and to the
-/// history on a topic without groups.
+/// Trimmed entries leave the file too: down to what a group has not acknowledged, then to the
+/// history.
 #[tokio::test]
 async fn in_a_file_trimmed_entries_leave_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let (read, unread) = (topic(), topic());
     let bus = open(&dir).await;
     let mut sub = bus.subscribe(&read, "g", "c1", quick()).await.unwrap();
-    let sent: Vec<_> = (0..200).map(counted).collect();
+    let sent: Vec<_> = (0..(3 * HISTORY as i64)).map(counted).collect();
     bus.publish_all(&batch(&read, &sent)).await.unwrap();
     bus.publish_all(&batch(&unread, &sent)).await.unwrap();
-    assert_eq!(rows_in_file(&dir, &read).await, 200, "published means written");
-    let got = take(&mut sub, 150).await;
-    for d in &got {
-        sub.ack(d).await.unwrap();
-    }
-    bus.trim_now(&read).await.unwrap();
-    bus.trim_now(&unread).await.unwrap();
-    assert_eq!(rows_in_file(&dir, &read).await, 50);
-    assert_eq!(rows_in_file(&dir, &unread).await, HISTORY as i64);
-    for d in take(&mut sub, 50).await {
+    assert_eq!(rows_in_file(&dir, &read).await, 300, "published means written");
+    for d in take(&mut sub, 150).await {
         sub.ack(&d).await.unwrap();
     }
     bus.trim_now(&read).await.unwrap();
-    assert_eq!(rows_in_file(&dir, &read).await, 0);
+    bus.trim_now(&unread).await.unwrap();
+    assert_eq!(
+        rows_in_file(&dir, &read).await,
+        150,
+        "what the group has not acknowledged"
+    );
+    assert_eq!(rows_in_file(&dir, &unread).await, HISTORY as i64);
+    for d in take(&mut sub, 150).await {
+        sub.ack(&d).await.unwrap();
+    }
+    bus.trim_now(&read).await.unwrap();
+    assert_eq!(rows_in_file(&dir, &read).await, HISTORY as i64, "the history");
     bus.close().await.unwrap();
 }
 
-/// A topic whose log was trimmed empty goes on numbering after it: a group that acknowledged
-/// everything gets exactly what is published after a restart.
+/// A topic whose log was trimmed empty (no history kept) goes on numbering after it: a group
+/// that acknowledged everything gets exactly what is published after a restart.
 #[tokio::test]
 async fn in_a_file_a_caught_up_group_gets_what_comes_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let topic = topic();
-    let bus = open(&dir).await;
+    let no_history = MemoryBusOptions {
+        history: 0,
+        ..options()
+    };
+    let path = dir.path().join("events.db");
+    let bus = MemoryBus::open_with(&path, no_history.clone()).await.unwrap();
     let mut sub = bus.subscribe(&topic, "g", "c1", quick()).await.unwrap();
     let before: Vec<_> = (0..10).map(counted).collect();
     bus.publish_all(&batch(&topic, &before)).await.unwrap();
@@ -488,7 +496,7 @@ async fn in_a_file_a_caught_up_group_gets_what_comes_after_a_restart() {
     drop(bus);
     assert_eq!(rows_in_file(&dir, &topic).await, 0);
 
-    let bus = open(&dir).await;
+    let bus = MemoryBus::open_with(&path, no_history).await.unwrap();
     let mut sub = bus.subscribe(&topic, "g", "c2", quick()).await.unwrap();
     let after: Vec<_> = (10..15).map(counted).collect();
     bus.publish_all(&batch(&topic, &after)).await.unwrap();
@@ -516,25 +524,22 @@ async fn in_process_an_abandoned_per_process_group_does_not_hold_the_log() {
         .await
         .unwrap();
     let mut durable = bus.subscribe(&topic, "g", "g1", quick()).await.unwrap();
-    for n in 0..5 {
-        bus.publish(&topic, &counted(n)).await.unwrap();
-    }
-    for d in take(&mut durable, 5).await {
+    let sent: Vec<_> = (0..(3 * HISTORY as i64)).map(counted).collect();
+    bus.publish_all(&batch(&topic, &sent)).await.unwrap();
+    for d in take(&mut durable, sent.len()).await {
         durable.ack(&d).await.unwrap();
     }
     bus.trim_now(&topic).await.unwrap();
     let mut probe = bus.subscribe(&topic, "probe", "p", quick()).await.unwrap();
-    assert_eq!(
-        take(&mut probe, 5).await.len(),
-        5,
-        "held while the per-process group has a subscription"
-    );
+    let first = probe.next(WAIT).await.unwrap().expect("a delivery");
+    assert_eq!(first.envelope.id, sent[0].id, "held while the group has a subscription");
     bus.delete_group(&topic, "probe").await.unwrap();
     drop(probe);
     drop(abandoned);
     bus.trim_now(&topic).await.unwrap();
     let mut late = bus.subscribe(&topic, "late", "l", quick()).await.unwrap();
-    nothing_more(&mut late).await;
+    let first = late.next(WAIT).await.unwrap().expect("a delivery");
+    assert_eq!(first.envelope.id, sent[2 * HISTORY].id, "only the history is left");
 }
 
 /// The publisher trims by itself, at most every `trim_every`: entries every group acknowledged

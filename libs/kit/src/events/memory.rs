@@ -21,8 +21,9 @@ use crate::storage::{Database, Migrations};
 /// How much a memory bus keeps and how often a file-backed one checkpoints.
 #[derive(Debug, Clone)]
 pub struct MemoryBusOptions {
-    /// Entries kept per topic that has no consumer group, so a first group finds recent
-    /// history. A topic with groups keeps exactly what one of them has not acknowledged.
+    /// The newest entries a topic keeps even when every group has read them, so a group that
+    /// joins later (a first one, an observer in a test) finds recent history. Beyond them a
+    /// topic keeps exactly what one of its groups has not acknowledged.
     pub history: usize,
     /// How often a file-backed bus writes its durable groups' offsets and deletes trimmed
     /// entries from the file (events themselves are written before `publish` returns).
@@ -107,13 +108,11 @@ impl Topic {
         seq.checked_sub(self.first).and_then(|i| self.log.get(i as usize))
     }
 
-    /// Drops what no group needs: entries every group has acknowledged, or, when the topic has
-    /// no group, all but the newest `history`. Never an entry a group has not acknowledged.
+    /// Drops the entries every group has acknowledged (all of them, when the topic has no
+    /// group) except the newest `history`. Never an entry a group has not acknowledged.
     fn trim(&mut self, history: usize) {
-        let floor = match self.groups.values().map(Group::committed).min() {
-            Some(floor) => floor,
-            None => self.end().saturating_sub(history as u64),
-        };
+        let history_floor = self.end().saturating_sub(history as u64);
+        let floor = self.groups.values().map(Group::committed).fold(history_floor, u64::min);
         if floor > self.first {
             let drop = ((floor - self.first) as usize).min(self.log.len());
             self.log.drain(..drop);
