@@ -412,22 +412,26 @@ async fn load(pool: &AnyPool) -> Result<HashMap<String, Topic>, Error> {
         .fetch_all(pool)
         .await?;
     for row in groups {
-        let committed = row.try_get::<i64, _>("committed")? as u64;
         let t = topics.entry(row.try_get::<String, _>("topic")?).or_default();
-        if t.log.is_empty() {
-            // Everything was acknowledged and trimmed: numbering goes on after it.
-            t.first = t.first.max(committed);
-        }
-        let next = committed.clamp(t.first, t.end());
         t.groups.insert(
             row.try_get("name")?,
             Group {
-                next,
+                next: row.try_get::<i64, _>("committed")? as u64,
                 pending: BTreeMap::new(),
                 durable: true,
                 subscribers: 0,
             },
         );
+    }
+    for t in topics.values_mut() {
+        if t.log.is_empty() {
+            // Everything was acknowledged and trimmed: numbering goes on after it.
+            t.first = t.groups.values().map(|g| g.next).max().unwrap_or(0);
+        }
+        let (first, end) = (t.first, t.end());
+        for g in t.groups.values_mut() {
+            g.next = g.next.clamp(first, end);
+        }
     }
     Ok(topics)
 }

@@ -25,9 +25,10 @@ const TRIM_EVERY: Duration = Duration::from_secs(5);
 const FIELD: &str = "e";
 
 /// Trims stream KEYS[1] to what its groups still need, atomically, so no group is created or
-/// moves between the look and the cut: every entry below each group's oldest pending entry and
-/// its last delivered one goes (`XTRIM MINID`). A stream without groups keeps its newest ARGV[1]
-/// entries. Returns how many entries went.
+/// moves between the look and the cut: everything older than the oldest entry some group still
+/// needs (its oldest pending entry, or the one after its last delivered) goes, by `XTRIM MINID`.
+/// A stream without groups keeps its newest ARGV[1] entries. An id the script cannot compare
+/// exactly stops it: nothing is trimmed. Returns how many entries went.
 const TRIM_SCRIPT: &str = r"
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return 0 end
