@@ -1,5 +1,6 @@
 //! The contract every [`Bus`] adapter keeps, as functions a test calls with a fresh bus and a
-//! topic of its own. `libs/kit/tests/bus.rs` runs them on Redis and in process.
+//! topic of its own. `libs/kit/tests/bus.rs` runs them on Redis, in memory and on the
+//! file-backed in-process bus.
 
 // Test support: a broken contract must fail the test loudly.
 #![allow(clippy::expect_used, clippy::panic)]
@@ -8,9 +9,39 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use chorus_proto::event::Envelope;
 use chorus_proto::types::Money;
 
-use super::{Bus, SubscribeOptions, envelope, payload};
+use super::memory::MemoryBus;
+use super::redis::RedisBus;
+use super::{Bus, SubscribeOptions, Subscription, envelope, payload};
+use crate::error::Error;
+
+/// The history the retention cases build their buses with (`MemoryBusOptions::history`,
+/// `RedisBus::with_history`): what a topic without groups keeps.
+pub const HISTORY: usize = 100;
+
+/// What the retention cases need beyond the port: trimming now, rather than on the adapter's
+/// own schedule.
+#[async_trait]
+pub trait Trim: Bus {
+    async fn trim(&self, topic: &str) -> Result<(), Error>;
+}
+
+#[async_trait]
+impl Trim for MemoryBus {
+    async fn trim(&self, topic: &str) -> Result<(), Error> {
+        self.trim_now(topic).await
+    }
+}
+
+#[async_trait]
+impl Trim for RedisBus {
+    async fn trim(&self, topic: &str) -> Result<(), Error> {
+        self.trim_now(topic).await.map(drop)
+    }
+}
 
 fn event(n: i64) -> chorus_proto::event::Envelope {
     envelope(
@@ -76,8 +107,10 @@ pub async fn a_new_group_starts_from_the_oldest_retained(bus: Arc<dyn Bus>, topi
     assert_eq!(payload::<Money>(&got.envelope).expect("payload").amount_minor, 1);
 }
 
-/// A deleted group is gone: joining it again starts a new group from the oldest retained.
+/// A deleted group is gone: joining it again starts a new group from the oldest retained
+/// (retained here because another group has not read it).
 pub async fn a_deleted_group_starts_over(bus: Arc<dyn Bus>, topic: &str) {
+    let _unread = bus.subscribe(topic, "other", "o1", fast()).await.expect("subscribe");
     bus.publish(topic, &event(1)).await.expect("publish");
     let mut sub = bus.subscribe(topic, "once", "c1", fast()).await.expect("subscribe");
     let got = sub.next(WAIT).await.expect("next").expect("a delivery");
@@ -214,4 +247,106 @@ pub async fn a_failed_handler_runs_again_on_redelivery(bus: Arc<dyn Bus>, topic:
         "run again, once: {calls:?}"
     );
     assert_eq!(calls.iter().filter(|c| c.0 == 8).count(), 1, "{calls:?}");
+}
+
+/// Publishes `events` in batches of 100, as the outbox relay would.
+async fn publish_in_batches(bus: &dyn Bus, topic: &str, events: &[Envelope]) {
+    let batch: Vec<(String, Envelope)> = events.iter().map(|e| (topic.to_owned(), e.clone())).collect();
+    for chunk in batch.chunks(100) {
+        bus.publish_all(chunk).await.expect("publish all");
+    }
+}
+
+/// Reads and acknowledges as many deliveries as `want` holds, asserting they are `want`, in order.
+async fn read_in_order(sub: &mut Box<dyn Subscription>, want: &[Envelope], what: &str) {
+    for (i, want) in want.iter().enumerate() {
+        let got = sub
+            .next(WAIT)
+            .await
+            .expect("next")
+            .unwrap_or_else(|| panic!("{what}: event {i} ({}) never came", want.id));
+        assert_eq!(got.envelope.id, want.id, "{what}: event {i} out of order");
+        sub.ack(&got).await.expect("ack");
+    }
+}
+
+/// Nothing a group has not acknowledged is trimmed: a group that has read nothing still gets
+/// every event after another acknowledged them all and the bus trimmed, well beyond the
+/// history a topic without groups keeps; so does a group whose consumer read some and died.
+pub async fn nothing_unread_is_trimmed<B: Trim>(bus: Arc<B>, topic: &str) {
+    let sent: Vec<_> = (0..(12 * HISTORY as i64)).map(event).collect();
+    let mut quick = bus.subscribe(topic, "quick", "q", fast()).await.expect("subscribe");
+    let mut slow = bus.subscribe(topic, "slow", "s", fast()).await.expect("subscribe");
+    let mut dead = bus.subscribe(topic, "died", "d1", fast()).await.expect("subscribe");
+    publish_in_batches(bus.as_ref(), topic, &sent).await;
+    read_in_order(&mut quick, &sent, "quick").await;
+    for _ in 0..10 {
+        dead.next(WAIT).await.expect("next").expect("a delivery"); // never acknowledged
+    }
+    drop(dead);
+    bus.trim(topic).await.expect("trim");
+    read_in_order(&mut slow, &sent, "slow").await;
+    bus.trim(topic).await.expect("trim"); // now only the dead consumer's group holds the log
+    let mut heir = bus.subscribe(topic, "died", "d2", fast()).await.expect("subscribe");
+    let mut seen = HashSet::new();
+    while seen.len() < sent.len() {
+        let got = heir
+            .next(WAIT)
+            .await
+            .expect("next")
+            .unwrap_or_else(|| panic!("the dead consumer's group got {} of {}", seen.len(), sent.len()));
+        seen.insert(got.envelope.id.clone());
+        heir.ack(&got).await.expect("ack");
+    }
+}
+
+/// Trimming removes what every group acknowledged: a group created afterwards starts at the
+/// oldest entry a group still needs (one that is pending counts), and once all acknowledged
+/// everything it finds at most the newest [`HISTORY`] (an adapter may keep that much history;
+/// the in-process bus does, Redis does not).
+pub async fn the_log_shrinks_to_what_a_group_needs<B: Trim>(bus: Arc<B>, topic: &str) {
+    let sent: Vec<_> = (0..(5 * HISTORY as i64)).map(event).collect();
+    let mut a = bus.subscribe(topic, "a", "a1", fast()).await.expect("subscribe");
+    let mut b = bus.subscribe(topic, "b", "b1", fast()).await.expect("subscribe");
+    publish_in_batches(bus.as_ref(), topic, &sent).await;
+    read_in_order(&mut a, &sent, "a").await;
+    read_in_order(&mut b, &sent[..200], "b").await;
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(b.next(WAIT).await.expect("next").expect("a delivery"));
+    }
+    bus.trim(topic).await.expect("trim");
+    let mut late = bus.subscribe(topic, "late", "l1", fast()).await.expect("subscribe");
+    read_in_order(&mut late, &sent[200..], "late").await;
+    for d in &held {
+        b.ack(d).await.expect("ack");
+    }
+    read_in_order(&mut b, &sent[210..], "b").await;
+    bus.trim(topic).await.expect("trim");
+    let mut later = bus.subscribe(topic, "later", "l2", fast()).await.expect("subscribe");
+    let mut kept = Vec::new();
+    while let Some(d) = later.next(Duration::from_millis(300)).await.expect("next") {
+        kept.push(d.envelope.id.clone());
+        later.ack(&d).await.expect("ack");
+    }
+    assert!(
+        kept.len() <= HISTORY,
+        "{} entries acknowledged by every group still retained",
+        kept.len()
+    );
+    let newest: Vec<_> = sent[sent.len() - kept.len()..].iter().map(|e| e.id.clone()).collect();
+    assert_eq!(kept, newest, "what is kept is the newest, in order");
+}
+
+/// A topic without groups keeps its newest [`HISTORY`] entries for the first group to join.
+pub async fn a_topic_without_groups_keeps_recent_history<B: Trim>(bus: Arc<B>, topic: &str) {
+    let sent: Vec<_> = (0..(HISTORY as i64 + 50)).map(event).collect();
+    publish_in_batches(bus.as_ref(), topic, &sent).await;
+    bus.trim(topic).await.expect("trim");
+    let mut first = bus.subscribe(topic, "first", "f", fast()).await.expect("subscribe");
+    read_in_order(&mut first, &sent[50..], "first").await;
+    assert!(
+        first.next(Duration::from_millis(200)).await.expect("next").is_none(),
+        "nothing older than the history"
+    );
 }

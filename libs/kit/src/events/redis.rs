@@ -1,25 +1,71 @@
 //! The cluster bus: Redis Streams. A topic is a stream, a consuming service a consumer group,
 //! a replica a consumer. Entries a consumer read but never acknowledged are claimed by another
-//! (XAUTOCLAIM) once idle for `reclaim_after`.
+//! (XAUTOCLAIM) once idle for `reclaim_after`. Publishers trim a stream to what its groups have
+//! not acknowledged, every few seconds.
 
-use std::collections::VecDeque;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chorus_proto::event::Envelope;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamMaxlen, StreamReadOptions,
-    StreamReadReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamReadOptions, StreamReadReply,
 };
 
 use super::{Bus, Delivery, SubscribeOptions, Subscription, decode, encode};
 use crate::error::Error;
 
-/// Entries kept per stream (approximate trim on publish).
-const MAX_LEN: usize = 1_000_000;
+/// Entries kept per stream that has no consumer group, so a first group finds recent history.
+const HISTORY: usize = 1_000_000;
+/// How often a publisher trims a stream it publishes to.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
 const FIELD: &str = "e";
+
+/// Trims stream KEYS[1] to what its groups still need, atomically, so no group is created or
+/// moves between the look and the cut: everything older than the oldest entry some group still
+/// needs (its oldest pending entry, or the one after its last delivered) goes, by `XTRIM MINID`.
+/// A stream without groups keeps its newest ARGV[1] entries. An id the script cannot compare
+/// exactly stops it: nothing is trimmed. Returns how many entries went.
+const TRIM_SCRIPT: &str = r"
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', key)
+if #groups == 0 then
+  return redis.call('XTRIM', key, 'MAXLEN', ARGV[1])
+end
+-- An id as numbers; nil for a sequence too long for a Lua number to hold exactly.
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)%-(%d+)$')
+  if ms == nil or #ms > 15 or #seq > 15 then return nil end
+  return tonumber(ms), tonumber(seq)
+end
+local floor_ms, floor_seq
+local function lower(ms, seq)
+  if floor_ms == nil or ms < floor_ms or (ms == floor_ms and seq < floor_seq) then
+    floor_ms, floor_seq = ms, seq
+  end
+end
+for _, group in ipairs(groups) do
+  local name, last
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] end
+    if group[i] == 'last-delivered-id' then last = group[i + 1] end
+  end
+  local ms, seq = parse(last)
+  if ms == nil then return 0 end
+  lower(ms, seq + 1)
+  local pending = redis.call('XPENDING', key, name)
+  if pending[1] > 0 then
+    ms, seq = parse(pending[2])
+    if ms == nil then return 0 end
+    lower(ms, seq)
+  end
+end
+return redis.call('XTRIM', key, 'MINID', string.format('%d-%d', floor_ms, floor_seq))
+";
 
 fn redis_err(context: &'static str) -> impl Fn(redis::RedisError) -> Error {
     move |e| Error::internal(context, e)
@@ -30,11 +76,18 @@ fn redis_err(context: &'static str) -> impl Fn(redis::RedisError) -> Error {
 pub struct RedisBus {
     client: redis::Client,
     publisher: ConnectionManager,
+    history: usize,
+    trim_every: Duration,
+    /// When this publisher last trimmed each topic.
+    trimmed: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl std::fmt::Debug for RedisBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisBus").finish_non_exhaustive()
+        f.debug_struct("RedisBus")
+            .field("history", &self.history)
+            .field("trim_every", &self.trim_every)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,7 +99,69 @@ impl RedisBus {
             .get_connection_manager_with_config(config)
             .await
             .map_err(redis_err("connect to redis"))?;
-        Ok(RedisBus { client, publisher })
+        Ok(RedisBus {
+            client,
+            publisher,
+            history: HISTORY,
+            trim_every: TRIM_EVERY,
+            trimmed: Arc::default(),
+        })
+    }
+
+    /// Keeps `history` entries of a stream that has no consumer group (1,000,000 by default).
+    pub fn with_history(mut self, history: usize) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// Trims a stream it publishes to at most every `every` (5 s by default).
+    pub fn with_trim_every(mut self, every: Duration) -> Self {
+        self.trim_every = every;
+        self
+    }
+
+    /// Trims `topic` now to what its groups have not acknowledged (or to the history when it
+    /// has none); returns how many entries went. Publishing does this every `trim_every`.
+    pub async fn trim_now(&self, topic: &str) -> Result<usize, Error> {
+        let mut conn = self.publisher.clone();
+        let trimmed: usize = redis::cmd("EVAL")
+            .arg(TRIM_SCRIPT)
+            .arg(1)
+            .arg(topic)
+            .arg(self.history)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err("trim stream"))?;
+        Ok(trimmed)
+    }
+
+    /// Trims the topics among `topics` not trimmed by this publisher for `trim_every`. A
+    /// failure is logged: the events are published, and the next trim catches up.
+    async fn trim_due<'a>(&self, topics: impl IntoIterator<Item = &'a str>) {
+        let due: Vec<&str> = {
+            let now = Instant::now();
+            let Ok(mut trimmed) = self.trimmed.lock() else {
+                return;
+            };
+            topics
+                .into_iter()
+                .filter(|topic| {
+                    if trimmed
+                        .get(*topic)
+                        .is_some_and(|at| now.duration_since(*at) < self.trim_every)
+                    {
+                        return false;
+                    }
+                    trimmed.insert((*topic).to_owned(), now);
+                    true
+                })
+                .collect()
+        };
+        for topic in due {
+            if let Err(e) = self.trim_now(topic).await {
+                tracing::warn!(topic, error = %e, "could not trim stream");
+            }
+        }
     }
 }
 
@@ -55,9 +170,10 @@ impl Bus for RedisBus {
     async fn publish(&self, topic: &str, envelope: &Envelope) -> Result<(), Error> {
         let mut conn = self.publisher.clone();
         let _: String = conn
-            .xadd_maxlen(topic, StreamMaxlen::Approx(MAX_LEN), "*", &[(FIELD, encode(envelope))])
+            .xadd(topic, "*", &[(FIELD, encode(envelope))])
             .await
             .map_err(redis_err("publish event"))?;
+        self.trim_due([topic]).await;
         Ok(())
     }
 
@@ -77,11 +193,11 @@ impl Bus for RedisBus {
         }
         let mut pipe = redis::pipe();
         for (topic, envelope) in events {
-            pipe.xadd_maxlen(topic, StreamMaxlen::Approx(MAX_LEN), "*", &[(FIELD, encode(envelope))])
-                .ignore();
+            pipe.xadd(topic, "*", &[(FIELD, encode(envelope))]).ignore();
         }
         let mut conn = self.publisher.clone();
         let _: () = pipe.query_async(&mut conn).await.map_err(redis_err("publish events"))?;
+        self.trim_due(events.iter().map(|(topic, _)| topic.as_str())).await;
         Ok(())
     }
 
