@@ -77,7 +77,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     }
     ports.extend(args.ports);
     // Unread events wait in this file across restarts.
-    let bus = MemoryBus::new(); // MERGE: MemoryBus::open(&data_dir.join("events.db")).await?
+    let bus = MemoryBus::open(data_dir.join("events.db")).await?;
     let node = Node {
         data_dir: data_dir.to_owned(),
         host: args.host,
@@ -139,7 +139,9 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
             eprintln!("warning: stopping now, without waiting for open connections");
         }
     }
-    // MERGE: bus.close().await;
+    if let Err(e) = bus.close().await {
+        eprintln!("warning: the event log was not closed cleanly ({e}); unread events are kept, some may be delivered twice");
+    }
     outln!("stopped; data kept in {}", data_dir.display());
     Ok(())
 }

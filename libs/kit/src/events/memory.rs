@@ -204,7 +204,7 @@ impl MemoryBus {
         }
         // One connection: the publisher and the checkpoints take turns, as SQLite's one
         // writer would make them anyway.
-        let db = Database::connect(&sqlite_url(path)?, &MIGRATIONS, 1).await?;
+        let db = Database::connect(&sqlite_url(path)?, &[&MIGRATIONS], 1).await?;
         let mut topics = load(&db.pool).await?;
         for topic in topics.values_mut() {
             topic.trim(options.history);
