@@ -46,6 +46,10 @@ enum VetCommand {
         /// Print only the summary, not one row per account.
         #[arg(long)]
         summary: bool,
+        /// The share of fakes expected among these accounts, strictly between 0 and 1 (default:
+        /// the registry's, CHORUS_VETTING_FAKE_PRIOR).
+        #[arg(long)]
+        prior: Option<f64>,
     },
     /// Submit a file of follower accounts as an account's audience sample; prints the new report.
     Sample {
@@ -58,7 +62,9 @@ enum VetCommand {
 
 pub(crate) async fn run(args: VetArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
     match (args.command, args.account) {
-        (Some(VetCommand::Classify { file, summary }), _) => classify(&file, summary, connect, json).await,
+        (Some(VetCommand::Classify { file, summary, prior }), _) => {
+            classify(&file, summary, prior, connect, json).await
+        }
         (
             Some(VetCommand::Sample {
                 account,
@@ -236,19 +242,22 @@ fn report_json(r: &VettingReport) -> Value {
     })
 }
 
-async fn classify(file: &Path, summary: bool, connect: &ConnectArgs, json: bool) -> Result<()> {
+async fn classify(file: &Path, summary: bool, prior: Option<f64>, connect: &ConnectArgs, json: bool) -> Result<()> {
     let followers = read_followers(file)?;
     let mut client = connect.vetting().await?;
     let mut all = Vec::with_capacity(followers.len());
     let mut version = String::new();
+    let mut used_prior = prior.unwrap_or_default();
     for batch in followers.chunks(CLASSIFY_BATCH) {
         let reply = client
             .classify_accounts(ClassifyAccountsRequest {
                 accounts: batch.to_vec(),
+                prior,
             })
             .await?
             .into_inner();
         version = reply.model_version;
+        used_prior = reply.prior;
         all.extend(reply.classifications);
     }
     let fake = all.iter().filter(|c| c.fake).count();
@@ -259,7 +268,9 @@ async fn classify(file: &Path, summary: bool, connect: &ConnectArgs, json: bool)
                 |c| json!({"key": c.key, "fake": c.fake, "fake_probability": c.fake_probability, "reasons": c.reasons}),
             )
             .collect();
-        return output::print_json(&json!({"model_version": version, "fake_count": fake, "classifications": rows}));
+        return output::print_json(
+            &json!({"model_version": version, "prior": used_prior, "fake_count": fake, "classifications": rows}),
+        );
     }
     if !summary {
         let mut t = output::table(&["account", "call", "p(fake)", "why"]);
@@ -274,13 +285,14 @@ async fn classify(file: &Path, summary: bool, connect: &ConnectArgs, json: bool)
         outln!("{t}");
     }
     outln!(
-        "{} accounts: {fake} fake ({}), model {version}",
+        "{} accounts: {fake} called fake ({}), model {version}, for a prior of {} fakes",
         all.len(),
         percent(if all.is_empty() {
             0.0
         } else {
             fake as f64 / all.len() as f64
-        })
+        }),
+        percent(used_prior)
     );
     Ok(())
 }

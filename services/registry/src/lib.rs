@@ -93,7 +93,8 @@ pub struct Config {
     /// `CHORUS_METRICS_ADDR`: Prometheus metrics listener, when set.
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// `CHORUS_VETTING_OK_AT`, `_REJECT_BELOW`, `_MIN_COVERAGE`, `_FAKE_SHARE_FLAG`,
-    /// `_POD_ENGAGEMENT_MULTIPLE`: how reports turn scores into verdicts and flags.
+    /// `_POD_ENGAGEMENT_MULTIPLE`: how reports turn scores into verdicts and flags;
+    /// `_FAKE_PRIOR`: the share of fakes the classifier's decisions expect in a follower sample.
     pub vetting: Thresholds,
     /// `CHORUS_VETTING_MAX_AUDIENCE_SAMPLE`, `CHORUS_VETTING_MAX_COMMENT_SAMPLE`.
     pub samples: SampleLimits,
@@ -129,6 +130,7 @@ impl Config {
                     "CHORUS_VETTING_POD_ENGAGEMENT_MULTIPLE",
                     defaults.pod_engagement_multiple,
                 ),
+                fake_prior: r.parse("CHORUS_VETTING_FAKE_PRIOR", defaults.fake_prior),
             },
             samples: SampleLimits {
                 max_audience: r.parse(

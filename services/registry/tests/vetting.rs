@@ -131,7 +131,7 @@ async fn metrics_make_a_report(app: TestApp) {
     assert_eq!(r.coverage, 0.6);
     assert_eq!(r.quality_score, 100.0);
     assert_eq!(r.verdict, Verdict::Ok as i32);
-    assert!(r.model_version.starts_with("vetting-v1/"), "{}", r.model_version);
+    assert_eq!(r.model_version, "vetting-v1/follower-classifier-v2");
     assert!(r.compute_time.is_some());
     assert_eq!(r.thresholds.unwrap().ok_at, 70.0);
 
@@ -312,10 +312,12 @@ async fn classify_case(app: TestApp) {
     let out = v
         .classify_accounts(ClassifyAccountsRequest {
             accounts: vec![fake_follower(1), real_follower(2)],
+            prior: None,
         })
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(out.prior, 0.15, "the configured prior");
     assert!(
         out.model_version.starts_with("follower-classifier-"),
         "{}",
@@ -334,6 +336,54 @@ async fn classify_case(app: TestApp) {
         fake.reasons
     );
     assert!(fake.reasons.len() <= 3 && real.reasons.is_empty(), "{out:?}");
+
+    // A prior per call: the probabilities are for it, by the odds. An account the model puts
+    // near even odds is real among mostly real followers and fake where fakes are expected.
+    let doubtful = FollowerAccount {
+        key: "doubtful".into(),
+        posts_count: Some(8),
+        followers_count: Some(80),
+        following_count: Some(700),
+        has_profile_picture: Some(true),
+        is_private: Some(false),
+        biography_length: Some(0),
+        username_length: Some(11),
+        username_digit_count: Some(2),
+        account_age_days: None,
+    };
+    let at = |prior: f64| {
+        let mut v = v.clone();
+        let doubtful = doubtful.clone();
+        async move {
+            v.classify_accounts(ClassifyAccountsRequest {
+                accounts: vec![doubtful],
+                prior: Some(prior),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let (low, high) = (at(0.05).await, at(0.6).await);
+    assert_eq!((low.prior, high.prior), (0.05, 0.6));
+    let (p_low, p_high) = (
+        low.classifications[0].fake_probability,
+        high.classifications[0].fake_probability,
+    );
+    let odds = |p: f64| p / (1.0 - p);
+    let ratio = odds(p_high) / odds(p_low);
+    assert!(
+        (ratio - odds(0.6) / odds(0.05)).abs() < 1e-6 * ratio,
+        "{p_low} {p_high}"
+    );
+    assert_eq!(
+        (low.classifications[0].fake, high.classifications[0].fake),
+        (p_low >= 0.5, p_high >= 0.5)
+    );
+    assert!(
+        !low.classifications[0].fake && high.classifications[0].fake,
+        "{low:?} {high:?}"
+    );
 }
 
 async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
@@ -354,6 +404,7 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
     let r = v
         .classify_accounts(ClassifyAccountsRequest {
             accounts: vec![real_follower(9), missing, negative, digits],
+            prior: None,
         })
         .await;
     invalid(
@@ -376,10 +427,24 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
         .collect();
     invalid(
         "classify too many",
-        v.classify_accounts(ClassifyAccountsRequest { accounts: too_many })
-            .await,
+        v.classify_accounts(ClassifyAccountsRequest {
+            accounts: too_many,
+            prior: None,
+        })
+        .await,
         &["accounts"],
     );
+    for prior in [0.0, 1.0, -0.2, 1.5, f64::NAN] {
+        invalid(
+            "classify with a prior outside (0, 1)",
+            v.classify_accounts(ClassifyAccountsRequest {
+                accounts: vec![real_follower(1)],
+                prior: Some(prior),
+            })
+            .await,
+            &["prior"],
+        );
+    }
 
     // Audience samples: over the bound, a bad row, too few, no account, an unknown one.
     let over = (0..=SAMPLE_LIMITS.max_audience).map(real_follower).collect();
@@ -491,6 +556,27 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
     // Nothing was stored and nothing published.
     assert!(reports(&mut v, &inf.name).await.is_empty());
     quiet(&mut events, "vetting bad input").await;
+}
+
+#[test]
+fn the_fake_prior_is_configured_and_a_bad_one_is_named() {
+    use chorus_kit::config::Source;
+    let base = [
+        ("DATABASE_URL", "sqlite://x.db"),
+        ("CHORUS_JWT_SECRET", "0123456789abcdef0123"),
+    ];
+    let read = |prior: Option<&str>| {
+        let mut pairs: Vec<(&str, &str)> = base.to_vec();
+        pairs.extend(prior.map(|p| ("CHORUS_VETTING_FAKE_PRIOR", p)));
+        chorus_registry::Config::read(&Source::from_pairs(pairs))
+    };
+    assert_eq!(read(None).unwrap().vetting.fake_prior.get(), 0.15);
+    assert_eq!(read(Some("0.3")).unwrap().vetting.fake_prior.get(), 0.3);
+    for bad in ["0", "1", "1.5", "-0.1", "often"] {
+        let err = read(Some(bad)).unwrap_err();
+        let fields: Vec<&str> = err.violations().iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["CHORUS_VETTING_FAKE_PRIOR"], "{bad}");
+    }
 }
 
 on_both_backends! {

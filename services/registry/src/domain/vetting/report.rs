@@ -6,6 +6,7 @@
 use chorus_proto::registry::{MetricsSnapshot, RealFollowerShare, Signal, Verdict, VerdictThresholds, VettingFlag};
 use chorus_proto::types::Tier;
 
+use super::classifier::Prior;
 use super::comments::CommentSummary;
 use crate::domain::engagement;
 
@@ -43,6 +44,9 @@ pub struct Thresholds {
     /// Engagement over this multiple of the tier's upper norm, with at least half the comments
     /// suspicious, flags a pod; over twice this multiple flags one whatever the comments.
     pub pod_engagement_multiple: f64,
+    /// The share of fakes expected in a follower sample, which the classifier's decisions take
+    /// (`CHORUS_VETTING_FAKE_PRIOR`).
+    pub fake_prior: Prior,
 }
 
 impl Default for Thresholds {
@@ -53,6 +57,7 @@ impl Default for Thresholds {
             min_coverage: 0.5,
             fake_share_flag: 0.35,
             pod_engagement_multiple: 1.5,
+            fake_prior: Prior::DEFAULT,
         }
     }
 }
