@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chorus_proto::registry::{
-    ClassifyAccountsRequest, FollowerAccount, GetVettingReportRequest, SubmitAudienceSampleRequest, Verdict,
-    VettingFlag, VettingReport,
+    ClassifyAccountsRequest, FollowerAccount, GetVettingReportRequest, RealFollowerShare, SubmitAudienceSampleRequest,
+    Verdict, VettingFlag, VettingReport,
 };
 use chorus_proto::types::Platform;
 use comfy_table::{Cell, CellAlignment, Table};
@@ -150,16 +150,9 @@ fn summary_table(r: &VettingReport) -> Table {
     let flags: Vec<String> = r.flags.iter().map(|f| vocab::label::<VettingFlag>(*f)).collect();
     row("flags", if flags.is_empty() { "-".into() } else { flags.join(", ") });
     if let Some(s) = &r.real_follower_share {
-        row(
-            "real followers",
-            format!(
-                "{} of {} sampled (95% interval {} to {})",
-                percent(s.share),
-                s.sample_size,
-                percent(s.lower),
-                percent(s.upper)
-            ),
-        );
+        let (seen, decided) = fake_followers(s);
+        row("fake followers", seen);
+        row("classified", decided);
     }
     row(
         "evidence",
@@ -175,6 +168,32 @@ fn summary_table(r: &VettingReport) -> Table {
     row("computed", output::time(r.compute_time.as_ref()));
     row("report", r.name.clone());
     t
+}
+
+/// What the audience sample shows ("12.0% of 400 sampled called fake; corrected for the
+/// classifier's errors, 11.4% (95% interval 7.8% to 15.4%)") and how it was classified ("for a
+/// prior of 15.0% fakes: finds 90.0% of fakes, calls 2.0% of real accounts fake").
+fn fake_followers(s: &RealFollowerShare) -> (String, String) {
+    let seen = format!("{} of {} sampled called fake", percent(1.0 - s.share), s.sample_size);
+    if s.sensitivity == 0.0 && s.specificity == 0.0 {
+        // A report from before the correction: the observed share alone.
+        return (seen, "-".to_owned());
+    }
+    let clamped = if s.fake_share_clamped { ", clamped" } else { "" };
+    (
+        format!(
+            "{seen}; corrected for the classifier's errors, {}{clamped} (95% interval {} to {})",
+            percent(s.fake_share),
+            percent(s.fake_share_lower),
+            percent(s.fake_share_upper),
+        ),
+        format!(
+            "for a prior of {} fakes: finds {} of fakes, calls {} of real accounts fake",
+            percent(s.fake_prior),
+            percent(s.sensitivity),
+            percent(1.0 - s.specificity)
+        ),
+    )
 }
 
 fn signals_table(r: &VettingReport) -> Table {
@@ -235,6 +254,10 @@ fn report_json(r: &VettingReport) -> Value {
         "coverage": r.coverage,
         "real_follower_share": r.real_follower_share.as_ref().map(|s| json!({
             "share": s.share, "lower": s.lower, "upper": s.upper, "sample_size": s.sample_size,
+            "observed_fake_share": s.observed_fake_share, "fake_share": s.fake_share,
+            "fake_share_lower": s.fake_share_lower, "fake_share_upper": s.fake_share_upper,
+            "fake_share_clamped": s.fake_share_clamped, "sensitivity": s.sensitivity,
+            "specificity": s.specificity, "fake_prior": s.fake_prior,
         })),
         "signals": signals,
         "model_version": r.model_version,
@@ -441,5 +464,30 @@ mod tests {
         std::fs::write(&path, "posts_count\nmany\n").unwrap();
         let err = read_followers(&path).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("posts_count"), "{err}");
+    }
+
+    #[test]
+    fn the_report_shows_the_observed_and_the_corrected_fake_share() {
+        let share = RealFollowerShare {
+            share: 0.88,
+            sample_size: 400,
+            observed_fake_share: 0.12,
+            fake_share: 0.1136,
+            fake_share_lower: 0.0779,
+            fake_share_upper: 0.1539,
+            sensitivity: 0.9,
+            specificity: 0.98,
+            fake_prior: 0.15,
+            ..RealFollowerShare::default()
+        };
+        assert_eq!(
+            fake_followers(&share),
+            (
+                "12.0% of 400 sampled called fake; corrected for the classifier's errors, 11.4% (95% \
+                 interval 7.8% to 15.4%)"
+                    .to_owned(),
+                "for a prior of 15.0% fakes: finds 90.0% of fakes, calls 2.0% of real accounts fake".to_owned()
+            )
+        );
     }
 }

@@ -26,6 +26,7 @@
 )]
 
 use chorus_registry::domain::vetting::classifier::{FEATURES, Features, Model, Prior, values};
+use chorus_registry::domain::vetting::report::corrected_fake_share;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -444,6 +445,7 @@ fn main() {
     let prior = Prior::DEFAULT;
     let decision = model.decision(prior);
     let share = prior.get();
+    let rates = decision.rates();
     for (name, set) in [
         ("held-out", held.clone()),
         ("shifted", shifted.iter().collect::<Vec<_>>()),
@@ -474,6 +476,19 @@ fn main() {
                 c.precision_at(share),
             );
         }
+        // A sample of 10,000 with the prior's share of fakes, in expectation: what it shows,
+        // and what the correction with the held-out rates makes of it.
+        let c = Confusion::of(set.iter().copied(), |f| decision.is_fake(f));
+        let observed = share * c.recall() + (1.0 - share) * (1.0 - c.specificity());
+        let n = 10_000u32;
+        let corrected = corrected_fake_share((observed * f64::from(n)).round() as u32, n, &rates);
+        println!(
+            "  a sample of {n} with {share} fake: observed fake share {observed:.4}, corrected {:.4} (95% {:.4} to {:.4}{})",
+            corrected.share,
+            corrected.lower,
+            corrected.upper,
+            if corrected.clamped { ", clamped" } else { "" }
+        );
     }
 
     let args: Vec<String> = std::env::args().collect();

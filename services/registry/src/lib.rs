@@ -47,6 +47,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             "one snapshot per account and moment",
             include_str!("../migrations/postgres/0006_snapshot_moment.sql"),
         ),
+        (
+            7,
+            "how audience samples were classified",
+            include_str!("../migrations/postgres/0007_audience_decision.sql"),
+        ),
     ],
     sqlite: &[
         (1, "outbox", outbox::MIGRATION_SQLITE),
@@ -66,6 +71,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             6,
             "one snapshot per account and moment",
             include_str!("../migrations/sqlite/0006_snapshot_moment.sql"),
+        ),
+        (
+            7,
+            "how audience samples were classified",
+            include_str!("../migrations/sqlite/0007_audience_decision.sql"),
         ),
     ],
 };

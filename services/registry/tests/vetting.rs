@@ -131,7 +131,7 @@ async fn metrics_make_a_report(app: TestApp) {
     assert_eq!(r.coverage, 0.6);
     assert_eq!(r.quality_score, 100.0);
     assert_eq!(r.verdict, Verdict::Ok as i32);
-    assert_eq!(r.model_version, "vetting-v1/follower-classifier-v2");
+    assert_eq!(r.model_version, "vetting-v2/follower-classifier-v2");
     assert!(r.compute_time.is_some());
     assert_eq!(r.thresholds.unwrap().ok_at, 70.0);
 
@@ -220,6 +220,23 @@ async fn samples_case(app: TestApp) {
     assert_eq!(share.sample_size, 300);
     assert!((share.share - 1.0 / 3.0).abs() < 1e-9);
     assert!(share.lower < share.share && share.share < share.upper && share.upper - share.lower < 0.12);
+    // Observed and corrected: the decision took the configured prior, and the correction used
+    // its held-out rates (the model's ROC at 1 - prior), which the report shows.
+    assert!((share.observed_fake_share - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(share.fake_prior, 0.15);
+    let rates = chorus_registry::domain::vetting::classifier::Model::current()
+        .decision(Default::default())
+        .rates();
+    assert_eq!(
+        (share.sensitivity, share.specificity),
+        (rates.sensitivity, rates.specificity)
+    );
+    let expected = (2.0 / 3.0 + rates.specificity - 1.0) / (rates.sensitivity + rates.specificity - 1.0);
+    assert!((share.fake_share - expected.min(1.0)).abs() < 1e-9, "{share:?}");
+    assert!(share.fake_share_lower < share.fake_share && share.fake_share_lower > 0.35);
+    assert_eq!(share.fake_share_clamped, expected > 1.0);
+    let real = signal(&r, "real_follower_share");
+    assert!((real.value - (1.0 - share.fake_share)).abs() < 1e-9, "{real:?}");
     assert_eq!(r.flags, vec![VettingFlag::FakeFollowers as i32]);
     assert_eq!(r.verdict, Verdict::Reject as i32);
     assert_eq!(latest(&mut v, "ravi").await, r);
@@ -558,6 +575,65 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
     quiet(&mut events, "vetting bad input").await;
 }
 
+/// Samples stored before the correction have no decision on their row: they were counted by
+/// follower-classifier-v1 (P >= 0.56, the same weights), and are corrected with the rates of
+/// that decision, the one at a prior of 0.44.
+async fn an_old_sample_is_corrected_with_v1s_decision(app: TestApp) {
+    use chorus_registry::domain::vetting::classifier::{Model, V1_PRIOR};
+    let mut c = app.client().await;
+    let mut v = app.vetting().await;
+    create(&mut c, influencer("Omar", "omar")).await;
+    record(
+        &mut c,
+        vec![at_day(snapshot(Platform::Instagram, "omar", 4_000, 2_200), 0)],
+    )
+    .await;
+    let followers = (0..40)
+        .map(|i| if i % 4 == 0 { fake_follower(i) } else { real_follower(i) })
+        .collect();
+    let fresh = v
+        .submit_audience_sample(tokio_stream::iter(sample("omar", followers)))
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap()
+        .real_follower_share
+        .unwrap();
+    assert_eq!(fresh.fake_prior, 0.15);
+    let db = chorus_kit::storage::Database::connect(&app.database_url, &chorus_registry::MIGRATIONS, 1)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(
+        "UPDATE vetting_inputs SET audience_prior = NULL, audience_sensitivity = NULL, \
+         audience_specificity = NULL, audience_rate_fakes = NULL, audience_rate_reals = NULL \
+         WHERE handle = 'omar'",
+    ))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    // Any new evidence recomputes the report from the stored sample.
+    let r = v
+        .submit_comment_sample(SubmitCommentSampleRequest {
+            platform: IG,
+            handle: "omar".into(),
+            comments: (0..12)
+                .map(|i| format!("Where did you buy the lamp in photo {i}?"))
+                .collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    let old = r.real_follower_share.unwrap();
+    let v1 = Model::current().decision(V1_PRIOR).rates();
+    assert_eq!(old.fake_prior, 0.44);
+    assert_eq!((old.sensitivity, old.specificity), (v1.sensitivity, v1.specificity));
+    assert_eq!((old.share, old.sample_size), (fresh.share, fresh.sample_size));
+    assert_ne!(old.fake_share, fresh.fake_share, "corrected with other rates");
+}
+
 #[test]
 fn the_fake_prior_is_configured_and_a_bad_one_is_named() {
     use chorus_kit::config::Source;
@@ -584,4 +660,5 @@ on_both_backends! {
     samples_feed_the_report_its_history_events_and_filters => samples_case;
     classify_accounts_explains_each_call => classify_case;
     bad_vetting_input_is_refused_and_nothing_is_written => bad_input_is_refused_and_nothing_is_written;
+    an_audience_sample_stored_before_the_correction_is_read_as_v1s_decision => an_old_sample_is_corrected_with_v1s_decision;
 }

@@ -287,6 +287,8 @@ impl VettingService for Vetting {
             sample_size: size as u32,
             real: (size - fake) as u32,
             sample_time_micros: now_micros(),
+            prior: decision.prior(),
+            rates: decision.rates(),
         };
         let report = self.store.submit_sample(&key, Sample::Audience(summary)).await?;
         Ok(Response::new(SubmitAudienceSampleResponse {
