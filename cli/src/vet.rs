@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use chorus_catalog::evidence::{Evidence, score_with_evidence};
 use chorus_proto::registry::{
     ClassifyAccountsRequest, FollowerAccount, GetVettingReportRequest, RealFollowerShare, SubmitAudienceSampleRequest,
     Verdict, VettingFlag, VettingReport,
@@ -145,7 +146,7 @@ fn summary_table(r: &VettingReport) -> Table {
         "account",
         format!("{} @{}", vocab::label::<Platform>(r.platform), r.handle),
     );
-    row("quality score", format!("{:.0} / 100", r.quality_score));
+    row("quality score", score_with_evidence(r.quality_score, Evidence::from(r)));
     row("verdict", vocab::label::<Verdict>(r.verdict));
     let flags: Vec<String> = r.flags.iter().map(|f| vocab::label::<VettingFlag>(*f)).collect();
     row("flags", if flags.is_empty() { "-".into() } else { flags.join(", ") });
@@ -154,9 +155,18 @@ fn summary_table(r: &VettingReport) -> Table {
         row("fake followers", seen);
         row("classified", decided);
     }
+    let needed = r
+        .thresholds
+        .as_ref()
+        .map(|th| format!("; {} needed to clear anyone", percent(th.min_coverage)))
+        .unwrap_or_default();
     row(
         "evidence",
-        format!("signals carrying {} of the weight", percent(r.coverage)),
+        format!(
+            "{}, carrying {} of the weight{needed}",
+            Evidence::from(r).describe().unwrap_or_else(|| "signals".to_owned()),
+            percent(r.coverage)
+        ),
     );
     if let Some(th) = &r.thresholds {
         row(
@@ -252,6 +262,9 @@ fn report_json(r: &VettingReport) -> Value {
         "verdict": output::enum_json::<Verdict>(r.verdict),
         "flags": r.flags.iter().map(|f| output::enum_json::<VettingFlag>(*f)).collect::<Vec<_>>(),
         "coverage": r.coverage,
+        "signals_available": r.signals_available,
+        "signals_total": r.signals_total,
+        "thin_evidence": r.thin_evidence,
         "real_follower_share": r.real_follower_share.as_ref().map(|s| json!({
             "share": s.share, "lower": s.lower, "upper": s.upper, "sample_size": s.sample_size,
             "observed_fake_share": s.observed_fake_share, "fake_share": s.fake_share,
@@ -467,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn the_report_shows_the_observed_and_the_corrected_fake_share() {
+    fn the_report_shows_the_observed_and_the_corrected_fake_share_and_the_evidence() {
         let share = RealFollowerShare {
             share: 0.88,
             sample_size: 400,
@@ -489,5 +502,15 @@ mod tests {
                 "for a prior of 15.0% fakes: finds 90.0% of fakes, calls 2.0% of real accounts fake".to_owned()
             )
         );
+        let report = VettingReport {
+            quality_score: 100.0,
+            coverage: 0.45,
+            signals_available: 3,
+            signals_total: 6,
+            thin_evidence: true,
+            ..VettingReport::default()
+        };
+        let table = summary_table(&report).to_string();
+        assert!(table.contains("100, thin evidence: 3 of 6 signals"), "{table}");
     }
 }

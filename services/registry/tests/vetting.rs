@@ -129,6 +129,7 @@ async fn metrics_make_a_report(app: TestApp) {
     assert_eq!((e.norm_low, e.norm_high, e.score), (Some(0.03), Some(0.10), 1.0));
     assert!(!e.explanation.is_empty() && e.weight > 0.0);
     assert_eq!(r.coverage, 0.6);
+    assert_eq!((r.signals_available, r.signals_total, r.thin_evidence), (4, 6, false));
     assert_eq!(r.quality_score, 100.0);
     assert_eq!(r.verdict, Verdict::Ok as i32);
     assert_eq!(r.model_version, "vetting-v2/follower-classifier-v2");
@@ -147,6 +148,10 @@ async fn metrics_make_a_report(app: TestApp) {
     assert_eq!(
         (gist.quality_score, gist.verdict, gist.report.clone()),
         (100.0, Verdict::Ok as i32, r.name.clone())
+    );
+    assert_eq!(
+        (gist.signals_available, gist.signals_total, gist.thin_evidence),
+        (4, 6, false)
     );
     assert_eq!(
         next_types(&mut events, 4).await,

@@ -180,8 +180,8 @@ impl Store {
 
     /// Recomputes the reports of these accounts (key, influencer id) from what `conn` sees.
     /// A report is stored, with its events, when it is the account's first, when its verdict,
-    /// flags or whole-point score changed, or when `force` is set (a sample was submitted);
-    /// otherwise the account's newest report stands.
+    /// flags, whole-point score or number of signals with evidence changed, or when `force` is
+    /// set (a sample was submitted); otherwise the account's newest report stands.
     pub(super) async fn revet(
         &self,
         conn: &mut AnyConnection,
@@ -289,7 +289,10 @@ impl Store {
             let flags: Vec<i32> = a.flags.iter().map(|f| *f as i32).collect();
             let prev = previous.get(key);
             let changed = prev.is_none_or(|p| {
-                p.verdict != a.verdict as i32 || p.flags != flags || p.quality_score.round() != a.quality_score.round()
+                p.verdict != a.verdict as i32
+                    || p.flags != flags
+                    || p.quality_score.round() != a.quality_score.round()
+                    || p.signals_available != a.signals_available as i32
             });
             if !changed && !force {
                 continue;
@@ -308,6 +311,9 @@ impl Store {
                 compute_time: Some(micros_to_timestamp(now)),
                 thresholds: Some(thresholds),
                 coverage: a.coverage,
+                signals_available: a.signals_available as i32,
+                signals_total: report::WEIGHTS.len() as i32,
+                thin_evidence: a.thin_evidence,
             };
             let gist = AccountVetting {
                 quality_score: report.quality_score,
@@ -315,6 +321,9 @@ impl Store {
                 flags: flags.clone(),
                 report: report.name.clone(),
                 compute_time: report.compute_time,
+                signals_available: report.signals_available,
+                signals_total: report.signals_total,
+                thin_evidence: report.thin_evidence,
             };
             let previous_verdict = prev.map_or(Verdict::Unspecified as i32, |p| p.verdict);
             out.envelopes.push(events::vetting_reported(influencer_id, &report));

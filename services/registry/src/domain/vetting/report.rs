@@ -1,7 +1,7 @@
 //! The vetting report of one account: six signals, each scored 0..1 against a stated norm and
-//! explained in one sentence; a quality score that is their weighted mean; a verdict and flags
-//! from configurable thresholds; the audience's fake share corrected for the classifier's
-//! errors. Every number and rule of the scoring lives in
+//! explained in one sentence; a quality score that is their weighted mean, with how much
+//! evidence it rests on; a verdict and flags from configurable thresholds; the audience's fake
+//! share corrected for the classifier's errors. Every number and rule of the scoring lives in
 //! this file, with its tests below (docs/vetting.md says the same in prose).
 
 use chorus_proto::registry::{MetricsSnapshot, RealFollowerShare, Signal, Verdict, VerdictThresholds, VettingFlag};
@@ -107,6 +107,10 @@ pub struct Evidence<'a> {
 pub struct Assessment {
     pub quality_score: f64,
     pub coverage: f64,
+    /// Signals with evidence, of [`WEIGHTS`]' six.
+    pub signals_available: u32,
+    /// Coverage under `min_coverage`: the score rests on too little to clear anyone.
+    pub thin_evidence: bool,
     pub verdict: Verdict,
     pub flags: Vec<VettingFlag>,
     pub signals: Vec<Signal>,
@@ -203,6 +207,8 @@ pub fn assess(e: &Evidence<'_>, t: &Thresholds) -> Assessment {
     ];
 
     let coverage: f64 = signals.iter().filter(|s| s.available).map(|s| s.weight).sum();
+    let signals_available = signals.iter().filter(|s| s.available).count() as u32;
+    let thin_evidence = coverage < t.min_coverage;
     let mut quality_score = 0.0;
     for s in signals.iter_mut().filter(|s| s.available) {
         s.contribution = round2(100.0 * s.weight / coverage * s.score);
@@ -217,7 +223,7 @@ pub fn assess(e: &Evidence<'_>, t: &Thresholds) -> Assessment {
         Verdict::Review
     } else if quality_score < t.reject_below {
         Verdict::Reject
-    } else if quality_score >= t.ok_at && coverage >= t.min_coverage && flags.is_empty() {
+    } else if quality_score >= t.ok_at && !thin_evidence && flags.is_empty() {
         Verdict::Ok
     } else {
         Verdict::Review
@@ -225,6 +231,8 @@ pub fn assess(e: &Evidence<'_>, t: &Thresholds) -> Assessment {
     Assessment {
         quality_score,
         coverage: round2(coverage),
+        signals_available,
+        thin_evidence,
         verdict,
         flags,
         signals,
@@ -680,6 +688,7 @@ mod tests {
         let e = by_id(&a, ENGAGEMENT);
         assert!((e.value - 0.06).abs() < 1e-9);
         assert_eq!((e.norm_low, e.norm_high), (Some(0.03), Some(0.10)));
+        assert_eq!((a.signals_available, a.thin_evidence), (6, false));
         let r = a.real_follower_share.unwrap();
         assert!(r.lower < 0.88 && 0.88 < r.upper && r.sample_size == 400);
         // 12% called fake, of which the classifier's false alarms explain 2 points: about 11%
@@ -803,6 +812,23 @@ mod tests {
         );
         assert_eq!((a.coverage, a.quality_score), (0.1, 100.0));
         assert_eq!(a.verdict, Verdict::Review);
+        // The report says so: one of six signals, too little to clear anyone.
+        assert_eq!((a.signals_available, a.thin_evidence), (1, true));
+        // Just enough weight is no longer thin.
+        let enough = Thresholds { min_coverage: 0.1, ..t };
+        let a = assess(
+            &Evidence {
+                history: &history,
+                tier: Tier::Nano,
+                audience: None,
+                comments: None,
+            },
+            &enough,
+        );
+        assert_eq!(
+            (a.signals_available, a.thin_evidence, a.verdict),
+            (1, false, Verdict::Ok)
+        );
     }
 
     #[test]
