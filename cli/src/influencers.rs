@@ -1,6 +1,7 @@
 //! `chorus influencers get|list|import`: read one influencer, list them with filters that map
 //! one to one onto `ListInfluencersRequest`, or import a file (see `import`).
 
+use chorus_catalog::evidence::{Evidence, score_with_evidence};
 use chorus_proto::registry::{
     GetInfluencerRequest, Influencer, InfluencerStatus, ListInfluencersRequest, SocialAccount, Verdict,
 };
@@ -226,11 +227,19 @@ fn followers_rate(metrics: Option<&chorus_proto::registry::AccountMetrics>) -> S
         .map_or_else(|| "-".to_owned(), |r| output::percent(r.rate))
 }
 
-/// "82 ok", or "-" before the account's first vetting report.
+/// "100, thin evidence: 2 of 6 signals (review)", "82, 6 of 6 signals (ok)", or "-" before the
+/// account's first vetting report: a score says what it rests on, so a REVIEW beside a 100 reads
+/// as what it is.
 fn vetting_label(account: &SocialAccount) -> String {
     account.vetting.as_ref().map_or_else(
         || "-".to_owned(),
-        |v| format!("{:.0} {}", v.quality_score, vocab::label::<Verdict>(v.verdict)),
+        |v| {
+            format!(
+                "{} ({})",
+                score_with_evidence(v.quality_score, Evidence::from(v)),
+                vocab::label::<Verdict>(v.verdict)
+            )
+        },
     )
 }
 
@@ -370,5 +379,36 @@ mod tests {
         assert!(cli(&["--min-engagement", "abc"]).is_err());
         assert!(cli(&["--page-size", "0"]).is_err());
         assert!(cli(&["--tier", "giant"]).is_err());
+    }
+
+    #[test]
+    fn the_quality_column_says_what_the_score_rests_on() {
+        use chorus_proto::registry::AccountVetting;
+        let account = |vetting: Option<AccountVetting>| SocialAccount {
+            vetting,
+            ..SocialAccount::default()
+        };
+        // What `chorus seed` gives most people: a perfect score on one snapshot's signals.
+        let seeded = AccountVetting {
+            quality_score: 100.0,
+            verdict: Verdict::Review as i32,
+            signals_available: 3,
+            signals_total: 6,
+            thin_evidence: true,
+            ..AccountVetting::default()
+        };
+        assert_eq!(
+            vetting_label(&account(Some(seeded))),
+            "100, thin evidence: 3 of 6 signals (review)"
+        );
+        let vetted = AccountVetting {
+            quality_score: 81.6,
+            verdict: Verdict::Ok as i32,
+            signals_available: 6,
+            signals_total: 6,
+            ..AccountVetting::default()
+        };
+        assert_eq!(vetting_label(&account(Some(vetted))), "82, 6 of 6 signals (ok)");
+        assert_eq!(vetting_label(&account(None)), "-");
     }
 }

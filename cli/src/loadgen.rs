@@ -140,8 +140,9 @@ fn followers(n: usize, seed: u64) -> Vec<FollowerAccount> {
 }
 
 fn classify(args: ClassifyArgs, json: bool) -> Result<()> {
-    use chorus_registry::domain::vetting::classifier::{Features, Model};
+    use chorus_registry::domain::vetting::classifier::{Features, Model, Prior};
     let model = Model::current();
+    let decision = model.decision(Prior::DEFAULT);
     let mut v = chorus_kit::Violations::new();
     let features: Vec<Features> = followers(1 << 20, 11)
         .iter()
@@ -151,7 +152,7 @@ fn classify(args: ClassifyArgs, json: bool) -> Result<()> {
     let mut fake = 0u64;
     for i in 0..args.accounts {
         let f = &features[(i as usize) & (features.len() - 1)];
-        if std::hint::black_box(model.fake_probability(std::hint::black_box(f))) >= model.threshold() {
+        if std::hint::black_box(decision.is_fake(std::hint::black_box(f))) {
             fake += 1;
         }
     }

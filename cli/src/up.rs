@@ -140,7 +140,9 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         }
     }
     if let Err(e) = bus.close().await {
-        eprintln!("warning: the event log was not closed cleanly ({e}); unread events are kept, some may be delivered twice");
+        eprintln!(
+            "warning: the event log was not closed cleanly ({e}); unread events are kept, some may be delivered twice"
+        );
     }
     outln!("stopped; data kept in {}", data_dir.display());
     Ok(())

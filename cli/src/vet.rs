@@ -10,9 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use chorus_catalog::evidence::{Evidence, score_with_evidence};
 use chorus_proto::registry::{
-    ClassifyAccountsRequest, FollowerAccount, GetVettingReportRequest, SubmitAudienceSampleRequest, Verdict,
-    VettingFlag, VettingReport,
+    ClassifyAccountsRequest, FollowerAccount, GetVettingReportRequest, RealFollowerShare, SubmitAudienceSampleRequest,
+    Verdict, VettingFlag, VettingReport,
 };
 use chorus_proto::types::Platform;
 use comfy_table::{Cell, CellAlignment, Table};
@@ -46,6 +47,10 @@ enum VetCommand {
         /// Print only the summary, not one row per account.
         #[arg(long)]
         summary: bool,
+        /// The share of fakes expected among these accounts, strictly between 0 and 1 (default:
+        /// the registry's, CHORUS_VETTING_FAKE_PRIOR).
+        #[arg(long)]
+        prior: Option<f64>,
     },
     /// Submit a file of follower accounts as an account's audience sample; prints the new report.
     Sample {
@@ -58,7 +63,9 @@ enum VetCommand {
 
 pub(crate) async fn run(args: VetArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
     match (args.command, args.account) {
-        (Some(VetCommand::Classify { file, summary }), _) => classify(&file, summary, connect, json).await,
+        (Some(VetCommand::Classify { file, summary, prior }), _) => {
+            classify(&file, summary, prior, connect, json).await
+        }
         (
             Some(VetCommand::Sample {
                 account,
@@ -139,25 +146,27 @@ fn summary_table(r: &VettingReport) -> Table {
         "account",
         format!("{} @{}", vocab::label::<Platform>(r.platform), r.handle),
     );
-    row("quality score", format!("{:.0} / 100", r.quality_score));
+    row("quality score", score_with_evidence(r.quality_score, Evidence::from(r)));
     row("verdict", vocab::label::<Verdict>(r.verdict));
     let flags: Vec<String> = r.flags.iter().map(|f| vocab::label::<VettingFlag>(*f)).collect();
     row("flags", if flags.is_empty() { "-".into() } else { flags.join(", ") });
     if let Some(s) = &r.real_follower_share {
-        row(
-            "real followers",
-            format!(
-                "{} of {} sampled (95% interval {} to {})",
-                percent(s.share),
-                s.sample_size,
-                percent(s.lower),
-                percent(s.upper)
-            ),
-        );
+        let (seen, decided) = fake_followers(s);
+        row("fake followers", seen);
+        row("classified", decided);
     }
+    let needed = r
+        .thresholds
+        .as_ref()
+        .map(|th| format!("; {} needed to clear anyone", percent(th.min_coverage)))
+        .unwrap_or_default();
     row(
         "evidence",
-        format!("signals carrying {} of the weight", percent(r.coverage)),
+        format!(
+            "{}, carrying {} of the weight{needed}",
+            Evidence::from(r).describe().unwrap_or_else(|| "signals".to_owned()),
+            percent(r.coverage)
+        ),
     );
     if let Some(th) = &r.thresholds {
         row(
@@ -169,6 +178,32 @@ fn summary_table(r: &VettingReport) -> Table {
     row("computed", output::time(r.compute_time.as_ref()));
     row("report", r.name.clone());
     t
+}
+
+/// What the audience sample shows ("12.0% of 400 sampled called fake; corrected for the
+/// classifier's errors, 11.4% (95% interval 7.8% to 15.4%)") and how it was classified ("for a
+/// prior of 15.0% fakes: finds 90.0% of fakes, calls 2.0% of real accounts fake").
+fn fake_followers(s: &RealFollowerShare) -> (String, String) {
+    let seen = format!("{} of {} sampled called fake", percent(1.0 - s.share), s.sample_size);
+    if s.sensitivity == 0.0 && s.specificity == 0.0 {
+        // A report from before the correction: the observed share alone.
+        return (seen, "-".to_owned());
+    }
+    let clamped = if s.fake_share_clamped { ", clamped" } else { "" };
+    (
+        format!(
+            "{seen}; corrected for the classifier's errors, {}{clamped} (95% interval {} to {})",
+            percent(s.fake_share),
+            percent(s.fake_share_lower),
+            percent(s.fake_share_upper),
+        ),
+        format!(
+            "for a prior of {} fakes: finds {} of fakes, calls {} of real accounts fake",
+            percent(s.fake_prior),
+            percent(s.sensitivity),
+            percent(1.0 - s.specificity)
+        ),
+    )
 }
 
 fn signals_table(r: &VettingReport) -> Table {
@@ -227,8 +262,15 @@ fn report_json(r: &VettingReport) -> Value {
         "verdict": output::enum_json::<Verdict>(r.verdict),
         "flags": r.flags.iter().map(|f| output::enum_json::<VettingFlag>(*f)).collect::<Vec<_>>(),
         "coverage": r.coverage,
+        "signals_available": r.signals_available,
+        "signals_total": r.signals_total,
+        "thin_evidence": r.thin_evidence,
         "real_follower_share": r.real_follower_share.as_ref().map(|s| json!({
             "share": s.share, "lower": s.lower, "upper": s.upper, "sample_size": s.sample_size,
+            "observed_fake_share": s.observed_fake_share, "fake_share": s.fake_share,
+            "fake_share_lower": s.fake_share_lower, "fake_share_upper": s.fake_share_upper,
+            "fake_share_clamped": s.fake_share_clamped, "sensitivity": s.sensitivity,
+            "specificity": s.specificity, "fake_prior": s.fake_prior,
         })),
         "signals": signals,
         "model_version": r.model_version,
@@ -236,19 +278,22 @@ fn report_json(r: &VettingReport) -> Value {
     })
 }
 
-async fn classify(file: &Path, summary: bool, connect: &ConnectArgs, json: bool) -> Result<()> {
+async fn classify(file: &Path, summary: bool, prior: Option<f64>, connect: &ConnectArgs, json: bool) -> Result<()> {
     let followers = read_followers(file)?;
     let mut client = connect.vetting().await?;
     let mut all = Vec::with_capacity(followers.len());
     let mut version = String::new();
+    let mut used_prior = prior.unwrap_or_default();
     for batch in followers.chunks(CLASSIFY_BATCH) {
         let reply = client
             .classify_accounts(ClassifyAccountsRequest {
                 accounts: batch.to_vec(),
+                prior,
             })
             .await?
             .into_inner();
         version = reply.model_version;
+        used_prior = reply.prior;
         all.extend(reply.classifications);
     }
     let fake = all.iter().filter(|c| c.fake).count();
@@ -259,7 +304,9 @@ async fn classify(file: &Path, summary: bool, connect: &ConnectArgs, json: bool)
                 |c| json!({"key": c.key, "fake": c.fake, "fake_probability": c.fake_probability, "reasons": c.reasons}),
             )
             .collect();
-        return output::print_json(&json!({"model_version": version, "fake_count": fake, "classifications": rows}));
+        return output::print_json(
+            &json!({"model_version": version, "prior": used_prior, "fake_count": fake, "classifications": rows}),
+        );
     }
     if !summary {
         let mut t = output::table(&["account", "call", "p(fake)", "why"]);
@@ -274,13 +321,14 @@ async fn classify(file: &Path, summary: bool, connect: &ConnectArgs, json: bool)
         outln!("{t}");
     }
     outln!(
-        "{} accounts: {fake} fake ({}), model {version}",
+        "{} accounts: {fake} called fake ({}), model {version}, for a prior of {} fakes",
         all.len(),
         percent(if all.is_empty() {
             0.0
         } else {
             fake as f64 / all.len() as f64
-        })
+        }),
+        percent(used_prior)
     );
     Ok(())
 }
@@ -429,5 +477,40 @@ mod tests {
         std::fs::write(&path, "posts_count\nmany\n").unwrap();
         let err = read_followers(&path).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("posts_count"), "{err}");
+    }
+
+    #[test]
+    fn the_report_shows_the_observed_and_the_corrected_fake_share_and_the_evidence() {
+        let share = RealFollowerShare {
+            share: 0.88,
+            sample_size: 400,
+            observed_fake_share: 0.12,
+            fake_share: 0.1136,
+            fake_share_lower: 0.0779,
+            fake_share_upper: 0.1539,
+            sensitivity: 0.9,
+            specificity: 0.98,
+            fake_prior: 0.15,
+            ..RealFollowerShare::default()
+        };
+        assert_eq!(
+            fake_followers(&share),
+            (
+                "12.0% of 400 sampled called fake; corrected for the classifier's errors, 11.4% (95% \
+                 interval 7.8% to 15.4%)"
+                    .to_owned(),
+                "for a prior of 15.0% fakes: finds 90.0% of fakes, calls 2.0% of real accounts fake".to_owned()
+            )
+        );
+        let report = VettingReport {
+            quality_score: 100.0,
+            coverage: 0.45,
+            signals_available: 3,
+            signals_total: 6,
+            thin_evidence: true,
+            ..VettingReport::default()
+        };
+        let table = summary_table(&report).to_string();
+        assert!(table.contains("100, thin evidence: 3 of 6 signals"), "{table}");
     }
 }

@@ -40,8 +40,13 @@ pub static MIGRATIONS: Migrations = Migrations {
         ),
         (
             7,
+            "how audience samples were classified",
+            include_str!("../migrations/postgres/0007_audience_decision.sql"),
+        ),
+        (
+            8,
             "request ids kept by the kit",
-            include_str!("../migrations/postgres/0007_kit_idempotency.sql"),
+            include_str!("../migrations/postgres/0008_kit_idempotency.sql"),
         ),
     ],
     sqlite: &[
@@ -64,8 +69,13 @@ pub static MIGRATIONS: Migrations = Migrations {
         ),
         (
             7,
+            "how audience samples were classified",
+            include_str!("../migrations/sqlite/0007_audience_decision.sql"),
+        ),
+        (
+            8,
             "request ids kept by the kit",
-            include_str!("../migrations/sqlite/0007_kit_idempotency.sql"),
+            include_str!("../migrations/sqlite/0008_kit_idempotency.sql"),
         ),
     ],
 };
@@ -78,7 +88,8 @@ pub struct Config {
     /// `CHORUS_READ_CACHE_ENTRIES`: profiles kept in memory for Get (0 turns the cache off).
     pub read_cache_entries: usize,
     /// `CHORUS_VETTING_OK_AT`, `_REJECT_BELOW`, `_MIN_COVERAGE`, `_FAKE_SHARE_FLAG`,
-    /// `_POD_ENGAGEMENT_MULTIPLE`: how reports turn scores into verdicts and flags.
+    /// `_POD_ENGAGEMENT_MULTIPLE`: how reports turn scores into verdicts and flags;
+    /// `_FAKE_PRIOR`: the share of fakes the classifier's decisions expect in a follower sample.
     pub vetting: Thresholds,
     /// `CHORUS_VETTING_MAX_AUDIENCE_SAMPLE`, `CHORUS_VETTING_MAX_COMMENT_SAMPLE`.
     pub samples: SampleLimits,
@@ -99,6 +110,7 @@ impl Config {
                     "CHORUS_VETTING_POD_ENGAGEMENT_MULTIPLE",
                     defaults.pod_engagement_multiple,
                 ),
+                fake_prior: r.parse("CHORUS_VETTING_FAKE_PRIOR", defaults.fake_prior),
             },
             samples: SampleLimits {
                 max_audience: r.parse(

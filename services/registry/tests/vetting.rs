@@ -130,9 +130,10 @@ async fn metrics_make_a_report(app: TestApp) {
     assert_eq!((e.norm_low, e.norm_high, e.score), (Some(0.03), Some(0.10), 1.0));
     assert!(!e.explanation.is_empty() && e.weight > 0.0);
     assert_eq!(r.coverage, 0.6);
+    assert_eq!((r.signals_available, r.signals_total, r.thin_evidence), (4, 6, false));
     assert_eq!(r.quality_score, 100.0);
     assert_eq!(r.verdict, Verdict::Ok as i32);
-    assert!(r.model_version.starts_with("vetting-v1/"), "{}", r.model_version);
+    assert_eq!(r.model_version, "vetting-v2/follower-classifier-v2");
     assert!(r.compute_time.is_some());
     assert_eq!(r.thresholds.unwrap().ok_at, 70.0);
 
@@ -148,6 +149,10 @@ async fn metrics_make_a_report(app: TestApp) {
     assert_eq!(
         (gist.quality_score, gist.verdict, gist.report.clone()),
         (100.0, Verdict::Ok as i32, r.name.clone())
+    );
+    assert_eq!(
+        (gist.signals_available, gist.signals_total, gist.thin_evidence),
+        (4, 6, false)
     );
     assert_eq!(
         next_types(&mut events, 4).await,
@@ -228,6 +233,23 @@ async fn samples_case(app: TestApp) {
     assert_eq!(share.sample_size, 300);
     assert!((share.share - 1.0 / 3.0).abs() < 1e-9);
     assert!(share.lower < share.share && share.share < share.upper && share.upper - share.lower < 0.12);
+    // Observed and corrected: the decision took the configured prior, and the correction used
+    // its held-out rates (the model's ROC at 1 - prior), which the report shows.
+    assert!((share.observed_fake_share - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(share.fake_prior, 0.15);
+    let rates = chorus_registry::domain::vetting::classifier::Model::current()
+        .decision(Default::default())
+        .rates();
+    assert_eq!(
+        (share.sensitivity, share.specificity),
+        (rates.sensitivity, rates.specificity)
+    );
+    let expected = (2.0 / 3.0 + rates.specificity - 1.0) / (rates.sensitivity + rates.specificity - 1.0);
+    assert!((share.fake_share - expected.min(1.0)).abs() < 1e-9, "{share:?}");
+    assert!(share.fake_share_lower < share.fake_share && share.fake_share_lower > 0.35);
+    assert_eq!(share.fake_share_clamped, expected > 1.0);
+    let real = signal(&r, "real_follower_share");
+    assert!((real.value - (1.0 - share.fake_share)).abs() < 1e-9, "{real:?}");
     assert_eq!(r.flags, vec![VettingFlag::FakeFollowers as i32]);
     assert_eq!(r.verdict, Verdict::Reject as i32);
     assert_eq!(latest(&mut v, "ravi").await, r);
@@ -325,10 +347,12 @@ async fn classify_case(app: TestApp) {
     let out = v
         .classify_accounts(ClassifyAccountsRequest {
             accounts: vec![fake_follower(1), real_follower(2)],
+            prior: None,
         })
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(out.prior, 0.15, "the configured prior");
     assert!(
         out.model_version.starts_with("follower-classifier-"),
         "{}",
@@ -347,6 +371,54 @@ async fn classify_case(app: TestApp) {
         fake.reasons
     );
     assert!(fake.reasons.len() <= 3 && real.reasons.is_empty(), "{out:?}");
+
+    // A prior per call: the probabilities are for it, by the odds. An account the model puts
+    // near even odds is real among mostly real followers and fake where fakes are expected.
+    let doubtful = FollowerAccount {
+        key: "doubtful".into(),
+        posts_count: Some(8),
+        followers_count: Some(80),
+        following_count: Some(700),
+        has_profile_picture: Some(true),
+        is_private: Some(false),
+        biography_length: Some(0),
+        username_length: Some(11),
+        username_digit_count: Some(2),
+        account_age_days: None,
+    };
+    let at = |prior: f64| {
+        let mut v = v.clone();
+        let doubtful = doubtful.clone();
+        async move {
+            v.classify_accounts(ClassifyAccountsRequest {
+                accounts: vec![doubtful],
+                prior: Some(prior),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+        }
+    };
+    let (low, high) = (at(0.05).await, at(0.6).await);
+    assert_eq!((low.prior, high.prior), (0.05, 0.6));
+    let (p_low, p_high) = (
+        low.classifications[0].fake_probability,
+        high.classifications[0].fake_probability,
+    );
+    let odds = |p: f64| p / (1.0 - p);
+    let ratio = odds(p_high) / odds(p_low);
+    assert!(
+        (ratio - odds(0.6) / odds(0.05)).abs() < 1e-6 * ratio,
+        "{p_low} {p_high}"
+    );
+    assert_eq!(
+        (low.classifications[0].fake, high.classifications[0].fake),
+        (p_low >= 0.5, p_high >= 0.5)
+    );
+    assert!(
+        !low.classifications[0].fake && high.classifications[0].fake,
+        "{low:?} {high:?}"
+    );
 }
 
 async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
@@ -367,6 +439,7 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
     let r = v
         .classify_accounts(ClassifyAccountsRequest {
             accounts: vec![real_follower(9), missing, negative, digits],
+            prior: None,
         })
         .await;
     invalid(
@@ -389,10 +462,24 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
         .collect();
     invalid(
         "classify too many",
-        v.classify_accounts(ClassifyAccountsRequest { accounts: too_many })
-            .await,
+        v.classify_accounts(ClassifyAccountsRequest {
+            accounts: too_many,
+            prior: None,
+        })
+        .await,
         &["accounts"],
     );
+    for prior in [0.0, 1.0, -0.2, 1.5, f64::NAN] {
+        invalid(
+            "classify with a prior outside (0, 1)",
+            v.classify_accounts(ClassifyAccountsRequest {
+                accounts: vec![real_follower(1)],
+                prior: Some(prior),
+            })
+            .await,
+            &["prior"],
+        );
+    }
 
     // Audience samples: over the bound, a bad row, too few, no account, an unknown one.
     let over = (0..=SAMPLE_LIMITS.max_audience).map(real_follower).collect();
@@ -510,9 +597,90 @@ async fn bad_input_is_refused_and_nothing_is_written(app: TestApp) {
     quiet(&mut events, "vetting bad input").await;
 }
 
+/// Samples stored before the correction have no decision on their row: they were counted by
+/// follower-classifier-v1 (P >= 0.56, the same weights), and are corrected with the rates of
+/// that decision, the one at a prior of 0.44.
+async fn an_old_sample_is_corrected_with_v1s_decision(app: TestApp) {
+    use chorus_registry::domain::vetting::classifier::{Model, V1_PRIOR};
+    let mut c = app.client().await;
+    let mut v = app.vetting().await;
+    create(&mut c, influencer("Omar", "omar")).await;
+    record(
+        &mut c,
+        vec![at_day(snapshot(Platform::Instagram, "omar", 4_000, 2_200), 0)],
+    )
+    .await;
+    let followers = (0..40)
+        .map(|i| if i % 4 == 0 { fake_follower(i) } else { real_follower(i) })
+        .collect();
+    let fresh = v
+        .submit_audience_sample(tokio_stream::iter(sample("omar", followers)))
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap()
+        .real_follower_share
+        .unwrap();
+    assert_eq!(fresh.fake_prior, 0.15);
+    let db = chorus_registry::SERVICE
+        .spec
+        .connect(&app.database_url, 1)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(
+        "UPDATE vetting_inputs SET audience_prior = NULL, audience_sensitivity = NULL, \
+         audience_specificity = NULL, audience_rate_fakes = NULL, audience_rate_reals = NULL \
+         WHERE handle = 'omar'",
+    ))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    // Any new evidence recomputes the report from the stored sample.
+    let r = v
+        .submit_comment_sample(SubmitCommentSampleRequest {
+            platform: IG,
+            handle: "omar".into(),
+            comments: (0..12)
+                .map(|i| format!("Where did you buy the lamp in photo {i}?"))
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .report
+        .unwrap();
+    let old = r.real_follower_share.unwrap();
+    let v1 = Model::current().decision(V1_PRIOR).rates();
+    assert_eq!(old.fake_prior, 0.44);
+    assert_eq!((old.sensitivity, old.specificity), (v1.sensitivity, v1.specificity));
+    assert_eq!((old.share, old.sample_size), (fresh.share, fresh.sample_size));
+    assert_ne!(old.fake_share, fresh.fake_share, "corrected with other rates");
+}
+
+#[test]
+fn the_fake_prior_is_configured_and_a_bad_one_is_named() {
+    use chorus_kit::config::{Reader, Source};
+    let read = |prior: Option<&str>| {
+        let source = Source::from_pairs(prior.map(|p| ("CHORUS_VETTING_FAKE_PRIOR", p)));
+        let mut r = Reader::new(&source);
+        let config = chorus_registry::Config::read(&mut r);
+        r.finish().map(|()| config)
+    };
+    assert_eq!(read(None).unwrap().vetting.fake_prior.get(), 0.15);
+    assert_eq!(read(Some("0.3")).unwrap().vetting.fake_prior.get(), 0.3);
+    for bad in ["0", "1", "1.5", "-0.1", "often"] {
+        let err = read(Some(bad)).unwrap_err();
+        let fields: Vec<&str> = err.violations().iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["CHORUS_VETTING_FAKE_PRIOR"], "{bad}");
+    }
+}
+
 on_both_backends! { spawn_app;
     metrics_produce_a_report_with_every_signal_and_its_events => metrics_make_a_report;
     samples_feed_the_report_its_history_events_and_filters => samples_case;
     classify_accounts_explains_each_call => classify_case;
     bad_vetting_input_is_refused_and_nothing_is_written => bad_input_is_refused_and_nothing_is_written;
+    an_audience_sample_stored_before_the_correction_is_read_as_v1s_decision => an_old_sample_is_corrected_with_v1s_decision;
 }

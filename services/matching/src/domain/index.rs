@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chorus_catalog::evidence::Evidence;
 use chorus_catalog::niche::NICHES;
 use chorus_proto::registry::{
     AccountMetrics, AgeBucket, EngagementDenominator, Influencer, InfluencerStatus, SocialAccount, Verdict,
@@ -75,6 +76,8 @@ pub struct Account {
     pub verdict: u8,
     /// Vetting flags raised (fake followers, engagement pod).
     pub flagged: bool,
+    /// How many signals the quality score rests on.
+    pub evidence: Evidence,
     /// Compute time of the report the vetting comes from, microseconds.
     pub vetted: i64,
 }
@@ -292,8 +295,8 @@ impl Index {
                             (old.followers, old.tier, old.engagement, old.sponsored, old.observed);
                     }
                     if old.vetted > a.vetted {
-                        (a.quality, a.verdict, a.flagged, a.vetted) =
-                            (old.quality, old.verdict, old.flagged, old.vetted);
+                        (a.quality, a.verdict, a.flagged, a.evidence, a.vetted) =
+                            (old.quality, old.verdict, old.flagged, old.evidence, old.vetted);
                     }
                 }
             }
@@ -424,6 +427,7 @@ impl Index {
             a.quality = report.quality_score as f32;
             a.verdict = report.verdict as u8;
             a.flagged = !report.flags.is_empty();
+            a.evidence = Evidence::from(report);
             a.vetted = at;
             true
         });
@@ -545,6 +549,7 @@ fn account(a: &SocialAccount) -> Account {
         quality: v.as_ref().map_or(f32::NAN, |v| v.quality_score as f32),
         verdict: v.as_ref().map_or(Verdict::Unspecified as u8, |v| v.verdict as u8),
         flagged: v.as_ref().is_some_and(|v| !v.flags.is_empty()),
+        evidence: v.as_ref().map(Evidence::from).unwrap_or_default(),
         vetted: v.as_ref().map_or(0, |v| micros(v.compute_time.as_ref())),
     }
 }

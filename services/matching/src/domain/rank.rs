@@ -9,6 +9,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
 use chorus_catalog::currency;
+use chorus_catalog::evidence::score_with_evidence;
 use chorus_catalog::niche::NICHES;
 use chorus_catalog::norms::engagement_norm;
 use chorus_proto::matching::{Brief, Candidate, FilterCount, Objective, ScorePart};
@@ -794,7 +795,16 @@ impl<'a> Plan<'a> {
                 }
             }
             AUDIENCE_QUALITY if s.hot.quality.is_nan() => "Not vetted yet: counted as middling.".to_owned(),
-            AUDIENCE_QUALITY => format!("Vetting scores the audience {:.0} of 100.", s.hot.quality),
+            AUDIENCE_QUALITY => format!(
+                "Vetting scores the audience {}.",
+                // The scored account is the largest on its platform (see `filter`).
+                score_with_evidence(
+                    f64::from(s.hot.quality),
+                    e.account_on(1 << s.hot.platform)
+                        .map(|a| a.evidence)
+                        .unwrap_or_default()
+                )
+            ),
             DEMOGRAPHIC_FIT if self.ages.is_empty() && self.countries.is_empty() => {
                 "The brief sets no audience target.".to_owned()
             }
@@ -1066,6 +1076,63 @@ mod tests {
         let q = c.breakdown.iter().find(|p| p.part == AUDIENCE_QUALITY).unwrap();
         assert_eq!(q.value, 0.5);
         assert!(q.explanation.contains("Not vetted"));
+    }
+
+    #[test]
+    fn the_quality_explanation_says_how_much_the_score_rests_on() {
+        use chorus_proto::registry::AccountVetting;
+        let mut ix = index();
+        // Person 1's 100 rests on two signals of six, from the profile's gist; person 2's 80 on
+        // all six, from a report event; person 3's gist predates the count.
+        let mut thin = influencer(1, "Denver", 3_000, 20);
+        thin.compensation_accepted = vec![CompensationKind::Product as i32];
+        thin.accounts[0].vetting = Some(AccountVetting {
+            quality_score: 100.0,
+            verdict: Verdict::Review as i32,
+            signals_available: 2,
+            signals_total: 6,
+            thin_evidence: true,
+            ..Default::default()
+        });
+        ix.upsert(&thin);
+        let full = influencer(2, "Austin", 4_000, 10);
+        ix.vetting(
+            &full.name,
+            &VettingReport {
+                platform: full.accounts[0].platform,
+                handle: full.accounts[0].handle.clone(),
+                verdict: Verdict::Ok as i32,
+                quality_score: 80.0,
+                signals_available: 6,
+                signals_total: 6,
+                compute_time: Some(prost_types::Timestamp { seconds: 1, nanos: 0 }),
+                ..Default::default()
+            },
+        );
+        let mut old = influencer(3, "Denver", 5_000, 20);
+        old.compensation_accepted = vec![CompensationKind::Product as i32];
+        old.accounts[0].vetting = Some(AccountVetting {
+            quality_score: 75.0,
+            verdict: Verdict::Ok as i32,
+            ..Default::default()
+        });
+        ix.upsert(&old);
+        let p = plan(&ix, &brief());
+        let said = |id: u128| {
+            p.assess(id)
+                .unwrap()
+                .breakdown
+                .into_iter()
+                .find(|part| part.part == AUDIENCE_QUALITY)
+                .unwrap()
+                .explanation
+        };
+        assert_eq!(
+            said(1),
+            "Vetting scores the audience 100, thin evidence: 2 of 6 signals."
+        );
+        assert_eq!(said(2), "Vetting scores the audience 80, 6 of 6 signals.");
+        assert_eq!(said(3), "Vetting scores the audience 75.");
     }
 
     #[test]

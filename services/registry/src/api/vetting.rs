@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{READ, WRITE, account, authorize, optional_account, parse_name};
 use crate::domain::influencer::AccountKey;
-use crate::domain::vetting::classifier::{Features, Model};
+use crate::domain::vetting::classifier::{CUT, Decision, Features, Model, Prior};
 use crate::domain::vetting::comments;
 use crate::domain::vetting::report::{AudienceSummary, MIN_AUDIENCE_SAMPLE};
 use crate::store::{Sample, Store};
@@ -154,11 +154,11 @@ fn reasons(model: &Model, f: &Features) -> Vec<String> {
         .collect()
 }
 
-pub fn classify(model: &Model, key: String, f: &Features) -> Classification {
-    let p = model.fake_probability(f);
+pub fn classify(model: &Model, decision: &Decision<'_>, key: String, f: &Features) -> Classification {
+    let p = decision.fake_probability(f);
     Classification {
         key,
-        fake: p >= model.threshold(),
+        fake: p >= CUT,
         fake_probability: p,
         reasons: reasons(model, f),
     }
@@ -230,7 +230,7 @@ impl VettingService for Vetting {
         request: Request<Streaming<SubmitAudienceSampleRequest>>,
     ) -> Result<Response<SubmitAudienceSampleResponse>, Status> {
         authorize(&request, WRITE)?;
-        let model = Model::current();
+        let decision = Model::current().decision(self.store.vetting().fake_prior);
         let mut input = request.into_inner();
         let mut key: Option<AccountKey> = None;
         let mut v = Violations::new();
@@ -265,7 +265,7 @@ impl VettingService for Vetting {
             for a in &m.followers {
                 if v.len() < MAX_REPORTED_VIOLATIONS
                     && let Some(f) = features(a, &format!("followers[{size}]"), &mut v)
-                    && model.fake_probability(&f) >= model.threshold()
+                    && decision.is_fake(&f)
                 {
                     fake += 1;
                 }
@@ -287,6 +287,8 @@ impl VettingService for Vetting {
             sample_size: size as u32,
             real: (size - fake) as u32,
             sample_time_micros: self.store.now_micros(),
+            prior: decision.prior(),
+            rates: decision.rates(),
         };
         let report = self.store.submit_sample(&key, Sample::Audience(summary)).await?;
         Ok(Response::new(SubmitAudienceSampleResponse {
@@ -344,21 +346,35 @@ impl VettingService for Vetting {
         if r.accounts.len() > MAX_CLASSIFY {
             v.add("accounts", format!("at most {MAX_CLASSIFY} per request"));
         }
+        let prior = match r.prior.map(Prior::new) {
+            None => Some(self.store.vetting().fake_prior),
+            Some(Ok(p)) => Some(p),
+            Some(Err(_)) => {
+                v.add(
+                    "prior",
+                    "must be strictly between 0 and 1: the share of fakes expected among the accounts",
+                );
+                None
+            }
+        };
         std::mem::take(&mut v).finish()?;
+        let prior = prior.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))?;
         let model = Model::current();
+        let decision = model.decision(prior);
         let mut out = Vec::with_capacity(r.accounts.len());
         for (i, a) in r.accounts.into_iter().enumerate() {
             if v.len() >= MAX_REPORTED_VIOLATIONS {
                 break;
             }
             if let Some(f) = features(&a, &format!("accounts[{i}]"), &mut v) {
-                out.push(classify(model, a.key, &f));
+                out.push(classify(model, &decision, a.key, &f));
             }
         }
         v.finish()?;
         Ok(Response::new(ClassifyAccountsResponse {
             classifications: out,
             model_version: model.version().to_owned(),
+            prior: prior.get(),
         }))
     }
 }

@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::{CHUNK, History, Sql, Store, by_keys};
 use crate::domain::influencer::{AccountKey, micros_to_timestamp};
-use crate::domain::vetting::classifier::Model;
+use crate::domain::vetting::classifier::{Model, Prior, Rates, V1_PRIOR};
 use crate::domain::vetting::comments::CommentSummary;
 use crate::domain::vetting::report::{self, AudienceSummary, Evidence, SCORING_VERSION};
 use crate::events;
@@ -53,6 +53,31 @@ fn opt_u32(r: &sqlx::any::AnyRow, col: &str) -> Result<Option<u32>, Error> {
         .map(|v| v.clamp(0, i64::from(u32::MAX)) as u32))
 }
 
+/// The prior and rates an audience sample was classified with. A sample stored before they
+/// were kept was counted by follower-classifier-v1, whose rule is the decision at `V1_PRIOR`.
+fn audience_decision(r: &sqlx::any::AnyRow) -> Result<(Prior, Rates), Error> {
+    let prior = r.try_get::<Option<f64>, _>("audience_prior")?;
+    let sensitivity = r.try_get::<Option<f64>, _>("audience_sensitivity")?;
+    let specificity = r.try_get::<Option<f64>, _>("audience_specificity")?;
+    let (fakes, reals) = (opt_u32(r, "audience_rate_fakes")?, opt_u32(r, "audience_rate_reals")?);
+    match (prior.map(Prior::new), sensitivity, specificity, fakes, reals) {
+        (Some(Ok(prior)), Some(sensitivity), Some(specificity), Some(fakes), Some(reals)) => Ok((
+            prior,
+            Rates {
+                sensitivity,
+                specificity,
+                fakes,
+                reals,
+            },
+        )),
+        (None, ..) => Ok((V1_PRIOR, Model::current().decision(V1_PRIOR).rates())),
+        _ => Err(Error::new(
+            ErrorCode::Internal,
+            "an audience sample without its decision",
+        )),
+    }
+}
+
 impl Store {
     /// Stores a sample's aggregates for an account and returns its new report. NOT_FOUND when
     /// no influencer has the account.
@@ -76,15 +101,34 @@ impl Store {
         let mut q = Sql::new("INSERT INTO vetting_inputs (platform, handle, influencer_id, ");
         let set = match sample {
             Sample::Audience(a) => {
-                q.push("audience_size, audience_real, audience_time) VALUES ").row(vec![
+                q.push(
+                    "audience_size, audience_real, audience_time, audience_prior, audience_sensitivity, \
+                     audience_specificity, audience_rate_fakes, audience_rate_reals) VALUES ",
+                )
+                .row(vec![
                     key.platform.into(),
                     key.handle.clone().into(),
                     influencer_id.clone().into(),
                     i64::from(a.sample_size).into(),
                     i64::from(a.real).into(),
                     a.sample_time_micros.into(),
+                    a.prior.get().into(),
+                    a.rates.sensitivity.into(),
+                    a.rates.specificity.into(),
+                    i64::from(a.rates.fakes).into(),
+                    i64::from(a.rates.reals).into(),
                 ]);
-                ["audience_size", "audience_real", "audience_time"].as_slice()
+                [
+                    "audience_size",
+                    "audience_real",
+                    "audience_time",
+                    "audience_prior",
+                    "audience_sensitivity",
+                    "audience_specificity",
+                    "audience_rate_fakes",
+                    "audience_rate_reals",
+                ]
+                .as_slice()
             }
             Sample::Comments(c) => {
                 q.push(
@@ -136,8 +180,8 @@ impl Store {
 
     /// Recomputes the reports of these accounts (key, influencer id) from what `conn` sees.
     /// A report is stored, with its events, when it is the account's first, when its verdict,
-    /// flags or whole-point score changed, or when `force` is set (a sample was submitted);
-    /// otherwise the account's newest report stands.
+    /// flags, whole-point score or number of signals with evidence changed, or when `force` is
+    /// set (a sample was submitted); otherwise the account's newest report stands.
     pub(super) async fn revet(
         &self,
         conn: &mut AnyConnection,
@@ -178,18 +222,24 @@ impl Store {
         for chunk in keys.chunks(CHUNK) {
             let mut q = by_keys(
                 self.db.backend,
-                "platform, handle, audience_size, audience_real, audience_time, comments_total, comments_emoji, \
-                 comments_generic, comments_duplicate, comments_short",
+                "platform, handle, audience_size, audience_real, audience_time, audience_prior, \
+                 audience_sensitivity, audience_specificity, audience_rate_fakes, audience_rate_reals, \
+                 comments_total, comments_emoji, comments_generic, comments_duplicate, comments_short",
                 "vetting_inputs",
                 chunk,
             );
             for r in q.query().fetch_all(&mut *conn).await? {
                 let audience = match (opt_u32(&r, "audience_size")?, opt_u32(&r, "audience_real")?) {
-                    (Some(sample_size), Some(real)) => Some(AudienceSummary {
-                        sample_size,
-                        real,
-                        sample_time_micros: r.try_get::<Option<i64>, _>("audience_time")?.unwrap_or(0),
-                    }),
+                    (Some(sample_size), Some(real)) => {
+                        let (prior, rates) = audience_decision(&r)?;
+                        Some(AudienceSummary {
+                            sample_size,
+                            real,
+                            sample_time_micros: r.try_get::<Option<i64>, _>("audience_time")?.unwrap_or(0),
+                            prior,
+                            rates,
+                        })
+                    }
                     _ => None,
                 };
                 let comments = match opt_u32(&r, "comments_total")? {
@@ -239,7 +289,10 @@ impl Store {
             let flags: Vec<i32> = a.flags.iter().map(|f| *f as i32).collect();
             let prev = previous.get(key);
             let changed = prev.is_none_or(|p| {
-                p.verdict != a.verdict as i32 || p.flags != flags || p.quality_score.round() != a.quality_score.round()
+                p.verdict != a.verdict as i32
+                    || p.flags != flags
+                    || p.quality_score.round() != a.quality_score.round()
+                    || p.signals_available != a.signals_available as i32
             });
             if !changed && !force {
                 continue;
@@ -258,6 +311,9 @@ impl Store {
                 compute_time: Some(micros_to_timestamp(now)),
                 thresholds: Some(thresholds),
                 coverage: a.coverage,
+                signals_available: a.signals_available as i32,
+                signals_total: report::WEIGHTS.len() as i32,
+                thin_evidence: a.thin_evidence,
             };
             let gist = AccountVetting {
                 quality_score: report.quality_score,
@@ -265,6 +321,9 @@ impl Store {
                 flags: flags.clone(),
                 report: report.name.clone(),
                 compute_time: report.compute_time,
+                signals_available: report.signals_available,
+                signals_total: report.signals_total,
+                thin_evidence: report.thin_evidence,
             };
             let previous_verdict = prev.map_or(Verdict::Unspecified as i32, |p| p.verdict);
             out.envelopes
