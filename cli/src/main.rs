@@ -55,7 +55,7 @@ enum Command {
     Campaigns(campaigns::Command),
     /// Vetting: an account's report with its evidence, or classify follower accounts.
     Vet(vet::VetArgs),
-    /// Mint a bearer token with the services' JWT secret.
+    /// Mint a bearer token with the issuer's signing key.
     Token(token::TokenArgs),
     /// Load generators for the performance targets (see docs/performance.md).
     #[command(subcommand)]
@@ -69,7 +69,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => up::run(args, &cli.connect.data_dir)
             .await
             .map_err(|e| error::Error::from(e.to_string())),
-        Command::Token(args) => token::run(args),
+        Command::Token(args) => token::run(args, &cli.connect.data_dir),
         Command::Loadgen(command) => loadgen::run(command, &cli.connect, cli.json).await,
         Command::Seed(args) => seed::run(args, &cli.connect, cli.json).await,
         Command::Campaigns(command) => campaigns::run(command, &cli.connect, cli.json).await,

@@ -5,21 +5,28 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chorus_kit::auth::Jwt;
+use chorus_kit::auth::{Grant, Issuer, SigningKey, role};
 use chorus_kit::clock::Clock;
-use chorus_kit::config::{LogFormat, Secret, Source};
+use chorus_kit::config::{LogFormat, Source};
 use chorus_kit::events::Bus;
 use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::runtime::{Declared, Node, Shared};
 
 /// Every service `chorus up` runs. Adding a service to Chorus is one line here.
-pub(crate) fn services() -> [Declared; 2] {
-    [chorus_registry::SERVICE, chorus_matching::SERVICE]
+pub(crate) fn services() -> [Declared; 3] {
+    [
+        chorus_identity::SERVICE,
+        chorus_registry::SERVICE,
+        chorus_matching::SERVICE,
+    ]
 }
+
+/// How long the dev token lives; `chorus up` writes a fresh one every hour while it runs.
+const DEV_TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
 
 /// Every scope of the services `chorus up` runs; the dev token holds them all.
 pub(crate) fn all_scopes() -> Vec<&'static str> {
@@ -32,7 +39,7 @@ pub(crate) struct UpArgs {
     #[arg(long, default_value = "127.0.0.1", env = "CHORUS_HOST")]
     host: IpAddr,
     /// A service's port, as NAME=PORT (repeatable; 0 picks a free one); also CHORUS_<NAME>_PORT.
-    /// Defaults: registry 50051, matching 50052.
+    /// Defaults: identity 50050, registry 50051, matching 50052.
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = service_port)]
     ports: Vec<(String, u16)>,
 }
@@ -56,17 +63,10 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     std::fs::create_dir_all(data_dir)?;
     // Quiet by default so the endpoints and token stand out; RUST_LOG=info shows every call.
     let _ = chorus_kit::telemetry::init_with_filter("chorus", LogFormat::Pretty, None, "warn");
-    let secret = jwt_secret(data_dir)?;
-    let jwt = Jwt::new(&secret);
-    let token = jwt.mint(
-        "dev",
-        "demo",
-        "admin",
-        &all_scopes(),
-        Duration::from_secs(30 * 24 * 3600),
-    )?;
-    write_private(&data_dir.join("dev-token"), &token)?;
-
+    // The issuer's key lives in the data directory, so tokens stay valid across restarts.
+    let key_path = data_dir.join("signing-key.pem");
+    let issuer = Issuer::new(signing_key(&key_path)?, DEV_TOKEN_LIFE);
+    let token = write_dev_token(&issuer, data_dir)?;
     let mut ports = BTreeMap::new();
     for d in services() {
         let key = format!("CHORUS_{}_PORT", d.spec.name.to_ascii_uppercase());
@@ -83,12 +83,25 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         host: args.host,
         ports,
         env: Source::from_env()?,
+        settings: identities(&key_path)?,
         shared: Shared {
             bus: Arc::new(bus.clone()) as Arc<dyn Bus>,
             clock: Clock::system(),
         },
     };
-    let launched = node.start(&services(), &secret).await?;
+    let launched = node.start(&services()).await?;
+    // A fresh dev token every hour, so the file always holds one with most of its life left.
+    let refresher = tokio::spawn({
+        let (issuer, data_dir) = (issuer.clone(), data_dir.to_owned());
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                if let Err(e) = write_dev_token(&issuer, &data_dir) {
+                    eprintln!("warning: could not renew the dev token: {e}");
+                }
+            }
+        }
+    });
 
     outln!("Chorus is up: single node, data in {}", data_dir.display());
     outln!();
@@ -102,7 +115,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         .unwrap_or_default();
     outln!();
     outln!(
-        "Dev token (tenant \"demo\", every scope; also in {}):",
+        "Dev token (tenant \"demo\", every scope, 24 hours, renewed hourly in {}):",
         data_dir.join("dev-token").display()
     );
     outln!("  {token}");
@@ -123,6 +136,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
 
     chorus_kit::server::shutdown_signal().await;
     outln!("stopping...");
+    refresher.abort();
     for l in &launched {
         l.stop();
     }
@@ -148,21 +162,61 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// The signing secret, made once per data directory so tokens stay valid across restarts.
-fn jwt_secret(data_dir: &Path) -> Result<Secret<String>, BoxError> {
-    let path = data_dir.join("jwt-secret");
-    if let Ok(s) = std::fs::read_to_string(&path)
-        && s.trim().len() >= 16
-    {
-        return Ok(Secret::new(s.trim().to_owned()));
+/// The issuer's key, made once per data directory.
+pub(crate) fn signing_key(path: &Path) -> Result<SigningKey, BoxError> {
+    if let Ok(pem) = std::fs::read_to_string(path) {
+        return Ok(SigningKey::from_pem(&pem)?);
     }
-    let s = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    write_private(&path, &s)?;
-    Ok(Secret::new(s))
+    let key = SigningKey::generate()?;
+    write_private(path, &key.to_pem())?;
+    Ok(key)
+}
+
+/// Mints the dev token (tenant "demo", every scope) and writes it where the CLI finds it.
+fn write_dev_token(issuer: &Issuer, data_dir: &Path) -> Result<String, BoxError> {
+    let grant = Grant {
+        subject: "dev".into(),
+        tenant: "demo".into(),
+        role: role::ADMIN.into(),
+        scopes: all_scopes().into_iter().map(str::to_owned).collect(),
+    };
+    let (token, _) = issuer.mint(&grant, DEV_TOKEN_LIFE)?;
+    write_private(data_dir.join("dev-token").as_path(), &token)?;
+    Ok(token)
+}
+
+/// Each service's own identity: a client secret made for this run, registered with the
+/// identity service with the scopes the service's spec needs; and the issuer's key file.
+fn identities(key_path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>, BoxError> {
+    use sha2::Digest;
+    let mut settings: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut clients = Vec::new();
+    for d in services().iter().filter(|d| !d.spec.needs.is_empty()) {
+        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let hash: String = sha2::Sha256::digest(secret.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        clients.push(serde_json::json!({
+            "id": d.spec.name, "secret_sha256": hash, "role": role::SERVICE, "scopes": d.spec.needs,
+        }));
+        settings
+            .entry(d.spec.name.to_owned())
+            .or_default()
+            .push(("CHORUS_CLIENT_SECRET".into(), secret));
+    }
+    settings.entry("identity".into()).or_default().extend([
+        ("CHORUS_SIGNING_KEY_FILE".to_owned(), key_path.display().to_string()),
+        (
+            "CHORUS_IDENTITY_CLIENTS".to_owned(),
+            serde_json::Value::from(clients).to_string(),
+        ),
+    ]);
+    Ok(settings)
 }
 
 /// Writes a file only its owner can read.
-fn write_private(path: &PathBuf, contents: &str) -> Result<(), BoxError> {
+fn write_private(path: &Path, contents: &str) -> Result<(), BoxError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

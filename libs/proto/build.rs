@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chorus/registry/v1/vetting.proto",
         "chorus/matching/v1/matching.proto",
         "chorus/matching/v1/events.proto",
+        "chorus/identity/v1/identity.proto",
+        "chorus/admin/v1/events.proto",
         "google/rpc/error_details.proto",
     ]
     .iter()

@@ -88,6 +88,7 @@ fn chorus() -> Command {
         "CHORUS_HOST",
         "CHORUS_REGISTRY_PORT",
         "CHORUS_MATCHING_PORT",
+        "CHORUS_IDENTITY_PORT",
         "RUST_LOG",
     ] {
         command.env_remove(var);
@@ -121,7 +122,14 @@ impl Up {
             .arg("up")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--port", &format!("registry={port}"), "--port", "matching=0"])
+            .args([
+                "--port",
+                &format!("registry={port}"),
+                "--port",
+                "matching=0",
+                "--port",
+                "identity=0",
+            ])
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

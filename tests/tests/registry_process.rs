@@ -1,6 +1,8 @@
 //! The registry as its own process, as Kubernetes runs it: configured by environment, on
-//! PostgreSQL and Redis Streams. Imports, lists and deletes over real gRPC while a consumer
-//! group on Redis observes the events; then SIGTERM stops it cleanly.
+//! PostgreSQL and Redis Streams, verifying tokens with the keys it fetches from the identity
+//! service, another process, from which the test also gets its token (client credentials).
+//! Imports, lists and deletes over real gRPC while a consumer group on Redis observes the
+//! events; then SIGTERM stops it cleanly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,17 +12,18 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chorus_kit::auth::Jwt;
-use chorus_kit::config::Secret;
+use chorus_kit::auth::SigningKey;
 use chorus_kit::events::redis::RedisBus;
 use chorus_kit::events::{Bus, SubscribeOptions, payload};
+use chorus_proto::identity::identity_service_client::IdentityServiceClient;
+use chorus_proto::identity::{ClientCredentials, IssueTokenRequest, issue_token_request};
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::*;
 use chorus_proto::types::Platform;
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-const SECRET: &str = "e2e-secret-at-least-16-chars";
+const CLIENT_SECRET: &str = "e2e-client-secret";
 
 struct Process(Child);
 
@@ -66,6 +69,39 @@ fn row(name: &str, handle: &str) -> Influencer {
 
 #[tokio::test]
 async fn registry_process_imports_lists_deletes_and_publishes_events() {
+    // The issuer first: its key in a file only it reads, and a client for this test.
+    let tmp = tempfile::tempdir().unwrap();
+    let key_path = tmp.path().join("signing-key.pem");
+    std::fs::write(&key_path, SigningKey::generate().unwrap().to_pem()).unwrap();
+    let secret_hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(CLIENT_SECRET.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let clients = format!(
+        r#"[{{"id":"e2e","secret_sha256":"{secret_hash}","role":"admin","tenant":"demo","scopes":["registry.read","registry.write","registry.admin"]}}]"#
+    );
+    let (identity_port, identity_health) = (free_port(), free_port());
+    let _identity = Process(
+        Command::new(workspace_binary("chorus-identity"))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}", tmp.path().join("identity.db").display()),
+            )
+            .env("CHORUS_SIGNING_KEY_FILE", &key_path)
+            .env("CHORUS_IDENTITY_CLIENTS", clients)
+            .env("CHORUS_GRPC_ADDR", format!("127.0.0.1:{identity_port}"))
+            .env("CHORUS_HEALTH_ADDR", format!("127.0.0.1:{identity_health}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_serving(identity_health).await;
+    let identity_url = format!("http://127.0.0.1:{identity_port}");
+
     let database_url = chorus_kit::storage::testing::fresh_postgres_url().await.unwrap();
     let redis_url = std::env::var("CHORUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let (grpc_port, health_port) = (free_port(), free_port());
@@ -73,7 +109,7 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
         Command::new(workspace_binary("chorus-registry"))
             .env("DATABASE_URL", &database_url)
             .env("REDIS_URL", &redis_url)
-            .env("CHORUS_JWT_SECRET", SECRET)
+            .env("CHORUS_IDENTITY_URL", &identity_url)
             .env("CHORUS_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
             .env("CHORUS_HEALTH_ADDR", format!("127.0.0.1:{health_port}"))
             .env("CHORUS_LOG_FORMAT", "json")
@@ -93,15 +129,20 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
     };
     let mut events = bus.subscribe("chorus.registry", &group, "c1", options).await.unwrap();
 
-    let token = Jwt::new(&Secret::new(SECRET.to_owned()))
-        .mint(
-            "e2e",
-            "demo",
-            "admin",
-            &["registry.read", "registry.write", "registry.admin"],
-            Duration::from_secs(300),
-        )
-        .unwrap();
+    let identity = Channel::from_shared(identity_url).unwrap().connect().await.unwrap();
+    let issued = IdentityServiceClient::new(identity)
+        .issue_token(IssueTokenRequest {
+            grant: Some(issue_token_request::Grant::ClientCredentials(ClientCredentials {
+                client_id: "e2e".into(),
+                client_secret: CLIENT_SECRET.into(),
+            })),
+            scopes: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(issued.scopes, ["registry.read", "registry.write", "registry.admin"]);
+    let token = issued.access_token;
     let channel = Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
         .unwrap()
         .connect()

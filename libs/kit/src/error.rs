@@ -1,6 +1,8 @@
 //! One error model for every service: a small set of codes, mapped to gRPC status here and
-//! nowhere else. Invalid input carries `google.rpc.BadRequest` field violations; internal
-//! detail is logged with an id and never sent to the caller.
+//! nowhere else. Every error carries `google.rpc.ErrorInfo` (a reason a client can switch on,
+//! and the domain "chorus"); invalid input carries `google.rpc.BadRequest` field violations;
+//! an outage is UNAVAILABLE with `google.rpc.RetryInfo`; internal detail is logged with an id
+//! and never sent to the caller.
 
 use std::fmt;
 
@@ -71,8 +73,16 @@ pub struct Error {
     code: ErrorCode,
     message: String,
     violations: Vec<FieldViolation>,
+    /// The `ErrorInfo` reason, when more precise than the code's.
+    reason: Option<&'static str>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
+
+/// The `ErrorInfo` domain of every Chorus error.
+pub const DOMAIN: &str = "chorus";
+
+/// How long a caller should wait before retrying after UNAVAILABLE or ABORTED.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
@@ -80,8 +90,32 @@ impl Error {
             code,
             message: message.into(),
             violations: Vec::new(),
+            reason: None,
             source: None,
         }
+    }
+
+    /// Names the `ErrorInfo` reason (UPPER_SNAKE_CASE), for clients that act on it.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The `ErrorInfo` reason: the one given, else the code's.
+    pub fn reason(&self) -> &'static str {
+        self.reason.unwrap_or(match self.code {
+            ErrorCode::InvalidArgument => "FIELD_VIOLATION",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::AlreadyExists => "ALREADY_EXISTS",
+            ErrorCode::FailedPrecondition => "FAILED_PRECONDITION",
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            ErrorCode::Aborted => "CONCURRENT_CHANGE",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            ErrorCode::Internal => "INTERNAL",
+        })
     }
 
     pub fn invalid(violations: Vec<FieldViolation>) -> Self {
@@ -91,6 +125,7 @@ impl Error {
             code: ErrorCode::InvalidArgument,
             message,
             violations,
+            reason: None,
             source: None,
         }
     }
@@ -125,6 +160,7 @@ impl Error {
             code: ErrorCode::Internal,
             message: context.to_owned(),
             violations: Vec::new(),
+            reason: None,
             source: Some(Box::new(source)),
         }
     }
@@ -168,21 +204,25 @@ impl std::error::Error for Error {}
 
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
-        match err.code {
+        let mut details = ErrorDetails::new();
+        let mut metadata = std::collections::HashMap::new();
+        let message = match err.code {
             ErrorCode::Internal => {
                 let id = uuid::Uuid::now_v7();
                 tracing::error!(error_id = %id, context = %err.message, source = ?err.source, "internal error");
-                tonic::Status::internal(format!("internal error, id {id}"))
+                metadata.insert("error_id".to_owned(), id.to_string());
+                format!("internal error, id {id}")
             }
-            ErrorCode::InvalidArgument if !err.violations.is_empty() => {
-                let mut details = ErrorDetails::new();
-                for v in &err.violations {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
-                }
-                tonic::Status::with_error_details(tonic::Code::InvalidArgument, err.message, details)
-            }
-            code => tonic::Status::new(code.grpc(), err.message),
+            _ => err.message.clone(),
+        };
+        details.set_error_info(err.reason(), DOMAIN, metadata);
+        for v in &err.violations {
+            details.add_bad_request_violation(v.field.clone(), v.description.clone());
         }
+        if matches!(err.code, ErrorCode::Unavailable | ErrorCode::Aborted) {
+            details.set_retry_info(Some(RETRY_AFTER));
+        }
+        tonic::Status::with_error_details(err.code.grpc(), message, details)
     }
 }
 
@@ -196,10 +236,30 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
                 Error::new(ErrorCode::Aborted, "concurrent update, retry")
             }
-            sqlx::Error::PoolTimedOut => Error::new(ErrorCode::Unavailable, "database busy, retry"),
+            // The server is shutting down, starting up, out of connections, or the connection
+            // broke (SQLSTATE classes 08 and 57P, and 53300).
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300") =>
+            {
+                outage(err)
+            }
+            sqlx::Error::PoolTimedOut => {
+                Error::new(ErrorCode::Unavailable, "database busy, retry").with_reason("DATABASE_BUSY")
+            }
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => {
+                outage(err)
+            }
             _ => Error::internal("database", err),
         }
     }
+}
+
+/// The database cannot be reached: the caller may retry; the cause is logged, not sent.
+fn outage(err: sqlx::Error) -> Error {
+    tracing::warn!(error = %err, "database unavailable");
+    Error::new(ErrorCode::Unavailable, "the database is unavailable, retry shortly").with_reason("DATABASE_UNAVAILABLE")
 }
 
 /// Collects field violations while validating a request, so the caller learns about every
@@ -293,6 +353,29 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Internal);
         assert!(!status.message().contains("hunter2"));
         assert!(status.message().starts_with("internal error, id "));
+        let info = status.get_error_details().error_info().cloned().expect("error info");
+        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("INTERNAL", DOMAIN));
+        assert!(status.message().ends_with(&info.metadata["error_id"]));
+    }
+
+    #[test]
+    fn every_error_says_its_reason_and_outages_say_when_to_retry() {
+        let status: tonic::Status = Error::not_found("campaigns/x").into();
+        let d = status.get_error_details();
+        assert_eq!(d.error_info().map(|i| i.reason.as_str()), Some("NOT_FOUND"));
+        assert!(d.retry_info().is_none());
+        let status: tonic::Status = Error::from(sqlx::Error::PoolClosed).into();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        let d = status.get_error_details();
+        assert_eq!(d.error_info().map(|i| i.reason.as_str()), Some("DATABASE_UNAVAILABLE"));
+        assert_eq!(d.retry_info().and_then(|r| r.retry_delay), Some(RETRY_AFTER));
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(Error::from(io).code(), ErrorCode::Unavailable);
+        let custom: tonic::Status = Error::permission_denied("no").with_reason("SCOPE_REQUIRED").into();
+        assert_eq!(
+            custom.get_error_details().error_info().map(|i| i.reason.as_str()),
+            Some("SCOPE_REQUIRED")
+        );
     }
 
     #[test]

@@ -22,9 +22,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::server::NamedService;
-use tonic::service::interceptor::InterceptedService;
 
-use crate::auth::{Authenticate, Jwt};
+use crate::auth::{Authenticated, KeySource, TokenSource, Verifier};
 use crate::clock::Clock;
 use crate::config::{LogFormat, Reader, Secret, ServerConfig, Source};
 use crate::error::Error;
@@ -53,6 +52,12 @@ pub struct Spec {
     pub consumes: &'static [&'static str],
     /// Database connections by default (`CHORUS_DB_MAX_CONNECTIONS`).
     pub db_connections: u32,
+    /// The scopes it calls other services with, under its own identity (matching reads the
+    /// registry: `registry.read`). A service that needs any must have client credentials.
+    pub needs: &'static [&'static str],
+    /// It issues the tokens the others verify (the identity service): it verifies with its own
+    /// keys and needs no `CHORUS_IDENTITY_URL` or `CHORUS_JWKS`.
+    pub issues_tokens: bool,
 }
 
 impl Spec {
@@ -147,8 +152,17 @@ pub struct Settings {
     pub database_url: Secret<String>,
     /// `REDIS_URL`: the event bus; without it events stay in process.
     pub redis_url: Option<Secret<String>>,
-    /// `CHORUS_JWT_SECRET`: verifies callers' tokens and signs the service's own.
-    pub jwt_secret: Secret<String>,
+    /// Where the issuer's public keys come from: `CHORUS_JWKS` (a JWKS document) or the
+    /// identity service at `CHORUS_IDENTITY_URL`.
+    pub keys: Option<KeySource>,
+    /// `CHORUS_IDENTITY_URL`: the token issuer, for the keys and for the service's own tokens.
+    pub identity_url: Option<String>,
+    /// `CHORUS_CLIENT_ID` (the service's name by default) and `CHORUS_CLIENT_SECRET`: the
+    /// service's own identity for the calls it makes.
+    pub client_id: String,
+    pub client_secret: Option<Secret<String>>,
+    /// `CHORUS_TOKEN_MAX_LIFETIME_S`: tokens living longer than this are refused (24 h).
+    pub token_max_lifetime: Duration,
     /// `CHORUS_DB_MAX_CONNECTIONS`.
     pub db_max_connections: u32,
     /// `CHORUS_IDEMPOTENCY_RETENTION_HOURS`: how long a request id's first answer is kept
@@ -167,13 +181,42 @@ impl Settings {
     pub fn read(r: &mut Reader<'_>, spec: &Spec) -> Self {
         let server = ServerConfig::read(r);
         let database_url = r.secret("DATABASE_URL");
-        let jwt_secret = r.secret("CHORUS_JWT_SECRET");
-        r.check(database_url.is_none(), "DATABASE_URL", "required");
+        let identity_url = r.optional("CHORUS_IDENTITY_URL");
+        let jwks = match r.optional("CHORUS_JWKS") {
+            Some(json) => match crate::auth::verify::parse_jwks(&json) {
+                Ok(keys) => Some(keys),
+                Err(e) => {
+                    r.check(true, "CHORUS_JWKS", e.message().to_owned());
+                    None
+                }
+            },
+            None => None,
+        };
+        let keys = match (jwks, &identity_url) {
+            (Some(keys), _) => Some(KeySource::Static(keys)),
+            (None, Some(url)) => Some(KeySource::Identity(url.clone())),
+            (None, None) => None,
+        };
         r.check(
-            jwt_secret.as_ref().is_none_or(|s| s.expose().len() < 16),
-            "CHORUS_JWT_SECRET",
-            "required, at least 16 characters",
+            keys.is_none() && !spec.issues_tokens,
+            "CHORUS_IDENTITY_URL",
+            "required (or CHORUS_JWKS): where the token issuer's public keys come from",
         );
+        let client_secret = r.secret("CHORUS_CLIENT_SECRET");
+        r.check(
+            !spec.needs.is_empty() && (client_secret.is_none() || identity_url.is_none()),
+            "CHORUS_CLIENT_SECRET",
+            format!(
+                "required with CHORUS_IDENTITY_URL: {} calls other services with its own identity ({})",
+                spec.name,
+                spec.needs.join(", ")
+            ),
+        );
+        let max_lifetime_s: u64 = r.parse(
+            "CHORUS_TOKEN_MAX_LIFETIME_S",
+            crate::auth::DEFAULT_MAX_LIFETIME.as_secs(),
+        );
+        r.check(max_lifetime_s == 0, "CHORUS_TOKEN_MAX_LIFETIME_S", "at least 1");
         let retention_hours: u64 = r.parse("CHORUS_IDEMPOTENCY_RETENTION_HOURS", 24);
         r.check(
             retention_hours == 0,
@@ -187,7 +230,11 @@ impl Settings {
             server,
             database_url: database_url.unwrap_or_else(|| Secret::new(String::new())),
             redis_url: r.secret("REDIS_URL"),
-            jwt_secret: jwt_secret.unwrap_or_else(|| Secret::new(String::new())),
+            keys,
+            identity_url,
+            client_id: r.string("CHORUS_CLIENT_ID", spec.name),
+            client_secret,
+            token_max_lifetime: Duration::from_secs(max_lifetime_s),
             db_max_connections: r.parse("CHORUS_DB_MAX_CONNECTIONS", spec.db_connections),
             idempotency_retention: Duration::from_secs(retention_hours.saturating_mul(3600)),
             log_format: r.parse("CHORUS_LOG_FORMAT", LogFormat::Json),
@@ -227,7 +274,11 @@ pub struct Context {
     /// "At T, publish E", durable across restarts.
     pub timers: Timers,
     pub server: ServerConfig,
-    jwt: Arc<Jwt>,
+    /// Verifies callers' tokens.
+    pub verifier: Arc<Verifier>,
+    /// The longest a token may live (`CHORUS_TOKEN_MAX_LIFETIME_S`).
+    pub token_max_lifetime: Duration,
+    tokens: Option<Arc<TokenSource>>,
 }
 
 impl Context {
@@ -236,10 +287,25 @@ impl Context {
         self.server.max_message_bytes
     }
 
-    /// A token for this service's own calls to another service, holding `scopes`.
-    pub fn service_token(&self, scopes: &[&str], ttl: Duration) -> Result<String, Error> {
-        self.jwt
-            .mint(&format!("service:{}", self.spec.name), "", "service", scopes, ttl)
+    /// A token of this service's own identity holding `scopes` (among those its spec
+    /// `needs`), for its calls to another service; cached while it is fresh.
+    pub async fn service_token(&self, scopes: &[&str]) -> Result<String, Error> {
+        if let Some(s) = scopes.iter().find(|s| !self.spec.needs.contains(s)) {
+            return Err(Error::new(
+                crate::ErrorCode::Internal,
+                format!(
+                    "{} asked for scope {s}, which its spec does not list in `needs`",
+                    self.spec.name
+                ),
+            ));
+        }
+        match &self.tokens {
+            Some(t) => t.token(scopes).await,
+            None => Err(Error::new(
+                crate::ErrorCode::FailedPrecondition,
+                format!("{} has no client credentials (CHORUS_CLIENT_SECRET)", self.spec.name),
+            )),
+        }
     }
 
     /// The service's event topic.
@@ -263,7 +329,7 @@ struct ConsumerDecl {
 pub struct Parts {
     host: Host,
     names: Vec<&'static str>,
-    auth: Authenticate,
+    verifier: Arc<Verifier>,
     consumers: Vec<ConsumerDecl>,
     tasks: Vec<(&'static str, Task)>,
 }
@@ -306,11 +372,36 @@ impl Parts {
             + 'static,
         S::Future: Send + 'static,
     {
+        self.grpc_with_open(service, &[])
+    }
+
+    /// As [`Parts::grpc`], with methods (by name) that answer without a token: the issuer's
+    /// token endpoint and keys.
+    pub fn grpc_with_open<S>(&mut self, service: S, open: &'static [&'static str]) -> &mut Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
         self.host
             .routes()
-            .add_service(InterceptedService::new(service, self.auth.clone()));
+            .add_service(Authenticated::new(service, self.verifier.clone(), open));
         self.host.serving(S::NAME);
         self.names.push(S::NAME);
+        self
+    }
+
+    /// Verifies callers with `source` instead of the configured keys: the issuer verifies
+    /// against its own. Call before [`Parts::grpc`].
+    pub fn verify_with(&mut self, source: KeySource, max_lifetime: Duration) -> &mut Self {
+        self.verifier = Arc::new(Verifier::new(source, max_lifetime));
         self
     }
 
@@ -415,7 +506,18 @@ pub async fn launch(
     let db = spec
         .connect(settings.database_url.expose(), settings.db_max_connections)
         .await?;
-    let jwt = Arc::new(Jwt::new(&settings.jwt_secret));
+    let verifier = Arc::new(Verifier::new(
+        settings.keys.clone().unwrap_or(KeySource::Static(Vec::new())),
+        settings.token_max_lifetime,
+    ));
+    let tokens = match (&settings.identity_url, &settings.client_secret) {
+        (Some(url), Some(secret)) => Some(Arc::new(TokenSource::new(
+            url.clone(),
+            settings.client_id.clone(),
+            secret.clone(),
+        ))),
+        _ => None,
+    };
     let outbox = Outbox::new();
     let ctx = Context {
         spec,
@@ -426,12 +528,14 @@ pub async fn launch(
         idempotency: Idempotency::new(db.clone(), shared.clock.clone(), settings.idempotency_retention),
         timers: Timers::new(db.clone(), outbox.clone(), shared.clock.clone()),
         server: settings.server.clone(),
-        jwt: jwt.clone(),
+        verifier: verifier.clone(),
+        token_max_lifetime: settings.token_max_lifetime,
+        tokens,
     };
     let mut parts = Parts {
         host: Host::new(settings.server.clone()),
         names: Vec::new(),
-        auth: Authenticate::new(jwt),
+        verifier,
         consumers: Vec::new(),
         tasks: Vec::new(),
     };
@@ -592,6 +696,8 @@ pub struct Node {
     pub ports: BTreeMap<String, u16>,
     /// Settings every service reads (the process environment), under the node's own.
     pub env: Source,
+    /// Settings of one service only (its client secret, the issuer's key), by service name.
+    pub settings: BTreeMap<String, Vec<(String, String)>>,
     pub shared: Shared,
 }
 
@@ -611,7 +717,7 @@ impl Node {
 
     /// Binds every service's port, then starts them all. A port that cannot be bound is
     /// reported as [`PortTaken`] before anything starts.
-    pub async fn start(&self, services: &[Declared], jwt_secret: &Secret<String>) -> Result<Vec<Launched>, NodeError> {
+    pub async fn start(&self, services: &[Declared]) -> Result<Vec<Launched>, NodeError> {
         let mut bound = Vec::new();
         for decl in services {
             let port = self.port_of(&decl.spec);
@@ -645,11 +751,11 @@ impl Node {
             let own = [
                 ("DATABASE_URL".to_owned(), format!("sqlite://{}", database.display())),
                 ("CHORUS_GRPC_ADDR".to_owned(), addr.to_string()),
-                ("CHORUS_JWT_SECRET".to_owned(), jwt_secret.expose().clone()),
             ];
+            let only = self.settings.get(decl.spec.name).cloned().unwrap_or_default();
             let source = defaults
                 .under(&self.env)
-                .with_overrides(own.into_iter().chain(peers.iter().cloned()));
+                .with_overrides(own.into_iter().chain(peers.iter().cloned()).chain(only));
             match launch(decl, &source, self.shared.clone(), listener).await {
                 Ok(l) => launched.push(l),
                 Err(e) => {
@@ -674,7 +780,14 @@ pub enum NodeError {
 impl std::fmt::Display for NodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            NodeError::PortTaken(p) => write!(f, "{} port {} is taken or not allowed ({})", p.service, p.port, p.error),
+            NodeError::PortTaken(p) => write!(
+                f,
+                "{} port {} is taken or not allowed ({}); pass --port {}=<port>",
+                p.service,
+                p.port,
+                p.error.message(),
+                p.service
+            ),
             NodeError::Service(name, e) => {
                 write!(f, "{name}: {e}")?;
                 for v in e.violations() {

@@ -232,9 +232,12 @@ pub fn deadline<T>(request: &tonic::Request<T>) -> Option<tokio::time::Instant> 
 
 /// Binds `addr` (port 0 picks a free one) and says which address it got.
 pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), Error> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::internal("bind listener", e))?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        Error::new(
+            crate::ErrorCode::FailedPrecondition,
+            format!("cannot listen on {addr}: {e}"),
+        )
+    })?;
     let local = listener
         .local_addr()
         .map_err(|e| Error::internal("read listener address", e))?;

@@ -16,6 +16,16 @@ pub mod google {
 }
 
 pub mod chorus {
+    pub mod admin {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.admin.v1.rs"));
+        }
+    }
+    pub mod identity {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.identity.v1.rs"));
+        }
+    }
     pub mod r#type {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/chorus.r#type.v1.rs"));
@@ -38,7 +48,9 @@ pub mod chorus {
     }
 }
 
+pub use chorus::admin::v1 as admin;
 pub use chorus::event::v1 as event;
+pub use chorus::identity::v1 as identity;
 pub use chorus::matching::v1 as matching;
 pub use chorus::registry::v1 as registry;
 pub use chorus::r#type::v1 as types;

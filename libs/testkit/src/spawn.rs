@@ -4,15 +4,12 @@
 
 use std::time::Duration;
 
-use chorus_kit::auth::Jwt;
+use chorus_kit::auth::{Grant, Issuer, SigningKey, role};
 use chorus_kit::clock::Clock;
-use chorus_kit::config::{LogFormat, Secret, Source};
+use chorus_kit::config::{LogFormat, Source};
 use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::runtime::{Declared, Launched, Shared, launch};
 use chorus_kit::storage::testing;
-
-/// The signing secret of every test stack.
-pub const SECRET: &str = "test-secret-at-least-16-chars";
 
 /// The database engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,13 +51,19 @@ pub fn init_logs() {
     }
 }
 
-/// One test's services and what they share.
+/// One test's services and what they share: a bus, a clock, and a token issuer whose public
+/// keys every service is given (`CHORUS_JWKS`). A service that calls others under its own
+/// identity gets client credentials, and the stack runs the identity service to honour them.
 #[derive(Debug)]
 pub struct Stack {
     pub backend: Backend,
     pub bus: MemoryBus,
     pub clock: Clock,
-    jwt: Jwt,
+    key: SigningKey,
+    issuer: Issuer,
+    /// Client id, secret and scopes of the services that call others.
+    clients: Vec<(String, String, Vec<String>)>,
+    identity: Option<Launched>,
     dbs: Vec<TestDb>,
 }
 
@@ -73,11 +76,15 @@ impl Stack {
     /// A stack whose services read time from `clock` (a manual one moves only when told).
     pub fn with_clock(backend: Backend, clock: Clock) -> Stack {
         init_logs();
+        let key = SigningKey::generate().expect("an Ed25519 key");
         Stack {
             backend,
             bus: MemoryBus::new(),
             clock,
-            jwt: Jwt::new(&Secret::new(SECRET.to_owned())),
+            issuer: Issuer::new(key.clone(), chorus_kit::auth::DEFAULT_MAX_LIFETIME),
+            key,
+            clients: Vec::new(),
+            identity: None,
             dbs: Vec::new(),
         }
     }
@@ -90,16 +97,28 @@ impl Stack {
         url
     }
 
-    /// Starts `service` over `database_url` on a free port, with the stack's secret and
+    /// Starts `service` over `database_url` on a free port, with the stack's keys and
     /// `settings` (environment variables) on top.
-    pub async fn launch(&self, service: &Declared, database_url: &str, settings: &[(&str, String)]) -> Launched {
+    pub async fn launch(&mut self, service: &Declared, database_url: &str, settings: &[(&str, String)]) -> Launched {
         let mut pairs: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), database_url.to_owned()),
-            ("CHORUS_JWT_SECRET".into(), SECRET.into()),
             ("CHORUS_GRPC_ADDR".into(), "127.0.0.1:0".into()),
             ("CHORUS_DRAIN_TIMEOUT_MS".into(), "10000".into()),
+            (
+                "CHORUS_JWKS".into(),
+                chorus_kit::auth::verify::jwks_json(&self.issuer.jwks()),
+            ),
         ];
+        if !service.spec.needs.is_empty() {
+            let (url, secret) = self.identity_for(service).await;
+            pairs.push(("CHORUS_IDENTITY_URL".into(), url));
+            pairs.push(("CHORUS_CLIENT_SECRET".into(), secret));
+        }
         pairs.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        self.start(service, pairs).await
+    }
+
+    async fn start(&self, service: &Declared, pairs: Vec<(String, String)>) -> Launched {
         let source = Source::from_pairs(pairs);
         let (listener, _) = chorus_kit::server::bind(([127, 0, 0, 1], 0).into())
             .await
@@ -113,10 +132,85 @@ impl Stack {
             .unwrap_or_else(|e| panic!("start {}: {e} {:?}", service.spec.name, e.violations()))
     }
 
+    /// The identity service's URL and `service`'s client secret, (re)starting the identity
+    /// service when this client is new to it.
+    async fn identity_for(&mut self, service: &Declared) -> (String, String) {
+        let id = service.spec.name.to_owned();
+        if let (Some(identity), Some((_, secret, _))) = (&self.identity, self.clients.iter().find(|c| c.0 == id)) {
+            return (format!("http://{}", identity.addr), secret.clone());
+        }
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        let scopes = service.spec.needs.iter().map(|s| (*s).to_owned()).collect();
+        self.clients.push((id, secret.clone(), scopes));
+        if let Some(old) = self.identity.take() {
+            old.shutdown().await.expect("stop the identity service");
+        }
+        let clients: Vec<serde_json::Value> = self
+            .clients
+            .iter()
+            .map(|(id, secret, scopes)| {
+                serde_json::json!({
+                    "id": id,
+                    "secret_sha256": sha256_hex(secret),
+                    "role": role::SERVICE,
+                    "scopes": scopes,
+                })
+            })
+            .collect();
+        let db = TestDb::fresh(Backend::Sqlite).await;
+        let pairs = vec![
+            ("DATABASE_URL".to_owned(), db.url.clone()),
+            ("CHORUS_GRPC_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            ("CHORUS_SIGNING_KEY".to_owned(), self.key.to_pem()),
+            (
+                "CHORUS_IDENTITY_CLIENTS".to_owned(),
+                serde_json::Value::from(clients).to_string(),
+            ),
+        ];
+        self.dbs.push(db);
+        let identity = self.start(&chorus_identity_declared(), pairs).await;
+        let url = format!("http://{}", identity.addr);
+        self.identity = Some(identity);
+        (url, secret)
+    }
+
     /// A token of `tenant` holding `scopes`, valid ten minutes.
     pub fn token(&self, tenant: &str, scopes: &[&str]) -> String {
-        self.jwt
-            .mint("test-user", tenant, "admin", scopes, Duration::from_secs(600))
-            .expect("mint a token")
+        self.mint(&Grant {
+            subject: "test-user".into(),
+            tenant: tenant.into(),
+            role: role::ADMIN.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        })
     }
+
+    /// A token for `grant`, valid ten minutes.
+    pub fn mint(&self, grant: &Grant) -> String {
+        self.issuer
+            .mint(grant, Duration::from_secs(600))
+            .expect("mint a token")
+            .0
+    }
+
+    /// The issuer's key as PKCS#8 PEM, for an identity service a test runs itself.
+    pub fn signing_key_pem(&self) -> String {
+        self.key.to_pem()
+    }
+
+    /// The stack's issuer, for tests that make tokens of their own (expired, other keys).
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn chorus_identity_declared() -> Declared {
+    chorus_identity::SERVICE
 }

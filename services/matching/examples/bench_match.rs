@@ -12,7 +12,8 @@
 //! cargo run --release -p chorus-matching --example bench_match -- \
 //!   http://127.0.0.1:50090 postgres://postgres@127.0.0.1/chorus_bench
 //! ```
-//! with `CHORUS_JWT_SECRET` set to the registry's secret.
+//! with `CHORUS_TOKEN` set to a token holding `registry.read` (`chorus token --scopes
+//! registry.read` with the issuer's key).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,8 +21,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chorus_kit::auth::Jwt;
-use chorus_kit::config::Secret;
 use chorus_matching::api::SharedIndex;
 use chorus_matching::domain::rank::{Plan, Settings};
 use chorus_matching::domain::select::{Limits, select};
@@ -126,21 +125,15 @@ async fn main() {
         .next()
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1/chorus_bench".into());
     let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
-    let secret = std::env::var("CHORUS_JWT_SECRET").expect("CHORUS_JWT_SECRET");
-    let jwt = Arc::new(Jwt::new(&Secret::new(secret)));
+    let bearer = std::env::var("CHORUS_TOKEN").expect("CHORUS_TOKEN: a token holding registry.read");
 
     // 1. Build.
     let shared = Arc::new(SharedIndex::default());
     let before = rss_bytes();
     let started = Instant::now();
-    let token = Arc::new(move || {
-        jwt.mint(
-            "bench",
-            "",
-            "service",
-            &["registry.read"],
-            std::time::Duration::from_secs(3600),
-        )
+    let token: chorus_matching::events::Mint = Arc::new(move || {
+        let bearer = bearer.clone();
+        Box::pin(async move { Ok(bearer) })
     });
     let n = read_all(&shared, &RegistrySource { url: registry, token })
         .await

@@ -54,8 +54,8 @@ pub fn apply(shared: &SharedIndex, event: &Envelope) -> Result<Option<String>, E
     Ok(None)
 }
 
-/// Mints a bearer token.
-pub type Mint = Arc<dyn Fn() -> Result<String, Error> + Send + Sync>;
+/// Gets a bearer token.
+pub type Mint = Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<String, Error>> + Send + Sync>;
 
 /// Where the start-up read comes from.
 #[derive(Clone)]
@@ -74,8 +74,8 @@ impl std::fmt::Debug for RegistrySource {
 }
 
 impl RegistrySource {
-    fn token(&self) -> Result<String, Error> {
-        (self.token)()
+    async fn token(&self) -> Result<String, Error> {
+        (self.token)().await
     }
 }
 
@@ -213,7 +213,7 @@ pub async fn read_all(shared: &SharedIndex, source: &RegistrySource) -> Result<u
                 format!("connect to the registry: {e}"),
             )
         })?;
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", source.token()?)
+    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", source.token().await?)
         .parse()
         .map_err(|_| Error::invalid_field("token", "not a valid header value"))?;
     let mut client = RegistryServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {

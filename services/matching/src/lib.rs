@@ -83,6 +83,9 @@ impl chorus_kit::runtime::Service for Matching {
         scopes: api::SCOPES,
         consumes: &[events::REGISTRY_TOPIC],
         db_connections: 8,
+        // The start-up read of the catalogue, under matching's own identity.
+        needs: &["registry.read"],
+        issues_tokens: false,
     };
 
     fn configure(r: &mut Reader<'_>) -> Config {
@@ -95,7 +98,10 @@ impl chorus_kit::runtime::Service for Matching {
         let identity = ctx.clone();
         let source = RegistrySource {
             url: config.registry_url,
-            token: Arc::new(move || identity.service_token(&["registry.read"], std::time::Duration::from_secs(3600))),
+            token: Arc::new(move || {
+                let identity = identity.clone();
+                Box::pin(async move { identity.service_token(&["registry.read"]).await })
+            }),
         };
         events::feed(parts, shared.clone(), store.clone(), source);
         let settings = Settings {

@@ -157,6 +157,8 @@ impl chorus_kit::runtime::Service for Registry {
         scopes: api::SCOPES,
         consumes: &[],
         db_connections: 16,
+        needs: &[],
+        issues_tokens: false,
     };
 
     fn configure(r: &mut Reader<'_>) -> Config {

@@ -398,7 +398,7 @@ on_both_backends! { spawn_app;
         assert!(list.service.iter().any(|s| s.name == "chorus.registry.v1.RegistryService"));
     };
 
-    a_replica_sees_another_replicas_writes_despite_its_cache => |app: TestApp| async move {
+    a_replica_sees_another_replicas_writes_despite_its_cache => |mut app: TestApp| async move {
         let replica = app.replica().await;
         let mut a = app.client().await;
         let mut b = app.client_at(replica.addr).await;

@@ -54,7 +54,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, connections: u32) -> TestApp {
     let mut stack = Stack::new(backend);
     let database_url = stack.database().await;
-    let launched = start(&stack, &database_url, connections).await;
+    let launched = start(&mut stack, &database_url, connections).await;
     TestApp {
         addr: launched.addr,
         bus: stack.bus.clone(),
@@ -65,7 +65,7 @@ pub async fn spawn_app_with(backend: Backend, connections: u32) -> TestApp {
 }
 
 /// A registry on its own port over `database_url` and the stack's bus.
-async fn start(stack: &Stack, database_url: &str, connections: u32) -> Launched {
+async fn start(stack: &mut Stack, database_url: &str, connections: u32) -> Launched {
     let settings = [
         ("CHORUS_DB_MAX_CONNECTIONS", connections.to_string()),
         ("CHORUS_READ_CACHE_ENTRIES", "10000".to_owned()),
@@ -84,8 +84,9 @@ async fn start(stack: &Stack, database_url: &str, connections: u32) -> Launched 
 impl TestApp {
     /// A second registry on the same database and bus, as a second replica would be: it is
     /// stopped when the test ends.
-    pub async fn replica(&self) -> Launched {
-        start(&self.stack, &self.database_url, 8).await
+    pub async fn replica(&mut self) -> Launched {
+        let url = self.database_url.clone();
+        start(&mut self.stack, &url, 8).await
     }
 
     pub fn token(&self, scopes: &[&str]) -> String {

@@ -1,0 +1,216 @@
+//! The issuer's rules: who a client is and what it may ask for, what a token granted from an
+//! invitation or a refresh token holds, and how the secrets it hands out are made and kept
+//! (random, shown once, stored as SHA-256 only, compared in constant time).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chorus_kit::auth::role;
+use chorus_kit::{Error, ErrorCode};
+use sha2::{Digest, Sha256};
+
+/// Longest scope list and scope a request may name.
+pub const MAX_SCOPES: usize = 32;
+pub const MAX_SCOPE_CHARS: usize = 64;
+
+/// A registered client: a service, or an operator's or partner's tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    /// SHA-256 of the secret; the secret itself is never stored.
+    pub secret_sha256: [u8; 32],
+    pub role: String,
+    /// The tenant its tokens act for (a brand's tool); empty for services and operators.
+    pub tenant: String,
+    /// Every scope it may ask for.
+    pub scopes: Vec<String>,
+}
+
+impl Client {
+    /// Whether `secret` is this client's, compared in constant time.
+    pub fn check_secret(&self, secret: &str) -> bool {
+        let given: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        given
+            .iter()
+            .zip(self.secret_sha256.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+
+    /// The subject of its tokens: `service:<id>` for a service, the id otherwise.
+    pub fn subject(&self) -> String {
+        if self.role == role::SERVICE {
+            format!("service:{}", self.id)
+        } else {
+            self.id.clone()
+        }
+    }
+}
+
+/// Parses `CHORUS_IDENTITY_CLIENTS`: a JSON list of
+/// `{"id", "secret_sha256" (hex), "role", "tenant" (optional), "scopes"}`.
+pub fn parse_clients(json: &str) -> Result<Vec<Client>, String> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        id: String,
+        secret_sha256: String,
+        role: String,
+        #[serde(default)]
+        tenant: String,
+        #[serde(default)]
+        scopes: Vec<String>,
+    }
+    let raw: Vec<Raw> = serde_json::from_str(json).map_err(|e| format!("not a JSON list of clients: {e}"))?;
+    let mut out: Vec<Client> = Vec::with_capacity(raw.len());
+    for (i, c) in raw.into_iter().enumerate() {
+        if c.id.is_empty() || c.id.len() > 64 {
+            return Err(format!("client {i}: id must be 1 to 64 characters"));
+        }
+        if out.iter().any(|o| o.id == c.id) {
+            return Err(format!("client {i}: id {:?} listed twice", c.id));
+        }
+        let secret_sha256 =
+            hex32(&c.secret_sha256).ok_or_else(|| format!("client {}: secret_sha256 must be 64 hex digits", c.id))?;
+        if ![role::SERVICE, role::ADMIN, role::BRAND].contains(&c.role.as_str()) {
+            return Err(format!(
+                "client {}: role must be service, admin or brand (influencers sign in by invitation)",
+                c.id
+            ));
+        }
+        out.push(Client {
+            id: c.id,
+            secret_sha256,
+            role: c.role,
+            tenant: c.tenant,
+            scopes: c.scopes,
+        });
+    }
+    Ok(out)
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// SHA-256 of `s`, in hex: how codes and refresh tokens are kept.
+pub fn hash(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks a requested scope list's bounds, naming the field.
+pub fn check_scopes(scopes: &[String], field: &str) -> Result<(), Error> {
+    if scopes.len() > MAX_SCOPES {
+        return Err(Error::invalid_field(field, format!("at most {MAX_SCOPES} scopes")));
+    }
+    if let Some((i, _)) = scopes
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.is_empty() || s.chars().count() > MAX_SCOPE_CHARS || s.chars().any(char::is_whitespace))
+    {
+        return Err(Error::invalid_field(
+            format!("{field}[{i}]"),
+            format!("1 to {MAX_SCOPE_CHARS} characters, no spaces"),
+        ));
+    }
+    Ok(())
+}
+
+/// The scopes a token gets: those asked for, when every one is allowed; all allowed when none
+/// is asked for. A scope outside the allowed set is PERMISSION_DENIED naming it.
+pub fn narrow(allowed: &[String], asked: &[String]) -> Result<Vec<String>, Error> {
+    if asked.is_empty() {
+        return Ok(allowed.to_vec());
+    }
+    if let Some(s) = asked.iter().find(|s| !allowed.contains(s)) {
+        return Err(
+            Error::permission_denied(format!("scope {s} is not granted to this caller"))
+                .with_reason("SCOPE_NOT_GRANTED"),
+        );
+    }
+    let mut out = asked.to_vec();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// A new secret of `bytes` random bytes, base64url: an invitation code (16 bytes, 22
+/// characters) or a refresh token (32 bytes).
+pub fn new_secret(bytes: usize) -> Result<String, Error> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| Error::new(ErrorCode::Internal, format!("no randomness: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(buf))
+}
+
+/// A refused grant: wrong client, unknown, used or expired code or refresh token. One message
+/// for all, so a caller learns nothing about which.
+pub fn invalid_grant() -> Error {
+    Error::unauthenticated("the grant is invalid, used or expired").with_reason("INVALID_GRANT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(secret: &str) -> Client {
+        let json = format!(
+            r#"[{{"id":"matching","secret_sha256":"{}","role":"service","scopes":["registry.read"]}}]"#,
+            hash(secret)
+        );
+        parse_clients(&json).unwrap().remove(0)
+    }
+
+    #[test]
+    fn a_client_is_known_by_its_secret_and_named_by_its_role() {
+        let c = client("s3cret-s3cret");
+        assert!(c.check_secret("s3cret-s3cret"));
+        assert!(!c.check_secret("s3cret-s3creT"));
+        assert!(!c.check_secret(""));
+        assert_eq!(c.subject(), "service:matching");
+    }
+
+    #[test]
+    fn client_lists_are_checked() {
+        assert!(parse_clients("{}").is_err());
+        let bad_hash = r#"[{"id":"a","secret_sha256":"abc","role":"service"}]"#;
+        assert!(parse_clients(bad_hash).unwrap_err().contains("64 hex"));
+        let h = hash("x");
+        let influencer = format!(r#"[{{"id":"a","secret_sha256":"{h}","role":"influencer"}}]"#);
+        assert!(parse_clients(&influencer).unwrap_err().contains("invitation"));
+        let twice = format!(
+            r#"[{{"id":"a","secret_sha256":"{h}","role":"admin"}},{{"id":"a","secret_sha256":"{h}","role":"admin"}}]"#
+        );
+        assert!(parse_clients(&twice).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn a_token_gets_only_allowed_scopes() {
+        let allowed = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(narrow(&allowed, &[]).unwrap(), allowed);
+        assert_eq!(narrow(&allowed, &["b".into(), "b".into()]).unwrap(), ["b"]);
+        let err = narrow(&allowed, &["a".into(), "c".into()]).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PermissionDenied);
+        assert!(err.message().contains("scope c"));
+        assert!(check_scopes(&vec!["x".to_owned(); 33], "scopes").is_err());
+        let spaced = check_scopes(&["a b".to_owned()], "scopes").unwrap_err();
+        assert_eq!(spaced.violations()[0].field, "scopes[0]");
+    }
+
+    #[test]
+    fn secrets_are_random_and_kept_as_hashes() {
+        let a = new_secret(16).unwrap();
+        let b = new_secret(16).unwrap();
+        assert_eq!(a.len(), 22);
+        assert_ne!(a, b);
+        assert_eq!(hash(&a).len(), 64);
+        assert_ne!(hash(&a), hash(&b));
+    }
+}
