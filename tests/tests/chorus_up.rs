@@ -345,6 +345,35 @@ fn client(port: u16, data_dir: &Path, args: &[&str]) -> Run {
     run(command, &args.join(" "))
 }
 
+/// Runs tests/clients/outside_client.py (Python grpcio and grpcio-reflection, in the venv
+/// `scripts/test` makes) against the registry on `port`; its JSON lines.
+fn outside_client(port: u16, data_dir: &Path) -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".tools/venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/test installs grpcio and grpcio-reflection there",
+        python.display()
+    );
+    let token = std::fs::read_to_string(data_dir.join("dev-token")).unwrap();
+    let out = Command::new(python)
+        .arg(root.join("tests/clients/outside_client.py"))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(token.trim())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the outside client failed\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 /// Runs `chorus campaigns <args>` against the matching service of `up`.
 fn campaigns(up: &Up, data_dir: &Path, args: &[&str]) -> Run {
     let mut command = chorus();
@@ -530,6 +559,32 @@ fn chorus_up_serves_the_client_stops_cleanly_and_keeps_its_data() {
         "seed reports what it created\n{}",
         seeded.describe()
     );
+    // An outside client that knows nothing of Chorus: Python's grpcio with grpcio-reflection
+    // (v1alpha), building its request from what reflection sent, with the dev token.
+    let outside = outside_client(port, &data_dir);
+    assert_eq!(
+        outside[0]["services"],
+        serde_json::json!([
+            "chorus.registry.v1.RegistryService",
+            "chorus.registry.v1.VettingService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection"
+        ]),
+        "the registry's port lists what it serves, not matching's"
+    );
+    assert_eq!(outside[1]["list"]["influencers"].as_array().map(Vec::len), Some(2));
+    let refused = &outside[2]["refused"];
+    assert_eq!(refused["code"], "INVALID_ARGUMENT");
+    assert_eq!(
+        refused["details"][0]["google.rpc.ErrorInfo"]["reason"],
+        "FIELD_VIOLATION"
+    );
+    assert_eq!(
+        refused["details"][1]["google.rpc.BadRequest"]["fieldViolations"][0]["field"],
+        "page_size"
+    );
+
     // Output into a pipe whose reader has gone (`chorus influencers list | head -1`) ends
     // quietly with success, not with a panic.
     let mut closed = chorus();

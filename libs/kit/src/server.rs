@@ -35,15 +35,6 @@ impl Host {
         let health = HealthReporter::new();
         let mut routes = RoutesBuilder::default();
         routes.add_service(HealthServer::new(HealthService::from_health_reporter(health.clone())));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(chorus_proto::FILE_DESCRIPTOR_SET)
-            .build_v1();
-        match reflection {
-            Ok(r) => {
-                routes.add_service(r);
-            }
-            Err(e) => tracing::warn!(error = %e, "server reflection unavailable"),
-        }
         Host {
             config,
             routes,
@@ -92,12 +83,51 @@ impl Host {
         }
     }
 
+    /// Server reflection, v1 and v1alpha (grpcurl, buf curl, Postman and Python's
+    /// grpcio-reflection speak one or the other), listing exactly what this port serves:
+    /// its own services, health and reflection.
+    fn add_reflection(&mut self) {
+        let listed: Vec<&str> = self
+            .names
+            .iter()
+            .copied()
+            .chain([
+                "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ])
+            .collect();
+        // Each builder adds its own version's descriptors; the other version's are added here.
+        let builder = |other: &'static [u8]| {
+            listed.iter().fold(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(chorus_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(other),
+                |b, name| b.with_service_name(*name),
+            )
+        };
+        match builder(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET).build_v1() {
+            Ok(r) => {
+                self.routes.add_service(r);
+            }
+            Err(e) => tracing::warn!(error = %e, "server reflection v1 unavailable"),
+        }
+        match builder(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET).build_v1alpha() {
+            Ok(r) => {
+                self.routes.add_service(r);
+            }
+            Err(e) => tracing::warn!(error = %e, "server reflection v1alpha unavailable"),
+        }
+    }
+
     /// Serves on `listener` until `shutdown` resolves, then drains.
     pub async fn serve(
         mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
+        self.add_reflection();
         let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         match self.ready.take() {
             None => self.set_all(ServingStatus::Serving).await,

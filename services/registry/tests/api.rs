@@ -390,12 +390,39 @@ on_both_backends! { spawn_app;
             let status = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status;
             assert_eq!(status, 1, "SERVING for {service:?}");
         }
-        use tonic_reflection::pb::v1::{ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse};
-        let mut reflection = ServerReflectionClient::new(app.channel().await);
-        let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-        let mut replies = reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
-        let Some(MessageResponse::ListServicesResponse(list)) = replies.message().await.unwrap().unwrap().message_response else { panic!("list services") };
-        assert!(list.service.iter().any(|s| s.name == "chorus.registry.v1.RegistryService"));
+        // Reflection v1 and v1alpha (what grpcio-reflection and several GUI clients speak), each
+        // listing exactly what this port serves.
+        let expected = [
+            "chorus.registry.v1.RegistryService",
+            "chorus.registry.v1.VettingService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ];
+        {
+            use tonic_reflection::pb::v1::{ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse};
+            let mut reflection = ServerReflectionClient::new(app.channel().await);
+            let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+            let mut replies = reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+            let Some(MessageResponse::ListServicesResponse(list)) = replies.message().await.unwrap().unwrap().message_response else { panic!("list services") };
+            let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            names.sort();
+            assert_eq!(names, expected, "v1 lists this port's services and no other's");
+            let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::FileContainingSymbol("chorus.registry.v1.RegistryService".into())) };
+            let mut replies = reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+            let found = replies.message().await.unwrap().unwrap().message_response;
+            assert!(matches!(found, Some(MessageResponse::FileDescriptorResponse(_))), "{found:?}");
+        }
+        {
+            use tonic_reflection::pb::v1alpha::{ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse};
+            let mut reflection = ServerReflectionClient::new(app.channel().await);
+            let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+            let mut replies = reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+            let Some(MessageResponse::ListServicesResponse(list)) = replies.message().await.unwrap().unwrap().message_response else { panic!("list services") };
+            let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            names.sort();
+            assert_eq!(names, expected, "v1alpha too");
+        }
     };
 
     a_replica_sees_another_replicas_writes_despite_its_cache => |mut app: TestApp| async move {
