@@ -62,7 +62,13 @@ type BoxError = Box<dyn std::error::Error>;
 pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     std::fs::create_dir_all(data_dir)?;
     // Quiet by default so the endpoints and token stand out; RUST_LOG=info shows every call.
-    let _ = chorus_kit::telemetry::init_with_filter("chorus", LogFormat::Pretty, None, "warn");
+    // Spans go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
+    let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    if let Err(e) = chorus_kit::telemetry::init_with_filter("chorus", LogFormat::Pretty, otlp.as_deref(), "warn") {
+        eprintln!("warning: telemetry is off: {e}");
+    }
     // The issuer's key lives in the data directory, so tokens stay valid across restarts.
     let key_path = data_dir.join("signing-key.pem");
     let issuer = Issuer::new(signing_key(&key_path)?, DEV_TOKEN_LIFE);
@@ -158,6 +164,8 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
             "warning: the event log was not closed cleanly ({e}); unread events are kept, some may be delivered twice"
         );
     }
+    // The last spans leave before the process does.
+    chorus_kit::telemetry::shutdown();
     outln!("stopped; data kept in {}", data_dir.display());
     Ok(())
 }

@@ -117,8 +117,14 @@ struct Up {
 
 impl Up {
     fn start(data_dir: &Path, port: u16, stderr_path: PathBuf) -> Up {
+        Up::start_with(data_dir, port, stderr_path, &[])
+    }
+
+    /// As [`Up::start`], with environment variables of its own.
+    fn start_with(data_dir: &Path, port: u16, stderr_path: PathBuf, env: &[(&str, &str)]) -> Up {
         let stderr = File::create(&stderr_path).unwrap();
         let mut child = chorus()
+            .envs(env.iter().copied())
             .arg("up")
             .arg("--data-dir")
             .arg(data_dir)
@@ -811,4 +817,119 @@ fn a_silent_client_does_not_keep_chorus_up_from_stopping() {
         "it says why it did not wait\n{stdout}\n{stderr}"
     );
     drop(silent);
+}
+
+/// Traces a reader can follow: with an OTLP receiver (a real OTLP/gRPC endpoint the test runs),
+/// `chorus up` exports spans named by OpenTelemetry's RPC conventions, and an event's publish and
+/// its consumers' work join the trace of the call that caused it.
+#[test]
+fn chorus_up_exports_traces_that_follow_a_call_into_its_events() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+    use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use opentelemetry_proto::tonic::trace::v1::Span;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default, Clone)]
+    struct Receiver(Arc<Mutex<Vec<Span>>>);
+    #[tonic::async_trait]
+    impl TraceService for Receiver {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let spans = request
+                .into_inner()
+                .resource_spans
+                .into_iter()
+                .flat_map(|r| r.scope_spans)
+                .flat_map(|s| s.spans);
+            self.0.lock().unwrap().extend(spans);
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = Receiver::default();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let otlp = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(receiver.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = free_port();
+    let mut up = Up::start_with(
+        &data_dir,
+        port,
+        tmp.path().join("up.stderr"),
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str())],
+    );
+    up.wait_up();
+    let csv = tmp.path().join("people.csv");
+    std::fs::write(&csv, PEOPLE_CSV).unwrap();
+    let imported = client(port, &data_dir, &["influencers", "import", csv.to_str().unwrap()]);
+    assert!(imported.stdout.contains("3 created"), "{}", imported.describe());
+    let status = up.stop("-INT");
+    assert!(status.success(), "{}", up.output());
+
+    let spans = receiver.0.lock().unwrap().clone();
+    let attr = |s: &Span, key: &str| -> Option<Any> {
+        s.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+    };
+    let import = spans
+        .iter()
+        .find(|s| s.name == "chorus.registry.v1.RegistryService/ImportInfluencers")
+        .unwrap_or_else(|| {
+            let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+            panic!("no span for the import among {names:?}")
+        });
+    assert_eq!(import.kind, 2, "a server span");
+    assert_eq!(attr(import, "rpc.system"), Some(Any::StringValue("grpc".into())));
+    assert_eq!(
+        attr(import, "rpc.service"),
+        Some(Any::StringValue("chorus.registry.v1.RegistryService".into()))
+    );
+    assert_eq!(
+        attr(import, "rpc.method"),
+        Some(Any::StringValue("ImportInfluencers".into()))
+    );
+    assert_eq!(attr(import, "rpc.grpc.status_code"), Some(Any::IntValue(0)));
+
+    let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == import.trace_id).collect();
+    let ids: std::collections::HashSet<&[u8]> = trace.iter().map(|s| s.span_id.as_slice()).collect();
+    let publishes: Vec<&&Span> = trace.iter().filter(|s| s.name == "publish chorus.registry").collect();
+    assert!(
+        publishes.len() >= 3,
+        "a publish span per event of the import, in its trace: {:?}",
+        trace.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()
+    );
+    for p in &publishes {
+        assert_eq!(p.kind, 4, "a producer span");
+        assert!(
+            ids.contains(p.parent_span_id.as_slice()),
+            "the publish hangs under the call"
+        );
+    }
+    let publish_ids: std::collections::HashSet<&[u8]> = publishes.iter().map(|s| s.span_id.as_slice()).collect();
+    let processed: Vec<&&Span> = trace.iter().filter(|s| s.name == "process chorus.registry").collect();
+    assert!(
+        processed.len() >= 3,
+        "consumers' work joins the producer's trace: {:?}",
+        trace.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()
+    );
+    for p in &processed {
+        assert_eq!(p.kind, 5, "a consumer span");
+        assert!(
+            publish_ids.contains(p.parent_span_id.as_slice()),
+            "a child of its publish"
+        );
+    }
 }

@@ -268,7 +268,7 @@ impl Idempotency {
         };
         // On a task of its own: a caller that hangs up must not cut the work short between its
         // commit and the record of its answer.
-        let outcome = tokio::spawn(work(claim.clone()))
+        let outcome = tokio::spawn(tracing::Instrument::in_current_span(work(claim.clone())))
             .await
             .unwrap_or_else(|e| Err(Error::internal("idempotent work", e)));
         let held = claim.inner.as_ref().map(Arc::clone);

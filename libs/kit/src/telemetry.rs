@@ -21,6 +21,51 @@ use crate::config::LogFormat;
 use crate::error::Error;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether spans leave the process (an OTLP endpoint is configured). Spans only an exporter
+/// would read (one per event published) are made only then.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A span for publishing `envelope` on `topic`, child of the operation that caused it (the
+/// envelope's traceparent); the envelope then carries this span's context, so its consumers'
+/// spans are children of the publish. `None` unless spans are exported.
+pub fn publish_span(topic: &str, envelope: &mut chorus_proto::event::Envelope) -> Option<tracing::Span> {
+    if !exporting() {
+        return None;
+    }
+    let span = tracing::info_span!(
+        "publish",
+        otel.name = %format!("publish {topic}"),
+        otel.kind = "producer",
+        messaging.operation.type = "publish",
+        messaging.destination.name = %topic,
+        messaging.message.id = %envelope.id,
+    );
+    set_parent(&span, &envelope.traceparent);
+    if let Some(tp) = span.in_scope(current_traceparent) {
+        envelope.traceparent = tp;
+    }
+    Some(span)
+}
+
+/// The span a consumer handles `envelope` in: a child of its publish, in the producer's trace.
+pub fn process_span(topic: &str, group: &str, envelope: &chorus_proto::event::Envelope) -> tracing::Span {
+    let span = tracing::info_span!(
+        "process",
+        otel.name = %format!("process {topic}"),
+        otel.kind = "consumer",
+        messaging.operation.type = "process",
+        messaging.destination.name = %topic,
+        messaging.consumer.group.name = %group,
+        messaging.message.id = %envelope.id,
+        event.type = %crate::events::event_type(envelope),
+    );
+    set_parent(&span, &envelope.traceparent);
+    span
+}
 
 /// Installs logging and tracing for the process. Spans get W3C trace ids whether or not an
 /// exporter is configured, so trace context always travels with calls and events.
@@ -44,6 +89,7 @@ pub fn init_with_filter(
             .build()
             .map_err(|e| Error::invalid_field("OTEL_EXPORTER_OTLP_ENDPOINT", e.to_string()))?;
         builder = builder.with_batch_exporter(exporter);
+        EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service)
@@ -159,11 +205,24 @@ pub mod layer {
         }
 
         fn call(&mut self, request: http::Request<B>) -> Self::Future {
-            let method = request.uri().path().to_owned();
-            let span = tracing::info_span!("rpc", rpc.method = %method, rpc.grpc.status_code = tracing::field::Empty);
+            let path = request.uri().path().to_owned();
+            // OpenTelemetry's RPC conventions: the span is named "package.Service/Method".
+            let name = path.trim_start_matches('/');
+            let (service, method) = name.split_once('/').unwrap_or((name, ""));
+            let span = tracing::info_span!(
+                "rpc",
+                otel.name = %name,
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                rpc.system = "grpc",
+                rpc.service = %service,
+                rpc.method = %method,
+                rpc.grpc.status_code = tracing::field::Empty,
+            );
             if let Some(tp) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
                 super::set_parent(&span, tp);
             }
+            let method = path;
             // Take the service that was driven to readiness; leave a fresh clone behind.
             let clone = self.inner.clone();
             let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -182,7 +241,12 @@ pub mod layer {
                             .to_owned(),
                         Err(_) => "2".to_owned(),
                     };
-                    tracing::Span::current().record("rpc.grpc.status_code", code.as_str());
+                    let span = tracing::Span::current();
+                    span.record("rpc.grpc.status_code", code.parse::<i64>().unwrap_or(2));
+                    // A server span is an error for the codes that mean the server failed.
+                    if matches!(code.as_str(), "2" | "4" | "12" | "13" | "14" | "15") {
+                        span.record("otel.status_code", "ERROR");
+                    }
                     let elapsed = started.elapsed().as_secs_f64();
                     metrics::counter!("grpc_server_handled_total", "method" => method.clone(), "code" => code.clone())
                         .increment(1);

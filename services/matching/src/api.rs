@@ -79,7 +79,9 @@ impl Matching {
             ));
         }
         let shared = self.shared.clone();
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let index = shared
                 .index
                 .read()

@@ -352,7 +352,9 @@ impl Consumer {
             // is redelivered, not be acknowledged as a duplicate of itself.
             let id = delivery.envelope.id.clone();
             if !dedupe.seen(&id) {
-                if let Err(e) = handler(delivery.envelope.clone()).await {
+                let span = crate::telemetry::process_span(topic, group, &delivery.envelope);
+                let handled = tracing::Instrument::instrument(handler(delivery.envelope.clone()), span).await;
+                if let Err(e) = handled {
                     tracing::warn!(topic, group, event_id = %id, error = %e, "event handler failed, will be redelivered");
                     continue;
                 }

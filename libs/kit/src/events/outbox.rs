@@ -175,13 +175,17 @@ impl Relay {
         }
         let mut seqs = Vec::with_capacity(rows.len());
         let mut events = Vec::with_capacity(rows.len());
+        let mut spans = Vec::new();
         for row in &rows {
             seqs.push(row.try_get::<i64, _>("seq")?);
             let topic: String = row.try_get("topic")?;
             let bytes: Vec<u8> = row.try_get("envelope")?;
-            events.push((topic, decode(&bytes)?));
+            let mut envelope = decode(&bytes)?;
+            spans.extend(crate::telemetry::publish_span(&topic, &mut envelope));
+            events.push((topic, envelope));
         }
         self.bus.publish_all(&events).await?;
+        drop(spans);
         // Exactly the rows published. Sequence numbers are taken at insert and transactions
         // commit in any order, so a lower seq may commit while this batch is in flight: a
         // `seq <= last` would delete it unpublished. It goes out with the next batch instead
