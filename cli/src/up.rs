@@ -194,11 +194,17 @@ fn write_dev_token(issuer: &Issuer, data_dir: &Path) -> Result<String, BoxError>
 }
 
 /// Each service's own identity: a client secret made for this run, registered with the
-/// identity service with the scopes the service's spec needs; and the issuer's key file.
+/// identity service with the scopes the service's spec needs, beside the clients the user
+/// registers in CHORUS_IDENTITY_CLIENTS; and the issuer's key file.
 fn identities(key_path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>, BoxError> {
     use sha2::Digest;
     let mut settings: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut clients = Vec::new();
+    // Clients of the user's own (CHORUS_IDENTITY_CLIENTS), then one per service.
+    let mut clients: Vec<serde_json::Value> = match std::env::var("CHORUS_IDENTITY_CLIENTS") {
+        Ok(json) if !json.trim().is_empty() => serde_json::from_str(&json)
+            .map_err(|e| format!("CHORUS_IDENTITY_CLIENTS is not a JSON list of clients: {e}"))?,
+        _ => Vec::new(),
+    };
     for d in services().iter().filter(|d| !d.spec.needs.is_empty()) {
         let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let hash: String = sha2::Sha256::digest(secret.as_bytes())
