@@ -27,6 +27,9 @@ pub(crate) struct TokenArgs {
     /// Lifetime in hours, at most 24 (the longest a service accepts by default).
     #[arg(long, default_value_t = 24)]
     hours: u64,
+    /// Print the key's public JWKS (for a service's CHORUS_JWKS) instead of a token.
+    #[arg(long)]
+    print_jwks: bool,
 }
 
 pub(crate) fn run(args: TokenArgs, data_dir: &std::path::Path) -> Result<()> {
@@ -37,11 +40,16 @@ pub(crate) fn run(args: TokenArgs, data_dir: &std::path::Path) -> Result<()> {
             path.display()
         )
     })?;
+    let key = SigningKey::from_pem(&pem)?;
+    if args.print_jwks {
+        outln!("{}", chorus_kit::auth::verify::jwks_json(&[key.public_jwk()]));
+        return Ok(());
+    }
     let life = Duration::from_secs(args.hours * 3600);
     if life > DEFAULT_MAX_LIFETIME || life.is_zero() {
         return Err("--hours must be from 1 to 24: services refuse longer-lived tokens".into());
     }
-    let issuer = Issuer::new(SigningKey::from_pem(&pem)?, DEFAULT_MAX_LIFETIME);
+    let issuer = Issuer::new(key, DEFAULT_MAX_LIFETIME);
     let scopes: Vec<String> = if args.scopes.is_empty() {
         crate::up::all_scopes().into_iter().map(str::to_owned).collect()
     } else {
