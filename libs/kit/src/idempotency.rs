@@ -301,6 +301,7 @@ impl Idempotency {
     }
 
     /// Takes the key, or finds its answer, or waits for the attempt that holds it.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db idempotency.begin", otel.kind = "client", db.system.name = self.db.system()))]
     async fn begin<T: Message + Default>(
         &self,
         tenant: &str,

@@ -136,6 +136,14 @@ impl Database {
         Ok(Database { pool, backend })
     }
 
+    /// The engine's name as OpenTelemetry's `db.system.name` says it.
+    pub fn system(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "postgresql",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -36,6 +36,7 @@ impl Store {
 
     /// Stores an invitation (by its code's hash), revoking the unused codes the same caller
     /// made earlier for the same influencer: the newest is the one that works.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.create_invitation", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn create_invitation(
         &self,
         code_hash: &str,
@@ -67,6 +68,7 @@ impl Store {
     }
 
     /// Uses an invitation: what it grants, once, before it expires; `None` otherwise.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.use_invitation", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn use_invitation(&self, code_hash: &str) -> Result<Option<(String, Vec<String>)>, Error> {
         let now = self.now_micros();
         let row = sqlx::query(
@@ -83,6 +85,7 @@ impl Store {
     }
 
     /// Stores a refresh token (by its hash).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.add_refresh", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn add_refresh(&self, token_hash: &str, granted: &Granted, expire_time: i64) -> Result<(), Error> {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, subject, role, tenant, scopes, expire_time) \
@@ -100,6 +103,7 @@ impl Store {
     }
 
     /// Uses a refresh token: deletes it and says what it granted, if it was alive.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.use_refresh", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn use_refresh(&self, token_hash: &str) -> Result<Option<Granted>, Error> {
         let row = sqlx::query(
             "DELETE FROM refresh_tokens WHERE token_hash = $1 AND expire_time > $2 \
@@ -121,6 +125,7 @@ impl Store {
     }
 
     /// Deletes expired invitations and refresh tokens; how many.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.sweep", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn sweep(&self) -> Result<u64, Error> {
         let now = self.now_micros();
         let a = sqlx::query("DELETE FROM invitations WHERE expire_time <= $1")
