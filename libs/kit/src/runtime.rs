@@ -356,20 +356,38 @@ macro_rules! tuned {
     };
 }
 
+/// A generated tonic server, as [`Parts::grpc`] takes it.
+pub trait GrpcService:
+    tower::Service<
+        http::Request<tonic::body::Body>,
+        Response = http::Response<tonic::body::Body>,
+        Error = std::convert::Infallible,
+    > + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> GrpcService for S where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 impl Parts {
     /// Serves a gRPC service behind caller authentication; its health is reported under its
     /// full name. Tune it first with [`tuned!`].
-    pub fn grpc<S>(&mut self, service: S) -> &mut Self
+    pub fn grpc<S: GrpcService>(&mut self, service: S) -> &mut Self
     where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<tonic::body::Body>,
-                Error = std::convert::Infallible,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
         S::Future: Send + 'static,
     {
         self.grpc_with_open(service, &[])
@@ -377,17 +395,8 @@ impl Parts {
 
     /// As [`Parts::grpc`], with methods (by name) that answer without a token: the issuer's
     /// token endpoint and keys.
-    pub fn grpc_with_open<S>(&mut self, service: S, open: &'static [&'static str]) -> &mut Self
+    pub fn grpc_with_open<S: GrpcService>(&mut self, service: S, open: &'static [&'static str]) -> &mut Self
     where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<tonic::body::Body>,
-                Error = std::convert::Infallible,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
         S::Future: Send + 'static,
     {
         self.host
