@@ -62,12 +62,18 @@ async fn outbox_publishes_only_committed_events_in_order(db: Database) {
 
 async fn inbox_records_each_event_once(db: Database) {
     let mut conn = db.pool.acquire().await.unwrap();
-    assert!(Inbox::first_time(&mut conn, "matching", "e1").await.unwrap());
-    assert!(!Inbox::first_time(&mut conn, "matching", "e1").await.unwrap());
+    let clock = chorus_kit::clock::Clock::manual(1_700_000_000_123_456);
+    assert!(Inbox::first_time(&mut conn, &clock, "matching", "e1").await.unwrap());
+    assert!(!Inbox::first_time(&mut conn, &clock, "matching", "e1").await.unwrap());
     assert!(
-        Inbox::first_time(&mut conn, "payouts", "e1").await.unwrap(),
+        Inbox::first_time(&mut conn, &clock, "payouts", "e1").await.unwrap(),
         "per consumer"
     );
+    let at: i64 = sqlx::query_scalar("SELECT processed_at FROM inbox WHERE consumer = 'matching'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(at, 1_700_000_000_123, "stamped by the given clock, in milliseconds");
 }
 
 async fn postgres() -> Database {

@@ -212,13 +212,15 @@ impl Relay {
 pub struct Inbox;
 
 impl Inbox {
-    /// Records that `consumer` processed `event_id`; false when it already had. Call in the
-    /// transaction of the effect and skip the effect on false.
-    pub async fn first_time(conn: &mut AnyConnection, consumer: &str, event_id: &str) -> Result<bool, Error> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as i64;
+    /// Records that `consumer` processed `event_id` (at the clock's time); false when it
+    /// already had. Call in the transaction of the effect and skip the effect on false.
+    pub async fn first_time(
+        conn: &mut AnyConnection,
+        clock: &crate::clock::Clock,
+        consumer: &str,
+        event_id: &str,
+    ) -> Result<bool, Error> {
+        let now = clock.now_micros() / 1000;
         let done = sqlx::query(
             "INSERT INTO inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )

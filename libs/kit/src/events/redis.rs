@@ -304,8 +304,10 @@ async fn sweep(conn: &mut ConnectionManager, topic: &str, group: &str, stale_aft
 fn uuid_age(id: &str) -> Option<Duration> {
     let uuid = uuid::Uuid::parse_str(id).ok()?;
     let (secs, nanos) = uuid.get_timestamp()?.to_unix();
-    let made = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
-    Some(std::time::SystemTime::now().duration_since(made).unwrap_or_default())
+    // UUIDv7s carry the system's time, so their age is read on the system clock.
+    let made = secs as i64 * 1_000_000 + i64::from(nanos / 1_000);
+    let age = crate::clock::Clock::system().now_micros().saturating_sub(made).max(0);
+    Some(Duration::from_micros(age as u64))
 }
 
 struct RedisSubscription {
