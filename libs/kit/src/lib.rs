@@ -2,14 +2,17 @@
 //! runtime (`runtime`) that runs a service from its declaration; serving (`server`),
 //! configuration (`config`), the error model (`error`), caller identity (`auth`), storage
 //! (`storage`), events (`events`), idempotency keys (`idempotency`), business time (`clock`)
-//! and durable timers (`timers`), pagination (`paging`) and telemetry (`telemetry`).
+//! and durable timers (`timers`), resource names (`names`), update masks (`fieldmask`),
+//! pagination (`paging`) and telemetry (`telemetry`).
 
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod fieldmask;
 pub mod idempotency;
+pub mod names;
 pub mod paging;
 pub mod runtime;
 pub mod server;
