@@ -201,7 +201,11 @@ impl chorus_kit::runtime::Service for Registry {
                 ctx
             ))
             .grpc(tuned!(
-                VettingServiceServer::new(api::vetting::Vetting::new(store, config.samples)),
+                VettingServiceServer::new(api::vetting::Vetting::new(
+                    store,
+                    config.samples,
+                    ctx.idempotency.clone()
+                )),
                 ctx
             ));
         Ok(())

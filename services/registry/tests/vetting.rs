@@ -677,10 +677,63 @@ fn the_fake_prior_is_configured_and_a_bad_one_is_named() {
     }
 }
 
+/// A sample retried with its request id is stored once: the repeat gets the first answer and
+/// makes no new report; the same id with other rows is refused naming the id.
+async fn retried_samples_are_stored_once(app: TestApp) {
+    let mut c = app.client().await;
+    let mut v = app.vetting().await;
+    let inf = create(&mut c, influencer("Ravi", "ravi")).await;
+    let comments = SubmitCommentSampleRequest {
+        platform: IG,
+        handle: "ravi".into(),
+        comments: vec!["nice pic".into(), "Which trail is this one?".into()],
+        request_id: "comments-1".into(),
+    };
+    let before = reports(&mut v, &inf.name).await.len();
+    let first = v.submit_comment_sample(comments.clone()).await.unwrap().into_inner();
+    let count = reports(&mut v, &inf.name).await.len();
+    assert_eq!(count, before + 1, "a sample makes a report");
+    let again = v.submit_comment_sample(comments.clone()).await.unwrap().into_inner();
+    assert_eq!(again, first, "the repeat gets the first answer");
+    assert_eq!(reports(&mut v, &inf.name).await.len(), count, "and stores nothing");
+    let other = SubmitCommentSampleRequest {
+        comments: vec!["wow".into()],
+        ..comments
+    };
+    let err = v.submit_comment_sample(other).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("comments-1"), "names the key: {}", err.message());
+
+    let followers: Vec<FollowerAccount> = (0..150).map(real_follower).collect();
+    let mut stream = sample("ravi", followers.clone());
+    stream[0].request_id = "audience-1".into();
+    let first = v
+        .submit_audience_sample(tokio_stream::iter(stream.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let count = reports(&mut v, &inf.name).await.len();
+    let again = v
+        .submit_audience_sample(tokio_stream::iter(stream.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, first, "a repeated stream gets the first answer");
+    assert_eq!(reports(&mut v, &inf.name).await.len(), count, "and stores nothing");
+    stream.last_mut().unwrap().followers[0] = fake_follower(0);
+    let err = v.submit_audience_sample(tokio_stream::iter(stream)).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        tonic::Code::FailedPrecondition,
+        "other rows, same id: {err:?}"
+    );
+}
+
 on_both_backends! { spawn_app;
     metrics_produce_a_report_with_every_signal_and_its_events => metrics_make_a_report;
     samples_feed_the_report_its_history_events_and_filters => samples_case;
     classify_accounts_explains_each_call => classify_case;
     bad_vetting_input_is_refused_and_nothing_is_written => bad_input_is_refused_and_nothing_is_written;
     an_audience_sample_stored_before_the_correction_is_read_as_v1s_decision => an_old_sample_is_corrected_with_v1s_decision;
+    a_retried_sample_is_stored_once => retried_samples_are_stored_once;
 }

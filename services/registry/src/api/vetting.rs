@@ -1,6 +1,8 @@
 //! The VettingService handlers: reports, samples and the follower classifier. The scoring
 //! lives in `domain::vetting`, storage in `store::vetting`.
 
+use chorus_kit::auth::Caller;
+use chorus_kit::idempotency::{self, Idempotency};
 use chorus_kit::{Error, ErrorCode, Violations, paging};
 use chorus_proto::registry::vetting_service_server::VettingService;
 use chorus_proto::registry::*;
@@ -43,11 +45,12 @@ impl Default for SampleLimits {
 pub struct Vetting {
     store: Store,
     limits: SampleLimits,
+    keys: Idempotency,
 }
 
 impl Vetting {
-    pub fn new(store: Store, limits: SampleLimits) -> Self {
-        Vetting { store, limits }
+    pub fn new(store: Store, limits: SampleLimits, keys: Idempotency) -> Self {
+        Vetting { store, limits, keys }
     }
 }
 
@@ -171,6 +174,35 @@ fn required_account(platform: i32, handle: &str) -> Result<AccountKey, Error> {
     key.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))
 }
 
+/// A comment sample's account, once its bounds are checked: INVALID_ARGUMENT naming every
+/// field out of bounds.
+fn comment_sample_account(r: &SubmitCommentSampleRequest, limits: SampleLimits) -> Result<AccountKey, Error> {
+    let mut v = Violations::new();
+    let key = account(r.platform, &r.handle, &mut v);
+    if r.comments.is_empty() {
+        v.add("comments", "required: at least one comment");
+    } else if r.comments.len() > limits.max_comments {
+        v.add(
+            "comments",
+            format!(
+                "the sample has {} comments, over the bound of {} per report (CHORUS_VETTING_MAX_COMMENT_SAMPLE)",
+                r.comments.len(),
+                limits.max_comments
+            ),
+        );
+    }
+    for (i, c) in r.comments.iter().enumerate().take(limits.max_comments) {
+        if c.chars().count() > MAX_COMMENT_CHARS {
+            v.add(
+                format!("comments[{i}]"),
+                format!("longer than {MAX_COMMENT_CHARS} characters"),
+            );
+        }
+    }
+    v.finish()?;
+    key.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))
+}
+
 #[tonic::async_trait]
 impl VettingService for Vetting {
     async fn get_vetting_report(
@@ -229,16 +261,26 @@ impl VettingService for Vetting {
         &self,
         request: Request<Streaming<SubmitAudienceSampleRequest>>,
     ) -> Result<Response<SubmitAudienceSampleResponse>, Status> {
-        authorize(&request, WRITE)?;
+        let caller = Caller::of(&request)?.clone();
+        caller.require(WRITE)?;
+        let header_key = idempotency::key_of(&request, "");
         let decision = Model::current().decision(self.store.vetting().fake_prior);
         let mut input = request.into_inner();
         let mut key: Option<AccountKey> = None;
         let mut v = Violations::new();
         let (mut size, mut fake) = (0usize, 0usize);
+        // The whole stream, once read, is the request a repeat must match (bounded by the
+        // sample limit); the first message's request id (or the header) is its key.
+        let mut whole = SubmitAudienceSampleRequest::default();
         while let Some(message) = input.next().await {
             let m = message?;
             match &key {
-                None => key = Some(required_account(m.platform, &m.handle)?),
+                None => {
+                    key = Some(required_account(m.platform, &m.handle)?);
+                    whole.platform = m.platform;
+                    whole.handle = m.handle.clone();
+                    whole.request_id = m.request_id.clone();
+                }
                 Some(k) => {
                     let unset = m.platform == 0 && m.handle.is_empty();
                     let same = m.platform == k.platform
@@ -271,6 +313,7 @@ impl VettingService for Vetting {
                 }
                 size += 1;
             }
+            whole.followers.extend(m.followers);
         }
         v.finish()?;
         let Some(key) = key else {
@@ -290,47 +333,58 @@ impl VettingService for Vetting {
             prior: decision.prior(),
             rates: decision.rates(),
         };
-        let report = self.store.submit_sample(&key, Sample::Audience(summary)).await?;
-        Ok(Response::new(SubmitAudienceSampleResponse {
-            report: Some(report),
-            sample_size: size as i64,
-            fake_count: fake as i64,
-        }))
+        let request_id = if whole.request_id.is_empty() {
+            header_key
+        } else {
+            whole.request_id.clone()
+        };
+        let store = self.store.clone();
+        let answer = self
+            .keys
+            .once(
+                &caller,
+                "SubmitAudienceSample",
+                &request_id,
+                &whole,
+                move |claim| async move {
+                    let respond = |report| SubmitAudienceSampleResponse {
+                        report: Some(report),
+                        sample_size: size as i64,
+                        fake_count: fake as i64,
+                    };
+                    store
+                        .submit_sample(&key, Sample::Audience(summary), &claim, respond)
+                        .await
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn submit_comment_sample(
         &self,
         request: Request<SubmitCommentSampleRequest>,
     ) -> Result<Response<SubmitCommentSampleResponse>, Status> {
-        authorize(&request, WRITE)?;
-        let r = request.get_ref();
-        let mut v = Violations::new();
-        let key = account(r.platform, &r.handle, &mut v);
-        if r.comments.is_empty() {
-            v.add("comments", "required: at least one comment");
-        } else if r.comments.len() > self.limits.max_comments {
-            v.add(
-                "comments",
-                format!(
-                    "the sample has {} comments, over the bound of {} per report (CHORUS_VETTING_MAX_COMMENT_SAMPLE)",
-                    r.comments.len(),
-                    self.limits.max_comments
-                ),
-            );
-        }
-        for (i, c) in r.comments.iter().enumerate().take(self.limits.max_comments) {
-            if c.chars().count() > MAX_COMMENT_CHARS {
-                v.add(
-                    format!("comments[{i}]"),
-                    format!("longer than {MAX_COMMENT_CHARS} characters"),
-                );
-            }
-        }
-        v.finish()?;
-        let key = key.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))?;
-        let (summary, _) = comments::classify(&r.comments);
-        let report = self.store.submit_sample(&key, Sample::Comments(summary)).await?;
-        Ok(Response::new(SubmitCommentSampleResponse { report: Some(report) }))
+        let limits = self.limits;
+        let store = self.store.clone();
+        let answer = self
+            .keys
+            .serve(
+                request,
+                WRITE,
+                "SubmitCommentSample",
+                |r| &r.request_id,
+                move |_, r, claim| async move {
+                    let key = comment_sample_account(&r, limits)?;
+                    let (summary, _) = comments::classify(&r.comments);
+                    let respond = |report| SubmitCommentSampleResponse { report: Some(report) };
+                    store
+                        .submit_sample(&key, Sample::Comments(summary), &claim, respond)
+                        .await
+                },
+            )
+            .await?;
+        Ok(Response::new(answer))
     }
 
     async fn classify_accounts(

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use chorus_kit::idempotency::Claim;
 use chorus_kit::{Error, ErrorCode};
 use chorus_proto::event::Envelope;
 use chorus_proto::registry::{AccountVetting, MetricsSnapshot, Verdict, VettingReport};
@@ -81,7 +82,16 @@ fn audience_decision(r: &sqlx::any::AnyRow) -> Result<(Prior, Rates), Error> {
 impl Store {
     /// Stores a sample's aggregates for an account and returns its new report. NOT_FOUND when
     /// no influencer has the account.
-    pub async fn submit_sample(&self, key: &AccountKey, sample: Sample) -> Result<VettingReport, Error> {
+    /// Stores a sample of `key`'s audience or comments and recomputes its report, in one
+    /// transaction; `respond` makes the answer from the report, which `claim` keeps for the
+    /// request id in the same transaction.
+    pub async fn submit_sample<T: Message>(
+        &self,
+        key: &AccountKey,
+        sample: Sample,
+        claim: &Claim,
+        respond: impl FnOnce(VettingReport) -> T,
+    ) -> Result<T, Error> {
         let mut tx = self.db.pool.begin().await?;
         // A no-op write takes the account's row lock (PostgreSQL) or the write lock (SQLite)
         // first, so a concurrent RecordMetrics cannot compute a report without this sample.
@@ -169,13 +179,16 @@ impl Store {
         self.outbox
             .add_many(&mut tx, events::TOPIC, &revetted.envelopes)
             .await?;
+        let report = revetted
+            .reports
+            .remove(key)
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "a forced recomputation stored no report"))?;
+        let answer = respond(report);
+        claim.record(&mut tx, &answer).await?;
         tx.commit().await?;
         self.outbox.committed();
         self.evict(&influencer_id);
-        revetted
-            .reports
-            .remove(key)
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "a forced recomputation stored no report"))
+        Ok(answer)
     }
 
     /// Recomputes the reports of these accounts (key, influencer id) from what `conn` sees.
