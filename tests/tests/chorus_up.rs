@@ -905,6 +905,15 @@ fn chorus_up_exports_traces_that_follow_a_call_into_its_events() {
 
     let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == import.trace_id).collect();
     let ids: std::collections::HashSet<&[u8]> = trace.iter().map(|s| s.span_id.as_slice()).collect();
+    let write = trace.iter().find(|s| s.name == "db registry.write").unwrap_or_else(|| {
+        panic!(
+            "a database span in the import's trace: {:?}",
+            trace.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()
+        )
+    });
+    assert_eq!(write.kind, 3, "a client span");
+    assert_eq!(attr(write, "db.system.name"), Some(Any::StringValue("sqlite".into())));
+    assert!(ids.contains(write.parent_span_id.as_slice()), "under the call");
     let publishes: Vec<&&Span> = trace.iter().filter(|s| s.name == "publish chorus.registry").collect();
     assert!(
         publishes.len() >= 3,

@@ -45,6 +45,7 @@ impl Store {
 
     /// Stores a new campaign (already validated, name and times set); the answer of `claim`
     /// commits with it.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.create_campaign", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn create_campaign(&self, c: &Campaign, claim: &Claim) -> Result<Campaign, Error> {
         let id = c.name.trim_start_matches("campaigns/");
         let mut tx = self.db.pool.begin().await?;
@@ -67,6 +68,7 @@ impl Store {
         Ok(c.clone())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.campaign", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn campaign(&self, tenant: &str, id: &str) -> Result<Option<Campaign>, Error> {
         let row = sqlx::query("SELECT body FROM campaigns WHERE tenant = $1 AND id = $2")
             .bind(tenant)
@@ -79,6 +81,7 @@ impl Store {
 
     /// Reads, changes and writes a campaign in one transaction (the row is locked first, so
     /// concurrent changes apply one after the other). NOT_FOUND for another tenant's.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.change_campaign", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn change_campaign(
         &self,
         tenant: &str,
@@ -122,6 +125,7 @@ impl Store {
     }
 
     /// The tenant's campaigns, newest first, after `before_id` when given.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.campaigns", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn campaigns(
         &self,
         tenant: &str,
@@ -146,6 +150,7 @@ impl Store {
     }
 
     /// Stores a new shortlist of the tenant's campaign; the answer of `claim` commits with it.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.create_shortlist", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn create_shortlist(
         &self,
         tenant: &str,
@@ -191,6 +196,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.shortlist", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn shortlist(&self, tenant: &str, campaign_id: &str, id: &str) -> Result<Option<Shortlist>, Error> {
         let row = sqlx::query("SELECT body FROM shortlists WHERE tenant = $1 AND campaign_id = $2 AND id = $3")
             .bind(tenant)
@@ -203,6 +209,7 @@ impl Store {
     }
 
     /// A campaign's shortlists, newest first, after `before_id` when given.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.shortlists", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn shortlists(
         &self,
         tenant: &str,
@@ -226,6 +233,7 @@ impl Store {
     /// Records the brand's decisions on a shortlist's members: the shortlist, the campaign's
     /// rejections and one event per changed member, in one transaction. Every decision names a
     /// member (checked here, under the lock).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.decide", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn decide(
         &self,
         tenant: &str,
@@ -325,6 +333,7 @@ impl Store {
     }
 
     /// People the brand rejected for a campaign.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.rejected", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn rejected(&self, campaign_id: &str) -> Result<HashSet<u128>, Error> {
         let rows = sqlx::query("SELECT DISTINCT influencer_id FROM rejections WHERE campaign_id = $1")
             .bind(campaign_id)
@@ -341,6 +350,7 @@ impl Store {
     }
 
     /// Exclusive contracts in force, for the index at start-up.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.exclusivities", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn exclusivities(&self, now: i64) -> Result<Vec<(u128, String, i64)>, Error> {
         let rows = sqlx::query("SELECT influencer_id, category, end_time FROM exclusivities WHERE end_time > $1")
             .bind(now)
@@ -358,6 +368,7 @@ impl Store {
 
     /// Records an exclusive contract; `events::exclusivity_started` is the whole hook (this
     /// row and the index).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.add_exclusivity", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn add_exclusivity(&self, influencer_id: &str, category: &str, end_time: i64) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await?;
         sqlx::query("DELETE FROM exclusivities WHERE influencer_id = $1 AND category = $2")
@@ -377,6 +388,7 @@ impl Store {
 
     /// Every influencer id this service keeps anything about: on shortlists, in rejections,
     /// under exclusivities.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.remembered_ids", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn remembered_ids(&self) -> Result<Vec<String>, Error> {
         let rows = sqlx::query(
             "SELECT influencer_id FROM shortlist_members UNION SELECT influencer_id FROM rejections \
@@ -389,6 +401,7 @@ impl Store {
 
     /// Forgets a deleted influencer: their place on every shortlist, rejections and
     /// exclusivities.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.forget", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn forget(&self, influencer_id: &str) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await?;
         let name = format!("influencers/{influencer_id}");

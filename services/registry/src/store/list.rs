@@ -121,6 +121,7 @@ impl Cursor {
 
 impl Store {
     /// One page of influencers, and the cursor of the next page when there is one.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.list", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn list(
         &self,
         q: &ListQuery,

@@ -123,6 +123,7 @@ impl Store {
     /// Writes normalized rows in one transaction; each row gets its own result, and a bad row
     /// never fails the others. A single row's stored profile is recorded as `claim`'s answer in
     /// the same transaction (a request id's first answer commits with its effect).
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.write", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn write(&self, rows: Vec<Influencer>, mode: WriteMode, claim: &Claim) -> Result<Vec<RowResult>, Error> {
         // Another writer took an account between our look-up and our insert, or two imports
         // deadlocked on the same keys: nothing was written, look again.
@@ -382,6 +383,22 @@ impl Store {
         Ok(out)
     }
 
+    /// Reads the influencers `ids` (those the cache did not have) into `by_id`.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.get", otel.kind = "client", db.system.name = self.db.system()))]
+    async fn read_influencers(&self, ids: &[String], by_id: &mut HashMap<String, Influencer>) -> Result<(), Error> {
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = Sql::new(
+                "SELECT i.id, i.profile, i.status, i.create_time, i.update_time, a.platform, a.handle, a.latest, a.vetting \
+                 FROM influencers i LEFT JOIN accounts a ON a.influencer_id = i.id WHERE i.id IN (",
+            );
+            q.list(chunk.iter().map(|s| s.as_str())).push(")");
+            for r in q.query().fetch_all(&self.db.pool).await? {
+                self.merge_row(by_id, &r)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The influencers with these ids that exist, in the order asked (a repeated id comes back
     /// as often as it was asked for).
     pub async fn get(&self, ids: &[String]) -> Result<Vec<Influencer>, Error> {
@@ -396,15 +413,8 @@ impl Store {
                 None => missing.push(id.clone()),
             }
         }
-        for chunk in missing.chunks(CHUNK) {
-            let mut q = Sql::new(
-                "SELECT i.id, i.profile, i.status, i.create_time, i.update_time, a.platform, a.handle, a.latest, a.vetting \
-                 FROM influencers i LEFT JOIN accounts a ON a.influencer_id = i.id WHERE i.id IN (",
-            );
-            q.list(chunk.iter().map(|s| s.as_str())).push(")");
-            for r in q.query().fetch_all(&self.db.pool).await? {
-                self.merge_row(&mut by_id, &r)?;
-            }
+        if !missing.is_empty() {
+            self.read_influencers(&missing, &mut by_id).await?;
         }
         for id in &missing {
             if let Some(inf) = by_id.get(id) {
@@ -416,6 +426,7 @@ impl Store {
 
     /// One page of the whole catalogue in id order, after `after` (exclusive): one query, no
     /// read cache (an export would only churn it). ExportInfluencers streams these.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.export_page", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn export_page(&self, after: &str, limit: usize) -> Result<Vec<Influencer>, Error> {
         let mut q = Sql::new(
             "SELECT i.id, i.profile, i.status, i.create_time, i.update_time, a.platform, a.handle, a.latest, a.vetting \
@@ -476,6 +487,7 @@ impl Store {
 
     /// Erases an influencer: profile, accounts and history, with the deletion event; the
     /// answer of `claim` commits with it.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.delete", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn delete(&self, id: &str, claim: &Claim) -> Result<bool, Error> {
         let mut tx = self.db.pool.begin().await?;
         // Children first: SQLite enforces ON DELETE CASCADE only with foreign keys on, and
@@ -507,6 +519,7 @@ impl Store {
 
     /// Records normalized snapshots; a snapshot for an unknown account is NOT_FOUND for its
     /// row alone. The newest snapshot of an account becomes its current metrics.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.record_metrics", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn record_metrics(&self, snaps: Vec<MetricsSnapshot>) -> Result<Vec<Result<(), Error>>, Error> {
         let keys: Vec<AccountKey> = snaps
             .iter()
@@ -625,6 +638,7 @@ impl Store {
     }
 
     /// An influencer's snapshots, newest first, after the `(observe_time, id)` cursor.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.snapshots", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn snapshots(
         &self,
         influencer_id: &str,
@@ -641,6 +655,7 @@ impl Store {
     }
 
     /// Whether an influencer exists.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.exists", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn exists(&self, id: &str) -> Result<bool, Error> {
         let row = Sql::new("SELECT 1 FROM influencers WHERE id = ")
             .arg(id)

@@ -85,6 +85,7 @@ impl Store {
     /// Stores a sample of `key`'s audience or comments and recomputes its report, in one
     /// transaction; `respond` makes the answer from the report, which `claim` keeps for the
     /// request id in the same transaction.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.submit_sample", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn submit_sample<T: Message>(
         &self,
         key: &AccountKey,
@@ -396,6 +397,7 @@ impl Store {
     }
 
     /// The account's newest report.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.latest_report", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn latest_report(&self, key: &AccountKey) -> Result<Option<VettingReport>, Error> {
         let row = Sql::new("SELECT vetting FROM accounts WHERE platform = ")
             .arg(key.platform)
@@ -426,6 +428,7 @@ impl Store {
     }
 
     /// An influencer's reports, newest first, after the `(compute_time, id)` cursor.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db registry.reports", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn reports(
         &self,
         influencer_id: &str,
