@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chorus_kit::config::Secret;
+use chorus_proto::admin::event_admin_service_client::EventAdminServiceClient;
 use chorus_proto::matching::matching_service_client::MatchingServiceClient;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::vetting_service_client::VettingServiceClient;
@@ -28,6 +29,7 @@ pub(crate) const GLOBAL: &str = "Global options";
 pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Vetting = VettingServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type EventAdmin = EventAdminServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where Chorus runs and how to authenticate; global to every subcommand.
 #[derive(clap::Args, Debug, Clone)]
@@ -157,6 +159,16 @@ impl ConnectArgs {
         Ok(compressed!(
             MatchingServiceClient::with_interceptor(channel, bearer),
             self.compression.for_endpoint(&self.matching_endpoint)
+        ))
+    }
+
+    /// The EventAdminService (dead letters) of the service at `url`, with the token attached.
+    pub(crate) async fn event_admin(&self, url: &str) -> Result<EventAdmin> {
+        let bearer = Bearer::new(&self.token()?)?;
+        let channel = connect(url).await?;
+        Ok(compressed!(
+            EventAdminServiceClient::with_interceptor(channel, bearer),
+            self.compression.for_endpoint(url)
         ))
     }
 

@@ -1,5 +1,6 @@
 //! `chorus`: run Chorus on one machine (`up`), fill it with a synthetic population (`seed`),
-//! call the registry (`influencers get|list|import`, `vet`) and matching (`campaigns`).
+//! call the registry (`influencers get|list|import`, `vet`) and matching (`campaigns`), and
+//! list and replay dead letters (`events`).
 //! Tables by default, `--json` for scripts; any failure prints `error: ...` on stderr and
 //! exits non-zero.
 
@@ -13,6 +14,7 @@ macro_rules! outln {
 mod campaigns;
 mod client;
 mod error;
+mod events;
 mod import;
 mod influencers;
 mod loadgen;
@@ -55,6 +57,9 @@ enum Command {
     Campaigns(campaigns::Command),
     /// Vetting: an account's report with its evidence, or classify follower accounts.
     Vet(vet::VetArgs),
+    /// Dead letters: events a service's consumers gave up on; list and replay them.
+    #[command(subcommand)]
+    Events(events::Command),
     /// Mint a bearer token with the issuer's signing key.
     Token(token::TokenArgs),
     /// Load generators for the performance targets (see docs/performance.md).
@@ -75,6 +80,7 @@ async fn main() -> ExitCode {
         Command::Campaigns(command) => campaigns::run(command, &cli.connect, cli.json).await,
         Command::Vet(args) => vet::run(args, &cli.connect, cli.json).await,
         Command::Influencers(command) => influencers::run(command, &cli.connect, cli.json).await,
+        Command::Events(command) => events::run(command, &cli.connect, cli.json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,9 +28,14 @@ pub(crate) fn services() -> [Declared; 3] {
 /// How long the dev token lives; `chorus up` writes a fresh one every hour while it runs.
 const DEV_TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
 
-/// Every scope of the services `chorus up` runs; the dev token holds them all.
+/// Every scope of the services `chorus up` runs, and the kit's (`admin.events`, for dead
+/// letters); the dev token holds them all.
 pub(crate) fn all_scopes() -> Vec<&'static str> {
-    services().iter().flat_map(|d| d.spec.scopes.iter().copied()).collect()
+    services()
+        .iter()
+        .flat_map(|d| d.spec.scopes.iter().copied())
+        .chain(chorus_kit::runtime::KIT_SCOPES.iter().copied())
+        .collect()
 }
 
 #[derive(clap::Args, Debug)]
@@ -73,6 +78,15 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     let key_path = data_dir.join("signing-key.pem");
     let issuer = Issuer::new(signing_key(&key_path)?, DEV_TOKEN_LIFE);
     let token = write_dev_token(&issuer, data_dir)?;
+    // Prometheus metrics (RPCs, outbox depth, consumer lag, dead letters) when asked for.
+    let metrics_addr = match std::env::var("CHORUS_METRICS_ADDR").ok().filter(|a| !a.is_empty()) {
+        Some(addr) => {
+            let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("CHORUS_METRICS_ADDR={addr:?}: {e}"))?;
+            chorus_kit::telemetry::serve_metrics(addr)?;
+            Some(addr)
+        }
+        None => None,
+    };
     let mut ports = BTreeMap::new();
     for d in services() {
         let key = format!("CHORUS_{}_PORT", d.spec.name.to_ascii_uppercase());
@@ -113,6 +127,9 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     outln!();
     for l in &launched {
         outln!("  {:<10} {:<21}  {}", l.name, l.addr.to_string(), l.services.join(", "));
+    }
+    if let Some(addr) = metrics_addr {
+        outln!("  {:<10} http://{addr}/metrics", "metrics");
     }
     let registry_addr = launched
         .iter()

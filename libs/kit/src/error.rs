@@ -173,6 +173,15 @@ impl Error {
         &self.message
     }
 
+    /// The whole story, for operators rather than callers: the code, the message and, for an
+    /// internal error, its cause (a dead letter keeps this as its error).
+    pub fn detail(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{self}: {source}"),
+            None => self.to_string(),
+        }
+    }
+
     pub fn violations(&self) -> &[FieldViolation] {
         &self.violations
     }

@@ -10,13 +10,14 @@
 //! test kit (a service on a fresh database per test).
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chorus_proto::admin::event_admin_service_server::EventAdminServiceServer;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,12 +28,18 @@ use crate::auth::{Authenticated, KeySource, TokenSource, Verifier};
 use crate::clock::Clock;
 use crate::config::{LogFormat, Reader, Secret, ServerConfig, Source};
 use crate::error::Error;
+use crate::events::admin::{EventAdmin, Handler, SharedHandler};
+use crate::events::dead_letters::{DeadLetters, Retries};
 use crate::events::outbox::{Outbox, Relay};
 use crate::events::{Bus, Consumer, HandlerResult, SubscribeOptions};
 use crate::idempotency::Idempotency;
 use crate::server::Host;
 use crate::storage::{Database, Migrations};
 use crate::timers::Timers;
+
+/// Scopes the kit's own services check on every port (the EventAdminService's
+/// `admin.events`), beside each service's [`Spec::scopes`]; `chorus up`'s dev token holds them.
+pub const KIT_SCOPES: &[&str] = &[crate::events::admin::SCOPE];
 
 /// The static facts of a service.
 #[derive(Debug, Clone, Copy)]
@@ -174,6 +181,15 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
     /// `CHORUS_METRICS_ADDR`: Prometheus metrics listener, when set.
     pub metrics_addr: Option<SocketAddr>,
+    /// `CHORUS_EVENT_MAX_ATTEMPTS`: how often a consumer runs a failing handler on one event
+    /// (the first time included) before it sets the event aside as a dead letter (5).
+    pub event_max_attempts: u32,
+    /// `CHORUS_EVENT_RETRY_DELAY_MS`: the wait before an event's second attempt; it doubles
+    /// for each attempt after, up to the subscription's reclaim period (1000).
+    pub event_retry_delay: Duration,
+    /// `CHORUS_EVENT_METRICS_INTERVAL_MS`: how often the outbox depth, consumer lag and dead
+    /// letter gauges are measured (5000).
+    pub event_metrics_interval: Duration,
 }
 
 impl Settings {
@@ -226,6 +242,14 @@ impl Settings {
         let metrics_addr = r
             .optional("CHORUS_METRICS_ADDR")
             .map(|_| r.addr("CHORUS_METRICS_ADDR", "0.0.0.0:9090"));
+        let event_max_attempts: u32 = r.parse("CHORUS_EVENT_MAX_ATTEMPTS", 5);
+        r.check(event_max_attempts == 0, "CHORUS_EVENT_MAX_ATTEMPTS", "at least 1");
+        let event_metrics_interval = r.duration_ms("CHORUS_EVENT_METRICS_INTERVAL_MS", 5000);
+        r.check(
+            event_metrics_interval.is_zero(),
+            "CHORUS_EVENT_METRICS_INTERVAL_MS",
+            "at least 1",
+        );
         Settings {
             server,
             database_url: database_url.unwrap_or_else(|| Secret::new(String::new())),
@@ -240,6 +264,9 @@ impl Settings {
             log_format: r.parse("CHORUS_LOG_FORMAT", LogFormat::Json),
             otlp_endpoint: r.optional("OTEL_EXPORTER_OTLP_ENDPOINT"),
             metrics_addr,
+            event_max_attempts,
+            event_retry_delay: r.duration_ms("CHORUS_EVENT_RETRY_DELAY_MS", 1000),
+            event_metrics_interval,
         }
     }
 }
@@ -315,7 +342,6 @@ impl Context {
 }
 
 type Task = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, Result<(), Error>> + Send>;
-type Handler = Box<dyn FnMut(chorus_proto::event::Envelope) -> BoxFuture<'static, HandlerResult> + Send>;
 
 struct ConsumerDecl {
     topic: String,
@@ -557,16 +583,31 @@ pub async fn launch(
     // must not miss events published while it reads.
     let tasks = TaskTracker::new();
     let cancel = CancellationToken::new();
+    let dead_letters = DeadLetters::new(db.clone(), shared.clock.clone());
+    let retries = Retries {
+        max_attempts: settings.event_max_attempts,
+        delay: settings.event_retry_delay,
+        dead_letters: dead_letters.clone(),
+    };
     let mut joined = Vec::new();
-    for c in parts.consumers {
+    let mut handlers: HashMap<(String, String), SharedHandler> = HashMap::new();
+    for c in std::mem::take(&mut parts.consumers) {
         match Consumer::join(shared.bus.clone(), &c.topic, &c.group, &c.consumer, c.options).await {
-            Ok(consumer) => joined.push((consumer, c.handler)),
+            Ok(consumer) => {
+                // Replays of its dead letters run the same handler (EventAdminService).
+                let handler: SharedHandler = Arc::new(std::sync::Mutex::new(c.handler));
+                handlers.insert((c.topic.clone(), c.group.clone()), handler.clone());
+                joined.push((consumer.with_retries(retries.clone()), handler));
+            }
             Err(e) => {
                 db.close().await;
                 return Err(e);
             }
         }
     }
+    let consumed: Vec<(String, String)> = handlers.keys().cloned().collect();
+    let admin = EventAdmin::new(dead_letters.clone(), handlers);
+    parts.grpc(crate::tuned!(EventAdminServiceServer::new(admin), ctx));
     let relay: Relay = outbox.relay(db.clone(), shared.bus.clone());
     // The relay outlives the other tasks: it publishes what their last acts wrote.
     let relay_stop = CancellationToken::new();
@@ -576,6 +617,10 @@ pub async fn launch(
     });
     for (consumer, handler) in joined {
         let stop = cancel.clone();
+        let handler = move |envelope| {
+            let handler = handler.clone();
+            async move { crate::events::admin::run(&handler, envelope).await }
+        };
         tasks.spawn(async move {
             if let Err(e) = consumer.run(handler, stop.cancelled_owned()).await {
                 tracing::warn!(error = %e, "consumer stopped with an error");
@@ -590,6 +635,17 @@ pub async fn launch(
     background.push(("idempotency retention", {
         let keys = ctx.idempotency.clone();
         Box::new(move |c| Box::pin(keys.sweep(c)))
+    }));
+    background.push(("event metrics", {
+        let gauges = crate::events::metrics::EventGauges {
+            service: spec.name,
+            db: db.clone(),
+            bus: shared.bus.clone(),
+            dead_letters,
+            consumed,
+        };
+        let every = settings.event_metrics_interval;
+        Box::new(move |c| Box::pin(gauges.run(every, c)))
     }));
     for (name, run) in background {
         let fut = run(cancel.clone());

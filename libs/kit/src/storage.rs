@@ -35,8 +35,8 @@ pub struct Migrations {
 /// the kit's outbox, from before the kit kept a range of its own).
 pub const KIT_VERSIONS: i64 = 1_000_000;
 
-/// The kit's tables in every service's database: the outbox and inbox, idempotency keys and
-/// durable timers.
+/// The kit's tables in every service's database: the outbox and inbox, idempotency keys,
+/// durable timers and dead letters.
 pub static KIT_MIGRATIONS: Migrations = Migrations {
     postgres: &[
         (1, "outbox", crate::events::outbox::MIGRATION_POSTGRES),
@@ -46,6 +46,11 @@ pub static KIT_MIGRATIONS: Migrations = Migrations {
             crate::idempotency::MIGRATION_POSTGRES,
         ),
         (KIT_VERSIONS + 2, "kit: timers", crate::timers::MIGRATION_POSTGRES),
+        (
+            KIT_VERSIONS + 3,
+            "kit: dead letters",
+            crate::events::dead_letters::MIGRATION_POSTGRES,
+        ),
     ],
     sqlite: &[
         (1, "outbox", crate::events::outbox::MIGRATION_SQLITE),
@@ -55,6 +60,11 @@ pub static KIT_MIGRATIONS: Migrations = Migrations {
             crate::idempotency::MIGRATION_SQLITE,
         ),
         (KIT_VERSIONS + 2, "kit: timers", crate::timers::MIGRATION_SQLITE),
+        (
+            KIT_VERSIONS + 3,
+            "kit: dead letters",
+            crate::events::dead_letters::MIGRATION_SQLITE,
+        ),
     ],
 };
 

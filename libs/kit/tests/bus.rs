@@ -93,6 +93,8 @@ on_all!(
     groups_fan_out_and_consumers_share,
     unacknowledged_events_are_reclaimed,
     a_failed_handler_runs_again_on_redelivery,
+    a_retry_comes_back_after_its_delay,
+    lag_counts_what_a_group_has_not_acknowledged,
     nothing_unread_is_trimmed,
     the_log_shrinks_to_what_a_group_needs,
     a_topic_without_groups_keeps_recent_history,

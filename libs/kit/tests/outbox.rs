@@ -118,6 +118,9 @@ impl Bus for CommitsDuringPublish {
     ) -> chorus_kit::Result<Box<dyn chorus_kit::events::Subscription>> {
         self.inner.subscribe(topic, group, consumer, options).await
     }
+    async fn lag(&self, topic: &str, group: &str) -> chorus_kit::Result<u64> {
+        self.inner.lag(topic, group).await
+    }
 }
 
 /// A transaction that took its sequence number first but commits while a later one is being

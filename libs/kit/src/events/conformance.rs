@@ -249,6 +249,57 @@ pub async fn a_failed_handler_runs_again_on_redelivery(bus: Arc<dyn Bus>, topic:
     assert_eq!(calls.iter().filter(|c| c.0 == 8).count(), 1, "{calls:?}");
 }
 
+/// A failed delivery handed back with `retry_after` comes back after its delay, long before
+/// the reclaim period, with each attempt counted, and stays done once acknowledged.
+pub async fn a_retry_comes_back_after_its_delay(bus: Arc<dyn Bus>, topic: &str) {
+    let options = SubscribeOptions {
+        reclaim_after: Duration::from_secs(60),
+        ..fast()
+    };
+    let mut sub = bus.subscribe(topic, "g", "c1", options).await.expect("subscribe");
+    let sent = event(9);
+    bus.publish(topic, &sent).await.expect("publish");
+    let started = tokio::time::Instant::now();
+    let mut delivery = sub.next(WAIT).await.expect("next").expect("a delivery");
+    for attempt in 1..=3 {
+        assert_eq!(delivery.envelope.id, sent.id);
+        assert_eq!(delivery.attempt, attempt, "every attempt is counted");
+        if attempt == 3 {
+            break;
+        }
+        sub.retry_after(&delivery, Duration::from_millis(100))
+            .await
+            .expect("retry after");
+        delivery = sub.next(WAIT).await.expect("next").expect("the retry comes back");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "retries came back after their delay, not after the 60 s reclaim period"
+    );
+    sub.ack(&delivery).await.expect("ack");
+    assert!(
+        sub.next(Duration::from_millis(300)).await.expect("next").is_none(),
+        "acknowledged events stay done"
+    );
+}
+
+/// A group's lag is what it has not acknowledged: delivered and pending, or not yet delivered.
+pub async fn lag_counts_what_a_group_has_not_acknowledged(bus: Arc<dyn Bus>, topic: &str) {
+    assert_eq!(bus.lag(topic, "g").await.expect("lag"), 0, "no topic, no lag");
+    let mut sub = bus.subscribe(topic, "g", "c1", fast()).await.expect("subscribe");
+    for n in 0..5 {
+        bus.publish(topic, &event(n)).await.expect("publish");
+    }
+    assert_eq!(bus.lag(topic, "g").await.expect("lag"), 5, "none delivered");
+    let first = sub.next(WAIT).await.expect("next").expect("a delivery");
+    let second = sub.next(WAIT).await.expect("next").expect("a delivery");
+    assert_eq!(bus.lag(topic, "g").await.expect("lag"), 5, "delivered but pending");
+    sub.ack(&first).await.expect("ack");
+    sub.ack(&second).await.expect("ack");
+    assert_eq!(bus.lag(topic, "g").await.expect("lag"), 3, "two acknowledged");
+    assert_eq!(bus.lag(topic, "other").await.expect("lag"), 0, "no such group");
+}
+
 /// Publishes `events` in batches of 100, as the outbox relay would.
 async fn publish_in_batches(bus: &dyn Bus, topic: &str, events: &[Envelope]) {
     let batch: Vec<(String, Envelope)> = events.iter().map(|e| (topic.to_owned(), e.clone())).collect();

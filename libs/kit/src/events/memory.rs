@@ -536,7 +536,18 @@ impl Bus for MemoryBus {
             group: group.to_owned(),
             consumer: consumer.to_owned(),
             options,
+            retry_due: None,
         }))
+    }
+
+    async fn lag(&self, topic: &str, group: &str) -> Result<u64, Error> {
+        let topics = self.inner.topics()?;
+        let Some(t) = topics.get(topic) else {
+            return Ok(0);
+        };
+        Ok(t.groups
+            .get(group)
+            .map_or(0, |g| t.end().saturating_sub(g.next) + g.pending.len() as u64))
     }
 }
 
@@ -547,6 +558,8 @@ struct MemorySubscription {
     group: String,
     consumer: String,
     options: SubscribeOptions,
+    /// The earliest retry this subscription scheduled, so `next` wakes for it.
+    retry_due: Option<Instant>,
 }
 
 impl MemorySubscription {
@@ -599,8 +612,15 @@ impl Subscription for MemorySubscription {
             if now >= deadline {
                 return Ok(None);
             }
-            // Wake on a publish, or in time to reclaim what another consumer left behind.
-            let wait = (deadline - now).min(self.options.reclaim_after.max(Duration::from_millis(10)));
+            // Wake on a publish, in time to reclaim what another consumer left behind, or for a
+            // retry this one scheduled.
+            if self.retry_due.is_some_and(|due| due <= now) {
+                self.retry_due = None;
+            }
+            let retry = self.retry_due.map_or(Duration::MAX, |due| due - now);
+            let wait = (deadline - now)
+                .min(self.options.reclaim_after.max(Duration::from_millis(10)))
+                .min(retry);
             let _ = tokio::time::timeout(wait, notified).await;
         }
     }
@@ -619,6 +639,28 @@ impl Subscription for MemorySubscription {
             }
             t.trim(self.bus.inner.options.history);
         }
+        Ok(())
+    }
+
+    /// Backdates the entry's delivery so it is reclaimable after `delay`.
+    async fn retry_after(&mut self, delivery: &Delivery, delay: Duration) -> Result<(), Error> {
+        let seq: u64 = delivery
+            .id
+            .parse()
+            .map_err(|_| Error::invalid_field("delivery.id", "not from this bus"))?;
+        let now = Instant::now();
+        {
+            let mut topics = self.bus.inner.topics()?;
+            let pending = topics
+                .get_mut(&self.topic)
+                .and_then(|t| t.groups.get_mut(&self.group))
+                .and_then(|g| g.pending.get_mut(&seq));
+            if let Some(p) = pending {
+                p.since = now.checked_sub(self.options.reclaim_after.saturating_sub(delay));
+            }
+        }
+        let due = now + delay;
+        self.retry_due = Some(self.retry_due.map_or(due, |d| d.min(due)));
         Ok(())
     }
 }

@@ -4,10 +4,15 @@
 //! Both buses honour one contract, checked by one conformance suite ([`conformance`]):
 //! at-least-once delivery per consumer group, redelivery of what a dead consumer left
 //! unacknowledged, and order per topic. Consumers dedupe by event id ([`outbox::Inbox`],
-//! [`Dedupe`]).
+//! [`Dedupe`]). A handler that keeps failing gets a bounded number of attempts, then its event
+//! is set aside as a dead letter ([`dead_letters`]) for an operator to list and replay
+//! ([`admin`]).
 
+pub mod admin;
 pub mod conformance;
+pub mod dead_letters;
 pub mod memory;
+pub mod metrics;
 pub mod outbox;
 pub mod redis;
 
@@ -21,6 +26,7 @@ use prost::{Message, Name};
 
 use crate::clock::Clock;
 use crate::error::Error;
+use dead_letters::Retries;
 
 /// The type of an event carrying `M`: the message's full protobuf name
 /// (`chorus.registry.v1.InfluencerUpserted`), never a string copied between services.
@@ -190,6 +196,10 @@ pub trait Bus: Send + Sync + std::fmt::Debug + 'static {
         consumer: &str,
         options: SubscribeOptions,
     ) -> Result<Box<dyn Subscription>, Error>;
+
+    /// How many events of `topic` `group` has not acknowledged: delivered and pending, or
+    /// not yet delivered. 0 for a group that does not exist.
+    async fn lag(&self, topic: &str, group: &str) -> Result<u64, Error>;
 }
 
 #[async_trait]
@@ -197,6 +207,14 @@ pub trait Subscription: Send + std::fmt::Debug {
     /// Waits for the next delivery; `None` after `timeout` without one.
     async fn next(&mut self, timeout: Duration) -> Result<Option<Delivery>, Error>;
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), Error>;
+
+    /// Hands a delivery that failed back to be delivered again (to this consumer or another)
+    /// after `delay` rather than after `reclaim_after`, counting one more attempt. By default
+    /// it waits for `reclaim_after`.
+    async fn retry_after(&mut self, delivery: &Delivery, delay: Duration) -> Result<(), Error> {
+        let _ = (delivery, delay);
+        Ok(())
+    }
 }
 
 /// Remembers the last `capacity` event ids, for consumers whose effect is in memory (an index)
@@ -263,6 +281,7 @@ where
                 topic: topic.to_owned(),
                 group: group.to_owned(),
                 options,
+                retries: None,
             }
             .run(handler, shutdown)
             .await
@@ -281,6 +300,8 @@ pub struct Consumer {
     topic: String,
     group: String,
     options: SubscribeOptions,
+    /// Without it, a failing event is redelivered until it succeeds.
+    retries: Option<Retries>,
 }
 
 impl Consumer {
@@ -299,7 +320,15 @@ impl Consumer {
             topic: topic.to_owned(),
             group: group.to_owned(),
             options,
+            retries: None,
         })
+    }
+
+    /// Gives a failing event `retries.max_attempts` attempts, `retries.delay` apart (doubling),
+    /// then sets it aside as a dead letter and acknowledges it, so the events behind it go on.
+    pub fn with_retries(mut self, retries: Retries) -> Self {
+        self.retries = Some(retries);
+        self
     }
 
     /// Runs `handler` as [`consume`] does, until `shutdown`; deletes the group afterwards when
@@ -331,7 +360,8 @@ impl Consumer {
         H: FnMut(Envelope) -> F + Send,
         F: std::future::Future<Output = HandlerResult> + Send,
     {
-        let (topic, group) = (self.topic.as_str(), self.group.as_str());
+        let (topic, group) = (self.topic.clone(), self.group.clone());
+        let (topic, group) = (topic.as_str(), group.as_str());
         let mut dedupe = Dedupe::new(100_000);
         tokio::pin!(shutdown);
         loop {
@@ -349,22 +379,100 @@ impl Consumer {
                 }
             };
             // Recorded only once the handler succeeded: a failed event must run again when it
-            // is redelivered, not be acknowledged as a duplicate of itself.
+            // is redelivered, not be acknowledged as a duplicate of itself. A dead letter is not
+            // recorded either: it was not handled.
             let id = delivery.envelope.id.clone();
-            if !dedupe.seen(&id) {
+            let outcome = if dedupe.seen(&id) {
+                Outcome::Duplicate
+            } else {
                 let span = crate::telemetry::process_span(topic, group, &delivery.envelope);
                 let handled = tracing::Instrument::instrument(handler(delivery.envelope.clone()), span).await;
-                if let Err(e) = handled {
-                    tracing::warn!(topic, group, event_id = %id, error = %e, "event handler failed, will be redelivered");
-                    continue;
+                match handled {
+                    Ok(()) => {
+                        dedupe.record(&id);
+                        Outcome::Ok
+                    }
+                    Err(e) => self.failed(&delivery, &e).await,
                 }
-                dedupe.record(&id);
+            };
+            count(topic, group, outcome.label());
+            if outcome == Outcome::Retry {
+                continue;
             }
             if let Err(e) = self.sub.ack(&delivery).await {
                 tracing::warn!(topic, group, error = %e, "ack failed");
             }
         }
     }
+
+    /// After a handler failed on `delivery`: another attempt later, or, after the last, a dead
+    /// letter (acknowledged by the caller). When the dead letter cannot be written, the event
+    /// stays on the bus and is tried again.
+    async fn failed(&mut self, delivery: &Delivery, error: &Error) -> Outcome {
+        let (topic, group) = (self.topic.as_str(), self.group.as_str());
+        let event_id = delivery.envelope.id.as_str();
+        let Some(retries) = &self.retries else {
+            tracing::warn!(topic, group, event_id, error = %error.detail(), "event handler failed, will be redelivered");
+            return Outcome::Retry;
+        };
+        if delivery.attempt >= retries.max_attempts {
+            let recorded = retries
+                .dead_letters
+                .record(topic, group, &delivery.envelope, delivery.attempt, &error.detail())
+                .await;
+            match recorded {
+                Ok(()) => {
+                    tracing::error!(topic, group, event_id, attempts = delivery.attempt, error = %error.detail(), "event handler failed for the last time; set aside as a dead letter");
+                    return Outcome::DeadLetter;
+                }
+                Err(e) => {
+                    tracing::warn!(topic, group, event_id, error = %e, "could not write a dead letter; the event will be redelivered");
+                }
+            }
+        } else {
+            tracing::warn!(topic, group, event_id, attempt = delivery.attempt, max_attempts = retries.max_attempts, error = %error.detail(), "event handler failed, will retry");
+        }
+        let delay = retries.delay_after(delivery.attempt, self.options.reclaim_after);
+        if let Err(e) = self.sub.retry_after(delivery, delay).await {
+            tracing::warn!(topic, group, event_id, error = %e, "could not schedule a retry; the event is redelivered after reclaim_after");
+        }
+        Outcome::Retry
+    }
+}
+
+/// What became of one delivery, as `chorus_events_handled_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    /// Seen before; acknowledged without running the handler.
+    Duplicate,
+    /// The handler failed; the event will be delivered again.
+    Retry,
+    /// The handler failed for the last time; the event is a dead letter.
+    DeadLetter,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Retry => "retry",
+            Outcome::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// Counts one event in `chorus_events_handled_total` (replays count as `replayed` or
+/// `replay_failed`).
+fn count(topic: &str, group: &str, outcome: &'static str) {
+    ::metrics::counter!(
+        "chorus_events_handled_total",
+        "topic" => topic.to_owned(),
+        "group" => group.to_owned(),
+        "outcome" => outcome,
+    )
+    .increment(1);
 }
 
 /// The bus a service's config names: Redis Streams at `redis_url`, else an in-process bus

@@ -12,7 +12,8 @@ use chorus_proto::event::Envelope;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamReadOptions, StreamReadReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamClaimOptions, StreamId, StreamInfoGroupsReply,
+    StreamPendingCountReply, StreamRangeReply, StreamReadOptions, StreamReadReply,
 };
 
 use super::{Bus, Delivery, SubscribeOptions, Subscription, decode, encode};
@@ -234,9 +235,41 @@ impl Bus for RedisBus {
             options,
             buffer: VecDeque::new(),
             last_beat: tokio::time::Instant::now(),
+            retry_due: None,
         }))
     }
+
+    /// The group's pending entries plus those not yet delivered to it (XINFO GROUPS). When
+    /// Redis cannot tell the second (entries were deleted from the middle of the stream), they
+    /// are counted, up to [`LAG_COUNT_CAP`].
+    async fn lag(&self, topic: &str, group: &str) -> Result<u64, Error> {
+        let mut conn = self.publisher.clone();
+        let groups: redis::RedisResult<StreamInfoGroupsReply> = conn.xinfo_groups(topic).await;
+        let groups = match groups {
+            Ok(g) => g,
+            // No stream yet: nothing to lag behind.
+            Err(e) if e.detail().is_some_and(|d| d.contains("no such key")) => return Ok(0),
+            Err(e) => return Err(Error::internal("read consumer groups", e)),
+        };
+        let Some(g) = groups.groups.into_iter().find(|g| g.name == group) else {
+            return Ok(0);
+        };
+        let undelivered = match g.lag {
+            Some(lag) => lag,
+            None => {
+                let after: StreamRangeReply = conn
+                    .xrange_count(topic, format!("({}", g.last_delivered_id), "+", LAG_COUNT_CAP)
+                    .await
+                    .map_err(redis_err("count undelivered events"))?;
+                after.ids.len()
+            }
+        };
+        Ok((g.pending + undelivered) as u64)
+    }
 }
+
+/// The most undelivered entries [`RedisBus::lag`] counts one by one.
+const LAG_COUNT_CAP: usize = 100_000;
 
 /// Creates `group` on `topic` (and the stream) unless it exists.
 async fn create_group(conn: &mut ConnectionManager, topic: &str, group: &str, start_at_end: bool) -> Result<(), Error> {
@@ -319,6 +352,8 @@ struct RedisSubscription {
     buffer: VecDeque<Delivery>,
     /// When a per-process group last marked itself alive.
     last_beat: tokio::time::Instant,
+    /// The earliest retry this subscription scheduled, so `next` looks for it in time.
+    retry_due: Option<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for RedisSubscription {
@@ -405,14 +440,39 @@ impl RedisSubscription {
             Err(e) => return self.recover(e, "reclaim pending events").await,
         };
         let mut unreadable = Vec::new();
+        let mut claimed = Vec::new();
         for entry in reply.claimed {
             let id = entry.id.clone();
             match self.delivery(entry, true) {
-                Some(d) => self.buffer.push_back(d),
+                Some(d) => claimed.push(d),
                 None => unreadable.push(id),
             }
         }
+        self.count_deliveries(&mut claimed).await?;
+        self.buffer.extend(claimed);
         self.drop_unreadable(&unreadable).await
+    }
+
+    /// Sets each reclaimed delivery's attempt to the times Redis delivered it (XAUTOCLAIM
+    /// does not say), in one round trip, so bounded retries count every attempt.
+    async fn count_deliveries(&mut self, claimed: &mut [Delivery]) -> Result<(), Error> {
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for d in claimed.iter() {
+            pipe.xpending_count(&self.topic, &self.group, &d.id, &d.id, 1);
+        }
+        let replies: Vec<StreamPendingCountReply> = pipe
+            .query_async(&mut self.conn)
+            .await
+            .map_err(redis_err("count deliveries"))?;
+        for (d, reply) in claimed.iter_mut().zip(replies) {
+            if let Some(p) = reply.ids.first() {
+                d.attempt = u32::try_from(p.times_delivered).unwrap_or(u32::MAX);
+            }
+        }
+        Ok(())
     }
 
     async fn read(&mut self, block: Duration) -> Result<(), Error> {
@@ -460,8 +520,14 @@ impl Subscription for RedisSubscription {
             if left.is_zero() {
                 return Ok(None);
             }
-            // Block no longer than the reclaim period, so stale entries are picked up in time.
-            self.read(left.min(self.options.reclaim_after).min(self.options.poll))
+            // Block no longer than the reclaim period, so stale entries are picked up in time,
+            // nor past a retry this subscription scheduled.
+            let now = tokio::time::Instant::now();
+            if self.retry_due.is_some_and(|due| due <= now) {
+                self.retry_due = None;
+            }
+            let retry = self.retry_due.map_or(Duration::MAX, |due| due - now);
+            self.read(left.min(self.options.reclaim_after).min(self.options.poll).min(retry))
                 .await?;
             if self.buffer.is_empty() && tokio::time::Instant::now() >= deadline {
                 return Ok(None);
@@ -475,6 +541,23 @@ impl Subscription for RedisSubscription {
             .xack(&self.topic, &self.group, &[&delivery.id])
             .await
             .map_err(redis_err("ack event"))?;
+        Ok(())
+    }
+
+    /// Claims the entry again with its idle time set so that it is reclaimable after `delay`
+    /// (XCLAIM IDLE, JUSTID: the claim itself counts no delivery; the reclaim will).
+    async fn retry_after(&mut self, delivery: &Delivery, delay: Duration) -> Result<(), Error> {
+        let idle = self.options.reclaim_after.saturating_sub(delay);
+        let options = StreamClaimOptions::default()
+            .idle(usize::try_from(idle.as_millis()).unwrap_or(usize::MAX))
+            .with_justid();
+        let _: redis::Value = self
+            .conn
+            .xclaim_options(&self.topic, &self.group, &self.consumer, 0, &[&delivery.id], options)
+            .await
+            .map_err(redis_err("schedule a retry"))?;
+        let due = tokio::time::Instant::now() + delay;
+        self.retry_due = Some(self.retry_due.map_or(due, |d| d.min(due)));
         Ok(())
     }
 }
