@@ -85,13 +85,13 @@ impl Service for Ledger {
     }
 
     async fn start(config: LedgerConfig, ctx: &Context, parts: &mut Parts) -> Result<(), Error> {
-        let db = ctx.db.clone();
+        let (db, clock) = (ctx.db.clone(), ctx.clock.clone());
         let options = SubscribeOptions {
             poll: Duration::from_millis(50),
             ..SubscribeOptions::default()
         };
         parts.consume(&config.topic, GROUP, options, move |event| {
-            let (db, shared) = (db.clone(), config.shared.clone());
+            let (db, clock, shared) = (db.clone(), clock.clone(), config.shared.clone());
             async move {
                 let money: Money = payload(&event)?;
                 if money.currency_code == "XXX" {
@@ -101,7 +101,7 @@ impl Service for Ledger {
                     }
                 }
                 let mut tx = db.pool.begin().await?;
-                if Inbox::first_time(&mut tx, GROUP, &event.id).await? {
+                if Inbox::first_time(&mut tx, &clock, GROUP, &event.id).await? {
                     sqlx::query("INSERT INTO applied (event_id, amount) VALUES ($1, $2)")
                         .bind(event.id.clone())
                         .bind(money.amount_minor)
