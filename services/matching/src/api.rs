@@ -14,8 +14,9 @@ use tonic::{Request, Response, Status};
 use crate::domain::brief::{check_campaign, status_change_allowed};
 use crate::domain::index::{Index, parse_id};
 use crate::domain::rank::{Plan, Ranking, Settings};
-use crate::domain::select::{Limits, select};
-use crate::store::{Store, is_final, precondition, timestamp};
+use crate::domain::select::{Limits, Shortfall, select};
+use crate::domain::shortlist::{is_final, precondition};
+use crate::store::{Store, timestamp};
 
 pub const READ: &str = "matching.read";
 pub const WRITE: &str = "matching.write";
@@ -680,18 +681,7 @@ impl Matching {
             })
             .await?;
         let selected = found.chosen;
-        let shortfall = if selected.len() >= headcount {
-            String::new()
-        } else if found.matched < headcount as u64 {
-            format!(
-                "only {} influencers pass the brief's filters; see MatchInfluencers' filter counts",
-                found.matched
-            )
-        } else if found.affordable_left {
-            "diversity caps or segment quotas left the rest out".to_owned()
-        } else {
-            "the budget is spent".to_owned()
-        };
+        let shortfall = Shortfall::of(selected.len(), headcount, found.matched, found.affordable_left).to_string();
         let segment_counts = found
             .labels
             .iter()
