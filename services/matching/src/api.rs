@@ -57,6 +57,8 @@ pub struct Matching {
     store: Store,
     shared: Arc<SharedIndex>,
     settings: Settings,
+    /// Threads a scan and its explanations may use: the machine's cores.
+    threads: usize,
     /// First answers of mutating calls, by request id.
     keys: Idempotency,
 }
@@ -67,6 +69,7 @@ impl Matching {
             store,
             shared,
             settings,
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             keys,
         }
     }
@@ -152,9 +155,10 @@ impl Matching {
         let objective = Objective::try_from(c.objective).unwrap_or(Objective::Awareness);
         let settings = self.settings;
         let now = self.store.now_micros();
+        let threads = self.threads;
         self.with_index(move |index| {
             let plan = Plan::new(index, &brief, objective, &rejected, settings, now);
-            let ranking = plan.run(keep);
+            let ranking = plan.run(keep, threads);
             finish(&plan, ranking)
         })
         .await
@@ -454,9 +458,10 @@ impl MatchingService for Matching {
             return Err(Error::new(ErrorCode::Internal, "checked above").into());
         };
         let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
+        let threads = self.threads;
         let response = self
-            .rank(&id, &c, size, |plan, ranking| MatchInfluencersResponse {
-                candidates: plan.candidates(&ranking.top),
+            .rank(&id, &c, size, move |plan, ranking| MatchInfluencersResponse {
+                candidates: plan.candidates(&ranking.top, threads),
                 matched_count: ranking.matched as i64,
                 considered_count: ranking.considered as i64,
                 filter_counts: ranking.filter_counts(),
