@@ -15,7 +15,8 @@ use crate::domain::brief::{check_campaign, status_change_allowed};
 use crate::domain::index::{Index, parse_id};
 use crate::domain::rank::{Plan, Ranking, Settings};
 use crate::domain::select::{Limits, Shortfall, select};
-use crate::domain::shortlist::{is_final, precondition};
+use crate::domain::shortlist::is_final;
+use crate::error::{MatchingError, status_name};
 use crate::store::{Store, timestamp};
 
 pub const READ: &str = "matching.read";
@@ -77,10 +78,7 @@ impl Matching {
     /// Runs `f` on the index once its start-up read is done, off the async threads.
     async fn with_index<T: Send + 'static>(&self, f: impl FnOnce(&Index) -> T + Send + 'static) -> Result<T, Error> {
         if !self.shared.loaded.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::new(
-                ErrorCode::Unavailable,
-                "the match index is still loading the catalogue, retry shortly",
-            ));
+            return Err(MatchingError::IndexLoading.into());
         }
         let shared = self.shared.clone();
         let span = tracing::Span::current();
@@ -148,7 +146,7 @@ impl Matching {
         finish: impl FnOnce(&Plan<'_>, Ranking) -> T + Send + 'static,
     ) -> Result<T, Error> {
         if is_final(c.status) {
-            return Err(precondition(format!("campaign is {}", status_name(c.status))));
+            return Err(MatchingError::CampaignFinal(c.status).into());
         }
         let rejected = self.store.rejected(id).await?;
         let brief = c.brief.clone().unwrap_or_default();
@@ -214,12 +212,6 @@ fn shortlist_id(name: &str, field: &str) -> Result<(String, String), Error> {
         return Err(bad());
     }
     Ok((c.to_owned(), s.to_owned()))
-}
-
-fn status_name(status: i32) -> String {
-    CampaignStatus::try_from(status)
-        .map(|s| s.as_str_name().trim_start_matches("CAMPAIGN_STATUS_").to_lowercase())
-        .unwrap_or_else(|_| status.to_string())
 }
 
 /// Copies the fields named by `mask` from `from` into `to`. Paths: display_name, objective,
@@ -339,7 +331,7 @@ impl MatchingService for Matching {
                     store
                         .change_campaign(&tenant, &id, &claim, |c| {
                             if is_final(c.status) {
-                                return Err(precondition(format!("campaign is {}", status_name(c.status))));
+                                return Err(MatchingError::CampaignFinal(c.status).into());
                             }
                             let before = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
                             apply_mask(c, &from, &paths)?;
@@ -432,7 +424,7 @@ impl MatchingService for Matching {
                     store
                         .change_campaign(&tenant, &id, &claim, |c| {
                             if c.status == CampaignStatus::Completed as i32 {
-                                return Err(precondition("campaign is completed"));
+                                return Err(MatchingError::CampaignFinal(c.status).into());
                             }
                             c.status = CampaignStatus::Cancelled as i32;
                             Ok(())

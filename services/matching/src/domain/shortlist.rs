@@ -4,23 +4,19 @@
 
 use std::collections::HashMap;
 
-use chorus_kit::{Error, ErrorCode, Violations};
 use chorus_proto::matching::{CampaignStatus, Decision, MemberDecision, ShortlistMember};
+
+use crate::error::MatchingError;
 
 /// Whether a status is final: a completed or cancelled campaign changes no more.
 pub fn is_final(status: i32) -> bool {
     status == CampaignStatus::Cancelled as i32 || status == CampaignStatus::Completed as i32
 }
 
-/// FAILED_PRECONDITION for changes a campaign's status does not allow.
-pub fn precondition(message: impl Into<String>) -> Error {
-    Error::new(ErrorCode::FailedPrecondition, message)
-}
-
 /// Refuses shortlist changes for a campaign whose status is final.
-pub fn ensure_open(status: i32) -> Result<(), Error> {
+pub fn ensure_open(status: i32) -> Result<(), MatchingError> {
     if is_final(status) {
-        return Err(precondition("campaign is completed or cancelled"));
+        return Err(MatchingError::CampaignClosed);
     }
     Ok(())
 }
@@ -44,20 +40,22 @@ impl Change {
 /// Applies `decisions` to `members` in order and returns what changed, in the same order;
 /// a decision that repeats a member's current one changes nothing. Every decision must name
 /// a member (`decisions[i].influencer`), or nothing is applied.
-pub fn decide(members: &mut [ShortlistMember], decisions: &[MemberDecision]) -> Result<Vec<Change>, Error> {
+pub fn decide(members: &mut [ShortlistMember], decisions: &[MemberDecision]) -> Result<Vec<Change>, MatchingError> {
     let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(members.len());
     for (i, m) in members.iter().enumerate() {
         by_name.entry(m.influencer.as_str()).or_insert(i);
     }
-    let mut v = Violations::new();
     let mut places = Vec::with_capacity(decisions.len());
+    let mut strangers = Vec::new();
     for (i, d) in decisions.iter().enumerate() {
         match by_name.get(d.influencer.as_str()) {
             Some(place) => places.push(*place),
-            None => v.add(format!("decisions[{i}].influencer"), "not a member of this shortlist"),
+            None => strangers.push(i),
         }
     }
-    v.finish()?;
+    if !strangers.is_empty() {
+        return Err(MatchingError::NotAMember(strangers));
+    }
     let mut changes = Vec::new();
     for (d, member) in decisions.iter().zip(places) {
         let m = &mut members[member];
@@ -101,9 +99,10 @@ mod tests {
         assert!(is_final(CampaignStatus::Cancelled as i32));
         assert!(!is_final(CampaignStatus::Draft as i32));
         assert!(!is_final(CampaignStatus::Live as i32));
-        let err = ensure_open(CampaignStatus::Cancelled as i32).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::FailedPrecondition);
-        assert_eq!(err.message(), "campaign is completed or cancelled");
+        assert_eq!(
+            ensure_open(CampaignStatus::Cancelled as i32),
+            Err(MatchingError::CampaignClosed)
+        );
         assert!(ensure_open(CampaignStatus::Live as i32).is_ok());
     }
 
@@ -119,9 +118,7 @@ mod tests {
             ],
         )
         .unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidArgument);
-        let fields: Vec<&str> = err.violations().iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["decisions[0].influencer", "decisions[2].influencer"]);
+        assert_eq!(err, MatchingError::NotAMember(vec![0, 2]));
         assert!(
             m.iter().all(|m| m.decision == Decision::Pending as i32),
             "nothing applied"

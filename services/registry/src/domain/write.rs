@@ -4,10 +4,10 @@
 
 use std::collections::HashSet;
 
-use chorus_kit::Error;
 use chorus_proto::registry::{Influencer, InfluencerStatus};
 
 use super::influencer::{AccountKey, keys};
+use crate::error::RegistryError;
 
 /// How a write treats accounts that already exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +46,14 @@ impl Batch {
         inf: &Influencer,
         mode: &WriteMode,
         owner: impl Fn(&AccountKey) -> Option<&'a str>,
-    ) -> Result<(Outcome, String), Error> {
+    ) -> Result<(Outcome, String), RegistryError> {
         let row_keys = keys(inf);
         for (i, k) in row_keys.iter().enumerate() {
             if self.claimed_keys.contains(k) {
-                return Err(Error::invalid_field(
-                    format!("accounts[{i}]"),
-                    format!("{} is also in an earlier row of the same message", k.handle),
-                ));
+                return Err(RegistryError::AccountRepeated {
+                    index: i,
+                    handle: k.handle.clone(),
+                });
             }
         }
         let owners: Vec<(usize, &str)> = row_keys
@@ -64,19 +64,19 @@ impl Batch {
         let (outcome, id) = match mode {
             WriteMode::Create => {
                 if let Some((i, _)) = owners.first() {
-                    return Err(Error::already_exists(format!(
-                        "accounts[{i}]: {} already belongs to an influencer",
-                        row_keys[*i].handle
-                    )));
+                    return Err(RegistryError::AccountTaken {
+                        index: *i,
+                        handle: row_keys[*i].handle.clone(),
+                    });
                 }
                 (Outcome::Created, new_id())
             }
             WriteMode::Replace(id) => {
                 if let Some((i, _)) = owners.iter().find(|(_, o)| o != id) {
-                    return Err(Error::already_exists(format!(
-                        "accounts[{i}]: {} already belongs to another influencer",
-                        row_keys[*i].handle
-                    )));
+                    return Err(RegistryError::AccountOfAnother {
+                        index: *i,
+                        handle: row_keys[*i].handle.clone(),
+                    });
                 }
                 (Outcome::Updated, id.clone())
             }
@@ -85,20 +85,12 @@ impl Batch {
                 match owners.first() {
                     None => (Outcome::Created, new_id()),
                     Some((_, o)) if distinct.len() == 1 => (Outcome::Updated, (*o).to_owned()),
-                    Some(_) => {
-                        return Err(Error::new(
-                            chorus_kit::ErrorCode::FailedPrecondition,
-                            "the row's accounts belong to different influencers; merge them first",
-                        ));
-                    }
+                    Some(_) => return Err(RegistryError::RowSpansInfluencers),
                 }
             }
         };
         if self.claimed_ids.contains(&id) {
-            return Err(Error::invalid_field(
-                "accounts",
-                "updates the same influencer as an earlier row of the same message",
-            ));
+            return Err(RegistryError::InfluencerRepeated);
         }
         self.claimed_ids.insert(id.clone());
         self.claimed_keys.extend(row_keys);
@@ -125,7 +117,6 @@ pub fn initial_status(inf: &Influencer, outcome: Outcome) -> i32 {
 mod tests {
     use std::collections::HashMap;
 
-    use chorus_kit::ErrorCode;
     use chorus_proto::registry::SocialAccount;
 
     use super::*;
@@ -165,7 +156,7 @@ mod tests {
         inf: &Influencer,
         mode: &WriteMode,
         existing: &HashMap<AccountKey, String>,
-    ) -> Result<(Outcome, String), Error> {
+    ) -> Result<(Outcome, String), RegistryError> {
         batch.decide(inf, mode, |k| existing.get(k).map(String::as_str))
     }
 
@@ -177,8 +168,13 @@ mod tests {
         assert_eq!(outcome, Outcome::Created);
         assert!(uuid::Uuid::try_parse(&id).is_ok(), "{id}");
         let err = decide(&mut batch, &row(&["other", "taken"]), &WriteMode::Create, &existing).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::AlreadyExists);
-        assert_eq!(err.message(), "accounts[1]: taken already belongs to an influencer");
+        assert_eq!(
+            err,
+            RegistryError::AccountTaken {
+                index: 1,
+                handle: "taken".into()
+            }
+        );
     }
 
     #[test]
@@ -189,10 +185,12 @@ mod tests {
         let decided = decide(&mut batch, &row(&["mine", "new"]), &replace, &existing).unwrap();
         assert_eq!(decided, (Outcome::Updated, "a".to_owned()));
         let err = decide(&mut Batch::new(), &row(&["mine", "theirs"]), &replace, &existing).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::AlreadyExists);
         assert_eq!(
-            err.message(),
-            "accounts[1]: theirs already belongs to another influencer"
+            err,
+            RegistryError::AccountOfAnother {
+                index: 1,
+                handle: "theirs".into()
+            }
         );
     }
 
@@ -205,12 +203,7 @@ mod tests {
         let (outcome, _) = decide(&mut batch, &row(&["other"]), &WriteMode::Upsert, &existing).unwrap();
         assert_eq!(outcome, Outcome::Created);
         let err = decide(&mut Batch::new(), &row(&["a1", "b1"]), &WriteMode::Upsert, &existing).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::FailedPrecondition);
-        assert!(
-            err.message().contains("belong to different influencers"),
-            "{}",
-            err.message()
-        );
+        assert_eq!(err, RegistryError::RowSpansInfluencers);
     }
 
     #[test]
@@ -219,11 +212,16 @@ mod tests {
         let mut batch = Batch::new();
         decide(&mut batch, &row(&["a1"]), &WriteMode::Upsert, &existing).unwrap();
         let err = decide(&mut batch, &row(&["x", "a1"]), &WriteMode::Upsert, &existing).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidArgument);
-        assert_eq!(err.violations()[0].field, "accounts[1]");
+        assert_eq!(
+            err,
+            RegistryError::AccountRepeated {
+                index: 1,
+                handle: "a1".into()
+            }
+        );
         // Another account of the same influencer: the same person twice in one message.
         let err = decide(&mut batch, &row(&["a2"]), &WriteMode::Upsert, &existing).unwrap_err();
-        assert_eq!(err.violations()[0].field, "accounts");
+        assert_eq!(err, RegistryError::InfluencerRepeated);
         // A refused row claims nothing: its accounts stay free for a later row.
         let mut batch = Batch::new();
         assert!(decide(&mut batch, &row(&["a1", "zz"]), &WriteMode::Create, &existing).is_err());

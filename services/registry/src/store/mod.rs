@@ -29,6 +29,7 @@ use crate::domain::tier::TierTable;
 use crate::domain::vetting::report::Thresholds;
 use crate::domain::write::{Batch, initial_status};
 pub use crate::domain::write::{Outcome, WriteMode};
+use crate::error::RegistryError;
 use crate::events;
 pub(crate) use sql::{Arg, Sql};
 
@@ -130,7 +131,11 @@ impl Store {
         let mut batch = Batch::new();
         let plan: Vec<Result<(Outcome, String), Error>> = rows
             .iter()
-            .map(|inf| batch.decide(inf, mode, |k| existing.get(k).map(|e| e.influencer_id.as_str())))
+            .map(|inf| {
+                batch
+                    .decide(inf, mode, |k| existing.get(k).map(|e| e.influencer_id.as_str()))
+                    .map_err(Error::from)
+            })
             .collect();
 
         let mut tx = self.db.pool.begin().await?;
@@ -163,10 +168,7 @@ impl Store {
                 return Err(match mode {
                     WriteMode::Replace(id) => Error::not_found(format!("influencers/{id}")),
                     // Planned again by `write`: the erased person's accounts are gone now.
-                    _ => Error::new(
-                        ErrorCode::Aborted,
-                        "an influencer was deleted while this write was planned",
-                    ),
+                    _ => RegistryError::DeletedWhilePlanned.into(),
                 });
             }
         }
@@ -271,10 +273,7 @@ impl Store {
                  WHERE accounts.influencer_id = excluded.influencer_id",
             );
             if q.query().execute(&mut *tx).await?.rows_affected() < n {
-                return Err(Error::new(
-                    ErrorCode::Aborted,
-                    "an account was taken by another influencer while this write was planned",
-                ));
+                return Err(RegistryError::TakenWhilePlanned.into());
             }
         }
         // The influencer rows' copies of their largest account, from the accounts as stored.
