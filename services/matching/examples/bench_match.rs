@@ -158,15 +158,17 @@ async fn main() {
     // 2. Match, top 500: scan, score, explain.
     let brief = typical();
     let none = HashSet::new();
+    // What the service passes: every core.
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut h = Histogram::<u64>::new(3).unwrap();
     let mut scan = Histogram::<u64>::new(3).unwrap();
     let mut matched = 0;
     for _ in 0..runs {
         let t = Instant::now();
         let plan = Plan::new(&index, &brief, Objective::Awareness, &none, Settings::default(), 0);
-        let r = plan.run(500);
+        let r = plan.run(500, threads);
         scan.record(t.elapsed().as_micros() as u64).unwrap();
-        let candidates = plan.candidates(&r.top);
+        let candidates = plan.candidates(&r.top, threads);
         h.record(t.elapsed().as_micros() as u64).unwrap();
         matched = r.matched;
         std::hint::black_box(candidates);
@@ -217,7 +219,7 @@ async fn main() {
         max_niche_share: 0.2,
     });
     let plan = Plan::new(&index, &broad, Objective::Awareness, &none, Settings::default(), 0);
-    let ranked = plan.run(50_000);
+    let ranked = plan.run(50_000, threads);
     println!(
         "select: {} candidates ranked ({} matched)",
         ranked.top.len(),

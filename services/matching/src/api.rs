@@ -14,8 +14,10 @@ use tonic::{Request, Response, Status};
 use crate::domain::brief::{check_campaign, status_change_allowed};
 use crate::domain::index::{Index, parse_id};
 use crate::domain::rank::{Plan, Ranking, Settings};
-use crate::domain::select::{Limits, select};
-use crate::store::{Store, is_final, precondition, timestamp};
+use crate::domain::select::{Limits, Shortfall, select};
+use crate::domain::shortlist::is_final;
+use crate::error::{MatchingError, status_name};
+use crate::store::{Store, timestamp};
 
 pub const READ: &str = "matching.read";
 pub const WRITE: &str = "matching.write";
@@ -56,6 +58,8 @@ pub struct Matching {
     store: Store,
     shared: Arc<SharedIndex>,
     settings: Settings,
+    /// Threads a scan and its explanations may use: the machine's cores.
+    threads: usize,
     /// First answers of mutating calls, by request id.
     keys: Idempotency,
 }
@@ -66,6 +70,7 @@ impl Matching {
             store,
             shared,
             settings,
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             keys,
         }
     }
@@ -73,10 +78,7 @@ impl Matching {
     /// Runs `f` on the index once its start-up read is done, off the async threads.
     async fn with_index<T: Send + 'static>(&self, f: impl FnOnce(&Index) -> T + Send + 'static) -> Result<T, Error> {
         if !self.shared.loaded.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::new(
-                ErrorCode::Unavailable,
-                "the match index is still loading the catalogue, retry shortly",
-            ));
+            return Err(MatchingError::IndexLoading.into());
         }
         let shared = self.shared.clone();
         let span = tracing::Span::current();
@@ -144,16 +146,17 @@ impl Matching {
         finish: impl FnOnce(&Plan<'_>, Ranking) -> T + Send + 'static,
     ) -> Result<T, Error> {
         if is_final(c.status) {
-            return Err(precondition(format!("campaign is {}", status_name(c.status))));
+            return Err(MatchingError::CampaignFinal(c.status).into());
         }
         let rejected = self.store.rejected(id).await?;
         let brief = c.brief.clone().unwrap_or_default();
         let objective = Objective::try_from(c.objective).unwrap_or(Objective::Awareness);
         let settings = self.settings;
         let now = self.store.now_micros();
+        let threads = self.threads;
         self.with_index(move |index| {
             let plan = Plan::new(index, &brief, objective, &rejected, settings, now);
-            let ranking = plan.run(keep);
+            let ranking = plan.run(keep, threads);
             finish(&plan, ranking)
         })
         .await
@@ -209,12 +212,6 @@ fn shortlist_id(name: &str, field: &str) -> Result<(String, String), Error> {
         return Err(bad());
     }
     Ok((c.to_owned(), s.to_owned()))
-}
-
-fn status_name(status: i32) -> String {
-    CampaignStatus::try_from(status)
-        .map(|s| s.as_str_name().trim_start_matches("CAMPAIGN_STATUS_").to_lowercase())
-        .unwrap_or_else(|_| status.to_string())
 }
 
 /// Copies the fields named by `mask` from `from` into `to`. Paths: display_name, objective,
@@ -334,7 +331,7 @@ impl MatchingService for Matching {
                     store
                         .change_campaign(&tenant, &id, &claim, |c| {
                             if is_final(c.status) {
-                                return Err(precondition(format!("campaign is {}", status_name(c.status))));
+                                return Err(MatchingError::CampaignFinal(c.status).into());
                             }
                             let before = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
                             apply_mask(c, &from, &paths)?;
@@ -427,7 +424,7 @@ impl MatchingService for Matching {
                     store
                         .change_campaign(&tenant, &id, &claim, |c| {
                             if c.status == CampaignStatus::Completed as i32 {
-                                return Err(precondition("campaign is completed"));
+                                return Err(MatchingError::CampaignFinal(c.status).into());
                             }
                             c.status = CampaignStatus::Cancelled as i32;
                             Ok(())
@@ -453,9 +450,10 @@ impl MatchingService for Matching {
             return Err(Error::new(ErrorCode::Internal, "checked above").into());
         };
         let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
+        let threads = self.threads;
         let response = self
-            .rank(&id, &c, size, |plan, ranking| MatchInfluencersResponse {
-                candidates: plan.candidates(&ranking.top),
+            .rank(&id, &c, size, move |plan, ranking| MatchInfluencersResponse {
+                candidates: plan.candidates(&ranking.top, threads),
                 matched_count: ranking.matched as i64,
                 considered_count: ranking.considered as i64,
                 filter_counts: ranking.filter_counts(),
@@ -680,18 +678,7 @@ impl Matching {
             })
             .await?;
         let selected = found.chosen;
-        let shortfall = if selected.len() >= headcount {
-            String::new()
-        } else if found.matched < headcount as u64 {
-            format!(
-                "only {} influencers pass the brief's filters; see MatchInfluencers' filter counts",
-                found.matched
-            )
-        } else if found.affordable_left {
-            "diversity caps or segment quotas left the rest out".to_owned()
-        } else {
-            "the budget is spent".to_owned()
-        };
+        let shortfall = Shortfall::of(selected.len(), headcount, found.matched, found.affordable_left).to_string();
         let segment_counts = found
             .labels
             .iter()

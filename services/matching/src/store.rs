@@ -5,17 +5,17 @@
 
 use std::collections::HashSet;
 
+use chorus_kit::Error;
 use chorus_kit::clock::Clock;
 use chorus_kit::events::envelope;
 use chorus_kit::events::outbox::Outbox;
 use chorus_kit::idempotency::Claim;
 use chorus_kit::storage::Database;
-use chorus_kit::{Error, ErrorCode};
-use chorus_proto::matching::{
-    Campaign, CampaignChanged, CampaignStatus, Decision, MemberDecision, Shortlist, ShortlistMemberDecided,
-};
+use chorus_proto::matching::{Campaign, CampaignChanged, MemberDecision, Shortlist, ShortlistMemberDecided};
 use prost::Message;
 use sqlx::Row;
+
+use crate::domain::shortlist;
 
 /// Matching's topic: `chorus_kit::events::topic_of` any of its events.
 pub const TOPIC: &str = "chorus.matching";
@@ -169,10 +169,7 @@ impl Store {
         let Some(owned) = owned else {
             return Err(Error::not_found(format!("campaigns/{campaign_id}")));
         };
-        let status = owned.try_get::<i64, _>(0)? as i32;
-        if is_final(status) {
-            return Err(precondition("campaign is completed or cancelled"));
-        }
+        shortlist::ensure_open(owned.try_get::<i64, _>(0)? as i32)?;
         sqlx::query(
             "INSERT INTO shortlists (id, campaign_id, tenant, body, create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -231,8 +228,8 @@ impl Store {
     }
 
     /// Records the brand's decisions on a shortlist's members: the shortlist, the campaign's
-    /// rejections and one event per changed member, in one transaction. Every decision names a
-    /// member (checked here, under the lock).
+    /// rejections and one event per changed member, in one transaction. The rules are
+    /// `domain::shortlist`'s, applied here under the lock.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db matching.decide", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn decide(
         &self,
@@ -259,41 +256,25 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        if is_final(status as i32) {
-            return Err(precondition("campaign is completed or cancelled"));
-        }
+        shortlist::ensure_open(status as i32)?;
         let row = sqlx::query("SELECT body FROM shortlists WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
         let mut s: Shortlist = decode(row.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode shortlist")?;
-        let mut v = chorus_kit::Violations::new();
-        for (i, d) in decisions.iter().enumerate() {
-            v.check(
-                !s.members.iter().any(|m| m.influencer == d.influencer),
-                format!("decisions[{i}].influencer"),
-                "not a member of this shortlist",
-            );
-        }
-        v.finish()?;
-        let mut events = Vec::new();
-        for d in decisions {
-            let Some(m) = s.members.iter_mut().find(|m| m.influencer == d.influencer) else {
-                continue;
-            };
-            if m.decision == d.decision {
-                continue;
-            }
-            m.decision = d.decision;
+        let changes = shortlist::decide(&mut s.members, decisions)?;
+        let mut events = Vec::with_capacity(changes.len());
+        for change in changes {
+            let m = &s.members[change.member];
             // This shortlist's rejection only: another shortlist's stands.
-            let influencer_id = d.influencer.trim_start_matches("influencers/");
+            let influencer_id = m.influencer.trim_start_matches("influencers/");
             sqlx::query("DELETE FROM rejections WHERE campaign_id = $1 AND shortlist_id = $2 AND influencer_id = $3")
                 .bind(campaign_id)
                 .bind(id)
                 .bind(influencer_id)
                 .execute(&mut *tx)
                 .await?;
-            if d.decision == Decision::Rejected as i32 {
+            if change.rejects() {
                 sqlx::query("INSERT INTO rejections (campaign_id, shortlist_id, influencer_id) VALUES ($1, $2, $3)")
                     .bind(campaign_id)
                     .bind(id)
@@ -308,7 +289,7 @@ impl Store {
                     shortlist: s.name.clone(),
                     campaign: format!("campaigns/{campaign_id}"),
                     influencer: m.influencer.clone(),
-                    decision: m.decision,
+                    decision: change.decision,
                     segment: m.segment.clone(),
                     candidate: m.candidate.clone(),
                 },
@@ -443,14 +424,4 @@ fn changed(clock: &Clock, c: &Campaign) -> chorus_proto::event::Envelope {
             campaign: Some(c.clone()),
         },
     )
-}
-
-/// FAILED_PRECONDITION for changes a campaign's status does not allow.
-pub fn precondition(message: impl Into<String>) -> Error {
-    Error::new(ErrorCode::FailedPrecondition, message)
-}
-
-/// Whether a status is final.
-pub fn is_final(status: i32) -> bool {
-    status == CampaignStatus::Cancelled as i32 || status == CampaignStatus::Completed as i32
 }

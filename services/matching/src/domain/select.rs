@@ -151,10 +151,69 @@ fn greedy(candidates: &[Scored], values: &[f64], eligible: &[usize], limits: &Li
     s
 }
 
+/// Why a selection holds fewer people than the brief's headcount, in the words
+/// SelectInfluencers answers with (empty when it holds enough).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    None,
+    /// Fewer people pass the brief's filters than it wants.
+    TooFewMatch(u64),
+    /// Someone affordable and worth something was left: caps or quotas kept them out.
+    CapsOrQuotas,
+    /// Nobody worth anything is affordable with what is left.
+    BudgetSpent,
+}
+
+impl Shortfall {
+    /// `matched` passed the filters; `affordable_left` says whether anyone not chosen is
+    /// worth something to the objective and costs no more than the budget left.
+    pub fn of(selected: usize, headcount: usize, matched: u64, affordable_left: bool) -> Shortfall {
+        if selected >= headcount {
+            Shortfall::None
+        } else if matched < headcount as u64 {
+            Shortfall::TooFewMatch(matched)
+        } else if affordable_left {
+            Shortfall::CapsOrQuotas
+        } else {
+            Shortfall::BudgetSpent
+        }
+    }
+}
+
+impl std::fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shortfall::None => Ok(()),
+            Shortfall::TooFewMatch(n) => write!(
+                f,
+                "only {n} influencers pass the brief's filters; see MatchInfluencers' filter counts"
+            ),
+            Shortfall::CapsOrQuotas => f.write_str("diversity caps or segment quotas left the rest out"),
+            Shortfall::BudgetSpent => f.write_str("the budget is spent"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::rank::tests_support::scored;
+
+    #[test]
+    fn a_shortfall_names_its_first_cause() {
+        assert_eq!(Shortfall::of(10, 10, 5, false), Shortfall::None);
+        assert_eq!(Shortfall::of(12, 10, 50, true).to_string(), "");
+        assert_eq!(Shortfall::of(5, 10, 5, true), Shortfall::TooFewMatch(5));
+        assert_eq!(
+            Shortfall::of(5, 10, 5, true).to_string(),
+            "only 5 influencers pass the brief's filters; see MatchInfluencers' filter counts"
+        );
+        assert_eq!(
+            Shortfall::of(5, 10, 50, true).to_string(),
+            "diversity caps or segment quotas left the rest out"
+        );
+        assert_eq!(Shortfall::of(5, 10, 50, false).to_string(), "the budget is spent");
+    }
 
     fn by_value(s: &Scored) -> f64 {
         s.engagements

@@ -11,8 +11,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{READ, WRITE, account, authorize, optional_account, parse_name};
 use crate::domain::influencer::AccountKey;
-use crate::domain::vetting::classifier::{CUT, Decision, Features, Model, Prior};
+use crate::domain::vetting::classifier::{Features, Model, Prior};
 use crate::domain::vetting::comments;
+use crate::domain::vetting::explain::classify;
 use crate::domain::vetting::report::{AudienceSummary, MIN_AUDIENCE_SAMPLE};
 use crate::store::{Sample, Store};
 
@@ -105,66 +106,6 @@ pub fn features(a: &FollowerAccount, at: &str, v: &mut Violations) -> Option<Fea
         username_digits,
         account_age_days,
     })
-}
-
-/// A typical real account (the medians of the real class in docs/follower-classifier.md):
-/// reasons say what differs from it.
-const TYPICAL: Features = Features {
-    posts: 60,
-    followers: 300,
-    following: 350,
-    has_profile_picture: true,
-    is_private: false,
-    biography_length: 40,
-    username_length: 11,
-    username_digits: 0,
-    account_age_days: None,
-};
-
-/// What pushed an account towards "fake" most, compared with a typical real account, in words:
-/// at most three, strongest first, each worth at least half a point of log-odds.
-fn reasons(model: &Model, f: &Features) -> Vec<String> {
-    let typical = model.explain(&TYPICAL);
-    let mut pushing: Vec<(f64, &'static str)> = model
-        .explain(f)
-        .iter()
-        .zip(&typical)
-        .map(|(c, t)| (c.log_odds - t.log_odds, c.feature))
-        .filter(|(d, _)| *d >= 0.5)
-        .collect();
-    pushing.sort_by(|a, b| b.0.total_cmp(&a.0));
-    pushing
-        .into_iter()
-        .take(3)
-        .map(|(d, feature)| {
-            let what = match feature {
-                "ln_posts" | "no_posts" => format!("{} posts", f.posts),
-                "ln_followers" => format!("{} followers", f.followers),
-                "ln_following" | "mass_following" => format!("follows {} accounts", f.following),
-                "no_profile_picture" => "no profile picture".to_owned(),
-                "no_biography" => "no biography".to_owned(),
-                "username_digit_share" => {
-                    format!(
-                        "{} of {} username characters are digits",
-                        f.username_digits, f.username_length
-                    )
-                }
-                "ln_account_age" => format!("account {} days old", f.account_age_days.unwrap_or(0)),
-                other => other.replace('_', " "),
-            };
-            format!("{what} ({d:+.1} log-odds)")
-        })
-        .collect()
-}
-
-pub fn classify(model: &Model, decision: &Decision<'_>, key: String, f: &Features) -> Classification {
-    let p = decision.fake_probability(f);
-    Classification {
-        key,
-        fake: p >= CUT,
-        fake_probability: p,
-        reasons: reasons(model, f),
-    }
 }
 
 fn required_account(platform: i32, handle: &str) -> Result<AccountKey, Error> {

@@ -27,28 +27,14 @@ use crate::domain::engagement;
 use crate::domain::influencer::{AccountKey, keys, micros_to_timestamp, timestamp_to_micros};
 use crate::domain::tier::TierTable;
 use crate::domain::vetting::report::Thresholds;
+use crate::domain::write::{Batch, initial_status};
+pub use crate::domain::write::{Outcome, WriteMode};
+use crate::error::RegistryError;
 use crate::events;
 pub(crate) use sql::{Arg, Sql};
 
 /// Rows per multi-row statement: well under both engines' bound-parameter limits.
 const CHUNK: usize = 1_000;
-
-/// How a write treats accounts that already exist.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteMode {
-    /// New influencers only: an existing account is ALREADY_EXISTS.
-    Create,
-    /// Import: rows whose accounts exist update that influencer, others create one.
-    Upsert,
-    /// Replace the influencer with this id; its accounts may not belong to anyone else.
-    Replace(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Created,
-    Updated,
-}
 
 /// The result of one row of a write.
 pub type RowResult = Result<(Outcome, Influencer), Error>;
@@ -143,12 +129,15 @@ impl Store {
         let now = self.now_micros();
 
         // Decide per row: which id it writes, or why it cannot.
-        let mut plan: Vec<Result<(Outcome, String), Error>> = Vec::with_capacity(rows.len());
-        let mut claimed_keys: HashSet<AccountKey> = HashSet::new();
-        let mut claimed_ids: HashSet<String> = HashSet::new();
-        for inf in rows {
-            plan.push(decide(inf, mode, &existing, &mut claimed_keys, &mut claimed_ids));
-        }
+        let mut batch = Batch::new();
+        let plan: Vec<Result<(Outcome, String), Error>> = rows
+            .iter()
+            .map(|inf| {
+                batch
+                    .decide(inf, mode, |k| existing.get(k).map(|e| e.influencer_id.as_str()))
+                    .map_err(Error::from)
+            })
+            .collect();
 
         let mut tx = self.db.pool.begin().await?;
         // An influencer planned as updated may have been erased since the plan was read: the
@@ -180,10 +169,7 @@ impl Store {
                 return Err(match mode {
                     WriteMode::Replace(id) => Error::not_found(format!("influencers/{id}")),
                     // Planned again by `write`: the erased person's accounts are gone now.
-                    _ => Error::new(
-                        ErrorCode::Aborted,
-                        "an influencer was deleted while this write was planned",
-                    ),
+                    _ => RegistryError::DeletedWhilePlanned.into(),
                 });
             }
         }
@@ -288,10 +274,7 @@ impl Store {
                  WHERE accounts.influencer_id = excluded.influencer_id",
             );
             if q.query().execute(&mut *tx).await?.rows_affected() < n {
-                return Err(Error::new(
-                    ErrorCode::Aborted,
-                    "an account was taken by another influencer while this write was planned",
-                ));
+                return Err(RegistryError::TakenWhilePlanned.into());
             }
         }
         // The influencer rows' copies of their largest account, from the accounts as stored.
@@ -663,84 +646,6 @@ impl Store {
             .fetch_optional(&self.db.pool)
             .await?;
         Ok(row.is_some())
-    }
-}
-
-/// Where one row goes: which influencer id it writes, created or updated, or why it cannot.
-fn decide(
-    inf: &Influencer,
-    mode: &WriteMode,
-    existing: &HashMap<AccountKey, Existing>,
-    claimed_keys: &mut HashSet<AccountKey>,
-    claimed_ids: &mut HashSet<String>,
-) -> Result<(Outcome, String), Error> {
-    let row_keys = keys(inf);
-    for (i, k) in row_keys.iter().enumerate() {
-        if claimed_keys.contains(k) {
-            return Err(Error::invalid_field(
-                format!("accounts[{i}]"),
-                format!("{} is also in an earlier row of the same message", k.handle),
-            ));
-        }
-    }
-    let owners: Vec<(usize, &String)> = row_keys
-        .iter()
-        .enumerate()
-        .filter_map(|(i, k)| existing.get(k).map(|e| (i, &e.influencer_id)))
-        .collect();
-    let (outcome, id) = match mode {
-        WriteMode::Create => {
-            if let Some((i, _)) = owners.first() {
-                return Err(Error::already_exists(format!(
-                    "accounts[{i}]: {} already belongs to an influencer",
-                    row_keys[*i].handle
-                )));
-            }
-            (Outcome::Created, uuid::Uuid::now_v7().to_string())
-        }
-        WriteMode::Replace(id) => {
-            if let Some((i, _)) = owners.iter().find(|(_, owner)| *owner != id) {
-                return Err(Error::already_exists(format!(
-                    "accounts[{i}]: {} already belongs to another influencer",
-                    row_keys[*i].handle
-                )));
-            }
-            (Outcome::Updated, id.clone())
-        }
-        WriteMode::Upsert => {
-            let distinct: HashSet<&String> = owners.iter().map(|(_, o)| *o).collect();
-            match distinct.len() {
-                0 => (Outcome::Created, uuid::Uuid::now_v7().to_string()),
-                1 => (Outcome::Updated, owners[0].1.clone()),
-                _ => {
-                    return Err(Error::new(
-                        ErrorCode::FailedPrecondition,
-                        "the row's accounts belong to different influencers; merge them first",
-                    ));
-                }
-            }
-        }
-    };
-    if claimed_ids.contains(&id) {
-        return Err(Error::invalid_field(
-            "accounts",
-            "updates the same influencer as an earlier row of the same message",
-        ));
-    }
-    claimed_ids.insert(id.clone());
-    for k in row_keys {
-        claimed_keys.insert(k);
-    }
-    Ok((outcome, id))
-}
-
-/// The status column a write stores: a new influencer without one is ACTIVE; 0 on an update
-/// means "keep the stored status" (see the upsert statement).
-fn initial_status(inf: &Influencer, outcome: Outcome) -> i32 {
-    if inf.status == chorus_proto::registry::InfluencerStatus::Unspecified as i32 && outcome == Outcome::Created {
-        chorus_proto::registry::InfluencerStatus::Active as i32
-    } else {
-        inf.status
     }
 }
 

@@ -4,4 +4,5 @@
 
 pub mod classifier;
 pub mod comments;
+pub mod explain;
 pub mod report;
