@@ -3,6 +3,7 @@
 
 pub mod engagement;
 pub mod influencer;
+pub mod limits;
 pub mod vetting;
 
 // The shared vocabulary, under the names the registry has always used.
