@@ -3,5 +3,6 @@
 
 pub mod brief;
 pub mod index;
+pub mod limits;
 pub mod rank;
 pub mod select;
