@@ -80,6 +80,9 @@ mod tests {
         assert!(decode::<(String, i64)>("%%%", 9).is_err());
         assert_eq!(decode::<(String, i64)>("", 9).unwrap(), None);
         let long = encode(9, &("x".repeat(MAX_TOKEN), 5i64));
-        assert_eq!(decode::<(String, i64)>(&long, 9).unwrap_err().violations()[0].field, "page_token");
+        assert_eq!(
+            decode::<(String, i64)>(&long, 9).unwrap_err().violations()[0].field,
+            "page_token"
+        );
     }
 }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chorus_kit::auth::{Caller, Grant, Issuer, role};
 use chorus_kit::Error;
+use chorus_kit::auth::{Caller, Grant, Issuer, role};
 use chorus_proto::identity::identity_service_server::IdentityService;
 use chorus_proto::identity::*;
 use tonic::{Request, Response, Status};

@@ -26,7 +26,6 @@ pub const WRITE: &str = "matching.write";
 /// Every matching scope, for tokens that may do anything (`chorus up`'s dev token).
 pub const SCOPES: &[&str] = &[READ, WRITE];
 
-
 /// The index and whether its start-up read has finished.
 #[derive(Debug, Default)]
 pub struct SharedIndex {
@@ -230,7 +229,11 @@ pub fn apply_mask(to: &mut Campaign, from: &Campaign, paths: &[String]) -> Resul
     let src = from.brief.as_ref().unwrap_or(&empty);
     for (i, path) in paths.iter().enumerate().take(MAX_MASK_PATHS) {
         // Only a short path is echoed, so the error stays small.
-        let shown = if too_long(path, 64) { "the path".to_owned() } else { format!("{path:?}") };
+        let shown = if too_long(path, 64) {
+            "the path".to_owned()
+        } else {
+            format!("{path:?}")
+        };
         match path.as_str() {
             "display_name" => to.display_name = from.display_name.clone(),
             "objective" => to.objective = from.objective,

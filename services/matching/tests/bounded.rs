@@ -74,7 +74,8 @@ const CAMPAIGN: &[&str] = &[
 ];
 
 fn time() -> impl Strategy<Value = Timestamp> + Clone {
-    (any::<i64>(), prop_oneof![0..1_000_000_000i32, any::<i32>()]).prop_map(|(seconds, nanos)| Timestamp { seconds, nanos })
+    (any::<i64>(), prop_oneof![0..1_000_000_000i32, any::<i32>()])
+        .prop_map(|(seconds, nanos)| Timestamp { seconds, nanos })
 }
 
 fn brief_strategy() -> impl Strategy<Value = Brief> {
@@ -104,16 +105,24 @@ fn brief_strategy() -> impl Strategy<Value = Brief> {
         max_city_share,
         max_niche_share,
     });
-    let segment = (text_or(LABELS), text(), text_or(COUNTRIES), text_or(NICHES), enum_number(6)).prop_map(
-        |(label, city, country_code, niche, age_bucket)| Segment {
+    let segment = (
+        text_or(LABELS),
+        text(),
+        text_or(COUNTRIES),
+        text_or(NICHES),
+        enum_number(6),
+    )
+        .prop_map(|(label, city, country_code, niche, age_bucket)| Segment {
             label,
             city,
             country_code,
             niche,
             age_bucket,
-        },
-    );
-    let audience = (list(enum_number(6), MAX_ENUM_VALUES), list(text_or(COUNTRIES), MAX_AUDIENCE_COUNTRIES))
+        });
+    let audience = (
+        list(enum_number(6), MAX_ENUM_VALUES),
+        list(text_or(COUNTRIES), MAX_AUDIENCE_COUNTRIES),
+    )
         .prop_map(|(age_buckets, countries)| AudienceTarget { age_buckets, countries });
     let who = (
         list(niche, MAX_NICHES),
@@ -254,6 +263,7 @@ proptest! {
             prop_assert!((1..=MAX_SELECT_CANDIDATES).contains(&limit));
         }
     }
+
 
     #[test]
     fn new_shortlists(parent in resource_name("campaigns"), shortlist in proptest::option::of(shortlist_strategy())) {

@@ -134,7 +134,11 @@ pub fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String])
     for (i, p) in paths.iter().enumerate().take(MAX_MASK_PATHS) {
         if !UPDATABLE.contains(&p.as_str()) {
             // Only a short path is echoed, so the error stays small.
-            let what = if too_long(p, 64) { "the path".to_owned() } else { format!("{p:?}") };
+            let what = if too_long(p, 64) {
+                "the path".to_owned()
+            } else {
+                format!("{p:?}")
+            };
             v.add(format!("update_mask.paths[{i}]"), format!("{what} cannot be updated"));
         }
     }

@@ -111,9 +111,8 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         }
     }
     for (i, l) in b.languages.iter().enumerate().take(MAX_LANGUAGES) {
-        let ok = !l.is_empty()
-            && l.len() <= MAX_LANGUAGE_TAG
-            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+        let ok =
+            !l.is_empty() && l.len() <= MAX_LANGUAGE_TAG && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
         v.check(
             !ok,
             format!("{p}.languages[{i}]"),
@@ -240,7 +239,12 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
     );
     if let Some(x) = &b.exclusions {
         let at = format!("{p}.exclusions");
-        check_len(v, &format!("{at}.influencers"), x.influencers.len(), MAX_EXCLUDED_INFLUENCERS);
+        check_len(
+            v,
+            &format!("{at}.influencers"),
+            x.influencers.len(),
+            MAX_EXCLUDED_INFLUENCERS,
+        );
         check_len(
             v,
             &format!("{at}.exclusivity_categories"),
@@ -257,7 +261,12 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
                 "must be influencers/{id}",
             );
         }
-        for (i, c) in x.exclusivity_categories.iter().enumerate().take(MAX_EXCLUSIVITY_CATEGORIES) {
+        for (i, c) in x
+            .exclusivity_categories
+            .iter()
+            .enumerate()
+            .take(MAX_EXCLUSIVITY_CATEGORIES)
+        {
             v.check(
                 !is_slug(c),
                 format!("{p}.exclusions.exclusivity_categories[{i}]"),
@@ -283,10 +292,7 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         if s.label.trim().is_empty() {
             v.add(format!("{f}.label"), "required");
         } else if too_long(&s.label, MAX_SEGMENT_LABEL) {
-            v.add(
-                format!("{f}.label"),
-                format!("at most {MAX_SEGMENT_LABEL} characters"),
-            );
+            v.add(format!("{f}.label"), format!("at most {MAX_SEGMENT_LABEL} characters"));
         } else if !labels.insert(s.label.as_str()) {
             v.add(format!("{f}.label"), "used by another segment");
         }

@@ -252,7 +252,12 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
     // Repeats are dropped, first one kept.
     let mut comp = Vec::new();
     let mut seen = HashSet::new();
-    for (i, c) in inf.compensation_accepted.iter().enumerate().take(MAX_COMPENSATION_KINDS) {
+    for (i, c) in inf
+        .compensation_accepted
+        .iter()
+        .enumerate()
+        .take(MAX_COMPENSATION_KINDS)
+    {
         match CompensationKind::try_from(*c) {
             Ok(k) if k != CompensationKind::Unspecified => {
                 if seen.insert(*c) {
