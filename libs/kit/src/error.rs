@@ -338,6 +338,12 @@ impl Violations {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Whether `s` is longer than `max` characters (Unicode scalar values, as proto comments count
+/// them), looking no further than needed: a validator's cost stays bounded by its limit.
+pub fn too_long(s: &str, max: usize) -> bool {
+    s.chars().nth(max).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
+/// Longest page token accepted, in characters: tokens made here are far shorter (a cursor of a
+/// few keys and a fingerprint), so a longer one was never ours.
+pub const MAX_TOKEN: usize = 2_048;
+
 /// `page_size` as the caller asked: 0 means `default`, negative or over `max` is invalid.
 pub fn page_size(requested: i32, default: usize, max: usize) -> Result<usize, Error> {
     match requested {
@@ -38,6 +42,9 @@ pub fn decode<C: DeserializeOwned>(token: &str, query: u64) -> Result<Option<C>,
         return Ok(None);
     }
     let bad = || Error::invalid_field("page_token", "malformed or from another query");
+    if token.len() > MAX_TOKEN {
+        return Err(bad());
+    }
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let t: Token<C> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if t.q != query {
@@ -72,5 +79,10 @@ mod tests {
         assert!(decode::<(String, i64)>(&t, 10).is_err());
         assert!(decode::<(String, i64)>("%%%", 9).is_err());
         assert_eq!(decode::<(String, i64)>("", 9).unwrap(), None);
+        let long = encode(9, &("x".repeat(MAX_TOKEN), 5i64));
+        assert_eq!(
+            decode::<(String, i64)>(&long, 9).unwrap_err().violations()[0].field,
+            "page_token"
+        );
     }
 }

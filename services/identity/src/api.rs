@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chorus_kit::Error;
 use chorus_kit::auth::{Caller, Grant, Issuer, role};
-use chorus_kit::{Error, Violations};
 use chorus_proto::identity::identity_service_server::IdentityService;
 use chorus_proto::identity::*;
 use tonic::{Request, Response, Status};
@@ -81,28 +81,10 @@ impl Identity {
 impl IdentityService for Identity {
     async fn issue_token(&self, request: Request<IssueTokenRequest>) -> Result<Response<IssueTokenResponse>, Status> {
         let r = request.into_inner();
-        domain::check_scopes(&r.scopes, "scopes")?;
+        domain::check_issue_token(&r)?;
         let answer = match r.grant {
-            None => {
-                return Err(Error::invalid_field(
-                    "grant",
-                    "required: client_credentials, invitation_code or refresh_token",
-                )
-                .into());
-            }
+            None => return Err(Error::invalid_field("grant", "required").into()),
             Some(issue_token_request::Grant::ClientCredentials(c)) => {
-                let mut v = Violations::new();
-                v.check(
-                    c.client_id.is_empty() || c.client_id.len() > 64,
-                    "client_credentials.client_id",
-                    "1 to 64 characters",
-                );
-                v.check(
-                    c.client_secret.is_empty() || c.client_secret.len() > 256,
-                    "client_credentials.client_secret",
-                    "1 to 256 characters",
-                );
-                v.finish()?;
                 let client = self
                     .policy
                     .clients
@@ -120,9 +102,6 @@ impl IdentityService for Identity {
                 self.answer(&granted, String::new())?
             }
             Some(issue_token_request::Grant::InvitationCode(code)) => {
-                if code.is_empty() || code.len() > 64 {
-                    return Err(Error::invalid_field("invitation_code", "1 to 64 characters").into());
-                }
                 let (influencer, allowed) = self
                     .store
                     .use_invitation(&domain::hash(&code))
@@ -138,9 +117,6 @@ impl IdentityService for Identity {
                 self.answer(&granted, refresh)?
             }
             Some(issue_token_request::Grant::RefreshToken(token)) => {
-                if token.is_empty() || token.len() > 128 {
-                    return Err(Error::invalid_field("refresh_token", "1 to 128 characters").into());
-                }
                 let mut granted = self
                     .store
                     .use_refresh(&domain::hash(&token))
@@ -167,33 +143,7 @@ impl IdentityService for Identity {
         let caller = Caller::of(&request)?.clone();
         caller.require(INVITE)?;
         let r = request.into_inner();
-        let mut v = Violations::new();
-        let id = r
-            .influencer
-            .strip_prefix("influencers/")
-            .filter(|id| uuid::Uuid::try_parse(id).is_ok());
-        v.check(id.is_none(), "influencer", "must be influencers/{id}");
-        v.check(r.scopes.len() > 16, "scopes", "at most 16");
-        if let Some(s) = r.scopes.iter().find(|s| !self.policy.influencer_scopes.contains(s)) {
-            v.add(
-                "scopes",
-                format!(
-                    "{s} is not an influencer scope ({})",
-                    self.policy.influencer_scopes.join(", ")
-                ),
-            );
-        }
-        let ttl = match &r.ttl {
-            None => Duration::from_secs(7 * 86_400),
-            Some(d) if d.seconds > 0 && d.seconds <= 30 * 86_400 && d.nanos >= 0 => {
-                Duration::from_secs(d.seconds as u64)
-            }
-            Some(_) => {
-                v.add("ttl", "more than 0 and at most 30 days");
-                Duration::ZERO
-            }
-        };
-        v.finish()?;
+        let ttl = domain::check_invitation(&r, &self.policy.influencer_scopes)?;
         let scopes = domain::narrow(&self.policy.influencer_scopes, &r.scopes)?;
         let code = domain::new_secret(16)?;
         let expire = self.store.now_micros() + ttl.as_micros() as i64;

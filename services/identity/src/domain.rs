@@ -4,13 +4,30 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::time::Duration;
+
 use chorus_kit::auth::role;
-use chorus_kit::{Error, ErrorCode};
+use chorus_kit::error::too_long;
+use chorus_kit::{Error, ErrorCode, Violations};
+use chorus_proto::identity::{CreateInvitationRequest, IssueTokenRequest, issue_token_request};
 use sha2::{Digest, Sha256};
 
-/// Longest scope list and scope a request may name.
+// The bounds of every request field, quoted in identity.proto. Lengths count characters.
+
+/// Longest scope list and scope a token request may name.
 pub const MAX_SCOPES: usize = 32;
 pub const MAX_SCOPE_CHARS: usize = 64;
+pub const MAX_CLIENT_ID: usize = 64;
+pub const MAX_CLIENT_SECRET: usize = 256;
+/// Codes are 22 characters; room to change that.
+pub const MAX_INVITATION_CODE: usize = 64;
+/// Refresh tokens are 43 characters; room to change that.
+pub const MAX_REFRESH_TOKEN: usize = 128;
+/// Scopes one invitation may name.
+pub const MAX_INVITATION_SCOPES: usize = 16;
+/// How long an invitation code may stay valid, and how long when the request does not say.
+pub const MAX_INVITATION_TTL: Duration = Duration::from_secs(30 * 86_400);
+pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(7 * 86_400);
 
 /// A registered client: a service, or an operator's or partner's tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +79,8 @@ pub fn parse_clients(json: &str) -> Result<Vec<Client>, String> {
     let raw: Vec<Raw> = serde_json::from_str(json).map_err(|e| format!("not a JSON list of clients: {e}"))?;
     let mut out: Vec<Client> = Vec::with_capacity(raw.len());
     for (i, c) in raw.into_iter().enumerate() {
-        if c.id.is_empty() || c.id.len() > 64 {
-            return Err(format!("client {i}: id must be 1 to 64 characters"));
+        if c.id.is_empty() || too_long(&c.id, MAX_CLIENT_ID) {
+            return Err(format!("client {i}: id must be 1 to {MAX_CLIENT_ID} characters"));
         }
         if out.iter().any(|o| o.id == c.id) {
             return Err(format!("client {i}: id {:?} listed twice", c.id));
@@ -114,7 +131,7 @@ pub fn check_scopes(scopes: &[String], field: &str) -> Result<(), Error> {
     if let Some((i, _)) = scopes
         .iter()
         .enumerate()
-        .find(|(_, s)| s.is_empty() || s.chars().count() > MAX_SCOPE_CHARS || s.chars().any(char::is_whitespace))
+        .find(|(_, s)| s.is_empty() || too_long(s, MAX_SCOPE_CHARS) || s.chars().any(char::is_whitespace))
     {
         return Err(Error::invalid_field(
             format!("{field}[{i}]"),
@@ -122,6 +139,82 @@ pub fn check_scopes(scopes: &[String], field: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// Checks an IssueTokenRequest's bounds: the scopes, and the one grant it carries.
+pub fn check_issue_token(r: &IssueTokenRequest) -> Result<(), Error> {
+    let mut v = Violations::new();
+    v.take(check_scopes(&r.scopes, "scopes"))?;
+    let bounded = |s: &str, max: usize| !s.is_empty() && !too_long(s, max);
+    match &r.grant {
+        None => v.add(
+            "grant",
+            "required: client_credentials, invitation_code or refresh_token",
+        ),
+        Some(issue_token_request::Grant::ClientCredentials(c)) => {
+            v.check(
+                !bounded(&c.client_id, MAX_CLIENT_ID),
+                "client_credentials.client_id",
+                format!("1 to {MAX_CLIENT_ID} characters"),
+            );
+            v.check(
+                !bounded(&c.client_secret, MAX_CLIENT_SECRET),
+                "client_credentials.client_secret",
+                format!("1 to {MAX_CLIENT_SECRET} characters"),
+            );
+        }
+        Some(issue_token_request::Grant::InvitationCode(code)) => v.check(
+            !bounded(code, MAX_INVITATION_CODE),
+            "invitation_code",
+            format!("1 to {MAX_INVITATION_CODE} characters"),
+        ),
+        Some(issue_token_request::Grant::RefreshToken(token)) => v.check(
+            !bounded(token, MAX_REFRESH_TOKEN),
+            "refresh_token",
+            format!("1 to {MAX_REFRESH_TOKEN} characters"),
+        ),
+    }
+    v.finish()
+}
+
+/// Checks a CreateInvitationRequest against its bounds and the scopes an influencer may hold
+/// (`allowed`); returns how long the code is to stay valid.
+pub fn check_invitation(r: &CreateInvitationRequest, allowed: &[String]) -> Result<Duration, Error> {
+    let mut v = Violations::new();
+    let id = r
+        .influencer
+        .strip_prefix("influencers/")
+        .filter(|id| uuid::Uuid::try_parse(id).is_ok());
+    v.check(id.is_none(), "influencer", "must be influencers/{id}");
+    v.check(
+        r.scopes.len() > MAX_INVITATION_SCOPES,
+        "scopes",
+        format!("at most {MAX_INVITATION_SCOPES}"),
+    );
+    let scopes = &r.scopes[..r.scopes.len().min(MAX_INVITATION_SCOPES)];
+    v.take(check_scopes(scopes, "scopes"))?;
+    // A scope is named only once it is known to be short.
+    if let Some(s) = scopes
+        .iter()
+        .find(|s| !too_long(s, MAX_SCOPE_CHARS) && !allowed.contains(s))
+    {
+        v.add(
+            "scopes",
+            format!("{s} is not an influencer scope ({})", allowed.join(", ")),
+        );
+    }
+    let ttl = match &r.ttl {
+        None => DEFAULT_INVITATION_TTL,
+        Some(d) if d.seconds > 0 && d.seconds as u64 <= MAX_INVITATION_TTL.as_secs() && d.nanos >= 0 => {
+            Duration::from_secs(d.seconds as u64)
+        }
+        Some(_) => {
+            v.add("ttl", "more than 0 and at most 30 days");
+            Duration::ZERO
+        }
+    };
+    v.finish()?;
+    Ok(ttl)
 }
 
 /// The scopes a token gets: those asked for, when every one is allowed; all allowed when none

@@ -13,6 +13,10 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::brief::{check_campaign, status_change_allowed};
 use crate::domain::index::{Index, parse_id};
+use crate::domain::limits::{
+    MAX_ENUM_VALUES, MAX_MASK_PATHS, MAX_MATCH, MAX_PAGE, MAX_SEGMENT_LABEL, MAX_SELECT_CANDIDATES, MAX_SHORTLIST,
+    MAX_TEXT, too_long,
+};
 use crate::domain::rank::{Plan, Ranking, Settings};
 use crate::domain::select::{Limits, Shortfall, select};
 use crate::domain::shortlist::is_final;
@@ -23,13 +27,6 @@ pub const READ: &str = "matching.read";
 pub const WRITE: &str = "matching.write";
 /// Every matching scope, for tokens that may do anything (`chorus up`'s dev token).
 pub const SCOPES: &[&str] = &[READ, WRITE];
-
-const MAX_PAGE: usize = 1_000;
-const MAX_MATCH: usize = 5_000;
-const MAX_SELECT_CANDIDATES: usize = 100_000;
-const MAX_SHORTLIST: usize = 10_000;
-/// Longest shortlist name, in characters.
-const MAX_SHORTLIST_NAME: usize = 200;
 
 /// The index and whether its start-up read has finished.
 #[derive(Debug, Default)]
@@ -191,7 +188,8 @@ fn tenant_of(c: &Caller) -> Result<String, Error> {
     Ok(c.tenant.clone())
 }
 
-fn campaign_id(name: &str, field: &str) -> Result<String, Error> {
+/// `campaigns/{id}` to its id, or INVALID_ARGUMENT naming `field`.
+pub fn campaign_id(name: &str, field: &str) -> Result<String, Error> {
     if name.is_empty() {
         return Err(Error::invalid_field(field, "required"));
     }
@@ -201,7 +199,8 @@ fn campaign_id(name: &str, field: &str) -> Result<String, Error> {
         .ok_or_else(|| Error::invalid_field(field, "must be campaigns/{id}"))
 }
 
-fn shortlist_id(name: &str, field: &str) -> Result<(String, String), Error> {
+/// `campaigns/{c}/shortlists/{s}` to both ids, or INVALID_ARGUMENT naming `field`.
+pub fn shortlist_id(name: &str, field: &str) -> Result<(String, String), Error> {
     if name.is_empty() {
         return Err(Error::invalid_field(field, "required"));
     }
@@ -216,11 +215,22 @@ fn shortlist_id(name: &str, field: &str) -> Result<(String, String), Error> {
 
 /// Copies the fields named by `mask` from `from` into `to`. Paths: display_name, objective,
 /// status, brief, and brief.<field>.
-fn apply_mask(to: &mut Campaign, from: &Campaign, paths: &[String]) -> Result<(), Error> {
+pub fn apply_mask(to: &mut Campaign, from: &Campaign, paths: &[String]) -> Result<(), Error> {
     let mut v = Violations::new();
+    v.check(
+        paths.len() > MAX_MASK_PATHS,
+        "update_mask.paths",
+        format!("at most {MAX_MASK_PATHS}"),
+    );
     let empty = Brief::default();
     let src = from.brief.as_ref().unwrap_or(&empty);
-    for (i, path) in paths.iter().enumerate() {
+    for (i, path) in paths.iter().enumerate().take(MAX_MASK_PATHS) {
+        // Only a short path is echoed, so the error stays small.
+        let shown = if too_long(path, 64) {
+            "the path".to_owned()
+        } else {
+            format!("{path:?}")
+        };
         match path.as_str() {
             "display_name" => to.display_name = from.display_name.clone(),
             "objective" => to.objective = from.objective,
@@ -247,12 +257,12 @@ fn apply_mask(to: &mut Campaign, from: &Campaign, paths: &[String]) -> Result<()
                     "diversity_caps" => dst.diversity_caps = src.diversity_caps,
                     "segments" => dst.segments = src.segments.clone(),
                     "audience" => dst.audience = src.audience.clone(),
-                    _ => v.add(format!("update_mask.paths[{i}]"), format!("unknown field {p:?}")),
+                    _ => v.add(format!("update_mask.paths[{i}]"), format!("unknown field {shown}")),
                 }
             }
-            p => v.add(
+            _ => v.add(
                 format!("update_mask.paths[{i}]"),
-                format!("unknown or read-only field {p:?}"),
+                format!("unknown or read-only field {shown}"),
             ),
         }
     }
@@ -373,7 +383,12 @@ impl MatchingService for Matching {
         let r = request.get_ref();
         let mut v = Violations::new();
         let size = v.take(paging::page_size(r.page_size, 50, MAX_PAGE))?;
-        for (i, s) in r.statuses.iter().enumerate() {
+        v.check(
+            r.statuses.len() > MAX_ENUM_VALUES,
+            "statuses",
+            format!("at most {MAX_ENUM_VALUES}"),
+        );
+        for (i, s) in r.statuses.iter().enumerate().take(MAX_ENUM_VALUES) {
             v.check(
                 CampaignStatus::try_from(*s).is_err() || *s == 0,
                 format!("statuses[{i}]"),
@@ -563,23 +578,7 @@ impl MatchingService for Matching {
                 |r| &r.request_id,
                 |caller, r, claim| async move {
                     let tenant = tenant_of(&caller)?;
-                    let mut v = Violations::new();
-                    let ids = v.take(shortlist_id(&r.name, "name"))?;
-                    v.check(r.decisions.is_empty(), "decisions", "at least one");
-                    for (i, d) in r.decisions.iter().enumerate() {
-                        v.check(
-                            !matches!(
-                                Decision::try_from(d.decision),
-                                Ok(Decision::Accepted | Decision::Rejected | Decision::Pending)
-                            ),
-                            format!("decisions[{i}].decision"),
-                            "ACCEPTED, REJECTED or PENDING",
-                        );
-                    }
-                    v.finish()?;
-                    let Some((c, s)) = ids else {
-                        return Err(Error::new(ErrorCode::Internal, "checked above"));
-                    };
+                    let (c, s) = check_decisions(&r)?;
                     store.decide(&tenant, &c, &s, &r.decisions, &claim).await
                 },
             )
@@ -588,6 +587,99 @@ impl MatchingService for Matching {
             shortlist: Some(shortlist),
         }))
     }
+}
+
+/// A DecideShortlistMembers request checked: the campaign's and the shortlist's ids, then
+/// 1..MAX_SHORTLIST decisions, each naming `influencers/{id}` and a decision.
+pub fn check_decisions(r: &DecideShortlistMembersRequest) -> Result<(String, String), Error> {
+    let mut v = Violations::new();
+    let ids = v.take(shortlist_id(&r.name, "name"))?;
+    v.check(r.decisions.is_empty(), "decisions", "at least one");
+    v.check(
+        r.decisions.len() > MAX_SHORTLIST,
+        "decisions",
+        format!("at most {MAX_SHORTLIST}"),
+    );
+    for (i, d) in r.decisions.iter().enumerate().take(MAX_SHORTLIST) {
+        v.check(
+            d.influencer.strip_prefix("influencers/").and_then(parse_id).is_none(),
+            format!("decisions[{i}].influencer"),
+            "must be influencers/{id}",
+        );
+        v.check(
+            !matches!(
+                Decision::try_from(d.decision),
+                Ok(Decision::Accepted | Decision::Rejected | Decision::Pending)
+            ),
+            format!("decisions[{i}].decision"),
+            "ACCEPTED, REJECTED or PENDING",
+        );
+    }
+    v.finish()?;
+    ids.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))
+}
+
+/// A SelectInfluencers request checked: the campaign's id and how many candidates to consider.
+pub fn check_select(r: &SelectInfluencersRequest) -> Result<(String, usize), Error> {
+    let mut v = Violations::new();
+    let limit = match r.candidate_limit {
+        0 => 50_000,
+        n if n < 0 || n as usize > MAX_SELECT_CANDIDATES => {
+            v.add("candidate_limit", format!("from 1 to {MAX_SELECT_CANDIDATES}"));
+            0
+        }
+        n => n as usize,
+    };
+    v.check(
+        too_long(&r.save_as, MAX_TEXT),
+        "save_as",
+        format!("at most {MAX_TEXT} characters"),
+    );
+    let id = v.take(campaign_id(&r.campaign, "campaign"))?;
+    v.finish()?;
+    let id = id.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))?;
+    Ok((id, limit))
+}
+
+/// A CreateShortlist request checked as far as it can be without the campaign: the campaign's
+/// id, a display name of 1..MAX_TEXT characters, at most MAX_SHORTLIST distinct members named
+/// `influencers/{id}`, segment labels of at most MAX_SEGMENT_LABEL characters.
+pub fn check_new_shortlist(r: &CreateShortlistRequest) -> Result<String, Error> {
+    let mut v = Violations::new();
+    let id = v.take(campaign_id(&r.parent, "parent"))?;
+    let empty = Shortlist::default();
+    let given = r.shortlist.as_ref().unwrap_or(&empty);
+    v.check(
+        given.display_name.trim().is_empty(),
+        "shortlist.display_name",
+        "required",
+    );
+    v.check(
+        too_long(&given.display_name, MAX_TEXT),
+        "shortlist.display_name",
+        format!("at most {MAX_TEXT} characters"),
+    );
+    v.check(
+        given.members.len() > MAX_SHORTLIST,
+        "shortlist.members",
+        format!("at most {MAX_SHORTLIST}"),
+    );
+    let mut seen = HashSet::new();
+    for (i, m) in given.members.iter().enumerate().take(MAX_SHORTLIST) {
+        let ok = m.influencer.strip_prefix("influencers/").and_then(parse_id).is_some();
+        if !ok {
+            v.add(format!("shortlist.members[{i}].influencer"), "must be influencers/{id}");
+        } else if !seen.insert(m.influencer.as_str()) {
+            v.add(format!("shortlist.members[{i}].influencer"), "listed twice");
+        }
+        v.check(
+            too_long(&m.segment, MAX_SEGMENT_LABEL),
+            format!("shortlist.members[{i}].segment"),
+            format!("at most {MAX_SEGMENT_LABEL} characters"),
+        );
+    }
+    v.finish()?;
+    id.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))
 }
 
 fn new_shortlist(now_micros: i64, campaign_id: &str, display_name: &str, members: &[Candidate]) -> Shortlist {
@@ -614,25 +706,7 @@ fn new_shortlist(now_micros: i64, campaign_id: &str, display_name: &str, members
 impl Matching {
     async fn select(&self, tenant: String, r: SelectInfluencersRequest) -> Result<SelectInfluencersResponse, Error> {
         let r = &r;
-        let mut v = Violations::new();
-        let limit = match r.candidate_limit {
-            0 => 50_000,
-            n if n < 0 || n as usize > MAX_SELECT_CANDIDATES => {
-                v.add("candidate_limit", format!("from 1 to {MAX_SELECT_CANDIDATES}"));
-                0
-            }
-            n => n as usize,
-        };
-        v.check(
-            r.save_as.chars().count() > MAX_SHORTLIST_NAME,
-            "save_as",
-            format!("at most {MAX_SHORTLIST_NAME} characters"),
-        );
-        let id = v.take(campaign_id(&r.campaign, "campaign"))?;
-        v.finish()?;
-        if id.is_none() {
-            return Err(Error::new(ErrorCode::Internal, "checked above"));
-        }
+        let (_, limit) = check_select(r)?;
         let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
         let brief = c.brief.clone().unwrap_or_default();
         let caps = brief.diversity_caps.unwrap_or_default();
@@ -718,45 +792,17 @@ impl Matching {
         r: CreateShortlistRequest,
         claim: Claim,
     ) -> Result<Shortlist, Error> {
-        let mut v = Violations::new();
-        let id = v.take(campaign_id(&r.parent, "parent"))?;
+        let id = check_new_shortlist(&r)?;
         let given = r.shortlist.unwrap_or_default();
-        v.check(
-            given.display_name.trim().is_empty(),
-            "shortlist.display_name",
-            "required",
-        );
-        v.check(
-            given.display_name.chars().count() > MAX_SHORTLIST_NAME,
-            "shortlist.display_name",
-            format!("at most {MAX_SHORTLIST_NAME} characters"),
-        );
-        v.check(
-            given.members.len() > MAX_SHORTLIST,
-            "shortlist.members",
-            format!("at most {MAX_SHORTLIST}"),
-        );
-        let mut seen = HashSet::new();
-        for (i, m) in given.members.iter().enumerate() {
-            let ok = m.influencer.strip_prefix("influencers/").and_then(parse_id).is_some();
-            if !ok {
-                v.add(format!("shortlist.members[{i}].influencer"), "must be influencers/{id}");
-            } else if !seen.insert(m.influencer.as_str()) {
-                v.add(format!("shortlist.members[{i}].influencer"), "listed twice");
-            }
-        }
-        v.finish()?;
-        let Some(id) = id else {
-            return Err(Error::new(ErrorCode::Internal, "checked above"));
-        };
         let (_, c) = self.campaign(&tenant, &r.parent, "parent").await?;
         // Members are scored against the campaign's brief, as a match would have.
         let brief = c.brief.clone().unwrap_or_default();
         // A segment label travels to contracts and measurement: it must be one of the brief's.
+        let labels: HashSet<&str> = brief.segments.iter().map(|s| s.label.as_str()).collect();
         let mut v = Violations::new();
         for (i, m) in given.members.iter().enumerate() {
             v.check(
-                !m.segment.is_empty() && !brief.segments.iter().any(|s| s.label == m.segment),
+                !m.segment.is_empty() && !labels.contains(m.segment.as_str()),
                 format!("shortlist.members[{i}].segment"),
                 format!("\"{}\" is not a segment of the campaign's brief", m.segment),
             );

@@ -14,8 +14,13 @@ use futures::{Stream, StreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::domain::influencer::{AccountKey, normalize, normalize_handle, normalize_language, normalize_snapshot};
-use crate::domain::niche;
+use crate::domain::influencer::{
+    AccountKey, LANGUAGE_TAG, check_niche, normalize, normalize_handle, normalize_language, normalize_snapshot,
+};
+use crate::domain::limits::{
+    MAX_BATCH_GET, MAX_FILTER_VALUES, MAX_MASK_PATHS, MAX_ORDER_BY, MAX_PAGE, MAX_TEXT, too_long,
+};
+use crate::domain::tier::TierTable;
 use crate::store::{Cursor, ListQuery, Order, Outcome, Store, WriteMode, id_of};
 
 pub mod vetting;
@@ -27,12 +32,9 @@ pub const ADMIN: &str = "registry.admin";
 /// Every registry scope, for tokens that may do anything (`chorus up`'s dev token).
 pub const SCOPES: &[&str] = &[READ, WRITE, ADMIN];
 
-/// Most rows in one ImportInfluencers or RecordMetrics message.
-pub const MAX_ROWS_PER_MESSAGE: usize = 5_000;
+pub use crate::domain::limits::MAX_ROWS_PER_MESSAGE;
 /// ImportInfluencers messages stored at the same time on one stream.
 const IMPORT_PIPELINE: usize = 3;
-const MAX_PAGE: usize = 1_000;
-const MAX_BATCH_GET: usize = 1_000;
 
 /// The registry's gRPC service.
 #[derive(Debug, Clone)]
@@ -53,7 +55,7 @@ fn authorize<T>(request: &Request<T>, scope: &str) -> Result<(), Error> {
 }
 
 /// `influencers/{uuid}` to its id, or INVALID_ARGUMENT naming `field`.
-fn parse_name<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
+pub fn parse_name<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
     if name.is_empty() {
         return Err(Error::invalid_field(field, "required"));
     }
@@ -61,7 +63,7 @@ fn parse_name<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
 }
 
 /// An optional account filter: neither platform nor handle, or both and valid.
-pub(crate) fn optional_account(platform: i32, handle: &str, v: &mut Violations) -> Option<AccountKey> {
+pub fn optional_account(platform: i32, handle: &str, v: &mut Violations) -> Option<AccountKey> {
     if platform == Platform::Unspecified as i32 && handle.is_empty() {
         return None;
     }
@@ -69,7 +71,7 @@ pub(crate) fn optional_account(platform: i32, handle: &str, v: &mut Violations) 
 }
 
 /// A required account: a known platform and a valid handle.
-pub(crate) fn account(platform: i32, handle: &str, v: &mut Violations) -> Option<AccountKey> {
+pub fn account(platform: i32, handle: &str, v: &mut Violations) -> Option<AccountKey> {
     let known = Platform::try_from(platform).is_ok_and(|p| p != Platform::Unspecified);
     match Platform::try_from(platform) {
         Err(_) => v.add("platform", format!("unknown platform {platform}")),
@@ -121,14 +123,24 @@ const UPDATABLE: &[&str] = &[
     "status",
 ];
 
-fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String]) -> Result<(), Error> {
+/// Copies the fields named by `paths` (every updatable one when empty) from `patch`.
+pub fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String]) -> Result<(), Error> {
     let mut v = Violations::new();
-    for (i, p) in paths.iter().enumerate() {
-        v.check(
-            !UPDATABLE.contains(&p.as_str()),
-            format!("update_mask.paths[{i}]"),
-            format!("{p:?} cannot be updated"),
-        );
+    v.check(
+        paths.len() > MAX_MASK_PATHS,
+        "update_mask.paths",
+        format!("at most {MAX_MASK_PATHS}"),
+    );
+    for (i, p) in paths.iter().enumerate().take(MAX_MASK_PATHS) {
+        if !UPDATABLE.contains(&p.as_str()) {
+            // Only a short path is echoed, so the error stays small.
+            let what = if too_long(p, 64) {
+                "the path".to_owned()
+            } else {
+                format!("{p:?}")
+            };
+            v.add(format!("update_mask.paths[{i}]"), format!("{what} cannot be updated"));
+        }
     }
     v.finish()?;
     let all: Vec<String> = UPDATABLE.iter().map(|s| (*s).to_owned()).collect();
@@ -166,116 +178,160 @@ fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String]) -> 
     Ok(())
 }
 
-impl Registry {
-    fn list_query(&self, r: &ListInfluencersRequest) -> Result<ListQuery, Error> {
-        let mut v = Violations::new();
-        let order = v.take(Order::parse(&r.order_by))?;
-        let platform = match Platform::try_from(r.platform) {
-            Ok(Platform::Unspecified) => None,
-            Ok(_) => Some(r.platform),
-            Err(_) => {
-                v.add("platform", format!("unknown platform {}", r.platform));
-                None
-            }
-        };
-        let niches: Vec<String> = r.niches.iter().map(|n| n.trim().to_ascii_lowercase()).collect();
-        for (i, n) in niches.iter().enumerate() {
-            v.check(
-                !niche::is_known(n),
-                format!("niches[{i}]"),
-                format!("unknown niche {n:?}; see docs/niches.md"),
-            );
-        }
-        let country_code = Some(r.country_code.trim().to_ascii_uppercase()).filter(|c| !c.is_empty());
-        if let Some(c) = &country_code {
-            v.check(
-                c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()),
-                "country_code",
-                "must be ISO 3166-1 alpha-2",
-            );
-        }
-        let mut languages = Vec::new();
-        for (i, l) in r.languages.iter().enumerate() {
-            match normalize_language(l) {
-                Some(l) => languages.push(l),
-                None => v.add(format!("languages[{i}]"), "must be a BCP 47 tag such as en or es-MX"),
-            }
-        }
-        let mut tier_ranges = Vec::new();
-        for (i, t) in r.tiers.iter().enumerate() {
-            match Tier::try_from(*t)
-                .ok()
-                .filter(|t| *t != Tier::Unspecified)
-                .and_then(|t| self.store.tiers().range(t))
-            {
-                Some(range) => tier_ranges.push(range),
-                None => v.add(format!("tiers[{i}]"), format!("unknown or unspecified tier {t}")),
-            }
-        }
-        for (field, value) in [("min_followers", r.min_followers), ("max_followers", r.max_followers)] {
-            v.check(value.is_some_and(|x| x < 0), field, "must not be negative");
-        }
-        if let (Some(lo), Some(hi)) = (r.min_followers, r.max_followers) {
-            v.check(lo > hi, "max_followers", "must not be less than min_followers");
-        }
-        for (field, value) in [
-            ("min_engagement_rate", r.min_engagement_rate),
-            ("max_engagement_rate", r.max_engagement_rate),
-        ] {
-            v.check(
-                value.is_some_and(|x| !x.is_finite() || x < 0.0),
-                field,
-                "must be a fraction of at least 0",
-            );
-        }
-        if let (Some(lo), Some(hi)) = (r.min_engagement_rate, r.max_engagement_rate) {
-            v.check(
-                lo > hi,
-                "max_engagement_rate",
-                "must not be less than min_engagement_rate",
-            );
-        }
-        for (i, s) in r.statuses.iter().enumerate() {
-            v.check(
-                InfluencerStatus::try_from(*s).map_or(true, |s| s == InfluencerStatus::Unspecified),
-                format!("statuses[{i}]"),
-                format!("unknown or unspecified status {s}"),
-            );
-        }
+/// A ListInfluencers request's filters and order, checked; tiers become follower ranges by
+/// `tiers`. Each list filter holds at most MAX_FILTER_VALUES values.
+pub fn list_query(r: &ListInfluencersRequest, tiers: &TierTable) -> Result<ListQuery, Error> {
+    let mut v = Violations::new();
+    let order = if too_long(&r.order_by, MAX_ORDER_BY) {
+        v.add("order_by", format!("at most {MAX_ORDER_BY} characters"));
+        None
+    } else {
+        v.take(Order::parse(&r.order_by))?
+    };
+    for (field, len) in [
+        ("niches", r.niches.len()),
+        ("languages", r.languages.len()),
+        ("tiers", r.tiers.len()),
+        ("statuses", r.statuses.len()),
+        ("verdicts", r.verdicts.len()),
+    ] {
         v.check(
-            r.min_quality_score.is_some_and(|x| !(0.0..=100.0).contains(&x)),
-            "min_quality_score",
-            "must be between 0 and 100",
+            len > MAX_FILTER_VALUES,
+            field,
+            format!("at most {MAX_FILTER_VALUES} values"),
         );
-        for (i, s) in r.verdicts.iter().enumerate() {
-            v.check(
-                Verdict::try_from(*s).map_or(true, |s| s == Verdict::Unspecified),
-                format!("verdicts[{i}]"),
-                format!("unknown or unspecified verdict {s}"),
-            );
-        }
-        v.finish()?;
-        Ok(ListQuery {
-            platform,
-            niches,
-            country_code,
-            region: Some(r.region.trim().to_owned()).filter(|s| !s.is_empty()),
-            city: Some(r.city.trim().to_owned()).filter(|s| !s.is_empty()),
-            languages,
-            tier_ranges,
-            min_followers: r.min_followers,
-            max_followers: r.max_followers,
-            min_engagement_rate: r.min_engagement_rate,
-            max_engagement_rate: r.max_engagement_rate,
-            statuses: r.statuses.clone(),
-            min_quality_score: r.min_quality_score,
-            verdicts: r.verdicts.clone(),
-            order: order.unwrap_or(Order {
-                key: crate::store::OrderKey::CreateTime,
-                descending: false,
-            }),
-        })
     }
+    let platform = match Platform::try_from(r.platform) {
+        Ok(Platform::Unspecified) => None,
+        Ok(_) => Some(r.platform),
+        Err(_) => {
+            v.add("platform", format!("unknown platform {}", r.platform));
+            None
+        }
+    };
+    let mut niches = Vec::new();
+    for (i, n) in r.niches.iter().enumerate().take(MAX_FILTER_VALUES) {
+        match check_niche(n) {
+            Ok(n) => niches.push(n),
+            Err(e) => v.add(format!("niches[{i}]"), e),
+        }
+    }
+    let country_code = Some(r.country_code.trim().to_ascii_uppercase()).filter(|c| !c.is_empty());
+    if let Some(c) = &country_code {
+        v.check(
+            c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()),
+            "country_code",
+            "must be ISO 3166-1 alpha-2",
+        );
+    }
+    for (field, text) in [("region", &r.region), ("city", &r.city)] {
+        v.check(
+            too_long(text.trim(), MAX_TEXT) || text.chars().any(char::is_control),
+            field,
+            format!("at most {MAX_TEXT} characters, no control characters"),
+        );
+    }
+    let mut languages = Vec::new();
+    for (i, l) in r.languages.iter().enumerate().take(MAX_FILTER_VALUES) {
+        match normalize_language(l) {
+            Some(l) => languages.push(l),
+            None => v.add(format!("languages[{i}]"), LANGUAGE_TAG),
+        }
+    }
+    let mut tier_ranges = Vec::new();
+    for (i, t) in r.tiers.iter().enumerate().take(MAX_FILTER_VALUES) {
+        match Tier::try_from(*t)
+            .ok()
+            .filter(|t| *t != Tier::Unspecified)
+            .and_then(|t| tiers.range(t))
+        {
+            Some(range) => tier_ranges.push(range),
+            None => v.add(format!("tiers[{i}]"), format!("unknown or unspecified tier {t}")),
+        }
+    }
+    for (field, value) in [("min_followers", r.min_followers), ("max_followers", r.max_followers)] {
+        v.check(value.is_some_and(|x| x < 0), field, "must not be negative");
+    }
+    if let (Some(lo), Some(hi)) = (r.min_followers, r.max_followers) {
+        v.check(lo > hi, "max_followers", "must not be less than min_followers");
+    }
+    for (field, value) in [
+        ("min_engagement_rate", r.min_engagement_rate),
+        ("max_engagement_rate", r.max_engagement_rate),
+    ] {
+        v.check(
+            value.is_some_and(|x| !x.is_finite() || x < 0.0),
+            field,
+            "must be a fraction of at least 0",
+        );
+    }
+    if let (Some(lo), Some(hi)) = (r.min_engagement_rate, r.max_engagement_rate) {
+        v.check(
+            lo > hi,
+            "max_engagement_rate",
+            "must not be less than min_engagement_rate",
+        );
+    }
+    for (i, s) in r.statuses.iter().enumerate().take(MAX_FILTER_VALUES) {
+        v.check(
+            InfluencerStatus::try_from(*s).map_or(true, |s| s == InfluencerStatus::Unspecified),
+            format!("statuses[{i}]"),
+            format!("unknown or unspecified status {s}"),
+        );
+    }
+    v.check(
+        r.min_quality_score.is_some_and(|x| !(0.0..=100.0).contains(&x)),
+        "min_quality_score",
+        "must be between 0 and 100",
+    );
+    for (i, s) in r.verdicts.iter().enumerate().take(MAX_FILTER_VALUES) {
+        v.check(
+            Verdict::try_from(*s).map_or(true, |s| s == Verdict::Unspecified),
+            format!("verdicts[{i}]"),
+            format!("unknown or unspecified verdict {s}"),
+        );
+    }
+    v.finish()?;
+    Ok(ListQuery {
+        platform,
+        niches,
+        country_code,
+        region: Some(r.region.trim().to_owned()).filter(|s| !s.is_empty()),
+        city: Some(r.city.trim().to_owned()).filter(|s| !s.is_empty()),
+        languages,
+        tier_ranges,
+        min_followers: r.min_followers,
+        max_followers: r.max_followers,
+        min_engagement_rate: r.min_engagement_rate,
+        max_engagement_rate: r.max_engagement_rate,
+        statuses: r.statuses.clone(),
+        min_quality_score: r.min_quality_score,
+        verdicts: r.verdicts.clone(),
+        order: order.unwrap_or(Order {
+            key: crate::store::OrderKey::CreateTime,
+            descending: false,
+        }),
+    })
+}
+
+/// BatchGetInfluencers' names as ids: 1..MAX_BATCH_GET of them, each `influencers/{id}`.
+pub fn batch_ids(names: &[String]) -> Result<Vec<String>, Error> {
+    let mut v = Violations::new();
+    v.check(names.is_empty(), "names", "at least one name");
+    v.check(
+        names.len() > MAX_BATCH_GET,
+        "names",
+        format!("at most {MAX_BATCH_GET} names"),
+    );
+    let mut ids = Vec::with_capacity(names.len().min(MAX_BATCH_GET));
+    for (i, n) in names.iter().enumerate().take(MAX_BATCH_GET) {
+        match parse_name(n, &format!("names[{i}]")) {
+            Ok(id) => ids.push(id.to_owned()),
+            Err(e) => v.absorb("", Err(e))?,
+        }
+    }
+    v.finish()?;
+    Ok(ids)
 }
 
 type ImportStream = Pin<Box<dyn Stream<Item = Result<ImportInfluencersResponse, Status>> + Send>>;
@@ -330,17 +386,7 @@ impl RegistryService for Registry {
     ) -> Result<Response<BatchGetInfluencersResponse>, Status> {
         authorize(&request, READ)?;
         let names = &request.get_ref().names;
-        let mut v = Violations::new();
-        v.check(names.is_empty(), "names", "at least one name");
-        v.check(names.len() > MAX_BATCH_GET, "names", "at most 1000 names");
-        let mut ids = Vec::with_capacity(names.len());
-        for (i, n) in names.iter().enumerate() {
-            match parse_name(n, &format!("names[{i}]")) {
-                Ok(id) => ids.push(id.to_owned()),
-                Err(e) => v.absorb("", Err(e))?,
-            }
-        }
-        v.finish()?;
+        let ids = batch_ids(names)?;
         let found = self.store.get(&ids).await?;
         if found.len() != ids.len() {
             let have: std::collections::HashSet<&str> = found.iter().map(|i| i.name.as_str()).collect();
@@ -425,7 +471,7 @@ impl RegistryService for Registry {
         let r = request.get_ref();
         let mut v = Violations::new();
         let size = v.take(paging::page_size(r.page_size, 50, MAX_PAGE))?;
-        let query = v.take(self.list_query(r))?;
+        let query = v.take(list_query(r, self.store.tiers()))?;
         v.finish()?;
         let (Some(size), Some(query)) = (size, query) else {
             return Err(Error::new(ErrorCode::Internal, "checked above").into());

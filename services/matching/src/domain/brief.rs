@@ -1,6 +1,6 @@
 //! What a valid campaign is. Every rule about a brief lives here, with its test: the handlers
 //! call [`check_campaign`] and report every offending field at once, named as the caller wrote
-//! it (`campaign.brief.niches[1].niche`).
+//! it (`campaign.brief.niches[1].niche`). The bounds are in `limits`.
 
 use std::collections::HashSet;
 
@@ -10,24 +10,15 @@ use chorus_proto::matching::{Brief, Campaign, CampaignStatus, Objective};
 use chorus_proto::registry::AgeBucket;
 use chorus_proto::types::{CompensationKind, DeliverableKind, Platform, Tier};
 
-/// Largest headcount one campaign may ask for.
-pub const MAX_HEADCOUNT: i32 = 10_000;
-/// Largest count of one deliverable per influencer.
-pub const MAX_DELIVERABLE_COUNT: i32 = 50;
-/// Largest relative niche weight.
-pub const MAX_NICHE_WEIGHT: f64 = 100.0;
+use super::limits::*;
 
 fn is_country(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-/// Largest budget in minor units: ten trillion dollars' worth of cents, far above any
-/// campaign and far below where sums of costs could overflow.
-pub const MAX_BUDGET_MINOR: i64 = 1_000_000_000_000_000;
-
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 64
+        && s.len() <= MAX_SLUG
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
@@ -36,13 +27,30 @@ fn known<E: TryFrom<i32>>(value: i32) -> bool {
     value != 0 && E::try_from(value).is_ok()
 }
 
+/// Why a niche is refused, if it is: its value is shown only when short, so an error never
+/// grows with the input.
+fn niche_problem(n: &str) -> Option<String> {
+    if too_long(n, MAX_SLUG) {
+        Some(format!("at most {MAX_SLUG} characters; see docs/niches.md"))
+    } else if !niche::is_known(n) {
+        Some(format!("unknown niche {n:?}; see docs/niches.md"))
+    } else {
+        None
+    }
+}
+
+/// Adds a violation on `field` when `len` is over `max`.
+fn check_len(v: &mut Violations, field: &str, len: usize, max: usize) {
+    v.check(len > max, field, format!("at most {max}"));
+}
+
 /// Checks a whole campaign as written by a caller (create, or the result of an update).
 pub fn check_campaign(c: &Campaign, v: &mut Violations) {
     v.check(c.display_name.trim().is_empty(), "campaign.display_name", "required");
     v.check(
-        c.display_name.len() > 200,
+        too_long(&c.display_name, MAX_TEXT),
         "campaign.display_name",
-        "at most 200 characters",
+        format!("at most {MAX_TEXT} characters"),
     );
     match Objective::try_from(c.objective) {
         Ok(Objective::Unspecified) => v.add("campaign.objective", "required"),
@@ -62,13 +70,21 @@ pub fn check_campaign(c: &Campaign, v: &mut Violations) {
 
 fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
     let p = "campaign.brief";
+    for (field, len, max) in [
+        ("niches", b.niches.len(), MAX_NICHES),
+        ("locations", b.locations.len(), MAX_LOCATIONS),
+        ("languages", b.languages.len(), MAX_LANGUAGES),
+        ("tiers", b.tiers.len(), MAX_ENUM_VALUES),
+        ("deliverables", b.deliverables.len(), MAX_DELIVERABLES),
+        ("compensation_offered", b.compensation_offered.len(), MAX_ENUM_VALUES),
+        ("segments", b.segments.len(), MAX_SEGMENTS),
+    ] {
+        check_len(v, &format!("{p}.{field}"), len, max);
+    }
     let mut niches = HashSet::new();
-    for (i, n) in b.niches.iter().enumerate() {
-        if !niche::is_known(&n.niche) {
-            v.add(
-                format!("{p}.niches[{i}].niche"),
-                format!("unknown niche {:?}; see docs/niches.md", n.niche),
-            );
+    for (i, n) in b.niches.iter().enumerate().take(MAX_NICHES) {
+        if let Some(problem) = niche_problem(&n.niche) {
+            v.add(format!("{p}.niches[{i}].niche"), problem);
         } else if !niches.insert(n.niche.as_str()) {
             v.add(format!("{p}.niches[{i}].niche"), "listed twice");
         }
@@ -79,23 +95,31 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
             );
         }
     }
-    for (i, l) in b.locations.iter().enumerate() {
+    for (i, l) in b.locations.iter().enumerate().take(MAX_LOCATIONS) {
         if !is_country(&l.country_code) {
             v.add(
                 format!("{p}.locations[{i}].country_code"),
                 "required: ISO 3166-1 alpha-2, upper case",
             );
         }
+        for (field, text) in [("region", &l.region), ("city", &l.city)] {
+            v.check(
+                too_long(text, MAX_TEXT),
+                format!("{p}.locations[{i}].{field}"),
+                format!("at most {MAX_TEXT} characters"),
+            );
+        }
     }
-    for (i, l) in b.languages.iter().enumerate() {
-        let ok = !l.is_empty() && l.len() <= 35 && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    for (i, l) in b.languages.iter().enumerate().take(MAX_LANGUAGES) {
+        let ok =
+            !l.is_empty() && l.len() <= MAX_LANGUAGE_TAG && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
         v.check(
             !ok,
             format!("{p}.languages[{i}]"),
             "must be a BCP 47 tag, for example \"en\" or \"es-MX\"",
         );
     }
-    for (i, t) in b.tiers.iter().enumerate() {
+    for (i, t) in b.tiers.iter().enumerate().take(MAX_ENUM_VALUES) {
         v.check(
             !known::<Tier>(*t),
             format!("{p}.tiers[{i}]"),
@@ -129,7 +153,8 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         );
     }
     v.check(b.deliverables.is_empty(), format!("{p}.deliverables"), "at least one");
-    for (i, d) in b.deliverables.iter().enumerate() {
+    let mut wanted = HashSet::new();
+    for (i, d) in b.deliverables.iter().enumerate().take(MAX_DELIVERABLES) {
         v.check(
             !known::<DeliverableKind>(d.kind),
             format!("{p}.deliverables[{i}].kind"),
@@ -146,9 +171,7 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
             format!("from 1 to {MAX_DELIVERABLE_COUNT}"),
         );
         v.check(
-            b.deliverables[..i]
-                .iter()
-                .any(|e| e.kind == d.kind && e.platform == d.platform),
+            !wanted.insert((d.kind, d.platform)),
             format!("{p}.deliverables[{i}]"),
             "this kind on this platform is listed twice: give one entry its total count",
         );
@@ -158,7 +181,7 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         format!("{p}.compensation_offered"),
         "at least one",
     );
-    for (i, k) in b.compensation_offered.iter().enumerate() {
+    for (i, k) in b.compensation_offered.iter().enumerate().take(MAX_ENUM_VALUES) {
         v.check(
             !known::<CompensationKind>(*k),
             format!("{p}.compensation_offered[{i}]"),
@@ -168,14 +191,17 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
     match &b.budget {
         None => v.add(format!("{p}.budget"), "required"),
         Some(m) => {
-            v.check(
-                !chorus_catalog::currency::is_currency(&m.currency_code),
-                format!("{p}.budget.currency_code"),
-                format!(
-                    "required: an ISO 4217 currency, upper case (got \"{}\")",
-                    m.currency_code
-                ),
-            );
+            if !chorus_catalog::currency::is_currency(&m.currency_code) {
+                let got = if too_long(&m.currency_code, 8) {
+                    String::new()
+                } else {
+                    format!(" (got {:?})", m.currency_code)
+                };
+                v.add(
+                    format!("{p}.budget.currency_code"),
+                    format!("required: an ISO 4217 currency, upper case{got}"),
+                );
+            }
             v.check(
                 !(1..=MAX_BUDGET_MINOR).contains(&m.amount_minor),
                 format!("{p}.budget.amount_minor"),
@@ -212,7 +238,20 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         "required: ISO 3166-1 alpha-2, upper case, for example \"US\"",
     );
     if let Some(x) = &b.exclusions {
-        for (i, name) in x.influencers.iter().enumerate() {
+        let at = format!("{p}.exclusions");
+        check_len(
+            v,
+            &format!("{at}.influencers"),
+            x.influencers.len(),
+            MAX_EXCLUDED_INFLUENCERS,
+        );
+        check_len(
+            v,
+            &format!("{at}.exclusivity_categories"),
+            x.exclusivity_categories.len(),
+            MAX_EXCLUSIVITY_CATEGORIES,
+        );
+        for (i, name) in x.influencers.iter().enumerate().take(MAX_EXCLUDED_INFLUENCERS) {
             let ok = name
                 .strip_prefix("influencers/")
                 .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok());
@@ -222,11 +261,16 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
                 "must be influencers/{id}",
             );
         }
-        for (i, c) in x.exclusivity_categories.iter().enumerate() {
+        for (i, c) in x
+            .exclusivity_categories
+            .iter()
+            .enumerate()
+            .take(MAX_EXCLUSIVITY_CATEGORIES)
+        {
             v.check(
                 !is_slug(c),
                 format!("{p}.exclusions.exclusivity_categories[{i}]"),
-                "lower-case letters, digits and dashes, for example \"pet-food\"",
+                format!("1 to {MAX_SLUG} lower-case letters, digits and dashes, for example \"pet-food\""),
             );
         }
     }
@@ -243,10 +287,12 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         }
     }
     let mut labels = HashSet::new();
-    for (i, s) in b.segments.iter().enumerate() {
+    for (i, s) in b.segments.iter().enumerate().take(MAX_SEGMENTS) {
         let f = format!("{p}.segments[{i}]");
         if s.label.trim().is_empty() {
             v.add(format!("{f}.label"), "required");
+        } else if too_long(&s.label, MAX_SEGMENT_LABEL) {
+            v.add(format!("{f}.label"), format!("at most {MAX_SEGMENT_LABEL} characters"));
         } else if !labels.insert(s.label.as_str()) {
             v.add(format!("{f}.label"), "used by another segment");
         }
@@ -262,10 +308,15 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
             "ISO 3166-1 alpha-2, upper case",
         );
         v.check(
-            !s.niche.is_empty() && !niche::is_known(&s.niche),
-            format!("{f}.niche"),
-            format!("unknown niche {:?}", s.niche),
+            too_long(&s.city, MAX_TEXT),
+            format!("{f}.city"),
+            format!("at most {MAX_TEXT} characters"),
         );
+        if !s.niche.is_empty()
+            && let Some(problem) = niche_problem(&s.niche)
+        {
+            v.add(format!("{f}.niche"), problem);
+        }
         v.check(
             s.age_bucket != 0 && !known::<AgeBucket>(s.age_bucket),
             format!("{f}.age_bucket"),
@@ -276,14 +327,17 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
         v.add(format!("{p}.segments"), "an audience test needs at least two segments");
     }
     if let Some(a) = &b.audience {
-        for (i, bucket) in a.age_buckets.iter().enumerate() {
+        let at = format!("{p}.audience");
+        check_len(v, &format!("{at}.age_buckets"), a.age_buckets.len(), MAX_ENUM_VALUES);
+        check_len(v, &format!("{at}.countries"), a.countries.len(), MAX_AUDIENCE_COUNTRIES);
+        for (i, bucket) in a.age_buckets.iter().enumerate().take(MAX_ENUM_VALUES) {
             v.check(
                 !known::<AgeBucket>(*bucket),
                 format!("{p}.audience.age_buckets[{i}]"),
                 format!("unknown age bucket {bucket}"),
             );
         }
-        for (i, c) in a.countries.iter().enumerate() {
+        for (i, c) in a.countries.iter().enumerate().take(MAX_AUDIENCE_COUNTRIES) {
             v.check(
                 !is_country(c),
                 format!("{p}.audience.countries[{i}]"),

@@ -4,6 +4,7 @@
 
 pub mod brief;
 pub mod index;
+pub mod limits;
 pub mod rank;
 pub mod select;
 pub mod shortlist;

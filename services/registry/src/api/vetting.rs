@@ -2,7 +2,7 @@
 //! lives in `domain::vetting`, storage in `store::vetting`.
 
 use chorus_kit::auth::Caller;
-use chorus_kit::idempotency::{self, Idempotency};
+use chorus_kit::idempotency::{self, Idempotency, check_key};
 use chorus_kit::{Error, ErrorCode, Violations, paging};
 use chorus_proto::registry::vetting_service_server::VettingService;
 use chorus_proto::registry::*;
@@ -11,16 +11,16 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{READ, WRITE, account, authorize, optional_account, parse_name};
 use crate::domain::influencer::AccountKey;
+use crate::domain::limits::{
+    DEFAULT_MAX_AUDIENCE_SAMPLE, DEFAULT_MAX_COMMENT_SAMPLE, MAX_FOLLOWER_KEY, MAX_REPORT_PAGE, too_long,
+};
 use crate::domain::vetting::classifier::{Features, Model, Prior};
 use crate::domain::vetting::comments;
 use crate::domain::vetting::explain::classify;
 use crate::domain::vetting::report::{AudienceSummary, MIN_AUDIENCE_SAMPLE};
 use crate::store::{Sample, Store};
 
-/// Most accounts in one ClassifyAccounts request.
-pub const MAX_CLASSIFY: usize = 10_000;
-/// Longest comment accepted (Instagram's own limit).
-pub const MAX_COMMENT_CHARS: usize = 2_200;
+pub use crate::domain::limits::{MAX_CLASSIFY, MAX_COMMENT_CHARS};
 /// Most violations reported for one sample; the first ones are enough to fix a file.
 const MAX_REPORTED_VIOLATIONS: usize = 50;
 
@@ -35,8 +35,8 @@ pub struct SampleLimits {
 impl Default for SampleLimits {
     fn default() -> Self {
         SampleLimits {
-            max_audience: 20_000,
-            max_comments: 2_000,
+            max_audience: DEFAULT_MAX_AUDIENCE_SAMPLE,
+            max_comments: DEFAULT_MAX_COMMENT_SAMPLE,
         }
     }
 }
@@ -59,6 +59,11 @@ impl Vetting {
 /// (e.g. `followers[12]`).
 pub fn features(a: &FollowerAccount, at: &str, v: &mut Violations) -> Option<Features> {
     let before = v.len();
+    v.check(
+        too_long(&a.key, MAX_FOLLOWER_KEY),
+        format!("{at}.key"),
+        format!("at most {MAX_FOLLOWER_KEY} characters"),
+    );
     let mut count = |name: &str, value: Option<i64>, max: i64| -> u64 {
         match value {
             None => v.add(format!("{at}.{name}"), "required"),
@@ -108,18 +113,12 @@ pub fn features(a: &FollowerAccount, at: &str, v: &mut Violations) -> Option<Fea
     })
 }
 
-fn required_account(platform: i32, handle: &str) -> Result<AccountKey, Error> {
-    let mut v = Violations::new();
-    let key = account(platform, handle, &mut v);
-    v.finish()?;
-    key.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))
-}
-
-/// A comment sample's account, once its bounds are checked: INVALID_ARGUMENT naming every
-/// field out of bounds.
-fn comment_sample_account(r: &SubmitCommentSampleRequest, limits: SampleLimits) -> Result<AccountKey, Error> {
+/// A SubmitCommentSample request's account, once the request is checked: 1..`max_comments`
+/// comments of at most MAX_COMMENT_CHARS characters each.
+pub fn check_comment_sample(r: &SubmitCommentSampleRequest, limits: &SampleLimits) -> Result<AccountKey, Error> {
     let mut v = Violations::new();
     let key = account(r.platform, &r.handle, &mut v);
+    v.take(check_key(&r.request_id))?;
     if r.comments.is_empty() {
         v.add("comments", "required: at least one comment");
     } else if r.comments.len() > limits.max_comments {
@@ -133,13 +132,56 @@ fn comment_sample_account(r: &SubmitCommentSampleRequest, limits: SampleLimits) 
         );
     }
     for (i, c) in r.comments.iter().enumerate().take(limits.max_comments) {
-        if c.chars().count() > MAX_COMMENT_CHARS {
+        if too_long(c, MAX_COMMENT_CHARS) {
             v.add(
                 format!("comments[{i}]"),
                 format!("longer than {MAX_COMMENT_CHARS} characters"),
             );
         }
     }
+    v.finish()?;
+    key.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))
+}
+
+/// A ClassifyAccounts request checked: the prior it is for (`default` when unset) and every
+/// account's features, in order. At most MAX_REPORTED_VIOLATIONS violations are reported.
+pub fn check_classify(r: &ClassifyAccountsRequest, default: Prior) -> Result<(Prior, Vec<Features>), Error> {
+    let mut v = Violations::new();
+    if r.accounts.is_empty() {
+        v.add("accounts", "required: at least one account");
+    }
+    if r.accounts.len() > MAX_CLASSIFY {
+        v.add("accounts", format!("at most {MAX_CLASSIFY} per request"));
+    }
+    let prior = match r.prior.map(Prior::new) {
+        None => Some(default),
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => {
+            v.add(
+                "prior",
+                "must be strictly between 0 and 1: the share of fakes expected among the accounts",
+            );
+            None
+        }
+    };
+    std::mem::take(&mut v).finish()?;
+    let prior = prior.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))?;
+    let mut rows = Vec::with_capacity(r.accounts.len());
+    for (i, a) in r.accounts.iter().enumerate() {
+        if v.len() >= MAX_REPORTED_VIOLATIONS {
+            break;
+        }
+        if let Some(f) = features(a, &format!("accounts[{i}]"), &mut v) {
+            rows.push(f);
+        }
+    }
+    v.finish()?;
+    Ok((prior, rows))
+}
+
+fn required_account(platform: i32, handle: &str) -> Result<AccountKey, Error> {
+    let mut v = Violations::new();
+    let key = account(platform, handle, &mut v);
     v.finish()?;
     key.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))
 }
@@ -171,7 +213,7 @@ impl VettingService for Vetting {
         let r = request.get_ref();
         let mut v = Violations::new();
         let id = v.take(parse_name(&r.parent, "parent"))?;
-        let size = v.take(paging::page_size(r.page_size, 20, 100))?;
+        let size = v.take(paging::page_size(r.page_size, 20, MAX_REPORT_PAGE))?;
         let account = optional_account(r.platform, &r.handle, &mut v);
         v.finish()?;
         let (Some(id), Some(size)) = (id, size) else {
@@ -217,6 +259,7 @@ impl VettingService for Vetting {
             let m = message?;
             match &key {
                 None => {
+                    check_key(&m.request_id)?;
                     key = Some(required_account(m.platform, &m.handle)?);
                     whole.platform = m.platform;
                     whole.handle = m.handle.clone();
@@ -316,7 +359,7 @@ impl VettingService for Vetting {
                 "SubmitCommentSample",
                 |r| &r.request_id,
                 move |_, r, claim| async move {
-                    let key = comment_sample_account(&r, limits)?;
+                    let key = check_comment_sample(&r, &limits)?;
                     let (summary, _) = comments::classify(&r.comments);
                     let respond = |report| SubmitCommentSampleResponse { report: Some(report) };
                     store
@@ -334,38 +377,15 @@ impl VettingService for Vetting {
     ) -> Result<Response<ClassifyAccountsResponse>, Status> {
         authorize(&request, READ)?;
         let r = request.into_inner();
-        let mut v = Violations::new();
-        if r.accounts.is_empty() {
-            v.add("accounts", "required: at least one account");
-        }
-        if r.accounts.len() > MAX_CLASSIFY {
-            v.add("accounts", format!("at most {MAX_CLASSIFY} per request"));
-        }
-        let prior = match r.prior.map(Prior::new) {
-            None => Some(self.store.vetting().fake_prior),
-            Some(Ok(p)) => Some(p),
-            Some(Err(_)) => {
-                v.add(
-                    "prior",
-                    "must be strictly between 0 and 1: the share of fakes expected among the accounts",
-                );
-                None
-            }
-        };
-        std::mem::take(&mut v).finish()?;
-        let prior = prior.ok_or_else(|| Error::new(ErrorCode::Internal, "checked above"))?;
+        let (prior, rows) = check_classify(&r, self.store.vetting().fake_prior)?;
         let model = Model::current();
         let decision = model.decision(prior);
-        let mut out = Vec::with_capacity(r.accounts.len());
-        for (i, a) in r.accounts.into_iter().enumerate() {
-            if v.len() >= MAX_REPORTED_VIOLATIONS {
-                break;
-            }
-            if let Some(f) = features(&a, &format!("accounts[{i}]"), &mut v) {
-                out.push(classify(model, &decision, a.key, &f));
-            }
-        }
-        v.finish()?;
+        let out = r
+            .accounts
+            .into_iter()
+            .zip(&rows)
+            .map(|(a, f)| classify(model, &decision, a.key, f))
+            .collect();
         Ok(Response::new(ClassifyAccountsResponse {
             classifications: out,
             model_version: model.version().to_owned(),

@@ -8,12 +8,8 @@ use chorus_kit::{Error, Violations};
 use chorus_proto::registry::{AgeBucket, Influencer, InfluencerStatus, MetricsSnapshot};
 use chorus_proto::types::{CompensationKind, DeliverableKind, Platform};
 
+use super::limits::*;
 use super::niche;
-
-pub const MAX_ACCOUNTS: usize = 20;
-pub const MAX_NICHES: usize = 10;
-pub const MAX_LANGUAGES: usize = 10;
-const MAX_TEXT: usize = 200;
 
 /// An account's key: unique across the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,19 +28,20 @@ impl std::fmt::Display for AccountKey {
     }
 }
 
-/// Checks `inf` and returns its normal form, with output-only fields cleared.
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Checks `inf` and returns its normal form, with output-only fields cleared. Lists over their
+/// bound are refused as a whole, and only their first entries are checked one by one.
 pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
     let mut v = Violations::new();
     inf.display_name = inf.display_name.trim().to_owned();
     v.check(inf.display_name.is_empty(), "display_name", "required");
     v.check(
-        inf.display_name.chars().count() > MAX_TEXT,
+        too_long(&inf.display_name, MAX_TEXT),
         "display_name",
-        "at most 200 characters",
+        format!("at most {MAX_TEXT} characters"),
     );
     // PostgreSQL refuses NUL in text, and no name or place has a control character.
     v.check(
@@ -58,10 +55,15 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
         "accounts",
         "at least one social account is required",
     );
-    v.check(inf.accounts.len() > MAX_ACCOUNTS, "accounts", "at most 20 accounts");
+    v.check(
+        inf.accounts.len() > MAX_ACCOUNTS,
+        "accounts",
+        format!("at most {MAX_ACCOUNTS} accounts"),
+    );
     let mut keys = HashSet::new();
-    for (i, a) in inf.accounts.iter_mut().enumerate() {
+    for (i, a) in inf.accounts.iter_mut().enumerate().take(MAX_ACCOUNTS) {
         a.metrics = None;
+        a.vetting = None;
         if let Err(e) = check_platform(a.platform) {
             v.add(format!("accounts[{i}].platform"), e);
         }
@@ -71,26 +73,32 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
         }
         a.url = a.url.trim().to_owned();
         v.check(
-            !(a.url.is_empty() || a.url.starts_with("https://") || a.url.starts_with("http://")) || a.url.len() > 2048,
+            !(a.url.is_empty() || a.url.starts_with("https://") || a.url.starts_with("http://"))
+                || too_long(&a.url, MAX_URL),
             format!("accounts[{i}].url"),
-            "must be an http(s) URL of at most 2048 characters",
+            format!("must be an http(s) URL of at most {MAX_URL} characters"),
         );
         if !keys.insert((a.platform, a.handle.clone())) {
             v.add(format!("accounts[{i}]"), "the same platform and handle appear twice");
         }
     }
 
-    v.check(inf.niches.len() > MAX_NICHES, "niches", "at most 10 niches");
+    v.check(
+        inf.niches.len() > MAX_NICHES,
+        "niches",
+        format!("at most {MAX_NICHES} niches"),
+    );
+    // Repeats are dropped, first one kept.
     let mut niches = Vec::new();
-    for (i, n) in inf.niches.iter().enumerate() {
-        let n = n.trim().to_ascii_lowercase();
-        if !niche::is_known(&n) {
-            v.add(
-                format!("niches[{i}]"),
-                format!("unknown niche {n:?}; see docs/niches.md"),
-            );
-        } else if !niches.contains(&n) {
-            niches.push(n);
+    let mut seen = HashSet::new();
+    for (i, n) in inf.niches.iter().enumerate().take(MAX_NICHES) {
+        match check_niche(n) {
+            Ok(n) => {
+                if seen.insert(n.clone()) {
+                    niches.push(n);
+                }
+            }
+            Err(e) => v.add(format!("niches[{i}]"), e),
         }
     }
     inf.niches = niches;
@@ -105,34 +113,48 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
         loc.region = loc.region.trim().to_owned();
         loc.city = loc.city.trim().to_owned();
         v.check(
-            loc.region.chars().count() > MAX_TEXT,
+            too_long(&loc.region, MAX_TEXT),
             "location.region",
-            "at most 200 characters",
+            format!("at most {MAX_TEXT} characters"),
         );
         v.check(
-            loc.city.chars().count() > MAX_TEXT,
+            too_long(&loc.city, MAX_TEXT),
             "location.city",
-            "at most 200 characters",
+            format!("at most {MAX_TEXT} characters"),
         );
         for (field, text) in [("location.region", &loc.region), ("location.city", &loc.city)] {
             v.check(has_control(text), field, "must not contain control characters");
         }
     }
 
-    v.check(inf.languages.len() > MAX_LANGUAGES, "languages", "at most 10 languages");
+    v.check(
+        inf.languages.len() > MAX_LANGUAGES,
+        "languages",
+        format!("at most {MAX_LANGUAGES} languages"),
+    );
+    // Repeats are dropped, first one kept.
     let mut languages = Vec::new();
-    for (i, l) in inf.languages.iter().enumerate() {
+    let mut seen = HashSet::new();
+    for (i, l) in inf.languages.iter().enumerate().take(MAX_LANGUAGES) {
         match normalize_language(l) {
-            Some(l) if !languages.contains(&l) => languages.push(l),
-            Some(_) => {}
-            None => v.add(format!("languages[{i}]"), "must be a BCP 47 tag such as en or es-MX"),
+            Some(l) => {
+                if seen.insert(l.clone()) {
+                    languages.push(l);
+                }
+            }
+            None => v.add(format!("languages[{i}]"), LANGUAGE_TAG),
         }
     }
     inf.languages = languages;
 
     if let Some(aud) = &inf.audience {
+        v.check(
+            aud.age_buckets.len() > MAX_AGE_BUCKETS,
+            "audience.age_buckets",
+            format!("at most {MAX_AGE_BUCKETS}, one per bucket"),
+        );
         let mut total = 0.0;
-        for (i, b) in aud.age_buckets.iter().enumerate() {
+        for (i, b) in aud.age_buckets.iter().enumerate().take(MAX_AGE_BUCKETS) {
             v.check(
                 AgeBucket::try_from(b.bucket).map_or(true, |b| b == AgeBucket::Unspecified),
                 format!("audience.age_buckets[{i}].bucket"),
@@ -160,8 +182,13 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
                 "shares add up to more than 1",
             );
         }
+        v.check(
+            aud.top_countries.len() > MAX_TOP_COUNTRIES,
+            "audience.top_countries",
+            format!("at most {MAX_TOP_COUNTRIES}"),
+        );
         let mut total = 0.0;
-        for (i, c) in aud.top_countries.iter().enumerate() {
+        for (i, c) in aud.top_countries.iter().enumerate().take(MAX_TOP_COUNTRIES) {
             v.check(
                 !is_country(&c.country_code.to_ascii_uppercase()),
                 format!("audience.top_countries[{i}].country_code"),
@@ -182,8 +209,13 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
         }
     }
 
+    v.check(
+        inf.rate_card.len() > MAX_RATE_CARD,
+        "rate_card",
+        format!("at most {MAX_RATE_CARD}, one per deliverable kind"),
+    );
     let mut kinds = HashSet::new();
-    for (i, r) in inf.rate_card.iter_mut().enumerate() {
+    for (i, r) in inf.rate_card.iter_mut().enumerate().take(MAX_RATE_CARD) {
         v.check(
             DeliverableKind::try_from(r.kind).map_or(true, |k| k == DeliverableKind::Unspecified),
             format!("rate_card[{i}].kind"),
@@ -212,11 +244,23 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
         }
     }
 
+    v.check(
+        inf.compensation_accepted.len() > MAX_COMPENSATION_KINDS,
+        "compensation_accepted",
+        format!("at most {MAX_COMPENSATION_KINDS}"),
+    );
+    // Repeats are dropped, first one kept.
     let mut comp = Vec::new();
-    for (i, c) in inf.compensation_accepted.iter().enumerate() {
+    let mut seen = HashSet::new();
+    for (i, c) in inf
+        .compensation_accepted
+        .iter()
+        .enumerate()
+        .take(MAX_COMPENSATION_KINDS)
+    {
         match CompensationKind::try_from(*c) {
             Ok(k) if k != CompensationKind::Unspecified => {
-                if !comp.contains(c) {
+                if seen.insert(*c) {
                     comp.push(*c);
                 }
             }
@@ -232,14 +276,14 @@ pub fn normalize(mut inf: Influencer) -> Result<Influencer, Error> {
         c.email = c.email.trim().to_owned();
         c.phone = c.phone.trim().to_owned();
         v.check(
-            !c.email.is_empty() && (c.email.len() > 254 || !is_email(&c.email)),
+            !c.email.is_empty() && (too_long(&c.email, MAX_EMAIL) || !is_email(&c.email)),
             "contact.email",
-            "must be an email address",
+            format!("must be an email address of at most {MAX_EMAIL} characters"),
         );
         v.check(
-            c.phone.len() > 32 || !c.phone.chars().all(|ch| ch.is_ascii_digit() || " +-().".contains(ch)),
+            too_long(&c.phone, MAX_PHONE) || !c.phone.chars().all(|ch| ch.is_ascii_digit() || " +-().".contains(ch)),
             "contact.phone",
-            "must be a phone number of at most 32 characters",
+            format!("must be a phone number of at most {MAX_PHONE} characters"),
         );
     }
 
@@ -324,14 +368,36 @@ fn check_platform(p: i32) -> Result<(), String> {
     }
 }
 
+/// What a bad language tag is told.
+pub const LANGUAGE_TAG: &str = "must be a BCP 47 tag of at most 35 characters, such as en or es-MX";
+
+/// A niche id in normal form (trimmed, lower case), or why it is not one of the taxonomy.
+pub fn check_niche(raw: &str) -> Result<String, String> {
+    let n = raw.trim();
+    if too_long(n, MAX_NICHE_ID) {
+        return Err(format!("at most {MAX_NICHE_ID} characters; see docs/niches.md"));
+    }
+    let n = n.to_ascii_lowercase();
+    if !niche::is_known(&n) {
+        return Err(format!("unknown niche {n:?}; see docs/niches.md"));
+    }
+    Ok(n)
+}
+
 /// Handles are case-insensitive: lower case, no leading "@", letters, digits, '.', '_', '-'.
 pub fn normalize_handle(raw: &str) -> Result<String, String> {
-    let h = raw.trim().trim_start_matches('@').to_lowercase();
+    let trimmed = raw.trim().trim_start_matches('@');
+    let too_long_handle = || Err(format!("at most {MAX_HANDLE} characters"));
+    // Checked before lower-casing too, so a huge handle is not copied first.
+    if too_long(trimmed, MAX_HANDLE) {
+        return too_long_handle();
+    }
+    let h = trimmed.to_lowercase();
     if h.is_empty() {
         return Err("required".to_owned());
     }
-    if h.len() > 100 {
-        return Err("at most 100 characters".to_owned());
+    if too_long(&h, MAX_HANDLE) {
+        return too_long_handle();
     }
     if !h.chars().all(|c| c.is_alphanumeric() || "._-".contains(c)) {
         return Err("only letters, digits, '.', '_' and '-'".to_owned());
@@ -356,7 +422,11 @@ fn is_email(e: &str) -> bool {
 
 /// BCP 47 in canonical case: language lower, script title, region upper ("es-MX", "zh-Hant").
 pub fn normalize_language(raw: &str) -> Option<String> {
-    let mut parts = raw.trim().split(['-', '_']);
+    let raw = raw.trim();
+    if too_long(raw, MAX_LANGUAGE_TAG) {
+        return None;
+    }
+    let mut parts = raw.split(['-', '_']);
     let lang = parts.next()?;
     if !(2..=3).contains(&lang.len()) || !lang.chars().all(|c| c.is_ascii_alphabetic()) {
         return None;

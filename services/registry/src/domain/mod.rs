@@ -4,6 +4,7 @@
 
 pub mod engagement;
 pub mod influencer;
+pub mod limits;
 pub mod vetting;
 pub mod write;
 
