@@ -162,6 +162,24 @@ pub fn process_group(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
+/// A group as metrics name it: a per-process group ([`process_group`]) by its prefix, so a
+/// restart does not make a new series; any other group by its name.
+pub fn group_label(group: &str) -> &str {
+    match group.rsplit_once('-') {
+        Some((prefix, id)) if uuid::Uuid::try_parse(id).is_ok_and(|u| u.get_version_num() == 7) => prefix,
+        _ => group,
+    }
+}
+
+/// Counter of events a consumer group's handler took, each once per process (a redelivery of
+/// one it took is not counted here), by `topic` and `group` ([`group_label`]).
+pub const HANDLED_METRIC: &str = "chorus_events_handled_total";
+
+/// Counter of deliveries of events the group had already handled (a redelivery after a lost
+/// acknowledgement, or an event published twice after a failed publish), acknowledged without
+/// running the handler again; by `topic` and `group`.
+pub const DUPLICATES_METRIC: &str = "chorus_events_duplicates_total";
+
 /// The bus port. Topics are per source service ("chorus.registry"); groups are per consuming
 /// service ("matching"); consumers are per replica.
 #[async_trait]
@@ -351,7 +369,10 @@ impl Consumer {
             // Recorded only once the handler succeeded: a failed event must run again when it
             // is redelivered, not be acknowledged as a duplicate of itself.
             let id = delivery.envelope.id.clone();
-            if !dedupe.seen(&id) {
+            if dedupe.seen(&id) {
+                metrics::counter!(DUPLICATES_METRIC, "topic" => topic.to_owned(), "group" => group_label(group).to_owned())
+                    .increment(1);
+            } else {
                 let span = crate::telemetry::process_span(topic, group, &delivery.envelope);
                 let handled = tracing::Instrument::instrument(handler(delivery.envelope.clone()), span).await;
                 if let Err(e) = handled {
@@ -359,6 +380,8 @@ impl Consumer {
                     continue;
                 }
                 dedupe.record(&id);
+                metrics::counter!(HANDLED_METRIC, "topic" => topic.to_owned(), "group" => group_label(group).to_owned())
+                    .increment(1);
             }
             if let Err(e) = self.sub.ack(&delivery).await {
                 tracing::warn!(topic, group, error = %e, "ack failed");
@@ -400,6 +423,15 @@ mod tests {
         d.record("c");
         assert!(!d.seen("a"), "a fell out of the window");
         assert!(d.seen("b") && d.seen("c"));
+    }
+
+    #[test]
+    fn metrics_name_a_per_process_group_by_its_prefix() {
+        assert_eq!(group_label(&process_group("matching-index")), "matching-index");
+        assert_eq!(group_label("matching"), "matching");
+        assert_eq!(group_label("e2e-not-a-uuid"), "e2e-not-a-uuid");
+        let v4 = format!("test-{}", uuid::Uuid::new_v4().simple());
+        assert_eq!(group_label(&v4), v4, "only the UUIDv7 suffix process_group adds");
     }
 
     #[test]
