@@ -74,6 +74,9 @@ mod tests {
         ));
         assert!(!same_labels(&labels, &[("group", "matching-index")]));
         assert_eq!(value, 42.0);
-        assert_eq!(parse_sample("up 1").map(|(n, l, v)| (n, l.len(), v)), Some(("up", 0, 1.0)));
+        assert_eq!(
+            parse_sample("up 1").map(|(n, l, v)| (n, l.len(), v)),
+            Some(("up", 0, 1.0))
+        );
     }
 }
