@@ -36,8 +36,11 @@ impl Metrics {
     }
 }
 
+/// A series' name, its labels and its value.
+type Sample<'a> = (&'a str, Vec<(&'a str, &'a str)>, f64);
+
 /// `name{k="v",...} value` as its parts.
-fn parse_sample(line: &str) -> Option<(&str, Vec<(&str, &str)>, f64)> {
+fn parse_sample(line: &str) -> Option<Sample<'_>> {
     let (series, value) = line.rsplit_once(' ')?;
     let value = value.parse().ok()?;
     let Some((name, labels)) = series.split_once('{') else {
