@@ -276,6 +276,10 @@ mod tests {
             names(&chosen(&["matching".to_owned(), "identity".to_owned()])),
             ["identity", "matching"]
         );
-        assert!(service_name("billing").unwrap_err().contains("services: identity, registry, matching"));
+        assert!(
+            service_name("billing")
+                .unwrap_err()
+                .contains("services: identity, registry, matching")
+        );
     }
 }

@@ -241,12 +241,17 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
         .unwrap()
         .into_inner();
     let status = |m: Option<HealthCheckResponse>| m.map(|m| m.status);
-    assert_eq!(status(watch.message().await.unwrap()), Some(ServingStatus::Serving as i32));
+    assert_eq!(
+        status(watch.message().await.unwrap()),
+        Some(ServingStatus::Serving as i32)
+    );
     let pid = child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let told = tokio::time::timeout(Duration::from_secs(10), watch.message()).await;
     assert_eq!(
-        told.expect("a status within 10 s").map(status).expect("the stream is still open"),
+        told.expect("a status within 10 s")
+            .map(status)
+            .expect("the stream is still open"),
         Some(ServingStatus::NotServing as i32),
         "NOT_SERVING reaches the watcher before its connection closes"
     );
