@@ -47,19 +47,36 @@ pub(crate) struct UpArgs {
     /// Defaults: identity 50050, registry 50051, matching 50052.
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = service_port)]
     ports: Vec<(String, u16)>,
+    /// Runs only these services (comma-separated or repeated), and identity, whose tokens every
+    /// service verifies. Events for the others wait in the data directory until they run.
+    #[arg(long, value_name = "NAME", value_delimiter = ',', value_parser = service_name)]
+    only: Vec<String>,
+}
+
+fn service_name(name: &str) -> Result<String, String> {
+    let known = services();
+    if known.iter().any(|d| d.spec.name == name) {
+        return Ok(name.to_owned());
+    }
+    let names: Vec<&str> = known.iter().map(|d| d.spec.name).collect();
+    Err(format!("no service {name:?}; services: {}", names.join(", ")))
+}
+
+/// The services to run: all of them, or those `only` names and the token issuer.
+fn chosen(only: &[String]) -> Vec<Declared> {
+    services()
+        .into_iter()
+        .filter(|d| only.is_empty() || d.spec.issues_tokens || only.iter().any(|n| n == d.spec.name))
+        .collect()
 }
 
 fn service_port(s: &str) -> Result<(String, u16), String> {
     let (name, port) = s
         .split_once('=')
         .ok_or("expected NAME=PORT, for example registry=50051")?;
-    let known = services();
-    if !known.iter().any(|d| d.spec.name == name) {
-        let names: Vec<&str> = known.iter().map(|d| d.spec.name).collect();
-        return Err(format!("no service {name:?}; services: {}", names.join(", ")));
-    }
+    let name = service_name(name)?;
     let port = port.parse().map_err(|e| format!("port {port:?}: {e}"))?;
-    Ok((name.to_owned(), port))
+    Ok((name, port))
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -109,7 +126,7 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
             clock: Clock::system(),
         },
     };
-    let launched = node.start(&services()).await?;
+    let launched = node.start(&chosen(&args.only)).await?;
     // A fresh dev token every hour, so the file always holds one with most of its life left.
     let refresher = tokio::spawn({
         let (issuer, data_dir) = (issuer.clone(), data_dir.to_owned());
@@ -258,4 +275,28 @@ fn write_private(path: &Path, contents: &str) -> Result<(), BoxError> {
     }
     options.open(path)?.write_all(contents.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(services: &[Declared]) -> Vec<&'static str> {
+        services.iter().map(|d| d.spec.name).collect()
+    }
+
+    #[test]
+    fn only_runs_the_named_services_and_the_issuer() {
+        assert_eq!(names(&chosen(&[])), ["identity", "registry", "matching"]);
+        assert_eq!(names(&chosen(&["registry".to_owned()])), ["identity", "registry"]);
+        assert_eq!(
+            names(&chosen(&["matching".to_owned(), "identity".to_owned()])),
+            ["identity", "matching"]
+        );
+        assert!(
+            service_name("billing")
+                .unwrap_err()
+                .contains("services: identity, registry, matching")
+        );
+    }
 }

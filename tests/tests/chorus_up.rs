@@ -122,6 +122,15 @@ impl Up {
 
     /// As [`Up::start`], with environment variables of its own.
     fn start_with(data_dir: &Path, port: u16, stderr_path: PathBuf, env: &[(&str, &str)]) -> Up {
+        Up::launch(data_dir, port, stderr_path, env, &[])
+    }
+
+    /// As [`Up::start`], running only the registry (`--only registry`, and the issuer).
+    fn start_registry_only(data_dir: &Path, port: u16, stderr_path: PathBuf) -> Up {
+        Up::launch(data_dir, port, stderr_path, &[], &["--only", "registry"])
+    }
+
+    fn launch(data_dir: &Path, port: u16, stderr_path: PathBuf, env: &[(&str, &str)], args: &[&str]) -> Up {
         let stderr = File::create(&stderr_path).unwrap();
         let mut child = chorus()
             .envs(env.iter().copied())
@@ -136,6 +145,7 @@ impl Up {
                 "--port",
                 "identity=0",
             ])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -209,6 +219,22 @@ impl Up {
             endpoint.contains(&expected),
             "the registry line should name {expected}: {endpoint:?}"
         );
+        self.wait_for_matching();
+        self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);
+        wait_serving(self.port);
+    }
+
+    /// As [`Up::wait_up`], for a run without matching: its banner lists no matching.
+    fn wait_registry_up(&mut self) {
+        self.wait_for_line("Chorus is up", START_TIMEOUT);
+        self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);
+        wait_serving(self.port);
+        let output = self.output();
+        assert!(!output.contains("  matching"), "matching does not run\n{output}");
+    }
+
+    /// Reads matching's port from its banner line.
+    fn wait_for_matching(&mut self) {
         let matching = self.wait_for_line("  matching", START_TIMEOUT);
         self.matching_port = matching
             .split_whitespace()
@@ -216,8 +242,6 @@ impl Up {
             .and_then(|addr| addr.rsplit(':').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no matching address in {matching:?}"));
-        self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);
-        wait_serving(self.port);
     }
 
     /// The token printed under "Dev token".
@@ -788,6 +812,104 @@ fn chorus_up_serves_the_client_stops_cleanly_and_keeps_its_data() {
         up.output()
     );
     assert!(stdout.contains("stopped; data kept in"), "{stdout}");
+}
+
+/// The display names in the InfluencerUpserted events of the registry's topic in the bus file
+/// of `data_dir` (read while `chorus up` is stopped, by a group that is not kept).
+fn upserted_in_the_event_log(data_dir: &Path) -> Vec<String> {
+    use chorus_kit::events::memory::MemoryBus;
+    use chorus_kit::events::{Bus, SubscribeOptions, read};
+    use chorus_proto::registry::InfluencerUpserted;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let bus = MemoryBus::open(data_dir.join("events.db")).await.unwrap();
+        let options = SubscribeOptions {
+            delete_group_on_exit: true,
+            ..Default::default()
+        };
+        let mut events = bus
+            .subscribe("chorus.registry", "e2e-reader", "e2e", options)
+            .await
+            .unwrap();
+        let mut names = Vec::new();
+        while let Some(d) = events.next(Duration::from_millis(300)).await.unwrap() {
+            if let Some(upserted) = read::<InfluencerUpserted>(&d.envelope) {
+                names.push(upserted.unwrap().influencer.unwrap().display_name);
+            }
+        }
+        drop(events);
+        bus.close().await.unwrap();
+        names.sort();
+        names
+    })
+}
+
+/// Events published while nothing consumes them are not lost across a restart: the registry
+/// runs alone (`--only registry`) and imports, `chorus up` stops with the events in its data
+/// directory, and the whole node then started finds every person in matching's index.
+#[test]
+fn chorus_up_restarted_between_publish_and_consume_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = free_port();
+    let mut up = Up::start_registry_only(&data_dir, port, tmp.path().join("up-1.stderr"));
+    up.wait_registry_up();
+    let csv = tmp.path().join("people.csv");
+    std::fs::write(&csv, PEOPLE_CSV).unwrap();
+    let import = client(port, &data_dir, &["influencers", "import", csv.to_str().unwrap()]);
+    assert!(import.stdout.contains("3 created"), "{}", import.describe());
+    let status = up.stop("-INT");
+    assert!(status.success(), "{}", up.output());
+    drop(up);
+
+    let mut people: Vec<String> = PEOPLE.iter().map(|p| p.name.to_owned()).collect();
+    people.sort();
+    assert_eq!(
+        upserted_in_the_event_log(&data_dir),
+        people,
+        "each import's event was published and kept, once"
+    );
+
+    let mut up = Up::start(&data_dir, port, tmp.path().join("up-2.stderr"));
+    up.wait_up();
+    let created = campaigns(
+        &up,
+        &data_dir,
+        &[
+            "create",
+            "--name",
+            "After the restart",
+            "--deliverable",
+            "instagram:feed-post",
+            "--compensation",
+            "cash,product",
+            "--budget",
+            "2000 USD",
+            "--headcount",
+            "10",
+            "--json",
+        ],
+    );
+    assert!(created.status.success(), "{}", created.describe());
+    let campaign = created.json()["name"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let m = campaigns(&up, &data_dir, &["match", &campaign, "--json"]);
+        if m.status.success() && m.json()["considered_count"].as_i64() == Some(3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "matching's index never held the three people\n{}",
+            m.describe()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = up.stop("-INT");
+    assert!(status.success(), "{}", up.output());
 }
 
 /// A client that opens an HTTP/2 connection and then never answers (hung, or stopped in a

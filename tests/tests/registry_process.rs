@@ -21,7 +21,8 @@ use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::*;
 use chorus_proto::types::Platform;
 use tonic::transport::Channel;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_client::HealthClient};
 
 const CLIENT_SECRET: &str = "e2e-client-secret";
 
@@ -225,9 +226,37 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
     drop(events);
     bus.delete_group("chorus.registry", &group).await.unwrap();
 
-    // SIGTERM: health goes NOT_SERVING, calls drain, the process exits 0.
+    // SIGTERM: health goes NOT_SERVING, calls drain, the process exits 0. A watcher on the API
+    // port (as a load balancer is) hears NOT_SERVING while its connection is still open.
+    let api = Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut watch = HealthClient::new(api)
+        .watch(HealthCheckRequest {
+            service: "chorus.registry.v1.RegistryService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let status = |m: Option<HealthCheckResponse>| m.map(|m| m.status);
+    assert_eq!(
+        status(watch.message().await.unwrap()),
+        Some(ServingStatus::Serving as i32)
+    );
     let pid = child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let told = tokio::time::timeout(Duration::from_secs(10), watch.message()).await;
+    assert_eq!(
+        told.expect("a status within 10 s")
+            .map(status)
+            .expect("the stream is still open"),
+        Some(ServingStatus::NotServing as i32),
+        "NOT_SERVING reaches the watcher before its connection closes"
+    );
+    // The watch is a call in flight: hung up, it lets the drain finish at once.
+    drop(watch);
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
         if let Some(s) = child.0.try_wait().unwrap() {

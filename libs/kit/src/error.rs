@@ -254,9 +254,10 @@ impl From<sqlx::Error> for Error {
             {
                 outage(err)
             }
-            sqlx::Error::PoolTimedOut => {
-                Error::new(ErrorCode::Unavailable, "database busy, retry").with_reason("DATABASE_BUSY")
-            }
+            // No connection within the acquire timeout. sqlx keeps retrying a refused connection
+            // until then and reports only the timeout, so this is also how a database that is
+            // down shows (the outage fault test): not "busy".
+            sqlx::Error::PoolTimedOut => outage(err),
             sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => {
                 outage(err)
             }

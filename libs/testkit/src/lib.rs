@@ -8,6 +8,7 @@
 //! - [`events`]: watching a service's events.
 //! - [`wait`]: [`eventually`], polling a condition instead of sleeping for a guessed time.
 //! - [`props`]: strategies for random requests, and the property every validator keeps.
+//! - [`metrics`]: what services record (a counter of events handled), read as a scrape would.
 //! - [`fault`]: a private PostgreSQL cluster and a private Redis server that a test may stop,
 //!   kill and restart without touching the shared servers. Tests using them run one at a
 //!   time: name the test binary `fault` or `fault_*`, or give the test a path segment `fault`
@@ -20,6 +21,7 @@ pub mod client;
 pub mod events;
 pub mod fault;
 pub mod props;
+pub mod metrics;
 pub mod spawn;
 pub mod wait;
 

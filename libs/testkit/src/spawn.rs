@@ -2,11 +2,13 @@
 //! port, started by the kit's own runtime exactly as its binary and `chorus up` start it. A
 //! [`Stack`] is one test's small Chorus: a bus, a clock and a signing secret its services share.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chorus_kit::auth::{Grant, Issuer, SigningKey, role};
 use chorus_kit::clock::Clock;
 use chorus_kit::config::{LogFormat, Source};
+use chorus_kit::events::Bus;
 use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::runtime::{Declared, Launched, Shared, launch};
 use chorus_kit::storage::testing;
@@ -57,7 +59,10 @@ pub fn init_logs() {
 #[derive(Debug)]
 pub struct Stack {
     pub backend: Backend,
+    /// The in-process bus the services share, unless [`Stack::use_bus`] gave them another.
     pub bus: MemoryBus,
+    /// The bus given by [`Stack::use_bus`] (Redis on a fault fixture), instead of `bus`.
+    other_bus: Option<Arc<dyn Bus>>,
     pub clock: Clock,
     key: SigningKey,
     issuer: Issuer,
@@ -80,12 +85,28 @@ impl Stack {
         Stack {
             backend,
             bus: MemoryBus::new(),
+            other_bus: None,
             clock,
             issuer: Issuer::new(key.clone(), chorus_kit::auth::DEFAULT_MAX_LIFETIME),
             key,
             clients: Vec::new(),
             identity: None,
             dbs: Vec::new(),
+        }
+    }
+
+    /// Services launched from now on share `bus` (a Redis bus on a
+    /// [`PrivateRedis`](crate::fault::PrivateRedis), say) instead of the in-process one.
+    pub fn use_bus(&mut self, bus: Arc<dyn Bus>) -> &mut Self {
+        self.other_bus = Some(bus);
+        self
+    }
+
+    /// The bus the stack's services share.
+    pub fn shared_bus(&self) -> Arc<dyn Bus> {
+        match &self.other_bus {
+            Some(bus) => bus.clone(),
+            None => Arc::new(self.bus.clone()),
         }
     }
 
@@ -124,7 +145,7 @@ impl Stack {
             .await
             .expect("bind a loopback port");
         let shared = Shared {
-            bus: std::sync::Arc::new(self.bus.clone()),
+            bus: self.shared_bus(),
             clock: self.clock.clone(),
         };
         launch(service, &source, shared, listener)

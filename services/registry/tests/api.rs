@@ -468,8 +468,30 @@ on_both_backends! { spawn_app;
     };
 
     shutdown_reports_not_serving_and_drains => |app: TestApp| async move {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
         let mut c = app.client().await;
         create(&mut c, influencer("Before", "before")).await;
+        // A watcher, as a load balancer is, on the port that will close.
+        let mut health = HealthClient::new(app.channel().await);
+        let mut watch = health
+            .watch(HealthCheckRequest { service: "chorus.registry.v1.RegistryService".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        let status = |m: Option<tonic_health::pb::HealthCheckResponse>| m.map(|m| m.status);
+        assert_eq!(status(watch.message().await.unwrap()), Some(ServingStatus::Serving as i32));
+
+        app.begin_stop();
+        let told = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message()).await;
+        assert_eq!(
+            told.expect("a status within 5 s").map(status).expect("the stream is still open"),
+            Some(ServingStatus::NotServing as i32),
+            "NOT_SERVING reaches the watcher while its connection is open"
+        );
+        // The watch is a call in flight: hung up, it lets the drain finish at once.
+        drop(watch);
+        drop(health);
         let addr = app.addr;
         app.stop().await;
         let refused = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await;

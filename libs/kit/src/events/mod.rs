@@ -168,6 +168,23 @@ pub fn process_group(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
+/// A group as metrics name it: a per-process group ([`process_group`]) by its prefix, so a
+/// restart does not make a new series; any other group by its name.
+pub fn group_label(group: &str) -> &str {
+    match group.rsplit_once('-') {
+        Some((prefix, id)) if uuid::Uuid::try_parse(id).is_ok_and(|u| u.get_version_num() == 7) => prefix,
+        _ => group,
+    }
+}
+
+/// Counter of deliveries a consumer group dealt with, by `topic`, `group` ([`group_label`]) and
+/// `outcome`: `ok` (the handler took it; each event once per process, a redelivery of one it
+/// took counts as `duplicate`), `duplicate` (already handled: a redelivery after a lost
+/// acknowledgement, or an event published twice, acknowledged without running the handler),
+/// `retry` (the handler failed; it comes again) and `dead_letter` (set aside after its last
+/// attempt).
+pub const HANDLED_METRIC: &str = "chorus_events_handled_total";
+
 /// The bus port. Topics are per source service ("chorus.registry"); groups are per consuming
 /// service ("matching"); consumers are per replica.
 #[async_trait]
@@ -467,9 +484,9 @@ impl Outcome {
 /// `replay_failed`).
 fn count(topic: &str, group: &str, outcome: &'static str) {
     ::metrics::counter!(
-        "chorus_events_handled_total",
+        HANDLED_METRIC,
         "topic" => topic.to_owned(),
-        "group" => group.to_owned(),
+        "group" => group_label(group).to_owned(),
         "outcome" => outcome,
     )
     .increment(1);
@@ -508,6 +525,15 @@ mod tests {
         d.record("c");
         assert!(!d.seen("a"), "a fell out of the window");
         assert!(d.seen("b") && d.seen("c"));
+    }
+
+    #[test]
+    fn metrics_name_a_per_process_group_by_its_prefix() {
+        assert_eq!(group_label(&process_group("matching-index")), "matching-index");
+        assert_eq!(group_label("matching"), "matching");
+        assert_eq!(group_label("e2e-not-a-uuid"), "e2e-not-a-uuid");
+        let v4 = format!("test-{}", uuid::Uuid::new_v4().simple());
+        assert_eq!(group_label(&v4), v4, "only the UUIDv7 suffix process_group adds");
     }
 
     #[test]

@@ -2,7 +2,14 @@
 //! database (PostgreSQL or SQLite), sharing an in-process bus, with clients for two tenants.
 //! The generic parts are the test kit's; this file holds what is matching's own.
 
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

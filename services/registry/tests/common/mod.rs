@@ -121,6 +121,13 @@ impl TestApp {
         chorus_testkit::events::watch(&self.bus, chorus_registry::events::TOPIC).await
     }
 
+    /// Begins the graceful shutdown without waiting for it (health NOT_SERVING, then drain).
+    pub fn begin_stop(&self) {
+        if let Some(l) = &self.launched {
+            l.stop();
+        }
+    }
+
     /// Stops the server and waits until it has drained.
     pub async fn stop(mut self) {
         if let Some(l) = self.launched.take() {
