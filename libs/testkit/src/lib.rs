@@ -20,8 +20,8 @@
 pub mod client;
 pub mod events;
 pub mod fault;
-pub mod props;
 pub mod metrics;
+pub mod props;
 pub mod spawn;
 pub mod wait;
 

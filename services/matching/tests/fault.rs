@@ -10,8 +10,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chorus_kit::events::redis::RedisBus;
 use chorus_kit::events::HANDLED_METRIC;
+use chorus_kit::events::redis::RedisBus;
 use chorus_proto::matching::MatchInfluencersRequest;
 use chorus_proto::registry::{ImportInfluencersRequest, ImportOutcome};
 use chorus_testkit::eventually;
@@ -20,7 +20,11 @@ use chorus_testkit::metrics::Metrics;
 use common::*;
 
 /// Labels of the matching index's consumer group on the registry's topic.
-const INDEX_GROUP: &[(&str, &str)] = &[("topic", "chorus.registry"), ("group", "matching-index"), ("outcome", "ok")];
+const INDEX_GROUP: &[(&str, &str)] = &[
+    ("topic", "chorus.registry"),
+    ("group", "matching-index"),
+    ("outcome", "ok"),
+];
 const INDEX_DUPLICATES: &[(&str, &str)] = &[
     ("topic", "chorus.registry"),
     ("group", "matching-index"),

@@ -628,7 +628,7 @@ impl Store {
         account: Option<&AccountKey>,
         limit: usize,
         after: Option<&(i64, String)>,
-    ) -> Result<Vec<(MetricsSnapshot, (i64, String))>, Error> {
+    ) -> Result<Keyed<MetricsSnapshot>, Error> {
         let page = History {
             table: "metrics_snapshots",
             time: "observe_time",
@@ -648,6 +648,9 @@ impl Store {
         Ok(row.is_some())
     }
 }
+
+/// Records with the `(time, id)` key a page continues after.
+pub(crate) type Keyed<T> = Vec<(T, (i64, String))>;
 
 /// A table of one influencer's records over time (metrics snapshots, vetting reports), read a
 /// page at a time, newest first, by keyset on `(time, id)`.

@@ -12,7 +12,7 @@ use chorus_proto::registry::{AccountVetting, MetricsSnapshot, Verdict, VettingRe
 use prost::Message;
 use sqlx::{AnyConnection, Row};
 
-use super::{CHUNK, History, Sql, Store, by_keys};
+use super::{CHUNK, History, Keyed, Sql, Store, by_keys};
 use crate::domain::influencer::{AccountKey, micros_to_timestamp};
 use crate::domain::vetting::classifier::{Model, Prior, Rates, V1_PRIOR};
 use crate::domain::vetting::comments::CommentSummary;
@@ -435,7 +435,7 @@ impl Store {
         account: Option<&AccountKey>,
         limit: usize,
         after: Option<&(i64, String)>,
-    ) -> Result<Vec<(VettingReport, (i64, String))>, Error> {
+    ) -> Result<Keyed<VettingReport>, Error> {
         let page = History {
             table: "vetting_reports",
             time: "compute_time",
