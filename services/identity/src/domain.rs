@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chorus_kit::auth::role;
 use chorus_kit::error::too_long;
+use chorus_kit::names::{InfluencerName, ResourceName};
 use chorus_kit::{Error, ErrorCode, Violations};
 use chorus_proto::identity::{CreateInvitationRequest, IssueTokenRequest, issue_token_request};
 use sha2::{Digest, Sha256};
@@ -181,11 +182,11 @@ pub fn check_issue_token(r: &IssueTokenRequest) -> Result<(), Error> {
 /// (`allowed`); returns how long the code is to stay valid.
 pub fn check_invitation(r: &CreateInvitationRequest, allowed: &[String]) -> Result<Duration, Error> {
     let mut v = Violations::new();
-    let id = r
-        .influencer
-        .strip_prefix("influencers/")
-        .filter(|id| uuid::Uuid::try_parse(id).is_ok());
-    v.check(id.is_none(), "influencer", "must be influencers/{id}");
+    v.check(
+        InfluencerName::parse(&r.influencer).is_none(),
+        "influencer",
+        format!("must be {} (a canonical UUID id)", InfluencerName::PATTERN),
+    );
     v.check(
         r.scopes.len() > MAX_INVITATION_SCOPES,
         "scopes",

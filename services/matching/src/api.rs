@@ -4,9 +4,11 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
+use chorus_catalog::money::Money;
 use chorus_kit::auth::Caller;
 use chorus_kit::idempotency::{Claim, Idempotency};
-use chorus_kit::{Error, ErrorCode, Violations, paging};
+use chorus_kit::names::{CampaignName, ResourceName, ShortlistName};
+use chorus_kit::{Error, ErrorCode, Violations, fieldmask, paging};
 use chorus_proto::matching::matching_service_server::MatchingService;
 use chorus_proto::matching::*;
 use tonic::{Request, Response, Status};
@@ -190,56 +192,55 @@ fn tenant_of(c: &Caller) -> Result<String, Error> {
 
 /// `campaigns/{id}` to its id, or INVALID_ARGUMENT naming `field`.
 pub fn campaign_id(name: &str, field: &str) -> Result<String, Error> {
-    if name.is_empty() {
-        return Err(Error::invalid_field(field, "required"));
-    }
-    name.strip_prefix("campaigns/")
-        .filter(|id| parse_id(id).is_some())
-        .map(str::to_owned)
-        .ok_or_else(|| Error::invalid_field(field, "must be campaigns/{id}"))
+    Ok(CampaignName::from_field(name, field)?.id().to_owned())
 }
 
 /// `campaigns/{c}/shortlists/{s}` to both ids, or INVALID_ARGUMENT naming `field`.
 pub fn shortlist_id(name: &str, field: &str) -> Result<(String, String), Error> {
-    if name.is_empty() {
-        return Err(Error::invalid_field(field, "required"));
-    }
-    let bad = || Error::invalid_field(field, "must be campaigns/{c}/shortlists/{s}");
-    let rest = name.strip_prefix("campaigns/").ok_or_else(bad)?;
-    let (c, s) = rest.split_once("/shortlists/").ok_or_else(bad)?;
-    if parse_id(c).is_none() || parse_id(s).is_none() {
-        return Err(bad());
-    }
-    Ok((c.to_owned(), s.to_owned()))
+    let name = ShortlistName::from_field(name, field)?;
+    Ok((name.campaign().id().to_owned(), name.id().to_owned()))
 }
+
+/// Fields UpdateCampaign may change: the campaign's own, the whole brief, or one of its fields.
+const UPDATABLE: &[&str] = &[
+    "display_name",
+    "objective",
+    "status",
+    "brief",
+    "brief.niches",
+    "brief.locations",
+    "brief.languages",
+    "brief.tiers",
+    "brief.min_quality_score",
+    "brief.min_engagement_rate",
+    "brief.max_engagement_rate",
+    "brief.deliverables",
+    "brief.compensation_offered",
+    "brief.budget",
+    "brief.headcount",
+    "brief.schedule",
+    "brief.disclosure_jurisdiction",
+    "brief.exclusions",
+    "brief.diversity_caps",
+    "brief.segments",
+    "brief.audience",
+];
 
 /// Copies the fields named by `mask` from `from` into `to`. Paths: display_name, objective,
 /// status, brief, and brief.<field>.
 pub fn apply_mask(to: &mut Campaign, from: &Campaign, paths: &[String]) -> Result<(), Error> {
-    let mut v = Violations::new();
-    v.check(
-        paths.len() > MAX_MASK_PATHS,
-        "update_mask.paths",
-        format!("at most {MAX_MASK_PATHS}"),
-    );
+    let paths = fieldmask::paths(paths, UPDATABLE)?;
     let empty = Brief::default();
     let src = from.brief.as_ref().unwrap_or(&empty);
-    for (i, path) in paths.iter().enumerate().take(MAX_MASK_PATHS) {
-        // Only a short path is echoed, so the error stays small.
-        let shown = if too_long(path, 64) {
-            "the path".to_owned()
-        } else {
-            format!("{path:?}")
-        };
-        match path.as_str() {
+    for path in paths {
+        match path {
             "display_name" => to.display_name = from.display_name.clone(),
             "objective" => to.objective = from.objective,
             "status" => to.status = from.status,
             "brief" => to.brief = from.brief.clone(),
-            p if p.starts_with("brief.") => {
+            p => {
                 let dst = to.brief.get_or_insert_with(Brief::default);
-                let field = &p["brief.".len()..];
-                match field {
+                match p.trim_start_matches("brief.") {
                     "niches" => dst.niches = src.niches.clone(),
                     "locations" => dst.locations = src.locations.clone(),
                     "languages" => dst.languages = src.languages.clone(),
@@ -257,16 +258,13 @@ pub fn apply_mask(to: &mut Campaign, from: &Campaign, paths: &[String]) -> Resul
                     "diversity_caps" => dst.diversity_caps = src.diversity_caps,
                     "segments" => dst.segments = src.segments.clone(),
                     "audience" => dst.audience = src.audience.clone(),
-                    _ => v.add(format!("update_mask.paths[{i}]"), format!("unknown field {shown}")),
+                    // fieldmask::paths let only UPDATABLE through.
+                    _ => {}
                 }
             }
-            _ => v.add(
-                format!("update_mask.paths[{i}]"),
-                format!("unknown or read-only field {shown}"),
-            ),
         }
     }
-    v.finish()
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -710,11 +708,13 @@ impl Matching {
         let (id, c) = self.campaign(&tenant, &r.campaign, "campaign").await?;
         let brief = c.brief.clone().unwrap_or_default();
         let caps = brief.diversity_caps.unwrap_or_default();
-        let budget = brief.budget.clone().unwrap_or_default();
+        // A stored brief's budget was checked when it was written.
+        let budget = Money::from_proto(&brief.budget.clone().unwrap_or_default())
+            .map_err(|e| Error::internal("the stored brief's budget", e))?;
         let audience_test = c.objective == Objective::AudienceTest as i32;
         let segments = if audience_test { brief.segments.len() } else { 0 };
         let limits = Limits::new(
-            budget.amount_minor,
+            budget.minor,
             brief.headcount.max(0) as usize,
             caps.max_city_share,
             caps.max_niche_share,
@@ -764,10 +764,10 @@ impl Matching {
                 target_count: found.per_segment.get(i).copied().unwrap_or(0) as i32,
             })
             .collect();
-        let money = |amount_minor| chorus_proto::types::Money {
-            currency_code: budget.currency_code.clone(),
-            amount_minor,
-        };
+        let spent = Money::new(budget.currency, found.cost);
+        let leftover = budget
+            .checked_sub(spent)
+            .map_err(|e| Error::internal("the leftover budget", e))?;
         let shortlist = if r.save_as.is_empty() {
             None
         } else {
@@ -777,8 +777,8 @@ impl Matching {
         Ok(SelectInfluencersResponse {
             expected_engagements: selected.iter().map(|c| c.expected_engagements).sum(),
             expected_conversions: selected.iter().map(|c| c.expected_conversions).sum(),
-            total_cost: Some(money(found.cost)),
-            leftover_budget: Some(money(budget.amount_minor - found.cost)),
+            total_cost: Some(spent.to_proto()),
+            leftover_budget: Some(leftover.to_proto()),
             selected,
             shortfall,
             segments: segment_counts,

@@ -6,7 +6,8 @@ use std::pin::Pin;
 
 use chorus_kit::auth::Caller;
 use chorus_kit::idempotency::{Claim, Idempotency};
-use chorus_kit::{Error, ErrorCode, Violations, paging};
+use chorus_kit::names::{InfluencerName, ResourceName};
+use chorus_kit::{Error, ErrorCode, Violations, fieldmask, paging};
 use chorus_proto::registry::registry_service_server::RegistryService;
 use chorus_proto::registry::*;
 use chorus_proto::types::{Platform, Tier};
@@ -54,12 +55,9 @@ fn authorize<T>(request: &Request<T>, scope: &str) -> Result<(), Error> {
     Caller::of(request)?.require(scope)
 }
 
-/// `influencers/{uuid}` to its id, or INVALID_ARGUMENT naming `field`.
-pub fn parse_name<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
-    if name.is_empty() {
-        return Err(Error::invalid_field(field, "required"));
-    }
-    id_of(name).ok_or_else(|| Error::invalid_field(field, "must be influencers/{id} with a UUID id"))
+/// `influencers/{uuid}` as a name, or INVALID_ARGUMENT naming `field`.
+pub fn parse_name(name: &str, field: &str) -> Result<InfluencerName, Error> {
+    InfluencerName::from_field(name, field)
 }
 
 /// An optional account filter: neither platform nor handle, or both and valid.
@@ -125,26 +123,7 @@ const UPDATABLE: &[&str] = &[
 
 /// Copies the fields named by `paths` (every updatable one when empty) from `patch`.
 pub fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String]) -> Result<(), Error> {
-    let mut v = Violations::new();
-    v.check(
-        paths.len() > MAX_MASK_PATHS,
-        "update_mask.paths",
-        format!("at most {MAX_MASK_PATHS}"),
-    );
-    for (i, p) in paths.iter().enumerate().take(MAX_MASK_PATHS) {
-        if !UPDATABLE.contains(&p.as_str()) {
-            // Only a short path is echoed, so the error stays small.
-            let what = if too_long(p, 64) {
-                "the path".to_owned()
-            } else {
-                format!("{p:?}")
-            };
-            v.add(format!("update_mask.paths[{i}]"), format!("{what} cannot be updated"));
-        }
-    }
-    v.finish()?;
-    let all: Vec<String> = UPDATABLE.iter().map(|s| (*s).to_owned()).collect();
-    let paths = if paths.is_empty() { &all } else { paths };
+    let paths = fieldmask::paths(paths, UPDATABLE)?;
     let Influencer {
         display_name,
         accounts,
@@ -160,7 +139,7 @@ pub fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String])
         ..
     } = patch;
     for p in paths {
-        match p.as_str() {
+        match p {
             "display_name" => current.display_name = display_name.clone(),
             "accounts" => current.accounts = accounts.clone(),
             "niches" => current.niches = niches.clone(),
@@ -326,7 +305,7 @@ pub fn batch_ids(names: &[String]) -> Result<Vec<String>, Error> {
     let mut ids = Vec::with_capacity(names.len().min(MAX_BATCH_GET));
     for (i, n) in names.iter().enumerate().take(MAX_BATCH_GET) {
         match parse_name(n, &format!("names[{i}]")) {
-            Ok(id) => ids.push(id.to_owned()),
+            Ok(name) => ids.push(name.id().to_owned()),
             Err(e) => v.absorb("", Err(e))?,
         }
     }
@@ -374,7 +353,7 @@ impl RegistryService for Registry {
         request: Request<GetInfluencerRequest>,
     ) -> Result<Response<GetInfluencerResponse>, Status> {
         authorize(&request, READ)?;
-        let id = parse_name(&request.get_ref().name, "name")?.to_owned();
+        let id = parse_name(&request.get_ref().name, "name")?.id().to_owned();
         let found = self.store.get(std::slice::from_ref(&id)).await?.pop();
         let inf = found.ok_or_else(|| Error::not_found(format!("influencers/{id}")))?;
         Ok(Response::new(GetInfluencerResponse { influencer: Some(inf) }))
@@ -413,7 +392,7 @@ impl RegistryService for Registry {
                     let patch = r
                         .influencer
                         .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
-                    let id = parse_name(&patch.name, "influencer.name")?.to_owned();
+                    let id = parse_name(&patch.name, "influencer.name")?.id().to_owned();
                     // The fields outside the mask are kept as stored, so read them from the
                     // database: a cached copy may miss another replica's write whose event has not
                     // arrived yet.
@@ -452,8 +431,8 @@ impl RegistryService for Registry {
                 "DeleteInfluencer",
                 |r| &r.request_id,
                 |_, r, claim| async move {
-                    let id = parse_name(&r.name, "name")?;
-                    if !store.delete(id, &claim).await? {
+                    let name = parse_name(&r.name, "name")?;
+                    if !store.delete(name.id(), &claim).await? {
                         return Err(Error::not_found(&r.name));
                     }
                     Ok(DeleteInfluencerResponse {})
@@ -616,6 +595,7 @@ impl RegistryService for Registry {
         let (Some(id), Some(size)) = (id, size) else {
             return Err(Error::new(ErrorCode::Internal, "checked above").into());
         };
+        let id = id.id();
         let fingerprint = paging::fingerprint(&(id, &account));
         let after: Option<(i64, String)> = paging::decode(&r.page_token, fingerprint)?;
         if !self.store.exists(id).await? {

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use chorus_catalog::niche;
 use chorus_kit::Violations;
+use chorus_kit::names::{InfluencerName, ResourceName};
 use chorus_proto::matching::{Brief, Campaign, CampaignStatus, Objective};
 use chorus_proto::registry::AgeBucket;
 use chorus_proto::types::{CompensationKind, DeliverableKind, Platform, Tier};
@@ -252,13 +253,10 @@ fn check_brief(b: &Brief, audience_test: bool, v: &mut Violations) {
             MAX_EXCLUSIVITY_CATEGORIES,
         );
         for (i, name) in x.influencers.iter().enumerate().take(MAX_EXCLUDED_INFLUENCERS) {
-            let ok = name
-                .strip_prefix("influencers/")
-                .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok());
             v.check(
-                !ok,
+                InfluencerName::parse(name).is_none(),
                 format!("{p}.exclusions.influencers[{i}]"),
-                "must be influencers/{id}",
+                format!("must be {} (a canonical UUID id)", InfluencerName::PATTERN),
             );
         }
         for (i, c) in x

@@ -219,6 +219,7 @@ impl VettingService for Vetting {
         let (Some(id), Some(size)) = (id, size) else {
             return Err(Error::new(ErrorCode::Internal, "checked above").into());
         };
+        let id = id.id();
         let fingerprint = paging::fingerprint(&("vetting", id, &account));
         let after: Option<(i64, String)> = paging::decode(&r.page_token, fingerprint)?;
         if !self.store.exists(id).await? {

@@ -62,7 +62,7 @@ pub struct Store {
 /// (lower case, hyphenated); any other spelling would never match a stored id.
 pub fn id_of(name: &str) -> Option<&str> {
     name.strip_prefix("influencers/")
-        .filter(|id| uuid::Uuid::try_parse(id).is_ok_and(|u| u.hyphenated().to_string() == *id))
+        .filter(|id| chorus_kit::names::is_canonical_id(id))
 }
 
 impl Store {
