@@ -26,7 +26,11 @@ pub fn paths(given: &[String], updatable: &[&'static str]) -> Result<Vec<&'stati
     let mut seen = HashSet::with_capacity(given.len());
     for (i, p) in given.iter().enumerate().take(updatable.len()) {
         let field = format!("update_mask.paths[{i}]");
-        let shown = if too_long(p, 64) { "the path".to_owned() } else { format!("{p:?}") };
+        let shown = if too_long(p, 64) {
+            "the path".to_owned()
+        } else {
+            format!("{p:?}")
+        };
         match updatable.iter().find(|u| **u == p.as_str()) {
             None => v.add(
                 field,
@@ -75,7 +79,12 @@ mod tests {
         let fields: Vec<&str> = err.violations().iter().map(|v| v.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["update_mask.paths", "update_mask.paths[0]", "update_mask.paths[1]", "update_mask.paths[2]"]
+            [
+                "update_mask.paths",
+                "update_mask.paths[0]",
+                "update_mask.paths[1]",
+                "update_mask.paths[2]"
+            ]
         );
         assert!(err.violations()[1].description.starts_with("the path cannot"));
     }

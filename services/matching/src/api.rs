@@ -225,6 +225,10 @@ const UPDATABLE: &[&str] = &[
     "brief.segments",
     "brief.audience",
 ];
+const _: () = assert!(
+    UPDATABLE.len() == MAX_MASK_PATHS,
+    "the mask limit is one path per updatable field"
+);
 
 /// Copies the fields named by `mask` from `from` into `to`. Paths: display_name, objective,
 /// status, brief, and brief.<field>.

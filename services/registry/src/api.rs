@@ -120,6 +120,10 @@ const UPDATABLE: &[&str] = &[
     "consent",
     "status",
 ];
+const _: () = assert!(
+    UPDATABLE.len() == MAX_MASK_PATHS,
+    "the mask limit is one path per updatable field"
+);
 
 /// Copies the fields named by `paths` (every updatable one when empty) from `patch`.
 pub fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String]) -> Result<(), Error> {

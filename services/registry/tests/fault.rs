@@ -135,7 +135,11 @@ async fn a_postgres_outage_is_unavailable_then_the_service_recovers() {
         seen.remove(&before_event.0);
     }
     let got: Vec<(String, String)> = seen.into_iter().collect();
-    assert_eq!(got.len(), 1, "one event for the retry, none for the failed write or the repeat: {got:?}");
+    assert_eq!(
+        got.len(),
+        1,
+        "one event for the retry, none for the failed write or the repeat: {got:?}"
+    );
     assert_eq!(got[0].1, "During", "{got:?}");
 
     registry.shutdown().await.unwrap();

@@ -37,8 +37,9 @@ pub const MAX_NICHE_WEIGHT: f64 = 100.0;
 /// campaign and far below where sums of costs could overflow.
 pub const MAX_BUDGET_MINOR: i64 = 1_000_000_000_000_000;
 
-/// Paths in UpdateCampaign's update_mask (there are 21 updatable paths).
-pub const MAX_MASK_PATHS: usize = 30;
+/// Paths in UpdateCampaign's update_mask: one per updatable field (`kit::fieldmask` refuses more,
+/// and a repeated path).
+pub const MAX_MASK_PATHS: usize = 21;
 /// Page size of ListCampaigns and ListShortlists.
 pub const MAX_PAGE: usize = 1_000;
 /// Page size of MatchInfluencers.

@@ -31,8 +31,9 @@ pub const MAX_TOP_COUNTRIES: usize = 50;
 pub const MAX_RATE_CARD: usize = 20;
 pub const MAX_COMPENSATION_KINDS: usize = 10;
 
-/// Paths in UpdateInfluencer's update_mask (there are 11 updatable fields).
-pub const MAX_MASK_PATHS: usize = 20;
+/// Paths in UpdateInfluencer's update_mask: one per updatable field (`kit::fieldmask` refuses more,
+/// and a repeated path).
+pub const MAX_MASK_PATHS: usize = 11;
 /// Values in each list filter of ListInfluencers.
 pub const MAX_FILTER_VALUES: usize = 50;
 /// ListInfluencers' order_by.
