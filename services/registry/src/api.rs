@@ -107,7 +107,7 @@ fn rpc_status(e: Error) -> chorus_proto::google::rpc::Status {
 }
 
 /// Fields UpdateInfluencer may change.
-const UPDATABLE: &[&str] = &[
+pub const UPDATABLE: &[&str] = &[
     "display_name",
     "accounts",
     "niches",
