@@ -68,8 +68,30 @@ end
 return redis.call('XTRIM', key, 'MINID', string.format('%d-%d', floor_ms, floor_seq))
 ";
 
+/// A Redis error as callers see it: a server that cannot be reached, a dropped connection, a
+/// timeout or a server still loading is an outage (UNAVAILABLE, reason BUS_UNAVAILABLE, with a
+/// retry delay); anything else is INTERNAL.
 fn redis_err(context: &'static str) -> impl Fn(redis::RedisError) -> Error {
-    move |e| Error::internal(context, e)
+    move |e| {
+        let outage = e.is_io_error()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading | redis::ServerErrorKind::TryAgain)
+            );
+        if outage {
+            tracing::warn!(error = %e, context, "event bus unavailable");
+            Error::new(
+                crate::ErrorCode::Unavailable,
+                "the event bus is unavailable, retry shortly",
+            )
+            .with_reason("BUS_UNAVAILABLE")
+        } else {
+            Error::internal(context, e)
+        }
+    }
 }
 
 /// Redis Streams bus.
@@ -559,5 +581,23 @@ impl Subscription for RedisSubscription {
         let due = tokio::time::Instant::now() + delay;
         self.retry_due = Some(self.retry_due.map_or(due, |d| d.min(due)));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_an_outage_not_an_internal_error() {
+        // Nothing listens on port 1 of loopback: the connection is refused.
+        let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
+        let refused = client.get_multiplexed_async_connection().await.unwrap_err();
+        let err = redis_err("connect")(refused);
+        assert_eq!(err.code(), ErrorCode::Unavailable);
+        assert_eq!(err.reason(), "BUS_UNAVAILABLE");
+        let parse = redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "not a stream entry"));
+        assert_eq!(redis_err("read")(parse).code(), ErrorCode::Internal);
     }
 }
