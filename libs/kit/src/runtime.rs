@@ -591,13 +591,29 @@ pub async fn launch(
     };
     let mut joined = Vec::new();
     let mut handlers: HashMap<(String, String), SharedHandler> = HashMap::new();
+    // Every consumer's (topic, group), for the lag and dead-letter gauges.
+    let mut consumed: Vec<(String, String)> = Vec::new();
     for c in std::mem::take(&mut parts.consumers) {
+        consumed.push((c.topic.clone(), c.group.clone()));
+        let per_process = c.options.delete_group_on_exit;
         match Consumer::join(shared.bus.clone(), &c.topic, &c.group, &c.consumer, c.options).await {
             Ok(consumer) => {
-                // Replays of its dead letters run the same handler (EventAdminService).
                 let handler: SharedHandler = Arc::new(std::sync::Mutex::new(c.handler));
-                handlers.insert((c.topic.clone(), c.group.clone()), handler.clone());
-                joined.push((consumer.with_retries(retries.clone()), handler));
+                let consumer = if per_process {
+                    // A per-process group feeds this process's own state (a cache, an index),
+                    // rebuilt at start: its events are never set aside, since no other process
+                    // could replay them and this one's group dies with it. They are retried,
+                    // with the same backoff, until they succeed.
+                    consumer.with_retries(Retries {
+                        max_attempts: u32::MAX,
+                        ..retries.clone()
+                    })
+                } else {
+                    // Replays of its dead letters run the same handler (EventAdminService).
+                    handlers.insert((c.topic.clone(), c.group.clone()), handler.clone());
+                    consumer.with_retries(retries.clone())
+                };
+                joined.push((consumer, handler));
             }
             Err(e) => {
                 db.close().await;
@@ -605,7 +621,6 @@ pub async fn launch(
             }
         }
     }
-    let consumed: Vec<(String, String)> = handlers.keys().cloned().collect();
     let admin = EventAdmin::new(dead_letters.clone(), handlers);
     parts.grpc(crate::tuned!(EventAdminServiceServer::new(admin), ctx));
     let relay: Relay = outbox.relay(db.clone(), shared.bus.clone());

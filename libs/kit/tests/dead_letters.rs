@@ -478,3 +478,83 @@ async fn postgres_dead_letters_page_oldest_first() {
 async fn sqlite_dead_letters_page_oldest_first() {
     dead_letters_page_oldest_first(Backend::Sqlite).await;
 }
+
+/// An event set aside whose acknowledgement was lost comes back; when the handler takes it then,
+/// its dead letter goes, so a later replay cannot apply it a second time.
+async fn a_dead_letter_goes_once_its_event_is_handled(url: String) {
+    use chorus_kit::events::Consumer;
+    use chorus_kit::events::dead_letters::{DeadLetters, Retries};
+    use chorus_kit::events::memory::MemoryBus;
+
+    let db = chorus_kit::storage::Database::connect(&url, &[&chorus_kit::storage::KIT_MIGRATIONS], 2)
+        .await
+        .unwrap();
+    let letters = DeadLetters::new(db.clone(), chorus_kit::clock::Clock::system());
+    let event = money("EUR", 7);
+    letters
+        .record("t", GROUP, &event, MAX_ATTEMPTS, "no exchange rate")
+        .await
+        .unwrap();
+    // A second record of the same event keeps the larger count, not the sum.
+    letters
+        .record("t", GROUP, &event, MAX_ATTEMPTS + 1, "still none")
+        .await
+        .unwrap();
+    let stored = letters.list(0, 10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].attempts, stored[0].error.as_str()),
+        (i64::from(MAX_ATTEMPTS) + 1, "still none")
+    );
+
+    let bus = Arc::new(MemoryBus::new());
+    let options = SubscribeOptions {
+        poll: Duration::from_millis(20),
+        ..SubscribeOptions::default()
+    };
+    let retries = Retries {
+        // Every delivery is then one that could have been set aside.
+        max_attempts: 1,
+        delay: Duration::from_millis(10),
+        dead_letters: letters.clone(),
+    };
+    let consumer = Consumer::join(bus.clone(), "t", GROUP, "c", options)
+        .await
+        .unwrap()
+        .with_retries(retries);
+    let runs = Arc::new(AtomicU32::new(0));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn({
+        let (runs, stop) = (runs.clone(), stop.clone());
+        consumer.run(
+            move |_| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                async { Ok(()) }
+            },
+            stop.cancelled_owned(),
+        )
+    });
+    bus.publish("t", &event).await.unwrap();
+    eventually(WAIT, || async {
+        let left = letters.list(0, 10).await.map_err(|e| e.to_string())?;
+        match (runs.load(Ordering::SeqCst), left.len()) {
+            (1, 0) => Ok(()),
+            seen => Err(format!("(handler runs, dead letters) = {seen:?}")),
+        }
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn postgres_a_dead_letter_goes_once_its_event_is_handled() {
+    let url = chorus_kit::storage::testing::fresh_postgres_url().await.unwrap();
+    a_dead_letter_goes_once_its_event_is_handled(url).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_dead_letter_goes_once_its_event_is_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    a_dead_letter_goes_once_its_event_is_handled(chorus_kit::storage::testing::sqlite_url_in(dir.path())).await;
+}

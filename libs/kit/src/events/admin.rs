@@ -79,13 +79,16 @@ impl EventAdmin {
                 let span = crate::telemetry::process_span(&dead.topic, &dead.group, &dead.envelope);
                 run(handler, dead.envelope.clone()).instrument(span).await
             }
-            None => Err(Error::new(
-                ErrorCode::FailedPrecondition,
-                format!(
-                    "this service has no consumer of {} in group {} any more",
-                    dead.topic, dead.group
-                ),
-            )),
+            // Not an attempt: the letter stays as it was, its error too.
+            None => {
+                return Ok(Some(DeadLetter {
+                    error: format!(
+                        "not replayed: this service has no consumer of {} in group {} any more",
+                        dead.topic, dead.group
+                    ),
+                    ..dead.clone()
+                }));
+            }
         };
         match handled {
             Ok(()) => {
@@ -102,6 +105,21 @@ impl EventAdmin {
         }
     }
 
+    /// [`EventAdmin::replay`], where an error storing the outcome fails this letter only: the
+    /// batch goes on, and the reply says what happened to each.
+    async fn replay_one(&self, dead: &DeadLetter) -> Option<DeadLetter> {
+        match self.replay(dead).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(id = dead.id, error = %e.detail(), "could not settle a replayed dead letter");
+                Some(DeadLetter {
+                    error: format!("replayed, but its outcome could not be stored: {}", e.detail()),
+                    ..dead.clone()
+                })
+            }
+        }
+    }
+
     /// Replays every dead letter of this service, oldest first; those that failed again.
     async fn replay_all(&self) -> Result<(usize, Vec<DeadLetter>), Error> {
         let (mut replayed, mut failed, mut after) = (0, Vec::new(), 0);
@@ -112,7 +130,7 @@ impl EventAdmin {
             };
             after = last.id;
             for dead in &page {
-                match self.replay(dead).await? {
+                match self.replay_one(dead).await {
                     None => replayed += 1,
                     Some(again) => failed.push(again),
                 }
@@ -138,7 +156,7 @@ impl EventAdmin {
         }
         let (mut replayed, mut failed) = (0, Vec::new());
         for dead in &found {
-            match self.replay(dead).await? {
+            match self.replay_one(dead).await {
                 None => replayed += 1,
                 Some(again) => failed.push(again),
             }

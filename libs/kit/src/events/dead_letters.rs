@@ -112,7 +112,8 @@ impl DeadLetters {
             "INSERT INTO dead_letters (topic, consumer_group, event_id, event_type, envelope, attempts, error, dead_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (topic, consumer_group, event_id) DO UPDATE SET \
-             attempts = dead_letters.attempts + excluded.attempts, error = excluded.error, dead_at = excluded.dead_at",
+             attempts = CASE WHEN excluded.attempts > dead_letters.attempts THEN excluded.attempts ELSE dead_letters.attempts END, \
+             error = excluded.error, dead_at = excluded.dead_at",
         )
         .bind(topic)
         .bind(group)
@@ -164,6 +165,17 @@ impl DeadLetters {
     pub async fn remove(&self, id: i64) -> Result<(), Error> {
         sqlx::query("DELETE FROM dead_letters WHERE id = $1")
             .bind(id)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes the dead letter of `event_id` in `group`, if any: the event was handled since.
+    pub async fn settled(&self, topic: &str, group: &str, event_id: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM dead_letters WHERE topic = $1 AND consumer_group = $2 AND event_id = $3")
+            .bind(topic)
+            .bind(group)
+            .bind(event_id)
             .execute(&self.db.pool)
             .await?;
         Ok(())

@@ -48,13 +48,18 @@ impl EventGauges {
             .await?
             .try_get("n")?;
         ::metrics::gauge!("chorus_outbox_depth", "service" => self.service).set(depth as f64);
+        // A per-process group is labelled by its prefix, so its series outlive a restart.
         for (topic, group) in &self.consumed {
             let lag = self.bus.lag(topic, group).await?;
-            ::metrics::gauge!("chorus_consumer_lag", "topic" => topic.clone(), "group" => group.clone())
-                .set(lag as f64);
+            let group = super::group_label(group).to_owned();
+            ::metrics::gauge!("chorus_consumer_lag", "topic" => topic.clone(), "group" => group).set(lag as f64);
         }
         // Every consumer's count, 0 included, so a gauge falls back once its letters are replayed.
-        let mut dead: BTreeMap<(String, String), i64> = self.consumed.iter().map(|key| (key.clone(), 0)).collect();
+        let mut dead: BTreeMap<(String, String), i64> = self
+            .consumed
+            .iter()
+            .map(|(topic, group)| ((topic.clone(), super::group_label(group).to_owned()), 0))
+            .collect();
         for (topic, group, n) in self.dead_letters.counts().await? {
             dead.insert((topic, group), n);
         }

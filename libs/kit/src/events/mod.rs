@@ -407,6 +407,7 @@ impl Consumer {
                 match handled {
                     Ok(()) => {
                         dedupe.record(&id);
+                        self.succeeded(&delivery).await;
                         Outcome::Ok
                     }
                     Err(e) => self.failed(&delivery, &e).await,
@@ -419,6 +420,20 @@ impl Consumer {
             if let Err(e) = self.sub.ack(&delivery).await {
                 tracing::warn!(topic, group, error = %e, "ack failed");
             }
+        }
+    }
+
+    /// After the handler took `delivery`: an event that came back after it was set aside (its
+    /// acknowledgement was lost) is not a dead letter any more, so a replay cannot apply it twice.
+    /// Only an event delivered as often as the attempts allow can have been set aside.
+    async fn succeeded(&mut self, delivery: &Delivery) {
+        let Some(retries) = &self.retries else { return };
+        if delivery.attempt < retries.max_attempts {
+            return;
+        }
+        let (topic, group) = (self.topic.as_str(), self.group.as_str());
+        if let Err(e) = retries.dead_letters.settled(topic, group, &delivery.envelope.id).await {
+            tracing::warn!(topic, group, event_id = %delivery.envelope.id, error = %e, "could not clear the dead letter of an event handled since");
         }
     }
 

@@ -271,7 +271,7 @@ impl Bus for RedisBus {
             Ok(g) => g,
             // No stream yet: nothing to lag behind.
             Err(e) if e.detail().is_some_and(|d| d.contains("no such key")) => return Ok(0),
-            Err(e) => return Err(Error::internal("read consumer groups", e)),
+            Err(e) => return Err(redis_err("read consumer groups")(e)),
         };
         let Some(g) = groups.groups.into_iter().find(|g| g.name == group) else {
             return Ok(0);
