@@ -13,7 +13,7 @@ use chorus_proto::matching::matching_service_server::MatchingService;
 use chorus_proto::matching::*;
 use tonic::{Request, Response, Status};
 
-use crate::domain::brief::{check_campaign, status_change_allowed};
+use crate::domain::brief::{check_campaign, normalize_campaign, status_change_allowed};
 use crate::domain::index::{Index, parse_id};
 use crate::domain::limits::{
     MAX_ENUM_VALUES, MAX_MASK_PATHS, MAX_MATCH, MAX_PAGE, MAX_SEGMENT_LABEL, MAX_SELECT_CANDIDATES, MAX_SHORTLIST,
@@ -291,6 +291,7 @@ impl MatchingService for Matching {
                     if c.status == CampaignStatus::Unspecified as i32 {
                         c.status = CampaignStatus::Draft as i32;
                     }
+                    normalize_campaign(&mut c);
                     let mut v = Violations::new();
                     check_campaign(&c, &mut v);
                     v.check(
@@ -347,6 +348,7 @@ impl MatchingService for Matching {
                             }
                             let before = CampaignStatus::try_from(c.status).unwrap_or(CampaignStatus::Draft);
                             apply_mask(c, &from, &paths)?;
+                            normalize_campaign(c);
                             let mut v = Violations::new();
                             check_campaign(c, &mut v);
                             v.check(

@@ -45,6 +45,24 @@ fn check_len(v: &mut Violations, field: &str, len: usize, max: usize) {
     v.check(len > max, field, format!("at most {max}"));
 }
 
+/// Writes a campaign's ids in the form they are stored in: an excluded influencer named with any
+/// spelling of its UUID (upper case, braces, no hyphens, as the first release accepted) becomes
+/// `influencers/{canonical id}`, so it matches and passes [`check_campaign`]. Anything that is no
+/// UUID is left for the check to name.
+pub fn normalize_campaign(c: &mut Campaign) {
+    let Some(x) = c.brief.as_mut().and_then(|b| b.exclusions.as_mut()) else {
+        return;
+    };
+    for name in x.influencers.iter_mut().take(MAX_EXCLUDED_INFLUENCERS) {
+        if let Some(id) = name
+            .strip_prefix("influencers/")
+            .and_then(|id| uuid::Uuid::try_parse(id).ok())
+        {
+            *name = format!("influencers/{}", id.hyphenated());
+        }
+    }
+}
+
 /// Checks a whole campaign as written by a caller (create, or the result of an update).
 pub fn check_campaign(c: &Campaign, v: &mut Violations) {
     v.check(c.display_name.trim().is_empty(), "campaign.display_name", "required");
@@ -363,7 +381,7 @@ pub fn status_change_allowed(from: CampaignStatus, to: CampaignStatus) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use chorus_proto::matching::{DeliverableWanted, DiversityCaps, NicheWeight, Schedule, Segment};
+    use chorus_proto::matching::{DeliverableWanted, DiversityCaps, Exclusions, NicheWeight, Schedule, Segment};
     use chorus_proto::types::{Location, Money};
 
     /// "Vegan dog treats: 50 wellness-minded dog lovers in Austin and Denver, $5,000, one post
@@ -552,5 +570,31 @@ pub(crate) mod tests {
         assert!(!status_change_allowed(Draft, Cancelled), "cancel has its own call");
         assert!(!status_change_allowed(Cancelled, Matching));
         assert!(!status_change_allowed(Completed, Live));
+    }
+
+    #[test]
+    fn excluded_influencers_are_written_with_canonical_ids() {
+        let mut c = dog_treats();
+        let id = "0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b";
+        c.brief.as_mut().unwrap().exclusions = Some(Exclusions {
+            influencers: vec![
+                format!("influencers/{}", id.to_uppercase()),
+                format!("influencers/{}", id.replace('-', "")),
+                "influencers/not-a-uuid".into(),
+            ],
+            ..Default::default()
+        });
+        normalize_campaign(&mut c);
+        let names = &c.brief.as_ref().unwrap().exclusions.as_ref().unwrap().influencers;
+        assert_eq!(names[..2], [format!("influencers/{id}"), format!("influencers/{id}")]);
+        let mut v = Violations::new();
+        check_campaign(&c, &mut v);
+        let err = v.finish().unwrap_err();
+        let fields: Vec<&str> = err.violations().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["campaign.brief.exclusions.influencers[2]"],
+            "only the one that is no UUID"
+        );
     }
 }
