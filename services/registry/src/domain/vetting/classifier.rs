@@ -348,7 +348,7 @@ impl Decision<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn real() -> Features {
@@ -365,7 +365,8 @@ mod tests {
         }
     }
 
-    fn bought() -> Features {
+    /// A bought follower: no posts, a handful of followers, mass following, no picture.
+    pub(crate) fn bought() -> Features {
         Features {
             posts: 0,
             followers: 3,

@@ -70,20 +70,7 @@ pub fn classify(model: &Model, decision: &Decision<'_>, key: String, f: &Feature
 mod tests {
     use super::*;
     use crate::domain::vetting::classifier::Prior;
-
-    fn bought() -> Features {
-        Features {
-            posts: 0,
-            followers: 3,
-            following: 2_400,
-            has_profile_picture: false,
-            is_private: false,
-            biography_length: 0,
-            username_length: 10,
-            username_digits: 5,
-            account_age_days: None,
-        }
-    }
+    use crate::domain::vetting::classifier::tests::bought;
 
     #[test]
     fn a_typical_account_has_nothing_to_explain() {
