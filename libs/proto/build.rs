@@ -18,6 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chorus/matching/v1/matching.proto",
         "chorus/matching/v1/events.proto",
         "chorus/identity/v1/identity.proto",
+        "chorus/contracts/v1/disclosure.proto",
+        "chorus/contracts/v1/contracts.proto",
+        "chorus/contracts/v1/events.proto",
+        "chorus/payouts/v1/events.proto",
         "chorus/admin/v1/events.proto",
         "google/rpc/error_details.proto",
     ]

@@ -21,6 +21,16 @@ pub mod chorus {
             include!(concat!(env!("OUT_DIR"), "/chorus.admin.v1.rs"));
         }
     }
+    pub mod contracts {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.contracts.v1.rs"));
+        }
+    }
+    pub mod payouts {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.payouts.v1.rs"));
+        }
+    }
     pub mod identity {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/chorus.identity.v1.rs"));
@@ -49,7 +59,9 @@ pub mod chorus {
 }
 
 pub use chorus::admin::v1 as admin;
+pub use chorus::contracts::v1 as contracts;
 pub use chorus::event::v1 as event;
+pub use chorus::payouts::v1 as payouts;
 pub use chorus::identity::v1 as identity;
 pub use chorus::matching::v1 as matching;
 pub use chorus::registry::v1 as registry;
