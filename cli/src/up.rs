@@ -17,11 +17,12 @@ use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::runtime::{Declared, Node, Shared};
 
 /// Every service `chorus up` runs. Adding a service to Chorus is one line here.
-pub(crate) fn services() -> [Declared; 3] {
+pub(crate) fn services() -> [Declared; 4] {
     [
         chorus_identity::SERVICE,
         chorus_registry::SERVICE,
         chorus_matching::SERVICE,
+        chorus_contracts::SERVICE,
     ]
 }
 
@@ -44,7 +45,7 @@ pub(crate) struct UpArgs {
     #[arg(long, default_value = "127.0.0.1", env = "CHORUS_HOST")]
     host: IpAddr,
     /// A service's port, as NAME=PORT (repeatable; 0 picks a free one); also CHORUS_<NAME>_PORT.
-    /// Defaults: identity 50050, registry 50051, matching 50052.
+    /// Defaults: identity 50050, registry 50051, matching 50052, contracts 50053.
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = service_port)]
     ports: Vec<(String, u16)>,
     /// Runs only these services (comma-separated or repeated), and identity, whose tokens every
@@ -253,6 +254,14 @@ fn identities(key_path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>
             .or_default()
             .push(("CHORUS_CLIENT_SECRET".into(), secret));
     }
+    // Contracts seals with a key of this data directory and writes its mail beside it.
+    let data_dir = key_path.parent().unwrap_or(Path::new("."));
+    let sealing = data_dir.join("sealing-key.pem");
+    signing_key(&sealing)?;
+    settings.entry("contracts".into()).or_default().extend([
+        ("CHORUS_SEALING_KEY_FILE".to_owned(), sealing.display().to_string()),
+        ("CHORUS_MAIL_DIR".to_owned(), data_dir.join("mail").display().to_string()),
+    ]);
     settings.entry("identity".into()).or_default().extend([
         ("CHORUS_SIGNING_KEY_FILE".to_owned(), key_path.display().to_string()),
         (
@@ -287,7 +296,7 @@ mod tests {
 
     #[test]
     fn only_runs_the_named_services_and_the_issuer() {
-        assert_eq!(names(&chosen(&[])), ["identity", "registry", "matching"]);
+        assert_eq!(names(&chosen(&[])), ["identity", "registry", "matching", "contracts"]);
         assert_eq!(names(&chosen(&["registry".to_owned()])), ["identity", "registry"]);
         assert_eq!(
             names(&chosen(&["matching".to_owned(), "identity".to_owned()])),
@@ -296,7 +305,7 @@ mod tests {
         assert!(
             service_name("billing")
                 .unwrap_err()
-                .contains("services: identity, registry, matching")
+                .contains("services: identity, registry, matching, contracts")
         );
     }
 }

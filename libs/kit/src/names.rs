@@ -106,6 +106,60 @@ single!(
     "campaigns/{campaign}"
 );
 
+single!(
+    /// `offers/{offer}`: an offer of the contracts service.
+    OfferName,
+    "offers",
+    "offers/{offer}"
+);
+single!(
+    /// `contracts/{contract}`: a contract of the contracts service.
+    ContractName,
+    "contracts",
+    "contracts/{contract}"
+);
+
+/// `contracts/{contract}/deliverables/{n}`: one post a contract owes, numbered from 1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeliverableName {
+    contract: ContractName,
+    number: u32,
+}
+
+impl DeliverableName {
+    pub fn new(contract: ContractName, number: u32) -> Self {
+        DeliverableName { contract, number }
+    }
+
+    pub fn contract(&self) -> &ContractName {
+        &self.contract
+    }
+
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+}
+
+impl ResourceName for DeliverableName {
+    const PATTERN: &'static str = "contracts/{contract}/deliverables/{number}";
+
+    fn parse(name: &str) -> Option<Self> {
+        let (head, n) = name.rsplit_once("/deliverables/")?;
+        // "3", not "03" or "+3": one spelling per deliverable.
+        let number: u32 = n.parse().ok().filter(|k: &u32| *k >= 1 && k.to_string() == n)?;
+        Some(DeliverableName {
+            contract: ContractName::parse(head)?,
+            number,
+        })
+    }
+}
+
+impl fmt::Display for DeliverableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/deliverables/{}", self.contract, self.number)
+    }
+}
+
 /// `campaigns/{campaign}/shortlists/{shortlist}`: a saved selection of a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ShortlistName {
@@ -156,6 +210,17 @@ mod tests {
 
     const ID: &str = "0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b";
     const OTHER: &str = "0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7c";
+
+    #[test]
+    fn deliverables_are_numbered_from_one_in_one_spelling() {
+        let d = DeliverableName::parse(&format!("contracts/{ID}/deliverables/3")).unwrap();
+        assert_eq!((d.contract().id(), d.number()), (ID, 3));
+        assert_eq!(d.to_string(), format!("contracts/{ID}/deliverables/3"));
+        for bad in ["0", "03", "+3", "x", ""] {
+            assert!(DeliverableName::parse(&format!("contracts/{ID}/deliverables/{bad}")).is_none(), "{bad}");
+        }
+        assert!(DeliverableName::parse(&format!("offers/{ID}/deliverables/1")).is_none());
+    }
 
     #[test]
     fn a_name_round_trips_and_gives_its_id() {

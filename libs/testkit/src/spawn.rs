@@ -218,6 +218,12 @@ impl Stack {
         self.key.to_pem()
     }
 
+    /// The URL of the identity service the stack runs for services that call others, once one
+    /// such service was launched.
+    pub fn identity_url(&self) -> Option<String> {
+        self.identity.as_ref().map(|i| format!("http://{}", i.addr))
+    }
+
     /// The stack's issuer, for tests that make tokens of their own (expired, other keys).
     pub fn issuer(&self) -> &Issuer {
         &self.issuer

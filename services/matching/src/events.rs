@@ -1,5 +1,6 @@
 //! What matching consumes: the registry's events keep the match index current, and a
-//! streaming read of the registry (ExportInfluencers) fills it at start-up.
+//! streaming read of the registry (ExportInfluencers) fills it at start-up; contracts'
+//! ExclusivityStarted leaves people under an exclusive contract out of matches.
 //!
 //! Order of start-up: join a consumer group of this replica's own first (so nothing published
 //! from then on is missed), then read the catalogue page by page while events already apply.
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use chorus_kit::Error;
 use chorus_kit::events::{SubscribeOptions, read};
 use chorus_kit::runtime::Parts;
+use chorus_proto::contracts::ExclusivityStarted;
 use chorus_proto::event::Envelope;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::{
@@ -178,8 +180,8 @@ async fn forget_the_deleted(shared: &SharedIndex, store: &Store) -> Result<(), E
 
 /// The hook for contracts: `influencer_id` is under an exclusive contract in `category`
 /// until `end_micros`, from now on left out of matches whose brief excludes that category.
-/// Stored (a restart loads it again) and applied to the running index at once. The contracts
-/// service's event will call this; nothing does yet.
+/// Stored (a restart loads it again) and applied to the running index at once; called for the
+/// contracts service's ExclusivityStarted ([`exclusivity_feed`]).
 pub async fn exclusivity_started(
     shared: &SharedIndex,
     store: &Store,
@@ -195,6 +197,39 @@ pub async fn exclusivity_started(
         .map_err(|_| poisoned())?
         .set_exclusive(id, category, end_micros);
     Ok(())
+}
+
+/// Contracts' topic (proto/chorus/contracts/v1/events.proto).
+pub const CONTRACTS_TOPIC: &str = "chorus.contracts";
+
+/// Hears contracts' ExclusivityStarted twice over: in the service's durable group, so an event
+/// published while no replica runs is stored when one comes back, and in a group of this
+/// replica's own, so every replica's index applies it at once. Both store it (the same row,
+/// harmlessly) and apply it to the replica's index.
+pub fn exclusivity_feed(parts: &mut Parts, shared: Arc<SharedIndex>, store: Store) {
+    let own = SubscribeOptions {
+        start_at_end: true,
+        delete_group_on_exit: true,
+        ..Default::default()
+    };
+    for (group, options) in [
+        ("matching".to_owned(), SubscribeOptions::default()),
+        (chorus_kit::events::process_group("matching-exclusivity"), own),
+    ] {
+        let (shared, store) = (shared.clone(), store.clone());
+        parts.consume(CONTRACTS_TOPIC, group, options, move |event| {
+            let (shared, store) = (shared.clone(), store.clone());
+            async move {
+                let Some(p) = read::<ExclusivityStarted>(&event) else {
+                    return Ok(());
+                };
+                let p = p?;
+                let end = p.end_time.as_ref().map_or(0, chorus_kit::clock::micros);
+                let id = p.influencer.trim_start_matches("influencers/");
+                exclusivity_started(&shared, &store, id, &p.category, end).await
+            }
+        });
+    }
 }
 
 fn poisoned() -> Error {

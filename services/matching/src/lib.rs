@@ -82,7 +82,7 @@ impl chorus_kit::runtime::Service for Matching {
         port: 50052,
         migrations: &MIGRATIONS,
         scopes: api::SCOPES,
-        consumes: &[events::REGISTRY_TOPIC],
+        consumes: &[events::REGISTRY_TOPIC, events::CONTRACTS_TOPIC],
         db_connections: 8,
         // The start-up read of the catalogue, under matching's own identity.
         needs: &["registry.read"],
@@ -105,6 +105,7 @@ impl chorus_kit::runtime::Service for Matching {
             }),
         };
         events::feed(parts, shared.clone(), store.clone(), source);
+        events::exclusivity_feed(parts, shared.clone(), store.clone());
         let settings = Settings {
             conversion_rate: config.conversion_rate,
         };

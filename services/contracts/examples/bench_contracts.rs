@@ -1,0 +1,177 @@
+//! The contracts benchmark (docs/performance.md): on PostgreSQL, the service started by the
+//! kit's runtime on a loopback port in this process (the client shares the machine),
+//!
+//! 1. CreateOffers for 10,000 influencers in one call (target ≤ 5 s),
+//! 2. the 10,000 influencers accept (16 at a time), not timed against a target,
+//! 3. both parties sign each of the 10,000 contracts, which activates and seals them
+//!    (16 at a time; target ≤ 10 s for the 20,000 signatures).
+//!
+//! ```sh
+//! cargo run --release -p chorus-contracts --example bench_contracts -- 10000
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use chorus_kit::auth::{Grant, SigningKey, role};
+use chorus_kit::clock::Clock;
+use chorus_proto::contracts::contracts_service_client::ContractsServiceClient;
+use chorus_proto::contracts::*;
+use chorus_proto::types::{DeliverableKind, Money, Platform};
+use chorus_testkit::{Backend, Stack};
+use futures::StreamExt;
+
+const CAMPAIGN: &str = "campaigns/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a70";
+const CONCURRENCY: usize = 16;
+
+fn terms() -> Terms {
+    let usd = |m| {
+        Some(Money {
+            currency_code: "USD".into(),
+            amount_minor: m,
+        })
+    };
+    Terms {
+        deliverables: vec![DeliverableTerm {
+            kind: DeliverableKind::FeedPost as i32,
+            platform: Platform::Instagram as i32,
+            count: 1,
+            due_time: Some(chorus_kit::clock::timestamp(Clock::system().now_micros() + 30 * 86_400_000_000)),
+            brief: String::new(),
+        }],
+        compensation: Some(Compensation {
+            cash: usd(15_000),
+            gift_cards: vec![],
+            products: vec![Product {
+                sku: "SKU-1".into(),
+                title: "Sample".into(),
+                declared_value: usd(3_000),
+                quantity: 1,
+            }],
+        }),
+        disclosure_jurisdiction: "US".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::args().nth(1).map_or(10_000, |s| s.parse().unwrap());
+    let mut stack = Stack::new(Backend::Postgres);
+    let db = stack.database().await;
+    let service = stack
+        .launch(
+            &chorus_contracts::SERVICE,
+            &db,
+            &[
+                ("CHORUS_SEALING_KEY", SigningKey::generate().unwrap().to_pem()),
+                ("CHORUS_DB_MAX_CONNECTIONS", "16".to_owned()),
+            ],
+        )
+        .await;
+    let brand_token = stack.token("bench", &["contracts.read", "contracts.write"]);
+    let connect = |token: String| {
+        let addr = service.addr;
+        async move { ContractsServiceClient::new(chorus_testkit::authed(addr, Some(token)).await) }
+    };
+    let mut brand = connect(brand_token.clone()).await;
+    brand
+        .set_offer_template(SetOfferTemplateRequest {
+            template: Some(OfferTemplate {
+                campaign: CAMPAIGN.into(),
+                terms: Some(terms()),
+                offer_valid_days: 14,
+                brand_names: vec![],
+                brand_display_name: "Bench".into(),
+                update_time: None,
+            }),
+        })
+        .await
+        .unwrap();
+    let people: Vec<String> = (0..n).map(|_| format!("influencers/{}", uuid::Uuid::now_v7())).collect();
+    let targets = people
+        .iter()
+        .map(|p| OfferTarget {
+            influencer: p.clone(),
+            segment: String::new(),
+        })
+        .collect();
+
+    let t = Instant::now();
+    let made = brand
+        .create_offers(CreateOffersRequest {
+            campaign: CAMPAIGN.into(),
+            shortlist: String::new(),
+            targets,
+            request_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let create = t.elapsed();
+    assert_eq!(made.offers.len(), n);
+    println!("CreateOffers for {n}: {:.2} s", create.as_secs_f64());
+
+    let token_of = |p: &str| {
+        stack.mint(&Grant {
+            subject: p.to_owned(),
+            tenant: String::new(),
+            role: role::INFLUENCER.into(),
+            scopes: vec!["contracts.respond".into()],
+        })
+    };
+    let jobs: Vec<(String, String)> = made.offers.iter().cloned().zip(people.iter().map(|p| token_of(p))).collect();
+    let t = Instant::now();
+    let contracts: Vec<(Contract, String)> = futures::stream::iter(jobs)
+        .map(|(offer, token)| {
+            let connect = &connect;
+            async move {
+                let mut c = connect(token.clone()).await;
+                let r = c
+                    .accept_offer(AcceptOfferRequest { name: offer, version: 1 })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                (r.contract.unwrap(), token)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    println!("AcceptOffer x {n} (makes each contract): {:.2} s", t.elapsed().as_secs_f64());
+
+    let brand_client = connect(brand_token).await;
+    let t = Instant::now();
+    let active = futures::stream::iter(contracts)
+        .map(|(contract, token)| {
+            let connect = &connect;
+            let mut brand = brand_client.clone();
+            async move {
+                let sign = SignContractRequest {
+                    name: contract.name.clone(),
+                    terms_version: contract.terms_version,
+                    terms_sha256: contract.terms_sha256.clone(),
+                    ip_address: "203.0.113.7".into(),
+                    user_agent: "bench".into(),
+                };
+                connect(token).await.sign_contract(sign.clone()).await.unwrap();
+                let c = brand.sign_contract(sign).await.unwrap().into_inner().contract.unwrap();
+                c.state == ContractState::Active as i32
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter(|a| std::future::ready(*a))
+        .count()
+        .await;
+    let sign = t.elapsed();
+    assert_eq!(active, n);
+    println!(
+        "SignContract x {} (both parties; activates, seals, makes deliverables and timers): {:.2} s ({:.0} signatures/s)",
+        2 * n,
+        sign.as_secs_f64(),
+        (2 * n) as f64 / sign.as_secs_f64()
+    );
+    service.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
