@@ -104,6 +104,15 @@ impl SigningKey {
     pub fn public_jwk(&self) -> JsonWebKey {
         public_jwk(&self.public)
     }
+
+    /// The Ed25519 signature (RFC 8032, PureEdDSA) of `bytes`, for what is not a token: a
+    /// contract's seal.
+    pub fn sign(&self, bytes: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer;
+        ed25519_dalek::SigningKey::from_bytes(self.seed.expose())
+            .sign(bytes)
+            .to_bytes()
+    }
 }
 
 /// The JWK of an Ed25519 public key.
@@ -222,6 +231,16 @@ mod tests {
         // And RFC 8032's test key 1 gives that public key from its seed.
         let seed: [u8; 32] = hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
         assert_eq!(SigningKey::from_seed(seed).public, public);
+    }
+
+    #[test]
+    fn sign_gives_the_rfc_8032_signature() {
+        // RFC 8032 section 7.1, test 1: the empty message under the key above.
+        let key = SigningKey::from_seed(hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
+        let expected = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155\
+                        5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+        let signature: String = key.sign(b"").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(signature, expected);
     }
 
     fn hex(s: &str) -> [u8; 32] {
