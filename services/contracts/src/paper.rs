@@ -5,36 +5,40 @@
 
 use chorus_kit::Error;
 use chorus_kit::auth::SigningKey;
-use chorus_kit::clock::{micros, timestamp};
-use chorus_proto::contracts::{Contract, Party, Seal, Signature};
+use chorus_kit::clock::micros;
+use chorus_kit::names::{CampaignName, InfluencerName, ResourceName};
+use chorus_proto::contracts::Contract;
 
 use crate::domain::document::{Brand, TermsDocument};
-use crate::domain::seal::{AuditEntry, SealedRecord};
+use crate::domain::pdf::{Paper, render_parts};
+use crate::domain::seal::{AuditEntry, Seal, SealedRecord};
 use crate::domain::terms::Terms;
-use crate::error::party_name;
 
 /// The terms document of a contract as it stands.
-pub fn document(c: &Contract, tenant: &str, terms: &Terms) -> TermsDocument {
-    TermsDocument {
-        schema: crate::domain::document::SCHEMA.to_owned(),
-        contract: c.name.clone(),
-        terms_version: c.terms_version,
-        campaign: c.campaign.clone(),
-        brand: Brand {
+pub fn document(c: &Contract, tenant: &str, terms: &Terms) -> Result<TermsDocument, Error> {
+    let campaign = CampaignName::parse(&c.campaign).ok_or_else(|| Error::invalid_field("campaign", "malformed"))?;
+    let influencer =
+        InfluencerName::parse(&c.influencer).ok_or_else(|| Error::invalid_field("influencer", "malformed"))?;
+    Ok(TermsDocument::new(
+        c.name.clone(),
+        c.terms_version,
+        &campaign,
+        Brand {
             tenant: tenant.to_owned(),
             display_name: c.brand_display_name.clone(),
         },
-        influencer: c.influencer.clone(),
-        terms: terms.clone(),
-    }
+        &influencer,
+        terms.clone(),
+    ))
 }
 
 /// Sets the contract's terms (already validated) with their canonical document and hash.
-pub fn write_terms(c: &mut Contract, tenant: &str, terms: &Terms) {
-    let doc = document(c, tenant, terms);
+pub fn write_terms(c: &mut Contract, tenant: &str, terms: &Terms) -> Result<(), Error> {
+    let doc = document(c, tenant, terms)?;
     c.terms = Some(terms.to_proto());
-    c.terms_json = doc.canonical_json();
-    c.terms_sha256 = doc.sha256_hex();
+    c.terms_json = doc.canonical_json()?;
+    c.terms_sha256 = doc.sha256_hex()?;
+    Ok(())
 }
 
 /// The contract's stored terms, read back into the domain's type.
@@ -43,49 +47,58 @@ pub fn terms_of(c: &Contract) -> Result<Terms, Error> {
     Terms::parse(&proto, "terms").map_err(|e| Error::internal("read stored terms", e))
 }
 
+/// The signatures of the current terms version, as the audit trail lists them.
 fn audit(c: &Contract) -> Vec<AuditEntry> {
     c.signatures
         .iter()
         .filter(|s| s.terms_version == c.terms_version)
-        .map(|s: &Signature| AuditEntry {
-            party: party_name(Party::try_from(s.party).unwrap_or(Party::Unspecified)),
-            signer: s.signer.clone(),
-            sign_time: micros(&s.sign_time.unwrap_or_default()),
-            ip_address: s.ip_address.clone(),
-            user_agent: s.user_agent.clone(),
-            terms_version: s.terms_version,
-            terms_sha256: s.terms_sha256.clone(),
-        })
+        .filter_map(AuditEntry::from_proto)
         .collect()
 }
 
-/// Seals a contract both parties signed: the platform's signature over the hash and the audit
-/// trail.
+/// Seals a contract both parties signed: the platform's signature over the document, its hash
+/// and the audit trail.
 pub fn seal(c: &mut Contract, tenant: &str, key: &SigningKey, now: i64) -> Result<(), Error> {
     let terms = terms_of(c)?;
-    let record = crate::domain::seal::seal(&document(c, tenant, &terms), audit(c), key, now)?;
-    c.seal = Some(Seal {
-        key_id: record.seal.key_id.clone(),
-        algorithm: record.seal.algorithm.clone(),
-        signature: record.seal.signature.clone(),
-        seal_time: Some(timestamp(now)),
-    });
+    let record = crate::domain::seal::seal(&document(c, tenant, &terms)?, audit(c), key, now)?;
+    c.seal = Some(record.seal.to_proto());
     Ok(())
 }
 
-/// The sealed record of a sealed contract, as `chorus contracts verify` reads it.
-pub fn record(c: &Contract, tenant: &str) -> Result<SealedRecord, Error> {
+fn stored_seal(c: &Contract) -> Option<Seal> {
+    c.seal.as_ref().map(|s| Seal {
+        key_id: s.key_id.clone(),
+        algorithm: s.algorithm.clone(),
+        signature: s.signature.clone(),
+        seal_micros: s.seal_time.as_ref().map_or(0, micros),
+    })
+}
+
+/// The sealed record of a sealed contract, as `chorus contracts verify` reads it; None before
+/// the seal.
+pub fn record(c: &Contract, tenant: &str) -> Result<Option<SealedRecord>, Error> {
+    let Some(seal) = stored_seal(c) else {
+        return Ok(None);
+    };
     let terms = terms_of(c)?;
-    let seal = c.seal.as_ref().ok_or_else(|| Error::internal_msg("contract is not sealed"))?;
-    SealedRecord::from_parts(&document(c, tenant, &terms), audit(c), seal)
+    Ok(Some(SealedRecord {
+        document: document(c, tenant, &terms)?,
+        terms_sha256: c.terms_sha256.clone(),
+        audit: audit(c),
+        seal,
+    }))
 }
 
 /// The readable PDF: the terms, and the audit page with what is known so far.
 pub fn pdf(c: &Contract, tenant: &str) -> Result<Vec<u8>, Error> {
     let terms = terms_of(c)?;
-    Ok(crate::domain::pdf::render_parts(
-        &document(c, tenant, &terms),
-        &audit(c),
-        c.seal.as_ref(),
-    ))
+    let document = document(c, tenant, &terms)?;
+    let audit = audit(c);
+    let seal = stored_seal(c);
+    Ok(render_parts(&Paper {
+        document: &document,
+        terms_sha256: &c.terms_sha256,
+        audit: &audit,
+        seal: seal.as_ref(),
+    }))
 }

@@ -8,7 +8,8 @@ use chorus_catalog::money::Money;
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
 use super::json::rfc3339;
-use super::seal::SealedRecord;
+use super::document::TermsDocument;
+use super::seal::{AuditEntry, Seal, SealedRecord};
 use super::terms::Terms;
 
 const PAGE_WIDTH: f32 = 595.28;
@@ -228,6 +229,26 @@ fn paginate(flow: &Flow) -> Vec<Vec<Placed>> {
 
 /// The readable PDF of a sealed contract.
 pub fn render(record: &SealedRecord) -> Vec<u8> {
+    render_parts(&Paper {
+        document: &record.document,
+        terms_sha256: &record.terms_sha256,
+        audit: &record.audit,
+        seal: Some(&record.seal),
+    })
+}
+
+/// What a PDF shows: the document, its hash, the signatures so far and the seal once there is
+/// one (a contract is readable, and printable, before it is signed).
+#[derive(Debug, Clone, Copy)]
+pub struct Paper<'a> {
+    pub document: &'a TermsDocument,
+    pub terms_sha256: &'a str,
+    pub audit: &'a [AuditEntry],
+    pub seal: Option<&'a Seal>,
+}
+
+/// The readable PDF of a contract at any stage.
+pub fn render_parts(record: &Paper<'_>) -> Vec<u8> {
     let mut flow = Flow::default();
     terms_pages(&mut flow, record);
     flow.page_break();
@@ -319,7 +340,7 @@ fn list(items: impl IntoIterator<Item = &'static str>) -> String {
     items.into_iter().collect::<Vec<_>>().join(", ")
 }
 
-fn terms_pages(flow: &mut Flow, record: &SealedRecord) {
+fn terms_pages(flow: &mut Flow, record: &Paper<'_>) {
     let doc = &record.document;
     let terms = &doc.terms;
     flow.title("Influencer agreement");
@@ -477,7 +498,7 @@ fn compensation(flow: &mut Flow, terms: &Terms) {
     flow.item(&format!("Total value: {}", amount(terms.total_value())));
 }
 
-fn audit_page(flow: &mut Flow, record: &SealedRecord) {
+fn audit_page(flow: &mut Flow, record: &Paper<'_>) {
     flow.title("Audit trail");
     flow.small(&format!(
         "{}, terms version {}",
@@ -493,11 +514,16 @@ fn audit_page(flow: &mut Flow, record: &SealedRecord) {
         flow.code("Terms SHA-256 signed:", &s.terms_sha256);
     }
     flow.heading("Seal");
-    flow.code("Terms SHA-256:", &record.terms_sha256);
-    flow.item(&format!("Sealed at: {}", rfc3339(record.seal.seal_micros)));
-    flow.item(&format!("Algorithm: {} (Ed25519)", record.seal.algorithm));
-    flow.code("Key id (RFC 7638 thumbprint):", &record.seal.key_id);
-    flow.code("Signature (base64url):", &record.seal.signature);
+    flow.code("Terms SHA-256:", record.terms_sha256);
+    match record.seal {
+        Some(seal) => {
+            flow.item(&format!("Sealed at: {}", rfc3339(seal.seal_micros)));
+            flow.item(&format!("Algorithm: {} (Ed25519)", seal.algorithm));
+            flow.code("Key id (RFC 7638 thumbprint):", &seal.key_id);
+            flow.code("Signature (base64url):", &seal.signature);
+        }
+        None => flow.item("Not sealed yet: the platform seals the contract once both parties have signed."),
+    }
     flow.subheading("Checking this contract");
     flow.text(
         "The sealed JSON record of this contract (GetContractDocument, format SEALED_JSON) is \
