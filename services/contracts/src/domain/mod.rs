@@ -2,6 +2,7 @@
 //! and their canonical document, the states and the moves between them, the sealed record and
 //! its PDF, and the ad-disclosure checker.
 
+pub mod disclosure;
 pub mod document;
 #[cfg(test)]
 mod fixtures;
