@@ -260,7 +260,10 @@ fn identities(key_path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>
     signing_key(&sealing)?;
     settings.entry("contracts".into()).or_default().extend([
         ("CHORUS_SEALING_KEY_FILE".to_owned(), sealing.display().to_string()),
-        ("CHORUS_MAIL_DIR".to_owned(), data_dir.join("mail").display().to_string()),
+        (
+            "CHORUS_MAIL_DIR".to_owned(),
+            data_dir.join("mail").display().to_string(),
+        ),
     ]);
     settings.entry("identity".into()).or_default().extend([
         ("CHORUS_SIGNING_KEY_FILE".to_owned(), key_path.display().to_string()),

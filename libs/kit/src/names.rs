@@ -217,7 +217,10 @@ mod tests {
         assert_eq!((d.contract().id(), d.number()), (ID, 3));
         assert_eq!(d.to_string(), format!("contracts/{ID}/deliverables/3"));
         for bad in ["0", "03", "+3", "x", ""] {
-            assert!(DeliverableName::parse(&format!("contracts/{ID}/deliverables/{bad}")).is_none(), "{bad}");
+            assert!(
+                DeliverableName::parse(&format!("contracts/{ID}/deliverables/{bad}")).is_none(),
+                "{bad}"
+            );
         }
         assert!(DeliverableName::parse(&format!("offers/{ID}/deliverables/1")).is_none());
     }

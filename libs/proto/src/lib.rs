@@ -61,8 +61,8 @@ pub mod chorus {
 pub use chorus::admin::v1 as admin;
 pub use chorus::contracts::v1 as contracts;
 pub use chorus::event::v1 as event;
-pub use chorus::payouts::v1 as payouts;
 pub use chorus::identity::v1 as identity;
 pub use chorus::matching::v1 as matching;
+pub use chorus::payouts::v1 as payouts;
 pub use chorus::registry::v1 as registry;
 pub use chorus::r#type::v1 as types;

@@ -37,7 +37,9 @@ fn terms() -> Terms {
             kind: DeliverableKind::FeedPost as i32,
             platform: Platform::Instagram as i32,
             count: 1,
-            due_time: Some(chorus_kit::clock::timestamp(Clock::system().now_micros() + 30 * 86_400_000_000)),
+            due_time: Some(chorus_kit::clock::timestamp(
+                Clock::system().now_micros() + 30 * 86_400_000_000,
+            )),
             brief: String::new(),
         }],
         compensation: Some(Compensation {
@@ -89,7 +91,9 @@ async fn main() {
         })
         .await
         .unwrap();
-    let people: Vec<String> = (0..n).map(|_| format!("influencers/{}", uuid::Uuid::now_v7())).collect();
+    let people: Vec<String> = (0..n)
+        .map(|_| format!("influencers/{}", uuid::Uuid::now_v7()))
+        .collect();
     let targets = people
         .iter()
         .map(|p| OfferTarget {
@@ -121,7 +125,12 @@ async fn main() {
             scopes: vec!["contracts.respond".into()],
         })
     };
-    let jobs: Vec<(String, String)> = made.offers.iter().cloned().zip(people.iter().map(|p| token_of(p))).collect();
+    let jobs: Vec<(String, String)> = made
+        .offers
+        .iter()
+        .cloned()
+        .zip(people.iter().map(|p| token_of(p)))
+        .collect();
     let t = Instant::now();
     let contracts: Vec<(Contract, String)> = futures::stream::iter(jobs)
         .map(|(offer, token)| {
@@ -129,7 +138,10 @@ async fn main() {
             async move {
                 let mut c = connect(token.clone()).await;
                 let r = c
-                    .accept_offer(AcceptOfferRequest { name: offer, version: 1 })
+                    .accept_offer(AcceptOfferRequest {
+                        name: offer,
+                        version: 1,
+                    })
                     .await
                     .unwrap()
                     .into_inner();
@@ -139,7 +151,10 @@ async fn main() {
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    println!("AcceptOffer x {n} (makes each contract): {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "AcceptOffer x {n} (makes each contract): {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
 
     let brand_client = connect(brand_token).await;
     let t = Instant::now();

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use chorus_kit::auth::{Caller, SigningKey, role};
 use chorus_kit::clock::{micros, timestamp};
 use chorus_kit::idempotency::{Idempotency, key_of};
-use chorus_kit::names::{CampaignName, ContractName, DeliverableName, InfluencerName, OfferName, ResourceName, ShortlistName};
+use chorus_kit::names::{
+    CampaignName, ContractName, DeliverableName, InfluencerName, OfferName, ResourceName, ShortlistName,
+};
 use chorus_kit::{Error, Violations, paging};
 use chorus_proto::contracts::contracts_service_server::ContractsService;
 use chorus_proto::contracts::disclosure_service_server::DisclosureService;
@@ -46,7 +48,9 @@ fn reader(c: &Caller) -> Result<Who, Error> {
 
 fn brand(c: &Caller) -> Result<Who, Error> {
     if c.tenant.is_empty() {
-        return Err(Error::permission_denied("the token names no tenant; offers and contracts belong to one"));
+        return Err(Error::permission_denied(
+            "the token names no tenant; offers and contracts belong to one",
+        ));
     }
     Ok(Who::Brand(c.tenant.clone()))
 }
@@ -89,7 +93,13 @@ pub struct Contracts {
 }
 
 impl Contracts {
-    pub fn new(store: Store, keys: Idempotency, checker: Arc<Checker>, sealing: Arc<SigningKey>, deadlines: Deadlines) -> Self {
+    pub fn new(
+        store: Store,
+        keys: Idempotency,
+        checker: Arc<Checker>,
+        sealing: Arc<SigningKey>,
+        deadlines: Deadlines,
+    ) -> Self {
         Contracts {
             store,
             keys,
@@ -101,7 +111,12 @@ impl Contracts {
 
     /// Runs a mutating call once per request id (the `idempotency-key` header: these requests
     /// have no request_id field), after `who` was established.
-    async fn once<Req: prost::Message, T, W, F>(&self, request: &Request<Req>, method: &str, work: W) -> Result<T, Status>
+    async fn once<Req: prost::Message, T, W, F>(
+        &self,
+        request: &Request<Req>,
+        method: &str,
+        work: W,
+    ) -> Result<T, Status>
     where
         T: prost::Message + Default + Send + 'static,
         W: FnOnce(chorus_kit::idempotency::Claim) -> F + Send + 'static,
@@ -156,18 +171,34 @@ fn check_request(c: &Contract, s: &Submission) -> CheckDisclosureRequest {
 fn check_submission(s: &Submission, v: &mut Violations) {
     v.check(s.url.is_empty(), "submission.url", "required");
     v.check(
-        !s.url.is_empty() && !(s.url.starts_with("https://") && s.url.len() > 8),
+        !(s.url.is_empty() || s.url.starts_with("https://") && s.url.len() > 8),
         "submission.url",
         "must be an https URL",
     );
-    v.check(too_long(&s.url, MAX_URL), "submission.url", format!("at most {MAX_URL} characters"));
+    v.check(
+        too_long(&s.url, MAX_URL),
+        "submission.url",
+        format!("at most {MAX_URL} characters"),
+    );
     v.check(s.platform == 0, "submission.platform", "required");
     v.check(s.kind == 0, "submission.kind", "required");
-    v.check(too_long(&s.caption, MAX_CAPTION), "submission.caption", format!("at most {MAX_CAPTION} characters"));
+    v.check(
+        too_long(&s.caption, MAX_CAPTION),
+        "submission.caption",
+        format!("at most {MAX_CAPTION} characters"),
+    );
     if let Some(m) = &s.media {
-        v.check(m.frames.len() > MAX_FRAMES, "submission.media.frames", format!("at most {MAX_FRAMES} frames"));
+        v.check(
+            m.frames.len() > MAX_FRAMES,
+            "submission.media.frames",
+            format!("at most {MAX_FRAMES} frames"),
+        );
         for (i, f) in m.frames.iter().enumerate() {
-            v.check(too_long(f, MAX_FRAME_TEXT), format!("submission.media.frames[{i}]"), format!("at most {MAX_FRAME_TEXT} characters"));
+            v.check(
+                too_long(f, MAX_FRAME_TEXT),
+                format!("submission.media.frames[{i}]"),
+                format!("at most {MAX_FRAME_TEXT} characters"),
+            );
         }
     }
 }
@@ -175,7 +206,10 @@ fn check_submission(s: &Submission, v: &mut Violations) {
 fn page_of<T>(mut items: Vec<T>, size: usize, query: u64, id: impl Fn(&T) -> String) -> (Vec<T>, String) {
     let next = if items.len() > size {
         items.truncate(size);
-        items.last().map(|last| paging::encode(query, &id(last))).unwrap_or_default()
+        items
+            .last()
+            .map(|last| paging::encode(query, &id(last)))
+            .unwrap_or_default()
     } else {
         String::new()
     };
@@ -184,7 +218,10 @@ fn page_of<T>(mut items: Vec<T>, size: usize, query: u64, id: impl Fn(&T) -> Str
 
 #[tonic::async_trait]
 impl ContractsService for Contracts {
-    async fn set_offer_template(&self, request: Request<SetOfferTemplateRequest>) -> Result<Response<SetOfferTemplateResponse>, Status> {
+    async fn set_offer_template(
+        &self,
+        request: Request<SetOfferTemplateRequest>,
+    ) -> Result<Response<SetOfferTemplateResponse>, Status> {
         let who = brand_only(Caller::of(&request)?)?;
         let store = self.store.clone();
         let r = request.get_ref().clone();
@@ -202,11 +239,27 @@ impl ContractsService for Contracts {
                     "template.offer_valid_days",
                     format!("from 1 to {MAX_OFFER_VALID_DAYS}"),
                 );
-                v.check(t.brand_display_name.trim().is_empty(), "template.brand_display_name", "required");
-                v.check(too_long(&t.brand_display_name, MAX_NAME), "template.brand_display_name", format!("at most {MAX_NAME} characters"));
-                v.check(t.brand_names.len() > MAX_BRAND_NAMES, "template.brand_names", format!("at most {MAX_BRAND_NAMES}"));
+                v.check(
+                    t.brand_display_name.trim().is_empty(),
+                    "template.brand_display_name",
+                    "required",
+                );
+                v.check(
+                    too_long(&t.brand_display_name, MAX_NAME),
+                    "template.brand_display_name",
+                    format!("at most {MAX_NAME} characters"),
+                );
+                v.check(
+                    t.brand_names.len() > MAX_BRAND_NAMES,
+                    "template.brand_names",
+                    format!("at most {MAX_BRAND_NAMES}"),
+                );
                 for (i, n) in t.brand_names.iter().enumerate() {
-                    v.check(n.trim().is_empty() || too_long(n, MAX_BRAND_NAME), format!("template.brand_names[{i}]"), format!("1 to {MAX_BRAND_NAME} characters"));
+                    v.check(
+                        n.trim().is_empty() || too_long(n, MAX_BRAND_NAME),
+                        format!("template.brand_names[{i}]"),
+                        format!("1 to {MAX_BRAND_NAME} characters"),
+                    );
                 }
                 v.finish()?;
                 let (Some(campaign), Some(terms)) = (campaign, terms) else {
@@ -219,10 +272,15 @@ impl ContractsService for Contracts {
                 Ok(t)
             })
             .await?;
-        Ok(Response::new(SetOfferTemplateResponse { template: Some(template) }))
+        Ok(Response::new(SetOfferTemplateResponse {
+            template: Some(template),
+        }))
     }
 
-    async fn get_offer_template(&self, request: Request<GetOfferTemplateRequest>) -> Result<Response<GetOfferTemplateResponse>, Status> {
+    async fn get_offer_template(
+        &self,
+        request: Request<GetOfferTemplateRequest>,
+    ) -> Result<Response<GetOfferTemplateResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(READ)?;
         let who = brand(caller)?;
@@ -235,88 +293,115 @@ impl ContractsService for Contracts {
         Ok(Response::new(GetOfferTemplateResponse { template: Some(t) }))
     }
 
-    async fn create_offers(&self, request: Request<CreateOffersRequest>) -> Result<Response<CreateOffersResponse>, Status> {
+    async fn create_offers(
+        &self,
+        request: Request<CreateOffersRequest>,
+    ) -> Result<Response<CreateOffersResponse>, Status> {
         let store = self.store.clone();
         let deadlines = self.deadlines;
         let answer = self
             .keys
-            .serve(request, WRITE, "CreateOffers", |r| &r.request_id, move |caller, r, claim| async move {
-                let who = brand_only(&caller)?;
-                let tenant = tenant_of(&who).to_owned();
-                let campaign = CampaignName::from_field(&r.campaign, "campaign")?;
-                let mut v = Violations::new();
-                v.check(
-                    r.shortlist.is_empty() == r.targets.is_empty(),
-                    if r.shortlist.is_empty() { "targets" } else { "shortlist" },
-                    "give either a shortlist or targets, not both",
-                );
-                v.check(r.targets.len() > MAX_TARGETS, "targets", format!("at most {MAX_TARGETS}"));
-                let mut seen = std::collections::HashSet::new();
-                let mut targets = Vec::new();
-                for (i, t) in r.targets.iter().enumerate() {
-                    let field = format!("targets[{i}].influencer");
-                    if let Some(name) = v.take(InfluencerName::from_field(&t.influencer, &field))? {
-                        v.check(!seen.insert(name.id().to_owned()), field, "repeated in this request");
-                        targets.push((name.id().to_owned(), t.segment.clone()));
+            .serve(
+                request,
+                WRITE,
+                "CreateOffers",
+                |r| &r.request_id,
+                move |caller, r, claim| async move {
+                    let who = brand_only(&caller)?;
+                    let tenant = tenant_of(&who).to_owned();
+                    let campaign = CampaignName::from_field(&r.campaign, "campaign")?;
+                    let mut v = Violations::new();
+                    v.check(
+                        r.shortlist.is_empty() == r.targets.is_empty(),
+                        if r.shortlist.is_empty() { "targets" } else { "shortlist" },
+                        "give either a shortlist or targets, not both",
+                    );
+                    v.check(
+                        r.targets.len() > MAX_TARGETS,
+                        "targets",
+                        format!("at most {MAX_TARGETS}"),
+                    );
+                    let mut seen = std::collections::HashSet::new();
+                    let mut targets = Vec::new();
+                    for (i, t) in r.targets.iter().enumerate() {
+                        let field = format!("targets[{i}].influencer");
+                        if let Some(name) = v.take(InfluencerName::from_field(&t.influencer, &field))? {
+                            v.check(!seen.insert(name.id().to_owned()), field, "repeated in this request");
+                            targets.push((name.id().to_owned(), t.segment.clone()));
+                        }
+                        v.check(
+                            too_long(&t.segment, MAX_SEGMENT),
+                            format!("targets[{i}].segment"),
+                            format!("at most {MAX_SEGMENT} characters"),
+                        );
                     }
-                    v.check(too_long(&t.segment, MAX_SEGMENT), format!("targets[{i}].segment"), format!("at most {MAX_SEGMENT} characters"));
-                }
-                let shortlist = if r.shortlist.is_empty() {
-                    None
-                } else {
-                    let s = v.take(ShortlistName::from_field(&r.shortlist, "shortlist"))?;
-                    if let Some(s) = &s {
-                        v.check(s.campaign() != &campaign, "shortlist", "must be a shortlist of the campaign");
+                    let shortlist = if r.shortlist.is_empty() {
+                        None
+                    } else {
+                        let s = v.take(ShortlistName::from_field(&r.shortlist, "shortlist"))?;
+                        if let Some(s) = &s {
+                            v.check(
+                                s.campaign() != &campaign,
+                                "shortlist",
+                                "must be a shortlist of the campaign",
+                            );
+                        }
+                        s
+                    };
+                    v.finish()?;
+                    let template = store
+                        .template(&tenant, campaign.id())
+                        .await?
+                        .ok_or_else(|| ContractsError::NoTemplate(campaign.to_string()))?;
+                    if let Some(s) = shortlist {
+                        let members = store.accepted_members(&tenant, &s.to_string()).await?;
+                        if members.is_empty() {
+                            return Err(ContractsError::UnknownShortlist(s.to_string()).into());
+                        }
+                        targets = members.into_iter().map(|m| (m.influencer_id, m.segment)).collect();
                     }
-                    s
-                };
-                v.finish()?;
-                let template = store
-                    .template(&tenant, campaign.id())
-                    .await?
-                    .ok_or_else(|| ContractsError::NoTemplate(campaign.to_string()))?;
-                if let Some(s) = shortlist {
-                    let members = store.accepted_members(&tenant, &s.to_string()).await?;
-                    if members.is_empty() {
-                        return Err(ContractsError::UnknownShortlist(s.to_string()).into());
-                    }
-                    targets = members.into_iter().map(|m| (m.influencer_id, m.segment)).collect();
-                }
-                let now = store.now_micros();
-                let expire = now + i64::from(template.offer_valid_days.max(1)) * DAY_MICROS;
-                let offers: Vec<NewOffer> = targets
-                    .into_iter()
-                    .map(|(influencer_id, segment)| NewOffer {
-                        offer: Offer {
-                            name: OfferName::generate().to_string(),
-                            campaign: campaign.to_string(),
-                            influencer: format!("influencers/{influencer_id}"),
-                            state: OfferState::Open as i32,
-                            terms: template.terms.clone(),
-                            version: 1,
-                            versions: vec![OfferVersion {
-                                version: 1,
-                                proposed_by: Party::Brand as i32,
+                    let now = store.now_micros();
+                    let expire = now + i64::from(template.offer_valid_days.max(1)) * DAY_MICROS;
+                    let offers: Vec<NewOffer> = targets
+                        .into_iter()
+                        .map(|(influencer_id, segment)| NewOffer {
+                            offer: Offer {
+                                name: OfferName::generate().to_string(),
+                                campaign: campaign.to_string(),
+                                influencer: format!("influencers/{influencer_id}"),
+                                state: OfferState::Open as i32,
                                 terms: template.terms.clone(),
-                                message: String::new(),
+                                version: 1,
+                                versions: vec![OfferVersion {
+                                    version: 1,
+                                    proposed_by: Party::Brand as i32,
+                                    terms: template.terms.clone(),
+                                    message: String::new(),
+                                    create_time: Some(timestamp(now)),
+                                }],
+                                expire_time: Some(timestamp(expire)),
+                                segment,
+                                contract: String::new(),
+                                brand_display_name: template.brand_display_name.clone(),
+                                reason: String::new(),
                                 create_time: Some(timestamp(now)),
-                            }],
-                            expire_time: Some(timestamp(expire)),
-                            segment,
-                            contract: String::new(),
-                            brand_display_name: template.brand_display_name.clone(),
-                            reason: String::new(),
-                            create_time: Some(timestamp(now)),
-                            update_time: Some(timestamp(now)),
-                        },
-                        influencer_id,
-                    })
-                    .collect();
-                let clock = store.clock().clone();
-                store
-                    .create_offers(&tenant, campaign.id(), offers, |made| flows::offers_sent(&clock, &deadlines, &tenant, made), &claim)
-                    .await
-            })
+                                update_time: Some(timestamp(now)),
+                            },
+                            influencer_id,
+                        })
+                        .collect();
+                    let clock = store.clock().clone();
+                    store
+                        .create_offers(
+                            &tenant,
+                            campaign.id(),
+                            offers,
+                            |made| flows::offers_sent(&clock, &deadlines, &tenant, made),
+                            &claim,
+                        )
+                        .await
+                },
+            )
             .await?;
         Ok(Response::new(answer))
     }
@@ -346,16 +431,27 @@ impl ContractsService for Contracts {
         let state = (r.state != 0).then_some(r.state);
         let offers = self
             .store
-            .offers(&who, campaign.as_ref().map(CampaignName::id), state, before.as_deref(), size + 1)
+            .offers(
+                &who,
+                campaign.as_ref().map(CampaignName::id),
+                state,
+                before.as_deref(),
+                size + 1,
+            )
             .await?;
-        let (offers, next) = page_of(offers, size, query, |o: &Offer| o.name.trim_start_matches("offers/").to_owned());
+        let (offers, next) = page_of(offers, size, query, |o: &Offer| {
+            o.name.trim_start_matches("offers/").to_owned()
+        });
         Ok(Response::new(ListOffersResponse {
             offers,
             next_page_token: next,
         }))
     }
 
-    async fn accept_offer(&self, request: Request<AcceptOfferRequest>) -> Result<Response<AcceptOfferResponse>, Status> {
+    async fn accept_offer(
+        &self,
+        request: Request<AcceptOfferRequest>,
+    ) -> Result<Response<AcceptOfferResponse>, Status> {
         let (who, by) = party(Caller::of(&request)?)?;
         let id = Self::offer_id(&request.get_ref().name, "name")?;
         let version = request.get_ref().version;
@@ -391,7 +487,7 @@ impl ContractsService for Contracts {
                                 update_time: Some(timestamp(now)),
                                 ..Default::default()
                             };
-                            paper::write_terms(&mut c, tenant, &terms);
+                            paper::write_terms(&mut c, tenant, &terms)?;
                             flows::offer_accepted(w, &clock, &deadlines, tenant, o, &c);
                             Ok(Some(c))
                         },
@@ -406,7 +502,10 @@ impl ContractsService for Contracts {
         Ok(Response::new(answer))
     }
 
-    async fn decline_offer(&self, request: Request<DeclineOfferRequest>) -> Result<Response<DeclineOfferResponse>, Status> {
+    async fn decline_offer(
+        &self,
+        request: Request<DeclineOfferRequest>,
+    ) -> Result<Response<DeclineOfferResponse>, Status> {
         let (who, by) = party(Caller::of(&request)?)?;
         let id = Self::offer_id(&request.get_ref().name, "name")?;
         let reason = request.get_ref().reason.clone();
@@ -435,14 +534,21 @@ impl ContractsService for Contracts {
         Ok(Response::new(DeclineOfferResponse { offer: Some(offer) }))
     }
 
-    async fn counter_offer(&self, request: Request<CounterOfferRequest>) -> Result<Response<CounterOfferResponse>, Status> {
+    async fn counter_offer(
+        &self,
+        request: Request<CounterOfferRequest>,
+    ) -> Result<Response<CounterOfferResponse>, Status> {
         let (who, by) = party(Caller::of(&request)?)?;
         let r = request.get_ref().clone();
         let mut v = Violations::new();
         let id = v.take(Self::offer_id(&r.name, "name"))?;
         v.check(r.version < 1, "version", "required: the version countered");
         let terms = v.take(Terms::parse(&r.terms.clone().unwrap_or_default(), "terms"))?;
-        v.check(too_long(&r.message, MAX_REASON), "message", format!("at most {MAX_REASON} characters"));
+        v.check(
+            too_long(&r.message, MAX_REASON),
+            "message",
+            format!("at most {MAX_REASON} characters"),
+        );
         v.finish()?;
         let (Some(id), Some(terms)) = (id, terms) else {
             return Err(Error::invalid_field("terms", "invalid").into());
@@ -459,8 +565,8 @@ impl ContractsService for Contracts {
                         &claim,
                         |o, tenant, w| {
                             // The other party gets as long to answer as the first offer gave.
-                            let validity = o.expire_time.as_ref().map_or(0, micros)
-                                - o.create_time.as_ref().map_or(0, micros);
+                            let validity =
+                                o.expire_time.as_ref().map_or(0, micros) - o.create_time.as_ref().map_or(0, micros);
                             let now = clock.now_micros();
                             lifecycle::counter_offer(
                                 o,
@@ -482,7 +588,10 @@ impl ContractsService for Contracts {
         Ok(Response::new(CounterOfferResponse { offer: Some(offer) }))
     }
 
-    async fn withdraw_offer(&self, request: Request<WithdrawOfferRequest>) -> Result<Response<WithdrawOfferResponse>, Status> {
+    async fn withdraw_offer(
+        &self,
+        request: Request<WithdrawOfferRequest>,
+    ) -> Result<Response<WithdrawOfferResponse>, Status> {
         let who = brand_only(Caller::of(&request)?)?;
         let id = Self::offer_id(&request.get_ref().name, "name")?;
         let reason = request.get_ref().reason.clone();
@@ -511,7 +620,10 @@ impl ContractsService for Contracts {
         Ok(Response::new(WithdrawOfferResponse { offer: Some(offer) }))
     }
 
-    async fn get_contract(&self, request: Request<GetContractRequest>) -> Result<Response<GetContractResponse>, Status> {
+    async fn get_contract(
+        &self,
+        request: Request<GetContractRequest>,
+    ) -> Result<Response<GetContractResponse>, Status> {
         let who = reader(Caller::of(&request)?)?;
         let id = Self::contract_id(&request.get_ref().name, "name")?;
         let (c, _) = self
@@ -522,7 +634,10 @@ impl ContractsService for Contracts {
         Ok(Response::new(GetContractResponse { contract: Some(c) }))
     }
 
-    async fn list_contracts(&self, request: Request<ListContractsRequest>) -> Result<Response<ListContractsResponse>, Status> {
+    async fn list_contracts(
+        &self,
+        request: Request<ListContractsRequest>,
+    ) -> Result<Response<ListContractsResponse>, Status> {
         let who = reader(Caller::of(&request)?)?;
         let r = request.get_ref();
         let size = paging::page_size(r.page_size, DEFAULT_PAGE, MAX_PAGE)?;
@@ -536,7 +651,13 @@ impl ContractsService for Contracts {
         let state = (r.state != 0).then_some(r.state);
         let contracts = self
             .store
-            .contracts(&who, campaign.as_ref().map(CampaignName::id), state, before.as_deref(), size + 1)
+            .contracts(
+                &who,
+                campaign.as_ref().map(CampaignName::id),
+                state,
+                before.as_deref(),
+                size + 1,
+            )
             .await?;
         let (contracts, next) = page_of(contracts, size, query, |c: &Contract| {
             c.name.trim_start_matches("contracts/").to_owned()
@@ -547,7 +668,10 @@ impl ContractsService for Contracts {
         }))
     }
 
-    async fn sign_contract(&self, request: Request<SignContractRequest>) -> Result<Response<SignContractResponse>, Status> {
+    async fn sign_contract(
+        &self,
+        request: Request<SignContractRequest>,
+    ) -> Result<Response<SignContractResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         let (who, by) = party(&caller)?;
         let r = request.get_ref().clone();
@@ -559,8 +683,16 @@ impl ContractsService for Contracts {
             "terms_sha256",
             "the 64 hex digits of the SHA-256 of the terms signed",
         );
-        v.check(too_long(&r.ip_address, MAX_IP), "ip_address", format!("at most {MAX_IP} characters"));
-        v.check(too_long(&r.user_agent, MAX_USER_AGENT), "user_agent", format!("at most {MAX_USER_AGENT} characters"));
+        v.check(
+            too_long(&r.ip_address, MAX_IP),
+            "ip_address",
+            format!("at most {MAX_IP} characters"),
+        );
+        v.check(
+            too_long(&r.user_agent, MAX_USER_AGENT),
+            "user_agent",
+            format!("at most {MAX_USER_AGENT} characters"),
+        );
         v.finish()?;
         let Some(id) = id else {
             return Err(Error::invalid_field("name", "invalid").into());
@@ -617,10 +749,15 @@ impl ContractsService for Contracts {
                     .await
             })
             .await?;
-        Ok(Response::new(SignContractResponse { contract: Some(contract) }))
+        Ok(Response::new(SignContractResponse {
+            contract: Some(contract),
+        }))
     }
 
-    async fn amend_contract(&self, request: Request<AmendContractRequest>) -> Result<Response<AmendContractResponse>, Status> {
+    async fn amend_contract(
+        &self,
+        request: Request<AmendContractRequest>,
+    ) -> Result<Response<AmendContractResponse>, Status> {
         let who = brand_only(Caller::of(&request)?)?;
         let r = request.get_ref().clone();
         let mut v = Violations::new();
@@ -642,8 +779,14 @@ impl ContractsService for Contracts {
                         |c, tenant, _, _| {
                             let mut next = c.clone();
                             next.terms_version += 1;
-                            paper::write_terms(&mut next, tenant, &terms);
-                            lifecycle::amend_contract(c, terms.to_proto(), next.terms_json, next.terms_sha256, clock.now())?;
+                            paper::write_terms(&mut next, tenant, &terms)?;
+                            lifecycle::amend_contract(
+                                c,
+                                terms.to_proto(),
+                                next.terms_json,
+                                next.terms_sha256,
+                                clock.now(),
+                            )?;
                             Ok(true)
                         },
                         |c, _| c.clone(),
@@ -651,10 +794,15 @@ impl ContractsService for Contracts {
                     .await
             })
             .await?;
-        Ok(Response::new(AmendContractResponse { contract: Some(contract) }))
+        Ok(Response::new(AmendContractResponse {
+            contract: Some(contract),
+        }))
     }
 
-    async fn send_contract(&self, request: Request<SendContractRequest>) -> Result<Response<SendContractResponse>, Status> {
+    async fn send_contract(
+        &self,
+        request: Request<SendContractRequest>,
+    ) -> Result<Response<SendContractResponse>, Status> {
         let who = brand_only(Caller::of(&request)?)?;
         let id = Self::contract_id(&request.get_ref().name, "name")?;
         let store = self.store.clone();
@@ -675,16 +823,25 @@ impl ContractsService for Contracts {
                     .await
             })
             .await?;
-        Ok(Response::new(SendContractResponse { contract: Some(contract) }))
+        Ok(Response::new(SendContractResponse {
+            contract: Some(contract),
+        }))
     }
 
-    async fn cancel_contract(&self, request: Request<CancelContractRequest>) -> Result<Response<CancelContractResponse>, Status> {
+    async fn cancel_contract(
+        &self,
+        request: Request<CancelContractRequest>,
+    ) -> Result<Response<CancelContractResponse>, Status> {
         let who = brand_only(Caller::of(&request)?)?;
         let r = request.get_ref().clone();
         let mut v = Violations::new();
         let id = v.take(Self::contract_id(&r.name, "name"))?;
         v.check(r.reason.trim().is_empty(), "reason", "required");
-        v.check(too_long(&r.reason, MAX_REASON), "reason", format!("at most {MAX_REASON} characters"));
+        v.check(
+            too_long(&r.reason, MAX_REASON),
+            "reason",
+            format!("at most {MAX_REASON} characters"),
+        );
         v.finish()?;
         let Some(id) = id else {
             return Err(Error::invalid_field("name", "invalid").into());
@@ -708,7 +865,9 @@ impl ContractsService for Contracts {
                     .await
             })
             .await?;
-        Ok(Response::new(CancelContractResponse { contract: Some(contract) }))
+        Ok(Response::new(CancelContractResponse {
+            contract: Some(contract),
+        }))
     }
 
     async fn get_contract_document(
@@ -731,16 +890,19 @@ impl ContractsService for Contracts {
                         chorus_kit::ErrorCode::FailedPrecondition,
                         format!(
                             "contract is {}: it is sealed once both parties have signed",
-                            crate::error::contract_state_name(ContractState::try_from(c.state).unwrap_or(ContractState::Unspecified))
+                            crate::error::contract_state_name(
+                                ContractState::try_from(c.state).unwrap_or(ContractState::Unspecified)
+                            )
                         ),
                     )
                     .with_reason("CONTRACT_STATE")
                     .into());
                 }
-                let record = paper::record(&c, &tenant)?;
+                let record = paper::record(&c, &tenant)?
+                    .ok_or_else(|| Error::new(chorus_kit::ErrorCode::Internal, "sealed contract without its record"))?;
                 ContractDocument {
                     content_type: "application/json".into(),
-                    content: record.to_json_pretty().into_bytes(),
+                    content: record.to_json()?,
                     terms_sha256: c.terms_sha256.clone(),
                 }
             }
@@ -750,10 +912,15 @@ impl ContractsService for Contracts {
                 terms_sha256: c.terms_sha256.clone(),
             },
         };
-        Ok(Response::new(GetContractDocumentResponse { document: Some(document) }))
+        Ok(Response::new(GetContractDocumentResponse {
+            document: Some(document),
+        }))
     }
 
-    async fn get_sealing_keys(&self, _request: Request<GetSealingKeysRequest>) -> Result<Response<GetSealingKeysResponse>, Status> {
+    async fn get_sealing_keys(
+        &self,
+        _request: Request<GetSealingKeysRequest>,
+    ) -> Result<Response<GetSealingKeysResponse>, Status> {
         let jwk = self.sealing.public_jwk();
         Ok(Response::new(GetSealingKeysResponse {
             keys: vec![SealingKey {
@@ -765,7 +932,10 @@ impl ContractsService for Contracts {
         }))
     }
 
-    async fn submit_deliverable(&self, request: Request<SubmitDeliverableRequest>) -> Result<Response<SubmitDeliverableResponse>, Status> {
+    async fn submit_deliverable(
+        &self,
+        request: Request<SubmitDeliverableRequest>,
+    ) -> Result<Response<SubmitDeliverableResponse>, Status> {
         let caller = Caller::of(&request)?;
         if caller.role != role::INFLUENCER {
             return Err(Error::from(ContractsError::WrongParty(Party::Influencer)).into());
@@ -809,7 +979,12 @@ impl ContractsService for Contracts {
                             }
                             Ok(true)
                         },
-                        |_, all| all.iter().find(|d| d.name == name.to_string()).cloned().unwrap_or_default(),
+                        |_, all| {
+                            all.iter()
+                                .find(|d| d.name == name.to_string())
+                                .cloned()
+                                .unwrap_or_default()
+                        },
                     )
                     .await
             })
@@ -819,19 +994,30 @@ impl ContractsService for Contracts {
         }))
     }
 
-    async fn review_deliverable(&self, request: Request<ReviewDeliverableRequest>) -> Result<Response<ReviewDeliverableResponse>, Status> {
+    async fn review_deliverable(
+        &self,
+        request: Request<ReviewDeliverableRequest>,
+    ) -> Result<Response<ReviewDeliverableResponse>, Status> {
         let who = brand_only(Caller::of(&request)?)?;
         let r = request.get_ref().clone();
         let mut v = Violations::new();
         let name = v.take(DeliverableName::from_field(&r.name, "name"))?;
         let decision = ReviewDecision::try_from(r.decision).unwrap_or(ReviewDecision::Unspecified);
-        v.check(decision == ReviewDecision::Unspecified, "decision", "required: approve or request changes");
+        v.check(
+            decision == ReviewDecision::Unspecified,
+            "decision",
+            "required: approve or request changes",
+        );
         v.check(
             decision == ReviewDecision::RequestChanges && r.reason.trim().is_empty(),
             "reason",
             "required when asking for changes",
         );
-        v.check(too_long(&r.reason, MAX_REASON), "reason", format!("at most {MAX_REASON} characters"));
+        v.check(
+            too_long(&r.reason, MAX_REASON),
+            "reason",
+            format!("at most {MAX_REASON} characters"),
+        );
         v.finish()?;
         let Some(name) = name else {
             return Err(Error::invalid_field("name", "invalid").into());
@@ -859,7 +1045,12 @@ impl ContractsService for Contracts {
                             }
                             Ok(true)
                         },
-                        |_, all| all.iter().find(|d| d.name == name.to_string()).cloned().unwrap_or_default(),
+                        |_, all| {
+                            all.iter()
+                                .find(|d| d.name == name.to_string())
+                                .cloned()
+                                .unwrap_or_default()
+                        },
                     )
                     .await
             })
@@ -869,7 +1060,10 @@ impl ContractsService for Contracts {
         }))
     }
 
-    async fn get_deliverable(&self, request: Request<GetDeliverableRequest>) -> Result<Response<GetDeliverableResponse>, Status> {
+    async fn get_deliverable(
+        &self,
+        request: Request<GetDeliverableRequest>,
+    ) -> Result<Response<GetDeliverableResponse>, Status> {
         let who = reader(Caller::of(&request)?)?;
         let name = DeliverableName::from_field(&request.get_ref().name, "name")?;
         let d = self
@@ -881,7 +1075,10 @@ impl ContractsService for Contracts {
         Ok(Response::new(GetDeliverableResponse { deliverable: Some(d) }))
     }
 
-    async fn list_deliverables(&self, request: Request<ListDeliverablesRequest>) -> Result<Response<ListDeliverablesResponse>, Status> {
+    async fn list_deliverables(
+        &self,
+        request: Request<ListDeliverablesRequest>,
+    ) -> Result<Response<ListDeliverablesResponse>, Status> {
         let who = reader(Caller::of(&request)?)?;
         let contract = ContractName::from_field(&request.get_ref().parent, "parent")?;
         let deliverables = self
@@ -933,12 +1130,18 @@ fn may_check(c: &Caller) -> Result<(), Error> {
 
 #[tonic::async_trait]
 impl DisclosureService for Disclosure {
-    async fn check_disclosure(&self, request: Request<CheckDisclosureRequest>) -> Result<Response<CheckDisclosureResponse>, Status> {
+    async fn check_disclosure(
+        &self,
+        request: Request<CheckDisclosureRequest>,
+    ) -> Result<Response<CheckDisclosureResponse>, Status> {
         may_check(Caller::of(&request)?)?;
         Ok(Response::new(self.checker.check(request.get_ref())?))
     }
 
-    async fn list_rule_sets(&self, request: Request<ListRuleSetsRequest>) -> Result<Response<ListRuleSetsResponse>, Status> {
+    async fn list_rule_sets(
+        &self,
+        request: Request<ListRuleSetsRequest>,
+    ) -> Result<Response<ListRuleSetsResponse>, Status> {
         may_check(Caller::of(&request)?)?;
         Ok(Response::new(ListRuleSetsResponse {
             rule_sets: self.checker.rule_sets(),

@@ -16,7 +16,11 @@ pub enum ContractsError {
     /// A move the contract's state does not allow.
     ContractState(ContractState),
     /// Signing terms that are not the current ones.
-    TermsSuperseded { given_version: i32, current_version: i32, current_sha256: String },
+    TermsSuperseded {
+        given_version: i32,
+        current_version: i32,
+        current_sha256: String,
+    },
     /// A move the deliverable's state does not allow.
     DeliverableState(DeliverableState),
     /// A campaign without an offer template.
@@ -70,7 +74,10 @@ impl std::fmt::Display for ContractsError {
         match self {
             ContractsError::OfferState(s) => write!(f, "offer is {}", offer_state_name(*s)),
             ContractsError::OfferVersion { given, current } => {
-                write!(f, "version {given} of the offer is superseded: the current version is {current}")
+                write!(
+                    f,
+                    "version {given} of the offer is superseded: the current version is {current}"
+                )
             }
             ContractsError::OwnProposal { party, version } => write!(
                 f,
@@ -122,7 +129,11 @@ mod tests {
             current_sha256: "ab12".into(),
         }
         .into();
-        assert!(e.message().contains("current terms are version 2, sha256 ab12"), "{}", e.message());
+        assert!(
+            e.message().contains("current terms are version 2, sha256 ab12"),
+            "{}",
+            e.message()
+        );
         assert_eq!(e.reason(), "TERMS_SUPERSEDED");
         let e: Error = ContractsError::WrongParty(Party::Brand).into();
         assert_eq!(e.code(), ErrorCode::PermissionDenied);

@@ -148,7 +148,11 @@ async fn timer_fired(store: &Store, deadlines: &Deadlines, e: &Envelope) -> Resu
         }
         TimerKind::OffersRemind => {
             let ids = store
-                .due_offers(id_of(&p.subject, "campaigns"), now + deadlines.remind_before_micros, true)
+                .due_offers(
+                    id_of(&p.subject, "campaigns"),
+                    now + deadlines.remind_before_micros,
+                    true,
+                )
                 .await?;
             let mut events = Vec::with_capacity(ids.len());
             for id in &ids {
@@ -278,7 +282,10 @@ impl Invitations {
             .connect()
             .await
             .map_err(|e| {
-                Error::new(chorus_kit::ErrorCode::Unavailable, format!("connect to the identity service: {e}"))
+                Error::new(
+                    chorus_kit::ErrorCode::Unavailable,
+                    format!("connect to the identity service: {e}"),
+                )
             })?;
         let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", (self.token)().await?)
             .parse()
@@ -293,10 +300,13 @@ impl Invitations {
         let invitation = client
             .create_invitation(request)
             .await
-            .map_err(|s| Error::new(chorus_kit::ErrorCode::Unavailable, format!("create invitation: {}", s.message())))?
+            .map_err(|s| {
+                Error::new(
+                    chorus_kit::ErrorCode::Unavailable,
+                    format!("create invitation: {}", s.message()),
+                )
+            })?
             .into_inner();
-        self.notifier
-            .offer(&offer, &invitation.link)
-            .await
+        self.notifier.offer(&offer, &invitation.link).await
     }
 }

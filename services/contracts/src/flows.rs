@@ -41,7 +41,15 @@ fn timer(clock: &Clock, kind: TimerKind, subject: &str) -> chorus_proto::event::
     )
 }
 
-fn reminder(clock: &Clock, tenant: &str, kind: ReminderKind, subject: &str, campaign: &str, influencer: &str, due: i64) -> chorus_proto::event::Envelope {
+fn reminder(
+    clock: &Clock,
+    tenant: &str,
+    kind: ReminderKind,
+    subject: &str,
+    campaign: &str,
+    influencer: &str,
+    due: i64,
+) -> chorus_proto::event::Envelope {
     envelope(
         clock,
         tenant,
@@ -132,7 +140,15 @@ pub fn offer_accepted(w: &mut Writes, clock: &Clock, d: &Deadlines, tenant: &str
         format!("contract-remind:{id}"),
         (sign_by - d.remind_before_micros).max(clock.now_micros()),
         TOPIC,
-        reminder(clock, tenant, ReminderKind::SignatureDue, &c.name, &c.campaign, &c.influencer, sign_by),
+        reminder(
+            clock,
+            tenant,
+            ReminderKind::SignatureDue,
+            &c.name,
+            &c.campaign,
+            &c.influencer,
+            sign_by,
+        ),
     );
 }
 
@@ -160,8 +176,8 @@ pub fn deliverables_of(c: &Contract, terms: &crate::domain::terms::Terms) -> Vec
         .into_iter()
         .map(|due| Deliverable {
             name: DeliverableName::new(contract.clone(), due.index).to_string(),
-            kind: due.kind as i32,
-            platform: due.platform as i32,
+            kind: due.kind.to_proto() as i32,
+            platform: due.platform.to_proto() as i32,
             due_time: Some(timestamp(due.due_micros)),
             state: DeliverableState::Pending as i32,
             ..Default::default()
@@ -180,6 +196,7 @@ fn deliverable_keys(name: &str) -> [String; 3] {
 
 /// The second signature: the contract is active. Its signing timers go; each deliverable gets
 /// a reminder and a due date; payouts holds the compensation; matching hears of exclusivity.
+#[allow(clippy::too_many_arguments)]
 pub fn contract_activated(
     w: &mut Writes,
     clock: &Clock,
@@ -223,9 +240,22 @@ pub fn contract_activated(
             remind,
             (due - d.remind_before_micros).max(now),
             TOPIC,
-            reminder(clock, tenant, ReminderKind::DeliverableDue, &dl.name, &c.campaign, &c.influencer, due),
+            reminder(
+                clock,
+                tenant,
+                ReminderKind::DeliverableDue,
+                &dl.name,
+                &c.campaign,
+                &c.influencer,
+                due,
+            ),
         );
-        w.timer(due_key, due.max(now), TIMER_TOPIC, timer(clock, TimerKind::DeliverableDue, &dl.name));
+        w.timer(
+            due_key,
+            due.max(now),
+            TIMER_TOPIC,
+            timer(clock, TimerKind::DeliverableDue, &dl.name),
+        );
         w.deliverables.push(dl);
     }
 }
@@ -240,7 +270,14 @@ pub fn contract_ended(w: &mut Writes, c: &Contract, deliverables: &[Deliverable]
     }
 }
 
-pub fn contract_cancelled(w: &mut Writes, clock: &Clock, tenant: &str, c: &Contract, was_active: bool, deliverables: &[Deliverable]) {
+pub fn contract_cancelled(
+    w: &mut Writes,
+    clock: &Clock,
+    tenant: &str,
+    c: &Contract,
+    was_active: bool,
+    deliverables: &[Deliverable],
+) {
     contract_ended(w, c, deliverables);
     w.event(envelope(
         clock,
@@ -268,7 +305,14 @@ pub fn contract_expired(w: &mut Writes, clock: &Clock, tenant: &str, c: &Contrac
     ));
 }
 
-pub fn contract_breached(w: &mut Writes, clock: &Clock, tenant: &str, c: &Contract, missed: &str, deliverables: &[Deliverable]) {
+pub fn contract_breached(
+    w: &mut Writes,
+    clock: &Clock,
+    tenant: &str,
+    c: &Contract,
+    missed: &str,
+    deliverables: &[Deliverable],
+) {
     contract_ended(w, c, deliverables);
     w.event(envelope(
         clock,
@@ -283,7 +327,13 @@ pub fn contract_breached(w: &mut Writes, clock: &Clock, tenant: &str, c: &Contra
     ));
 }
 
-pub fn contract_unfunded(w: &mut Writes, clock: &Clock, tenant: &str, c: &Contract, shortfall: Option<chorus_proto::types::Money>) {
+pub fn contract_unfunded(
+    w: &mut Writes,
+    clock: &Clock,
+    tenant: &str,
+    c: &Contract,
+    shortfall: Option<chorus_proto::types::Money>,
+) {
     w.event(envelope(
         clock,
         tenant,
@@ -362,7 +412,14 @@ pub fn deliverable_approved(
 
 /// The due date passed with nothing approved: the warning, and the breach at the end of the
 /// grace period.
-pub fn deliverable_overdue(w: &mut Writes, clock: &Clock, tenant: &str, c: &Contract, dl: &Deliverable, grace_days: i32) {
+pub fn deliverable_overdue(
+    w: &mut Writes,
+    clock: &Clock,
+    tenant: &str,
+    c: &Contract,
+    dl: &Deliverable,
+    grace_days: i32,
+) {
     let due = dl.due_time.as_ref().map_or(0, micros);
     let grace_end = (due + i64::from(grace_days) * DAY_MICROS).max(clock.now_micros());
     w.event(envelope(
@@ -378,5 +435,10 @@ pub fn deliverable_overdue(w: &mut Writes, clock: &Clock, tenant: &str, c: &Cont
         },
     ));
     let [_, _, grace] = deliverable_keys(&dl.name);
-    w.timer(grace, grace_end, TIMER_TOPIC, timer(clock, TimerKind::DeliverableGraceEnd, &dl.name));
+    w.timer(
+        grace,
+        grace_end,
+        TIMER_TOPIC,
+        timer(clock, TimerKind::DeliverableGraceEnd, &dl.name),
+    );
 }

@@ -29,7 +29,11 @@ use crate::domain::disclosure::Checker;
 use crate::flows::Deadlines;
 
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: &[(2, "contracts", include_str!("../migrations/postgres/0002_contracts.sql"))],
+    postgres: &[(
+        2,
+        "contracts",
+        include_str!("../migrations/postgres/0002_contracts.sql"),
+    )],
     sqlite: &[(2, "contracts", include_str!("../migrations/sqlite/0002_contracts.sql"))],
 };
 
@@ -85,9 +89,17 @@ impl Config {
             }
         });
         let remind_h: i64 = r.parse("CHORUS_REMIND_BEFORE_H", 48);
-        r.check(!(0..=24 * 30).contains(&remind_h), "CHORUS_REMIND_BEFORE_H", "from 0 to 720");
+        r.check(
+            !(0..=24 * 30).contains(&remind_h),
+            "CHORUS_REMIND_BEFORE_H",
+            "from 0 to 720",
+        );
         let sign_days: i64 = r.parse("CHORUS_SIGN_WITHIN_DAYS", 14);
-        r.check(!(1..=90).contains(&sign_days), "CHORUS_SIGN_WITHIN_DAYS", "from 1 to 90");
+        r.check(
+            !(1..=90).contains(&sign_days),
+            "CHORUS_SIGN_WITHIN_DAYS",
+            "from 1 to 90",
+        );
         Config {
             sealing_key,
             identity_url: r.string("CHORUS_IDENTITY_URL", "http://127.0.0.1:50050"),
@@ -132,7 +144,12 @@ impl chorus_kit::runtime::Service for Contracts {
                 .ok_or_else(|| Error::invalid_field("CHORUS_SEALING_KEY_FILE", "required"))?,
         );
         let checker = Arc::new(Checker::builtin()?);
-        let store = store::Store::new(ctx.db.clone(), ctx.outbox.clone(), ctx.timers.clone(), ctx.clock.clone());
+        let store = store::Store::new(
+            ctx.db.clone(),
+            ctx.outbox.clone(),
+            ctx.timers.clone(),
+            ctx.clock.clone(),
+        );
         let identity = ctx.clone();
         let notifier: Arc<dyn notify::Notifier> = match config.mail_dir {
             Some(dir) => Arc::new(notify::Files { dir }),

@@ -36,11 +36,16 @@ pub struct Files {
 impl Notifier for Files {
     async fn offer(&self, offer: &Offer, link: &str) -> Result<(), Error> {
         let (subject, body) = offer_message(offer, link);
-        let text = format!("To: {}\nSubject: {subject}\nContent-Type: text/plain; charset=utf-8\n\n{body}", offer.influencer);
+        let text = format!(
+            "To: {}\nSubject: {subject}\nContent-Type: text/plain; charset=utf-8\n\n{body}",
+            offer.influencer
+        );
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| Error::internal("create the mail directory", e))?;
-        let file = self.dir.join(format!("{}.eml", offer.name.trim_start_matches("offers/")));
+        let file = self
+            .dir
+            .join(format!("{}.eml", offer.name.trim_start_matches("offers/")));
         tokio::fs::write(&file, text)
             .await
             .map_err(|e| Error::internal("write a message", e))

@@ -16,7 +16,7 @@ use chorus_proto::contracts::{
 };
 use chorus_proto::event::Envelope;
 use prost::Message;
-use sqlx::any::AnyConnection;
+use sqlx::AnyConnection;
 use sqlx::{AnyPool, Row};
 
 pub use chorus_kit::clock::timestamp;
@@ -34,7 +34,9 @@ fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Error> {
 
 /// The id in a resource name: "offers/abc" → "abc".
 pub fn id_of<'a>(name: &'a str, collection: &str) -> &'a str {
-    name.strip_prefix(collection).and_then(|s| s.strip_prefix('/')).unwrap_or(name)
+    name.strip_prefix(collection)
+        .and_then(|s| s.strip_prefix('/'))
+        .unwrap_or(name)
 }
 
 /// Who a read or change is for.
@@ -152,7 +154,9 @@ impl Store {
             self.timers.cancel(&mut tx, key).await?;
         }
         for t in &writes.timers {
-            self.timers.schedule(&mut tx, &t.key, t.at, t.topic, &t.envelope).await?;
+            self.timers
+                .schedule(&mut tx, &t.key, t.at, t.topic, &t.envelope)
+                .await?;
         }
         if !writes.events.is_empty() {
             self.outbox.add_many(&mut tx, TOPIC, &writes.events).await?;
@@ -202,6 +206,7 @@ impl Store {
 
     /// Records a member decision of a shortlist (matching's ShortlistMemberDecided), once per
     /// event: an acceptance adds the member, anything else removes them.
+    #[allow(clippy::too_many_arguments)]
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db contracts.member_decided", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn member_decided(
         &self,
@@ -422,7 +427,10 @@ impl Store {
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        Ok((decode(row.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode offer")?, row.try_get(1)?))
+        Ok((
+            decode(row.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode offer")?,
+            row.try_get(1)?,
+        ))
     }
 
     async fn put_offer(tx: &mut AnyConnection, o: &Offer, now: i64) -> Result<(), Error> {
@@ -483,12 +491,22 @@ impl Store {
         } else {
             "SELECT id FROM offers WHERE campaign_id = $1 AND state = 1 AND expire_time <= $2"
         };
-        let rows = sqlx::query(sql).bind(campaign_id).bind(by).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(sql)
+            .bind(campaign_id)
+            .bind(by)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
     }
 
     /// Records that offers were reminded, with the reminders, once per timer event.
-    pub async fn reminded(&self, consumer: &str, event_id: &str, ids: &[String], events: Vec<Envelope>) -> Result<(), Error> {
+    pub async fn reminded(
+        &self,
+        consumer: &str,
+        event_id: &str,
+        ids: &[String],
+        events: Vec<Envelope>,
+    ) -> Result<(), Error> {
         let mut tx = self.pool().begin().await?;
         if !Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await? {
             return Ok(());
@@ -535,8 +553,16 @@ impl Store {
         before_id: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Contract>, Error> {
-        self.list("contracts", who, campaign_id, state, before_id, limit, "decode contract")
-            .await
+        self.list(
+            "contracts",
+            who,
+            campaign_id,
+            state,
+            before_id,
+            limit,
+            "decode contract",
+        )
+        .await
     }
 
     /// Applies `change` to a contract and its deliverables under the contract's lock. `change`

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chorus_kit::auth::{Grant, SigningKey, role};
 use chorus_kit::clock::Clock;
-use chorus_kit::events::{Bus, envelope, read};
+use chorus_kit::events::{HANDLED_METRIC, envelope, read};
 use chorus_kit::runtime::Launched;
 use chorus_proto::contracts::contracts_service_client::ContractsServiceClient;
 use chorus_proto::contracts::disclosure_service_client::DisclosureServiceClient;
@@ -18,12 +18,14 @@ use chorus_proto::identity::identity_service_client::IdentityServiceClient;
 use chorus_proto::identity::{IssueTokenRequest, issue_token_request};
 use chorus_proto::matching::{Decision, ShortlistMemberDecided};
 use chorus_proto::types::{DeliverableKind, Money, Platform};
+use chorus_testkit::metrics::Metrics;
 use chorus_testkit::{Authed, Backend, Stack, eventually, on_both_backends};
 use tonic::Code;
 use tonic_types::StatusExt;
 
 const CAMPAIGN: &str = "campaigns/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a70";
-const SHORTLIST: &str = "campaigns/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a70/shortlists/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a71";
+const SHORTLIST: &str =
+    "campaigns/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a70/shortlists/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a71";
 const ANA: &str = "influencers/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a01";
 const BEN: &str = "influencers/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a02";
 const CLEO: &str = "influencers/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a03";
@@ -32,6 +34,7 @@ const START: i64 = 1_800_000_000_000_000;
 const DAY: i64 = 86_400_000_000;
 
 struct App {
+    metrics: Metrics,
     stack: Stack,
     contracts: Launched,
     mail: tempfile::TempDir,
@@ -39,6 +42,7 @@ struct App {
 }
 
 async fn spawn(backend: Backend) -> App {
+    let metrics = Metrics::install();
     let mut stack = Stack::with_clock(backend, Clock::manual(START));
     let db = stack.database().await;
     let mail = tempfile::tempdir().unwrap();
@@ -54,6 +58,7 @@ async fn spawn(backend: Backend) -> App {
         .await;
     let brand = stack.token("acme", &["contracts.read", "contracts.write"]);
     App {
+        metrics,
         stack,
         contracts,
         mail,
@@ -162,36 +167,37 @@ impl App {
         self.stack.shared_bus().publish("chorus.matching", &e).await.unwrap();
     }
 
-    /// Offers to the accepted members of the shortlist, once matching's events have arrived.
-    async fn offers_from_shortlist(&self, expected: usize) -> CreateOffersResponse {
-        let brand = self.client(&self.brand).await;
-        eventually(Duration::from_secs(10), || {
-            let mut brand = brand.clone();
-            async move {
-                let r = brand
-                    .create_offers(CreateOffersRequest {
-                        campaign: CAMPAIGN.into(),
-                        shortlist: SHORTLIST.into(),
-                        targets: vec![],
-                        request_id: String::new(),
-                    })
-                    .await
-                    .map_err(|s| s.message().to_owned())?
-                    .into_inner();
-                if r.offers.len() + r.skipped.len() == expected {
-                    Ok(r)
-                } else {
-                    Err(format!("{r:?}"))
-                }
+    /// Offers to the accepted members of the shortlist, once contracts has taken `heard` of
+    /// matching's events.
+    async fn offers_from_shortlist(&self, heard: u64) -> CreateOffersResponse {
+        let taken: &[(&str, &str)] = &[("topic", "chorus.matching"), ("group", "contracts"), ("outcome", "ok")];
+        eventually(Duration::from_secs(10), || async move {
+            match self.metrics.counter(HANDLED_METRIC, taken) {
+                n if n >= heard => Ok(()),
+                n => Err(format!("{n} of {heard} shortlist decisions taken")),
             }
         })
-        .await
+        .await;
+        self.client(&self.brand)
+            .await
+            .create_offers(CreateOffersRequest {
+                campaign: CAMPAIGN.into(),
+                shortlist: SHORTLIST.into(),
+                targets: vec![],
+                request_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
     }
 
     /// Signs in as the influencer the way a person does: the invitation in their mail holds a
     /// one-time code, exchanged at the identity service for a token.
     async fn sign_in_from_mail(&self, offer: &str) -> String {
-        let file = self.mail.path().join(format!("{}.eml", offer.trim_start_matches("offers/")));
+        let file = self
+            .mail
+            .path()
+            .join(format!("{}.eml", offer.trim_start_matches("offers/")));
         let text = eventually(Duration::from_secs(10), || {
             let file = file.clone();
             async move { std::fs::read_to_string(&file).map_err(|e| e.to_string()) }
@@ -200,7 +206,11 @@ impl App {
         let link = text.lines().find(|l| l.contains("#")).expect("a sign-in link");
         let code = link.rsplit(['#', '=']).next().unwrap().trim().to_owned();
         let url = self.stack.identity_url().expect("the identity service runs");
-        let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
         IdentityServiceClient::new(channel)
             .issue_token(IssueTokenRequest {
                 grant: Some(issue_token_request::Grant::InvitationCode(code)),
@@ -220,13 +230,13 @@ fn watch_types(events: &[chorus_proto::event::Envelope]) -> Vec<String> {
 async fn drain(sub: &mut Box<dyn chorus_kit::events::Subscription>, until: &str) -> Vec<chorus_proto::event::Envelope> {
     let mut seen = Vec::new();
     loop {
-        let d = tokio::time::timeout(Duration::from_secs(10), sub.next())
+        let d = sub
+            .next(Duration::from_secs(10))
             .await
-            .unwrap_or_else(|_| panic!("no {until} within 10 s; saw {:?}", watch_types(&seen)))
             .unwrap()
-            .expect("a delivery");
+            .unwrap_or_else(|| panic!("no {until} within 10 s; saw {:?}", watch_types(&seen)));
         let t = d.envelope.r#type.clone();
-        sub.ack(&d.id).await.unwrap();
+        sub.ack(&d).await.unwrap();
         seen.push(d.envelope);
         if t == until {
             return seen;
@@ -241,10 +251,11 @@ on_both_backends! { spawn;
         app.shortlisted(ANA, Decision::Accepted).await;
         app.shortlisted(BEN, Decision::Accepted).await;
         app.shortlisted(CLEO, Decision::Rejected).await;
-        let made = app.offers_from_shortlist(2).await;
+        let made = app.offers_from_shortlist(3).await;
         assert_eq!(made.offers.len(), 2, "{made:?}");
         // Asking again offers nobody twice.
-        let again = app.offers_from_shortlist(2).await;
+        let again = app.offers_from_shortlist(3).await;
+        assert_eq!(again.skipped.len(), 2, "{again:?}");
         assert!(again.offers.is_empty());
         assert!(again.skipped.iter().all(|s| s.reason == "ALREADY_OFFERED"), "{again:?}");
 
@@ -258,7 +269,7 @@ on_both_backends! { spawn;
         let ana_token = app.sign_in_from_mail(&ana_offer.name).await;
         let mut ana = app.client(&ana_token).await;
         let mine = ana.list_offers(ListOffersRequest::default()).await.unwrap().into_inner().offers;
-        assert_eq!(mine.iter().map(|o| o.name.clone()).collect::<Vec<_>>(), [ana_offer.name.clone()]);
+        assert_eq!(mine.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), [ana_offer.name.as_str()]);
         let err = ana.get_offer(GetOfferRequest { name: ben_offer.name.clone() }).await.unwrap_err();
         assert_eq!(err.code(), Code::NotFound);
         // An influencer may not set templates or withdraw offers.
@@ -312,7 +323,7 @@ on_both_backends! { spawn;
         assert_eq!(both.state, ContractState::Active as i32);
         assert!(both.seal.is_some());
         let seen = drain(&mut sub, "chorus.contracts.v1.ExclusivityStarted").await;
-        let activated = seen.iter().find_map(|e| read::<ContractActivated>(e)).unwrap().unwrap();
+        let activated = seen.iter().find_map(read::<ContractActivated>).unwrap().unwrap();
         assert_eq!(activated.total_value.unwrap().amount_minor, 30_000 + 4_500);
 
         // The sealed record verifies offline with the published key; the PDF carries the terms.
@@ -368,7 +379,7 @@ on_both_backends! { spawn;
             .unwrap();
         assert_eq!(ok.state, DeliverableState::Approved as i32, "{ok:?}");
         let seen = drain(&mut sub, "chorus.contracts.v1.DeliverableApproved").await;
-        let approved = seen.iter().find_map(|e| read::<DeliverableApproved>(e)).unwrap().unwrap();
+        let approved = seen.iter().find_map(read::<DeliverableApproved>).unwrap().unwrap();
         assert_eq!((approved.index, approved.total, approved.r#final), (1, 2, false));
         assert_eq!(approved.cash_release.unwrap().amount_minor, 15_000);
         assert_eq!(approved.segment, "austin");
@@ -376,7 +387,7 @@ on_both_backends! { spawn;
         // The second post never comes: overdue at its date, breached after three days' grace.
         app.stack.clock.advance(Duration::from_secs(21 * 86_400)).unwrap();
         let seen = drain(&mut sub, "chorus.contracts.v1.DeliverableOverdue").await;
-        let overdue = seen.iter().find_map(|e| read::<DeliverableOverdue>(e)).unwrap().unwrap();
+        let overdue = seen.iter().find_map(read::<DeliverableOverdue>).unwrap().unwrap();
         assert_eq!(overdue.deliverable, parts[1].name);
         app.stack.clock.advance(Duration::from_secs(3 * 86_400)).unwrap();
         drain(&mut sub, "chorus.contracts.v1.ContractBreached").await;
@@ -461,7 +472,7 @@ on_both_backends! { spawn;
 
     bad_input_names_the_fields => |app: App| async move {
         let mut brand = app.client(&app.brand).await;
-        let e = brand.create_offers(CreateOffersRequest { campaign: CAMPAIGN.into(), ..Default::default() }).await.unwrap_err();
+        let e = brand.create_offers(CreateOffersRequest { campaign: CAMPAIGN.into(), targets: vec![OfferTarget { influencer: ANA.into(), segment: String::new() }], ..Default::default() }).await.unwrap_err();
         assert_eq!(e.code(), Code::FailedPrecondition, "no template yet: {}", e.message());
         let mut bad = terms(-5);
         bad.deliverables[0].count = 0;

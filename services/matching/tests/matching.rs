@@ -375,23 +375,30 @@ on_both_backends! { spawn;
         assert!(names(&r).contains(&"Late".to_owned()));
         assert_eq!(r.considered_count, 4);
 
-        // The exclusivity hook contracts will call: stored, and in the index it is given at
-        // once; a restarted service loads it and leaves the person out of briefs that
-        // exclude the category.
+        // Contracts' ExclusivityStarted, as the bus carries it: the running index leaves the
+        // person out of briefs that exclude the category at once, and a restarted service,
+        // which loads what was stored, still does.
         let late = r.candidates.iter().find(|c| c.display_name == "Late").unwrap().influencer.clone();
-        let late_id = late.trim_start_matches("influencers/");
-        let db = chorus_matching::SERVICE.spec.connect(&app.matching_db, 2).await.unwrap();
-        let store = chorus_matching::store::Store::new(
-            db,
-            chorus_kit::events::outbox::Outbox::new(),
-            chorus_kit::clock::Clock::system(),
-        );
-        let shared = chorus_matching::api::SharedIndex::default();
-        let now = store.now_micros();
+        let now = chorus_kit::clock::Clock::system().now_micros();
         let day = 86_400_000_000;
-        chorus_matching::events::exclusivity_started(&shared, &store, late_id, "pet-food", now + day).await.unwrap();
-        let id = chorus_matching::domain::index::parse_id(late_id).unwrap();
-        assert!(shared.index.read().unwrap().is_exclusive(id, &["pet-food".to_owned()], now));
+        let event = chorus_kit::events::envelope(
+            &chorus_kit::clock::Clock::system(),
+            "brand-a",
+            &chorus_proto::contracts::ExclusivityStarted {
+                influencer: late.clone(),
+                category: "pet-food".into(),
+                start_time: Some(chorus_kit::clock::timestamp(now)),
+                end_time: Some(chorus_kit::clock::timestamp(now + day)),
+                contract: "contracts/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b".into(),
+            },
+        );
+        app.publish("chorus.contracts", &event).await;
+        let mut exclusive_now = dog_treats();
+        exclusive_now.brief.as_mut().unwrap().exclusions =
+            Some(Exclusions { exclusivity_categories: vec!["pet-food".into()], ..Default::default() });
+        let exclusive_now = create_campaign(&mut m, exclusive_now).await;
+        let r = match_until(&mut m, &exclusive_now.name, |r| r.matched_count == 3).await;
+        assert!(!names(&r).contains(&"Late".to_owned()), "the running index heard of the contract");
         app.stop_matching().await;
         app.start_matching().await;
         let mut m = app.matching().await;

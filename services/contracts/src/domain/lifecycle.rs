@@ -67,7 +67,13 @@ fn answerable(o: &Offer, by: Party, version: i32) -> Result<(), ContractsError> 
 }
 
 /// `by` accepts the current version; the caller then makes the contract.
-pub fn accept_offer(o: &mut Offer, by: Party, version: i32, contract: &str, now: Timestamp) -> Result<(), ContractsError> {
+pub fn accept_offer(
+    o: &mut Offer,
+    by: Party,
+    version: i32,
+    contract: &str,
+    now: Timestamp,
+) -> Result<(), ContractsError> {
     answerable(o, by, version)?;
     o.state = OfferState::Accepted as i32;
     o.contract = contract.to_owned();
@@ -188,9 +194,18 @@ pub fn sign_contract(c: &mut Contract, signature: Signature, now: Timestamp) -> 
 }
 
 /// The brand changes the terms before activation: a new version, in DRAFT.
-pub fn amend_contract(c: &mut Contract, terms: Terms, terms_json: String, sha256: String, now: Timestamp) -> Result<(), ContractsError> {
+pub fn amend_contract(
+    c: &mut Contract,
+    terms: Terms,
+    terms_json: String,
+    sha256: String,
+    now: Timestamp,
+) -> Result<(), ContractsError> {
     let state = contract_state(c);
-    if !matches!(state, ContractState::Draft | ContractState::Sent | ContractState::SignedByOne) {
+    if !matches!(
+        state,
+        ContractState::Draft | ContractState::Sent | ContractState::SignedByOne
+    ) {
         return Err(ContractsError::ContractState(state));
     }
     c.terms = Some(terms);
@@ -421,7 +436,16 @@ mod tests {
                 version: 1
             })
         );
-        counter_offer(&mut o, Party::Influencer, 1, Terms::default(), "more please", ts(2), ts(9)).unwrap();
+        counter_offer(
+            &mut o,
+            Party::Influencer,
+            1,
+            Terms::default(),
+            "more please",
+            ts(2),
+            ts(9),
+        )
+        .unwrap();
         assert_eq!((o.version, o.versions.len()), (2, 2));
         assert_eq!(o.expire_time, Some(ts(9)));
         assert_eq!(
@@ -461,12 +485,21 @@ mod tests {
     #[test]
     fn two_signatures_of_the_current_hash_activate_and_a_repeat_changes_nothing() {
         let mut c = contract();
-        assert_eq!(sign_contract(&mut c, sig(Party::Influencer, 1, "AA"), ts(1)), Ok(Signed::First));
+        assert_eq!(
+            sign_contract(&mut c, sig(Party::Influencer, 1, "AA"), ts(1)),
+            Ok(Signed::First)
+        );
         assert_eq!(c.state, ContractState::SignedByOne as i32);
         assert_eq!(c.signatures[0].terms_sha256, "aa", "kept as the contract writes it");
-        assert_eq!(sign_contract(&mut c, sig(Party::Influencer, 1, "aa"), ts(2)), Ok(Signed::Again));
+        assert_eq!(
+            sign_contract(&mut c, sig(Party::Influencer, 1, "aa"), ts(2)),
+            Ok(Signed::Again)
+        );
         assert_eq!(c.signatures.len(), 1);
-        assert_eq!(sign_contract(&mut c, sig(Party::Brand, 1, "aa"), ts(3)), Ok(Signed::Both));
+        assert_eq!(
+            sign_contract(&mut c, sig(Party::Brand, 1, "aa"), ts(3)),
+            Ok(Signed::Both)
+        );
         assert_eq!(c.state, ContractState::Active as i32);
         assert_eq!(c.activate_time, Some(ts(3)));
         assert_eq!(
@@ -495,8 +528,14 @@ mod tests {
             })
         );
         // The influencer's signature of version 1 does not count for version 2.
-        assert_eq!(sign_contract(&mut c, sig(Party::Brand, 2, "bb"), ts(5)), Ok(Signed::First));
-        assert_eq!(sign_contract(&mut c, sig(Party::Influencer, 2, "bb"), ts(6)), Ok(Signed::Both));
+        assert_eq!(
+            sign_contract(&mut c, sig(Party::Brand, 2, "bb"), ts(5)),
+            Ok(Signed::First)
+        );
+        assert_eq!(
+            sign_contract(&mut c, sig(Party::Influencer, 2, "bb"), ts(6)),
+            Ok(Signed::Both)
+        );
     }
 
     #[test]

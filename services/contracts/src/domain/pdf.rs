@@ -7,8 +7,8 @@ use chorus_catalog::currency;
 use chorus_catalog::money::Money;
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
-use super::json::rfc3339;
 use super::document::TermsDocument;
+use super::json::rfc3339;
 use super::seal::{AuditEntry, Seal, SealedRecord};
 use super::terms::Terms;
 

@@ -60,6 +60,11 @@ pub async fn spawn(backend: Backend) -> App {
 }
 
 impl App {
+    /// Publishes `e` on `topic` of the bus the services share, as another service would.
+    pub async fn publish(&self, topic: &str, e: &chorus_proto::event::Envelope) {
+        self.stack.shared_bus().publish(topic, e).await.expect("publish");
+    }
+
     /// Starts (or restarts) matching over its database; its index rebuilds from the registry.
     pub async fn start_matching(&mut self) {
         self.start_matching_against(format!("http://{}", self.registry_addr))

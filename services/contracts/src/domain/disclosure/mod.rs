@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, HashMap};
 use chorus_kit::error::{Error, ErrorCode};
 use chorus_proto::contracts::{
     CheckDisclosureRequest, CheckDisclosureResponse, Finding, RuleSet as RuleSetProto, Severity, Span, Verdict,
-    VideoDisclosure,
 };
 use chorus_proto::types::DeliverableKind;
 use whatlang::{Detector, Lang};
@@ -300,11 +299,7 @@ fn check_with(
         judged_units.push(judged);
     }
     if video {
-        let v = r
-            .media
-            .as_ref()
-            .and_then(|m| m.video.clone())
-            .unwrap_or(VideoDisclosure::default());
+        let v = r.media.as_ref().and_then(|m| m.video).unwrap_or_default();
         let caption = &units[0];
         let opens = caption.found.iter().zip(&judged_units[0]).any(|(f, j)| {
             f.first == 0 && f.class == Class::Good && matches!(j.role, Role::Discloses(_) | Role::Review(_))
