@@ -57,37 +57,7 @@ pub struct Config {
 
 impl Config {
     pub fn read(r: &mut Reader<'_>) -> Self {
-        let pem = match (r.optional("CHORUS_SEALING_KEY_FILE"), r.secret("CHORUS_SEALING_KEY")) {
-            (Some(path), _) => match std::fs::read_to_string(&path) {
-                Ok(pem) => Some(pem),
-                Err(e) => {
-                    r.check(true, "CHORUS_SEALING_KEY_FILE", format!("cannot read {path}: {e}"));
-                    None
-                }
-            },
-            (None, Some(pem)) => Some(pem.expose().clone()),
-            (None, None) => {
-                r.check(
-                    true,
-                    "CHORUS_SEALING_KEY_FILE",
-                    "required (or CHORUS_SEALING_KEY): the key contracts are sealed with",
-                );
-                None
-            }
-        };
-        let sealing_key = pem.and_then(|pem| match SigningKey::from_pem(&pem) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                r.check(
-                    true,
-                    "CHORUS_SEALING_KEY_FILE",
-                    e.violations()
-                        .first()
-                        .map_or_else(|| e.message().to_owned(), |v| v.description.clone()),
-                );
-                None
-            }
-        });
+        let sealing_key = SigningKey::from_settings(r, "CHORUS_SEALING_KEY", "the key contracts are sealed with");
         let remind_h: i64 = r.parse("CHORUS_REMIND_BEFORE_H", 48);
         r.check(
             !(0..=24 * 30).contains(&remind_h),

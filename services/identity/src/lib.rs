@@ -53,37 +53,7 @@ pub struct Config {
 
 impl Config {
     pub fn read(r: &mut Reader<'_>) -> Self {
-        let pem = match (r.optional("CHORUS_SIGNING_KEY_FILE"), r.secret("CHORUS_SIGNING_KEY")) {
-            (Some(path), _) => match std::fs::read_to_string(&path) {
-                Ok(pem) => Some(pem),
-                Err(e) => {
-                    r.check(true, "CHORUS_SIGNING_KEY_FILE", format!("cannot read {path}: {e}"));
-                    None
-                }
-            },
-            (None, Some(pem)) => Some(pem.expose().clone()),
-            (None, None) => {
-                r.check(
-                    true,
-                    "CHORUS_SIGNING_KEY_FILE",
-                    "required (or CHORUS_SIGNING_KEY): the key tokens are signed with",
-                );
-                None
-            }
-        };
-        let key = pem.and_then(|pem| match SigningKey::from_pem(&pem) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                r.check(
-                    true,
-                    "CHORUS_SIGNING_KEY_FILE",
-                    e.violations()
-                        .first()
-                        .map_or_else(String::new, |v| v.description.clone()),
-                );
-                None
-            }
-        });
+        let key = SigningKey::from_settings(r, "CHORUS_SIGNING_KEY", "the key tokens are signed with");
         let retired = match r.optional("CHORUS_RETIRED_JWKS") {
             None => Vec::new(),
             Some(json) => chorus_kit::auth::verify::parse_jwks(&json).unwrap_or_else(|e| {

@@ -38,6 +38,38 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// Reads a required key from the environment: `{prefix}_FILE` (the path of a PKCS#8 PEM
+    /// file) or `{prefix}` (the PEM itself). Every problem goes into `r`, named by the file
+    /// setting, with `purpose` saying what the key is for.
+    pub fn from_settings(r: &mut crate::config::Reader<'_>, prefix: &str, purpose: &str) -> Option<SigningKey> {
+        let file_key = format!("{prefix}_FILE");
+        let pem = match (r.optional(&file_key), r.secret(prefix)) {
+            (Some(path), _) => match std::fs::read_to_string(&path) {
+                Ok(pem) => Some(pem),
+                Err(e) => {
+                    r.check(true, &file_key, format!("cannot read {path}: {e}"));
+                    None
+                }
+            },
+            (None, Some(pem)) => Some(pem.expose().clone()),
+            (None, None) => {
+                r.check(true, &file_key, format!("required (or {prefix}): {purpose}"));
+                None
+            }
+        };
+        pem.and_then(|pem| match SigningKey::from_pem(&pem) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                let why = e
+                    .violations()
+                    .first()
+                    .map_or_else(|| e.message().to_owned(), |v| v.description.clone());
+                r.check(true, &file_key, why);
+                None
+            }
+        })
+    }
+
     /// A new key from the operating system's randomness.
     pub fn generate() -> Result<Self, Error> {
         let mut seed = [0u8; 32];
