@@ -89,6 +89,14 @@ impl std::fmt::Display for ContractsError {
                 given_version,
                 current_version,
                 current_sha256,
+            } if given_version == current_version => write!(
+                f,
+                "that is not the hash of terms version {current_version}: the current terms are version {current_version}, sha256 {current_sha256}"
+            ),
+            ContractsError::TermsSuperseded {
+                given_version,
+                current_version,
+                current_sha256,
             } => write!(
                 f,
                 "terms version {given_version} is superseded: the current terms are version {current_version}, sha256 {current_sha256}"
