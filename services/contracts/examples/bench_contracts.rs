@@ -57,6 +57,14 @@ fn terms() -> Terms {
     }
 }
 
+/// A request as `token`'s holder sends it.
+fn as_caller<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::args().nth(1).map_or(10_000, |s| s.parse().unwrap());
@@ -73,22 +81,24 @@ async fn main() {
         )
         .await;
     let brand_token = stack.token("bench", &["contracts.read", "contracts.write"]);
-    let connect = |token: String| {
-        let addr = service.addr;
-        async move { ContractsServiceClient::new(chorus_testkit::authed(addr, Some(token)).await) }
-    };
-    let mut brand = connect(brand_token.clone()).await;
+    // One connection for every caller, as a gateway would hold; each call carries its own
+    // caller's token.
+    let channel = chorus_testkit::channel(service.addr).await;
+    let mut brand = ContractsServiceClient::new(channel.clone());
     brand
-        .set_offer_template(SetOfferTemplateRequest {
-            template: Some(OfferTemplate {
-                campaign: CAMPAIGN.into(),
-                terms: Some(terms()),
-                offer_valid_days: 14,
-                brand_names: vec![],
-                brand_display_name: "Bench".into(),
-                update_time: None,
-            }),
-        })
+        .set_offer_template(as_caller(
+            &brand_token,
+            SetOfferTemplateRequest {
+                template: Some(OfferTemplate {
+                    campaign: CAMPAIGN.into(),
+                    terms: Some(terms()),
+                    offer_valid_days: 14,
+                    brand_names: vec![],
+                    brand_display_name: "Bench".into(),
+                    update_time: None,
+                }),
+            },
+        ))
         .await
         .unwrap();
     let people: Vec<String> = (0..n)
@@ -104,12 +114,15 @@ async fn main() {
 
     let t = Instant::now();
     let made = brand
-        .create_offers(CreateOffersRequest {
-            campaign: CAMPAIGN.into(),
-            shortlist: String::new(),
-            targets,
-            request_id: uuid::Uuid::new_v4().to_string(),
-        })
+        .create_offers(as_caller(
+            &brand_token,
+            CreateOffersRequest {
+                campaign: CAMPAIGN.into(),
+                shortlist: String::new(),
+                targets,
+                request_id: uuid::Uuid::new_v4().to_string(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -134,17 +147,16 @@ async fn main() {
     let t = Instant::now();
     let contracts: Vec<(Contract, String)> = futures::stream::iter(jobs)
         .map(|(offer, token)| {
-            let connect = &connect;
+            let mut c = ContractsServiceClient::new(channel.clone());
+            let request = as_caller(
+                &token,
+                AcceptOfferRequest {
+                    name: offer,
+                    version: 1,
+                },
+            );
             async move {
-                let mut c = connect(token.clone()).await;
-                let r = c
-                    .accept_offer(AcceptOfferRequest {
-                        name: offer,
-                        version: 1,
-                    })
-                    .await
-                    .unwrap()
-                    .into_inner();
+                let r = c.accept_offer(request).await.unwrap().into_inner();
                 (r.contract.unwrap(), token)
             }
         })
@@ -156,22 +168,21 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let brand_client = connect(brand_token).await;
     let t = Instant::now();
     let active = futures::stream::iter(contracts)
         .map(|(contract, token)| {
-            let connect = &connect;
-            let mut brand = brand_client.clone();
+            let mut c = ContractsServiceClient::new(channel.clone());
+            let sign = SignContractRequest {
+                name: contract.name.clone(),
+                terms_version: contract.terms_version,
+                terms_sha256: contract.terms_sha256.clone(),
+                ip_address: "203.0.113.7".into(),
+                user_agent: "bench".into(),
+            };
+            let (by_influencer, by_brand) = (as_caller(&token, sign.clone()), as_caller(&brand_token, sign));
             async move {
-                let sign = SignContractRequest {
-                    name: contract.name.clone(),
-                    terms_version: contract.terms_version,
-                    terms_sha256: contract.terms_sha256.clone(),
-                    ip_address: "203.0.113.7".into(),
-                    user_agent: "bench".into(),
-                };
-                connect(token).await.sign_contract(sign.clone()).await.unwrap();
-                let c = brand.sign_contract(sign).await.unwrap().into_inner().contract.unwrap();
+                c.sign_contract(by_influencer).await.unwrap();
+                let c = c.sign_contract(by_brand).await.unwrap().into_inner().contract.unwrap();
                 c.state == ContractState::Active as i32
             }
         })
