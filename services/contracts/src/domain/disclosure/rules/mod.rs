@@ -9,6 +9,9 @@
 //! is a VIOLATION when nothing else discloses, else a NOTE; a label for review is a WARNING when
 //! it is the best there is.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use chorus_proto::contracts::{Finding, Severity, Span};
 
 use super::data::{Class, Connections, Entry, RuleSet};
@@ -75,6 +78,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) conditions_attached: bool,
     pub(crate) platform: &'static str,
     pub(crate) label_before_brand_mention: bool,
+    /// The connections in words, for the texts.
+    pub(crate) connections_in_words: String,
 }
 
 /// One text judged: the caption, or one story frame.
@@ -208,7 +213,7 @@ pub(crate) struct Vars<'a> {
     pub(crate) quote: &'a str,
     pub(crate) platform: &'a str,
     pub(crate) visible: u32,
-    pub(crate) connections: String,
+    pub(crate) connections: Cow<'a, str>,
     pub(crate) why: &'a str,
     pub(crate) language: &'a str,
     pub(crate) frame: usize,
@@ -229,11 +234,15 @@ pub(crate) fn render(template: &str, set: &RuleSet, v: &Vars<'_>) -> String {
             "quote" => out.push_str(v.quote),
             "label" => out.push_str(&set.suggested_label),
             "platform" => out.push_str(v.platform),
-            "visible" => out.push_str(&v.visible.to_string()),
+            "visible" => {
+                let _ = write!(out, "{}", v.visible);
+            }
             "connections" => out.push_str(&v.connections),
             "why" => out.push_str(v.why),
             "language" => out.push_str(v.language),
-            "frame" => out.push_str(&v.frame.to_string()),
+            "frame" => {
+                let _ = write!(out, "{}", v.frame);
+            }
             other => {
                 out.push('{');
                 out.push_str(other);
@@ -320,11 +329,11 @@ pub(crate) fn label_findings(ctx: &Ctx<'_>, unit: &Unit<'_>, judged: &[Judged], 
             quote: unit.text.quote(f.first, f.last),
             platform: ctx.platform,
             visible: unit.visible.unwrap_or(unit.text.chars),
-            connections: connections_in_words(if rule == incomplete::ID && !left.is_empty() {
-                left
+            connections: if rule == incomplete::ID && !left.is_empty() {
+                Cow::Owned(connections_in_words(left))
             } else {
-                ctx.connections
-            }),
+                Cow::Borrowed(&ctx.connections_in_words)
+            },
             why: entry.map_or("", |e| &e.why),
             language: entry.map_or("", |e| &e.why),
             frame: 0,
