@@ -145,7 +145,6 @@ impl Checker {
             conditions_attached: r.conditions_attached,
             platform: request::platform_name(r.platform()),
             label_before_brand_mention: platform.label_before_brand_mention,
-            connections_in_words: rules::connections_in_words(valid.connections),
         };
         let mut out = check_with(&ctx, r, &valid, platform, notes);
         out.language_detected = detected;
@@ -366,7 +365,7 @@ fn vars<'a>(ctx: &'a Ctx<'_>, u: Option<&Unit<'_>>) -> Vars<'a> {
         quote: "",
         platform: ctx.platform,
         visible: u.map_or(0, |u| u.visible.unwrap_or(u.text.chars)),
-        connections: std::borrow::Cow::Borrowed(&ctx.connections_in_words),
+        connections: ctx.connections,
         why: "",
         language: &ctx.set.language_name,
         frame: u.and_then(|u| u.frame).map_or(0, |i| i + 1),

@@ -27,8 +27,9 @@ pub(crate) fn labels(set: &RuleSet, text: &Text<'_>, brands: &Brands) -> Vec<Fou
     let mut found: Vec<Found> = Vec::new();
     for i in 0..text.tokens.len() {
         let by_word = set.entries_starting(text.word(i));
-        let by_brand = if brands.len_at(text, i).is_some() {
-            set.entries_starting_with_brand()
+        let brand_first = set.entries_starting_with_brand();
+        let by_brand = if !brand_first.is_empty() && brands.len_at(text, i).is_some() {
+            brand_first
         } else {
             &[]
         };

@@ -9,7 +9,6 @@
 //! is a VIOLATION when nothing else discloses, else a NOTE; a label for review is a WARNING when
 //! it is the best there is.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use chorus_proto::contracts::{Finding, Severity, Span};
@@ -78,8 +77,6 @@ pub(crate) struct Ctx<'a> {
     pub(crate) conditions_attached: bool,
     pub(crate) platform: &'static str,
     pub(crate) label_before_brand_mention: bool,
-    /// The connections in words, for the texts.
-    pub(crate) connections_in_words: String,
 }
 
 /// One text judged: the caption, or one story frame.
@@ -213,7 +210,8 @@ pub(crate) struct Vars<'a> {
     pub(crate) quote: &'a str,
     pub(crate) platform: &'a str,
     pub(crate) visible: u32,
-    pub(crate) connections: Cow<'a, str>,
+    /// The connections a text names, put in words only when a text uses them.
+    pub(crate) connections: Connections,
     pub(crate) why: &'a str,
     pub(crate) language: &'a str,
     pub(crate) frame: usize,
@@ -237,7 +235,7 @@ pub(crate) fn render(template: &str, set: &RuleSet, v: &Vars<'_>) -> String {
             "visible" => {
                 let _ = write!(out, "{}", v.visible);
             }
-            "connections" => out.push_str(&v.connections),
+            "connections" => out.push_str(&connections_in_words(v.connections)),
             "why" => out.push_str(v.why),
             "language" => out.push_str(v.language),
             "frame" => {
@@ -330,9 +328,9 @@ pub(crate) fn label_findings(ctx: &Ctx<'_>, unit: &Unit<'_>, judged: &[Judged], 
             platform: ctx.platform,
             visible: unit.visible.unwrap_or(unit.text.chars),
             connections: if rule == incomplete::ID && !left.is_empty() {
-                Cow::Owned(connections_in_words(left))
+                left
             } else {
-                Cow::Borrowed(&ctx.connections_in_words)
+                ctx.connections
             },
             why: entry.map_or("", |e| &e.why),
             language: entry.map_or("", |e| &e.why),
