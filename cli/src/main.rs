@@ -1,6 +1,6 @@
 //! `chorus`: run Chorus on one machine (`up`), fill it with a synthetic population (`seed`),
-//! call the registry (`influencers get|list|import`, `vet`) and matching (`campaigns`), and
-//! list and replay dead letters (`events`).
+//! call the registry (`influencers get|list|import`, `vet`), matching (`campaigns`) and the
+//! disclosure checker (`disclosure`), and list and replay dead letters (`events`).
 //! Tables by default, `--json` for scripts; any failure prints `error: ...` on stderr and
 //! exits non-zero.
 
@@ -13,6 +13,7 @@ macro_rules! outln {
 
 mod campaigns;
 mod client;
+mod disclosure;
 mod error;
 mod events;
 mod import;
@@ -57,6 +58,9 @@ enum Command {
     Campaigns(campaigns::Command),
     /// Vetting: an account's report with its evidence, or classify follower accounts.
     Vet(vet::VetArgs),
+    /// Ad disclosure: check a caption against a jurisdiction's rules, list the rule sets.
+    #[command(subcommand)]
+    Disclosure(disclosure::Command),
     /// Dead letters: events a service's consumers gave up on; list and replay them.
     #[command(subcommand)]
     Events(events::Command),
@@ -81,6 +85,7 @@ async fn main() -> ExitCode {
         Command::Vet(args) => vet::run(args, &cli.connect, cli.json).await,
         Command::Influencers(command) => influencers::run(command, &cli.connect, cli.json).await,
         Command::Events(command) => events::run(command, &cli.connect, cli.json).await,
+        Command::Disclosure(command) => disclosure::run(command, &cli.connect, cli.json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,6 +48,10 @@ proto_enum!(VettingFlag, "VETTING_FLAG", "vetting flag");
 proto_enum!(Objective, "OBJECTIVE", "objective");
 proto_enum!(CampaignStatus, "CAMPAIGN_STATUS", "campaign status");
 proto_enum!(Decision, "DECISION", "decision");
+proto_enum!(chorus_proto::contracts::Connection, "CONNECTION", "connection");
+proto_enum!(chorus_proto::contracts::Verdict, "VERDICT", "verdict");
+proto_enum!(chorus_proto::contracts::Severity, "SEVERITY", "severity");
+proto_enum!(chorus_proto::contracts::Prominence, "PROMINENCE", "prominence");
 
 /// Parses a value as people write it: the short label in any case, with "-", "_" or " " between
 /// words, or the full proto name. UNSPECIFIED is never accepted.

@@ -3,6 +3,7 @@
 //! files; what they mean lives in `rules/`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chorus_proto::contracts::Connection;
 use chorus_proto::types::Platform;
@@ -10,6 +11,32 @@ use serde::Deserialize;
 
 use super::pattern::Pattern;
 use super::rules;
+
+/// FxHash (rustc's): the word tables are looked up once per word of every caption, and
+/// SipHash's resistance to chosen keys buys nothing for keys fixed at start-up.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type WordSet = HashSet<Box<str>, BuildHasherDefault<FxHasher>>;
 
 /// The rule files compiled in: (file name, contents).
 pub(crate) const BUILTIN: &[(&str, &str)] = &[
@@ -153,6 +180,7 @@ struct PolicyFile {
 struct WordsFile {
     predicates: Vec<String>,
     articles: Vec<String>,
+    lead_in: Vec<String>,
     negations: Vec<String>,
     brand_tag_words: Vec<String>,
 }
@@ -249,10 +277,13 @@ pub(crate) struct Policy {
 
 #[derive(Debug, Default)]
 pub(crate) struct Words {
-    pub(crate) predicates: HashSet<Box<str>>,
-    pub(crate) articles: HashSet<Box<str>>,
-    pub(crate) negations: HashSet<Box<str>>,
-    pub(crate) brand_tag_words: HashSet<Box<str>>,
+    pub(crate) predicates: WordSet,
+    pub(crate) articles: WordSet,
+    /// Words that may open a sentence before a label that still counts as up front ("This
+    /// post is an ad").
+    pub(crate) lead_in: WordSet,
+    pub(crate) negations: WordSet,
+    pub(crate) brand_tag_words: WordSet,
 }
 
 /// What a label does when found.
@@ -308,9 +339,12 @@ pub(crate) struct RuleSet {
     pub(crate) words: Words,
     pub(crate) entries: Vec<Entry>,
     /// Entries by the lower-case words they can start with.
-    index: HashMap<Box<str>, Vec<u32>>,
+    index: HashMap<Box<str>, Vec<u32>, BuildHasherDefault<FxHasher>>,
     /// Entries that start with `{brand}`.
     brand_first: Vec<u32>,
+    /// A bit per (first byte, second byte) of the words in `index`: most words of a caption
+    /// start no label, and this says so without hashing them.
+    starts: Box<[u64; 1024]>,
     texts: HashMap<&'static str, RuleText>,
     pub(crate) good_labels: Vec<String>,
     pub(crate) ambiguous_labels: Vec<String>,
@@ -318,6 +352,10 @@ pub(crate) struct RuleSet {
 
 impl RuleSet {
     pub(crate) fn entries_starting(&self, word: &str) -> &[u32] {
+        let bit = start_bit(word);
+        if self.starts[bit / 64] & (1 << (bit % 64)) == 0 {
+            return &[];
+        }
         self.index.get(word).map_or(&[], |v| v.as_slice())
     }
 
@@ -335,6 +373,8 @@ impl RuleSet {
         match entry.pattern.first_words() {
             Some(words) => {
                 for w in words {
+                    let bit = start_bit(w);
+                    self.starts[bit / 64] |= 1 << (bit % 64);
                     let list = self.index.entry(w.into()).or_default();
                     if !list.contains(&n) {
                         list.push(n);
@@ -345,6 +385,12 @@ impl RuleSet {
         }
         self.entries.push(entry);
     }
+}
+
+/// The bit of a word's first two bytes in [`RuleSet::starts`].
+fn start_bit(word: &str) -> usize {
+    let b = word.as_bytes();
+    (usize::from(b.first().copied().unwrap_or(0)) << 8) | usize::from(b.get(1).copied().unwrap_or(0))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -458,8 +504,8 @@ fn merge(into: &mut toml::Table, over: &toml::Table) {
     }
 }
 
-fn word_set(words: &[String], what: &str) -> Result<HashSet<Box<str>>, String> {
-    let mut out = HashSet::new();
+fn word_set(words: &[String], what: &str) -> Result<WordSet, String> {
+    let mut out = WordSet::default();
     for w in words {
         let p = Pattern::parse(w).map_err(|e| format!("{what}: {e}"))?;
         let first: Vec<&str> = p.first_words().map(|f| f.collect()).unwrap_or_default();
@@ -495,6 +541,7 @@ fn compile(name: &str, f: RuleSetFile) -> Result<RuleSet, String> {
     let words = Words {
         predicates: word_set(&f.words.predicates, "words.predicates")?,
         articles: word_set(&f.words.articles, "words.articles")?,
+        lead_in: word_set(&f.words.lead_in, "words.lead_in")?,
         negations: word_set(&f.words.negations, "words.negations")?,
         brand_tag_words: word_set(&f.words.brand_tag_words, "words.brand_tag_words")?,
     };
@@ -532,8 +579,9 @@ fn compile(name: &str, f: RuleSetFile) -> Result<RuleSet, String> {
         policy,
         words,
         entries: Vec::new(),
-        index: HashMap::new(),
+        index: HashMap::default(),
         brand_first: Vec::new(),
+        starts: Box::new([0; 1024]),
         texts,
         good_labels: f.labels.good.clone(),
         ambiguous_labels: f.labels.ambiguous.iter().map(|a| a.text.clone()).collect(),

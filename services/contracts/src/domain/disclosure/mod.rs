@@ -209,8 +209,8 @@ fn check_with(
     let brands = Brands::new(&r.brand_names);
     let kind = valid.kind;
     let frames = r.media.as_ref().map(|m| m.frames.as_slice()).unwrap_or_default();
-    let text_chars = r.text.chars().count() as u32;
-    let mut units: Vec<Unit<'_>> = if kind == DeliverableKind::Story && !frames.is_empty() {
+
+    let units: Vec<Unit<'_>> = if kind == DeliverableKind::Story && !frames.is_empty() {
         frames
             .iter()
             .enumerate()
@@ -218,6 +218,10 @@ fn check_with(
             .collect()
     } else {
         vec![unit(ctx, None, &r.text, Some(platform.visible_chars), &brands)]
+    };
+    let text_chars = match units.first() {
+        Some(u) if u.frame.is_none() => u.text.chars,
+        _ => r.text.chars().count() as u32,
     };
     let mut labels: Vec<Span> = Vec::new();
     for u in &units {
@@ -320,7 +324,7 @@ fn check_with(
         overall = level;
         levels[0] = level;
     }
-    for ((u, judged), level) in units.iter_mut().zip(&judged_units).zip(&levels) {
+    for ((u, judged), level) in units.iter().zip(&judged_units).zip(&levels) {
         rules::label_findings(ctx, u, judged, *level, &mut findings);
     }
     findings.append(&mut unit_findings);
@@ -337,7 +341,8 @@ fn check_with(
 }
 
 fn unit<'a>(ctx: &Ctx<'_>, frame: Option<usize>, src: &'a str, visible: Option<u32>, brands: &Brands) -> Unit<'a> {
-    let text = Text::new(src);
+    let mut text = Text::new(src);
+    brands.mark(&mut text);
     let found = scan::labels(ctx.set, &text, brands);
     let first_brand_mention = if ctx.label_before_brand_mention && !brands.is_empty() {
         (0..text.tokens.len())
@@ -360,7 +365,7 @@ fn vars<'a>(ctx: &'a Ctx<'_>, u: Option<&Unit<'_>>) -> Vars<'a> {
         quote: "",
         platform: ctx.platform,
         visible: u.map_or(0, |u| u.visible.unwrap_or(u.text.chars)),
-        connections: rules::connections_in_words(ctx.connections),
+        connections: ctx.connections,
         why: "",
         language: &ctx.set.language_name,
         frame: u.and_then(|u| u.frame).map_or(0, |i| i + 1),
@@ -443,6 +448,112 @@ mod tests {
                 "{f:?}"
             );
             assert!(!f.reason.contains('{'), "{}", f.reason);
+        }
+    }
+
+    /// Phrasings from the guidance itself (not from the labelled set), each with the verdict
+    /// the guidance gives.
+    #[test]
+    fn the_guidance_own_examples() {
+        use chorus_proto::contracts::Connection::{Affiliate, Cash, ContestEntry, FreeProduct};
+        let c = Checker::builtin().unwrap();
+        let cases: &[(&str, &str, &str, &[chorus_proto::contracts::Connection], Verdict)] = &[
+            (
+                "US",
+                "en",
+                "I got this for free from the manufacturer and love it",
+                &[FreeProduct],
+                Verdict::Compliant,
+            ),
+            (
+                "US",
+                "en",
+                "The manufacturer sent me this for free. Loving it so far",
+                &[FreeProduct],
+                Verdict::Compliant,
+            ),
+            (
+                "US",
+                "en",
+                "I get commissions for purchases made through links in this post",
+                &[Affiliate],
+                Verdict::Compliant,
+            ),
+            (
+                "US",
+                "en",
+                "Enter to win! #contest",
+                &[ContestEntry],
+                Verdict::Compliant,
+            ),
+            (
+                "US",
+                "en",
+                "Enter to win! #sweeps",
+                &[ContestEntry],
+                Verdict::NonCompliant,
+            ),
+            (
+                "US",
+                "en",
+                "Nobody paid me to say this, I just love it",
+                &[Cash],
+                Verdict::NonCompliant,
+            ),
+            (
+                "US",
+                "en",
+                "Advertisement: my favourite shoes",
+                &[Cash],
+                Verdict::Compliant,
+            ),
+            ("US", "en", "Love this brand #thanks", &[Cash], Verdict::NonCompliant),
+            (
+                "DE",
+                "de",
+                "In freundlicher Zusammenarbeit mit @voltra: meine Laufschuhe",
+                &[Cash],
+                Verdict::NonCompliant,
+            ),
+            (
+                "DE",
+                "de",
+                "Enthält Werbung für @voltra: meine Laufschuhe",
+                &[Cash],
+                Verdict::Compliant,
+            ),
+            (
+                "DE",
+                "de",
+                "Werbung | meine Laufschuhe von @voltra",
+                &[Cash],
+                Verdict::Compliant,
+            ),
+            (
+                "ES",
+                "es",
+                "Patrocinado por @brisa_es: mi rutina de mañana",
+                &[Cash],
+                Verdict::Compliant,
+            ),
+            (
+                "FR",
+                "fr",
+                "Ceci est une publicité pour @lumiere",
+                &[Cash],
+                Verdict::Compliant,
+            ),
+            (
+                "FR",
+                "fr",
+                "Ce n'est pas une publicité, j'adore",
+                &[Cash],
+                Verdict::NonCompliant,
+            ),
+        ];
+        for (j, l, text, conns, want) in cases {
+            let got = c.check(&rules::testing::request(j, l, text, conns)).unwrap();
+            assert_eq!(got.verdict(), *want, "{j}-{l} {text:?}: {:#?}", got.findings);
         }
     }
 }

@@ -26,26 +26,67 @@ pub(crate) struct Pattern {
     source: Box<str>,
 }
 
-/// The brands of one request, as lower-cased word sequences ("Blue Bottle" is `["blue",
-/// "bottle"]`, "@voltra" is `["voltra"]`).
-#[derive(Debug, Default)]
+/// The brands of one request, as lower-cased word sequences ("Blue Bottle" is "blue",
+/// "bottle"; "@voltra" is "voltra"), cut by the text's own tokenizer, all in one buffer.
+#[derive(Debug)]
 pub(crate) struct Brands {
-    names: Vec<Vec<String>>,
+    /// Every brand's words, lower case, one after the other.
+    buf: String,
+    /// Per brand, the byte ranges of its words in `buf`.
+    names: Vec<Vec<(u32, u32)>>,
+    /// Per brand, its words joined without spaces ("bluebottle"), for brand-named hashtags.
     joined: Vec<String>,
+    /// Which bytes a brand's first word may start with.
+    first_bytes: [bool; 256],
 }
 
 impl Brands {
     pub(crate) fn new<S: AsRef<str>>(names: &[S]) -> Brands {
-        let mut out: Vec<Vec<String>> = Vec::with_capacity(names.len());
+        let mut all = String::new();
+        let mut ends = Vec::with_capacity(names.len());
         for n in names {
-            let t = Text::new(n.as_ref());
-            let words: Vec<String> = (0..t.tokens.len()).map(|i| t.word(i).to_owned()).collect();
-            if !words.is_empty() && !out.contains(&words) {
-                out.push(words);
-            }
+            all.push_str(n.as_ref());
+            all.push('\n');
+            ends.push(all.len());
         }
-        let joined = out.iter().map(|w| w.concat()).collect();
-        Brands { names: out, joined }
+        let t = Text::new(&all);
+        let mut brands = Brands {
+            buf: String::with_capacity(t.lower.len()),
+            names: Vec::with_capacity(names.len()),
+            joined: Vec::with_capacity(names.len()),
+            first_bytes: [false; 256],
+        };
+        let mut k = 0;
+        for end in ends {
+            let mut words = Vec::new();
+            let mut joined = String::new();
+            while k < t.tokens.len() && (t.tokens[k].byte_end as usize) < end {
+                let w = t.word(k);
+                let start = brands.buf.len() as u32;
+                brands.buf.push_str(w);
+                words.push((start, brands.buf.len() as u32));
+                joined.push_str(w);
+                k += 1;
+            }
+            let duplicate = brands.joined.contains(&joined) && brands.names.iter().any(|n| brands.same(n, &words));
+            if words.is_empty() || duplicate {
+                continue;
+            }
+            if let Some(b) = joined.bytes().next() {
+                brands.first_bytes[usize::from(b)] = true;
+            }
+            brands.names.push(words);
+            brands.joined.push(joined);
+        }
+        brands
+    }
+
+    fn word(&self, (a, b): (u32, u32)) -> &str {
+        &self.buf[a as usize..b as usize]
+    }
+
+    fn same(&self, a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| self.word(*x) == self.word(*y))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -53,27 +94,56 @@ impl Brands {
     }
 
     /// Each brand as one word without spaces ("bluebottle"), for brand-named hashtags.
-    pub(crate) fn joined(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn joined(&self) -> impl Iterator<Item = &str> + '_ {
         self.joined.iter().map(String::as_str)
     }
 
-    /// How many words from `i` name a brand. Without brand names, a capitalised word or an
-    /// @handle stands for one.
+    /// How many words from `i` name a brand in a pattern: one of the names, or any @handle
+    /// ("sponsored by @brisa_es"); without names, also any capitalised word.
     pub(crate) fn len_at(&self, text: &Text<'_>, i: usize) -> Option<usize> {
-        let tokens = &text.tokens;
+        let t = &text.tokens[i];
         if self.names.is_empty() {
-            let t = &tokens[i];
             return (t.sigil == Sigil::At || t.capitalised).then_some(1);
+        }
+        self.named_at(text, i).or((t.sigil == Sigil::At).then_some(1))
+    }
+
+    /// How many words from `i` are one of the brand names: from the marks [`Brands::mark`]
+    /// left on the text, else worked out.
+    pub(crate) fn named_at(&self, text: &Text<'_>, i: usize) -> Option<usize> {
+        match text.brand.get(i) {
+            Some(0) => None,
+            Some(n) => Some(usize::from(*n)),
+            None => self.find_at(text, i),
+        }
+    }
+
+    /// Marks every word of `text` that starts a brand name, once, for the rules to read.
+    pub(crate) fn mark(&self, text: &mut Text<'_>) {
+        if self.names.is_empty() {
+            return;
+        }
+        let marks: Vec<u8> = (0..text.tokens.len())
+            .map(|i| self.find_at(text, i).map_or(0, |n| n.min(255) as u8))
+            .collect();
+        text.brand = marks;
+    }
+
+    fn find_at(&self, text: &Text<'_>, i: usize) -> Option<usize> {
+        let tokens = &text.tokens;
+        let first = text.word(i).bytes().next()?;
+        if !self.first_bytes[usize::from(first)] {
+            return None;
         }
         'brand: for words in &self.names {
             if i + words.len() > tokens.len() {
                 continue;
             }
             for (k, w) in words.iter().enumerate() {
+                let w = self.word(*w);
                 let got = text.word(i + k);
                 let last = k + 1 == words.len();
-                let possessive = last && got.strip_suffix("'s").is_some_and(|g| g == w);
-                if got != w && !possessive {
+                if got != w && !(last && got.strip_suffix("'s").is_some_and(|g| g == w)) {
                     continue 'brand;
                 }
                 if k > 0 && tokens[i + k].sentence != tokens[i].sentence {
@@ -209,6 +279,11 @@ mod tests {
             [(0, 4)]
         );
         assert_eq!(ends("{brand} gave|sent me", "@Voltra's team gave me", &brands), []);
+        // Any handle names a brand in a pattern.
+        assert_eq!(
+            ends("sponsored by {brand}", "Sponsored by @brisa_es", &brands),
+            [(0, 3)]
+        );
         assert_eq!(ends("thanks to {brand}", "Thanks to Voltra's crew", &brands), [(0, 3)]);
         assert_eq!(ends("i earn * commission", "I earn a small commission", &[]), [(0, 5)]);
         assert_eq!(
@@ -220,6 +295,17 @@ mod tests {
             ends("{brand} gave me", "Kinderly gave me; kinderly gave me", &[]),
             [(0, 3)]
         );
+    }
+
+    #[test]
+    fn brand_names_are_cut_like_the_text() {
+        let b = Brands::new(&["Blue Bottle", "@voltra", "@Voltra", "L'Oréal", ""]);
+        let joined: Vec<&str> = b.joined().collect();
+        assert_eq!(joined, ["bluebottle", "voltra", "l'oréal"]);
+        let t = Text::new("Loving Blue Bottle and L'Oréal's new line");
+        assert_eq!(b.named_at(&t, 1), Some(2));
+        assert_eq!(b.named_at(&t, 4), Some(1));
+        assert_eq!(b.named_at(&t, 0), None);
     }
 
     #[test]

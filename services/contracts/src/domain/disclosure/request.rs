@@ -1,7 +1,7 @@
 //! A CheckDisclosureRequest checked once, every bad field named at once (INVALID_ARGUMENT with
 //! field violations), before any rule reads it.
 
-use chorus_kit::error::{Error, Violations, too_long};
+use chorus_kit::error::{Error, Violations};
 use chorus_proto::contracts::{CheckDisclosureRequest, Connection, Prominence};
 use chorus_proto::types::{DeliverableKind, Platform};
 
@@ -37,6 +37,11 @@ pub(crate) fn platform_name(p: Platform) -> &'static str {
     }
 }
 
+/// Longer than `max` characters; a string of at most `max` bytes never is.
+fn too_long(s: &str, max: usize) -> bool {
+    s.len() > max && chorus_kit::error::too_long(s, max)
+}
+
 fn two_letters(s: &str, upper: bool) -> bool {
     s.len() == 2
         && s.bytes().all(|b| {
@@ -48,18 +53,16 @@ fn two_letters(s: &str, upper: bool) -> bool {
         })
 }
 
-/// Checks every field; `known` says whether a jurisdiction has rule sets, `supported` lists them.
+/// Checks every field (the messages are built only for a bad one: this runs on every check); `known` says whether a jurisdiction has rule sets, `supported` lists them.
 pub(crate) fn validate(
     r: &CheckDisclosureRequest,
     known: impl Fn(&str) -> bool,
     supported: &str,
 ) -> Result<Valid, Error> {
     let mut v = Violations::new();
-    v.check(
-        too_long(&r.text, MAX_TEXT),
-        "text",
-        format!("at most {MAX_TEXT} characters"),
-    );
+    if too_long(&r.text, MAX_TEXT) {
+        v.add("text", format!("at most {MAX_TEXT} characters"));
+    }
     match Platform::try_from(r.platform) {
         Ok(Platform::Unspecified) => v.add("platform", "required"),
         Err(_) => v.add("platform", format!("unknown platform {}", r.platform)),
@@ -83,11 +86,9 @@ pub(crate) fn validate(
         );
     }
     let mut connections = Connections::default();
-    v.check(
-        r.connections.len() > MAX_CONNECTIONS,
-        "connections",
-        format!("at most {MAX_CONNECTIONS}"),
-    );
+    if r.connections.len() > MAX_CONNECTIONS {
+        v.add("connections", format!("at most {MAX_CONNECTIONS}"));
+    }
     for (i, c) in r.connections.iter().enumerate() {
         match Connection::try_from(*c) {
             Ok(Connection::Unspecified) => v.add(format!("connections[{i}]"), "must not be unspecified"),
@@ -95,18 +96,16 @@ pub(crate) fn validate(
             Ok(c) => connections = connections.with(c),
         }
     }
-    v.check(
-        r.brand_names.len() > MAX_BRANDS,
-        "brand_names",
-        format!("at most {MAX_BRANDS}"),
-    );
+    if r.brand_names.len() > MAX_BRANDS {
+        v.add("brand_names", format!("at most {MAX_BRANDS}"));
+    }
     for (i, b) in r.brand_names.iter().enumerate() {
-        v.check(
-            too_long(b, MAX_BRAND),
-            format!("brand_names[{i}]"),
-            format!("at most {MAX_BRAND} characters"),
-        );
-        v.check(b.trim().is_empty(), format!("brand_names[{i}]"), "must not be empty");
+        if too_long(b, MAX_BRAND) {
+            v.add(format!("brand_names[{i}]"), format!("at most {MAX_BRAND} characters"));
+        }
+        if b.trim().is_empty() {
+            v.add(format!("brand_names[{i}]"), "must not be empty");
+        }
     }
     let mut kind = DeliverableKind::FeedPost;
     if let Some(m) = &r.media {
@@ -115,21 +114,18 @@ pub(crate) fn validate(
             Ok(k) => kind = k,
             Err(_) => v.add("media.kind", format!("unknown kind {}", m.kind)),
         }
-        v.check(
-            m.frames.len() > MAX_FRAMES,
-            "media.frames",
-            format!("at most {MAX_FRAMES}"),
-        );
-        for (i, f) in m.frames.iter().enumerate() {
-            v.check(
-                too_long(f, MAX_FRAME),
-                format!("media.frames[{i}]"),
-                format!("at most {MAX_FRAME} characters"),
-            );
+        if m.frames.len() > MAX_FRAMES {
+            v.add("media.frames", format!("at most {MAX_FRAMES}"));
         }
-        if let Some(video) = &m.video {
-            v.check(
-                Prominence::try_from(video.prominence).is_err(),
+        for (i, f) in m.frames.iter().enumerate() {
+            if too_long(f, MAX_FRAME) {
+                v.add(format!("media.frames[{i}]"), format!("at most {MAX_FRAME} characters"));
+            }
+        }
+        if let Some(video) = &m.video
+            && Prominence::try_from(video.prominence).is_err()
+        {
+            v.add(
                 "media.video.prominence",
                 format!("unknown prominence {}", video.prominence),
             );

@@ -27,8 +27,9 @@ pub(crate) fn labels(set: &RuleSet, text: &Text<'_>, brands: &Brands) -> Vec<Fou
     let mut found: Vec<Found> = Vec::new();
     for i in 0..text.tokens.len() {
         let by_word = set.entries_starting(text.word(i));
-        let by_brand = if brands.len_at(text, i).is_some() {
-            set.entries_starting_with_brand()
+        let brand_first = set.entries_starting_with_brand();
+        let by_brand = if !brand_first.is_empty() && brands.len_at(text, i).is_some() {
+            brand_first
         } else {
             &[]
         };
@@ -63,13 +64,15 @@ pub(crate) fn labels(set: &RuleSet, text: &Text<'_>, brands: &Brands) -> Vec<Fou
             .then(b.last.cmp(&a.last))
             .then(a.class.cmp(&b.class))
     });
-    let mut kept: Vec<Found> = Vec::with_capacity(found.len());
-    for f in found {
-        if kept.last().is_some_and(|k| f.first <= k.last) {
-            continue;
+    let mut last_kept: Option<usize> = None;
+    found.retain(|f| {
+        let keep = last_kept.is_none_or(|last| f.first > last);
+        if keep {
+            last_kept = Some(f.last);
         }
-        kept.push(f);
-    }
+        keep
+    });
+    let mut kept = found;
     for f in &mut kept {
         if matches!(
             f.class,

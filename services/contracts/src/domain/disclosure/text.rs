@@ -47,10 +47,17 @@ pub(crate) struct Text<'a> {
     pub(crate) tokens: Vec<Token>,
     /// Length in code points.
     pub(crate) chars: u32,
+    /// For each word, how many words from it name one of the request's brands (0: none);
+    /// empty until [`super::pattern::Brands::mark`] fills it.
+    pub(crate) brand: Vec<u8>,
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || ('\u{300}'..='\u{36f}').contains(&c)
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        c.is_alphanumeric() || ('\u{300}'..='\u{36f}').contains(&c)
+    }
 }
 
 fn is_apostrophe(c: char) -> bool {
@@ -61,18 +68,34 @@ fn ends_sentence(c: char) -> bool {
     matches!(c, '.' | '!' | '?' | '…' | '\n' | '¡' | '¿')
 }
 
+/// The character at byte `i` and its length; ASCII without decoding.
+fn char_at(src: &str, i: usize) -> Option<(char, usize)> {
+    let b = *src.as_bytes().get(i)?;
+    if b < 0x80 {
+        return Some((b as char, 1));
+    }
+    let c = src.get(i..)?.chars().next()?;
+    Some((c, c.len_utf8()))
+}
+
+fn word_char_at(src: &str, i: usize) -> bool {
+    char_at(src, i).is_some_and(|(c, _)| is_word_char(c))
+}
+
 impl<'a> Text<'a> {
+    /// Cuts `src` into words in one pass (ASCII without decoding: the hot path of the checker).
     pub(crate) fn new(src: &'a str) -> Text<'a> {
         let mut tokens: Vec<Token> = Vec::with_capacity(src.len() / 5 + 1);
-        let mut lower = String::with_capacity(src.len());
+        // Bytes, made a String once at the end: pushing bytes is cheaper than pushing chars.
+        let mut lower: Vec<u8> = Vec::with_capacity(src.len());
         let bytes = src.as_bytes();
-        let mut iter = src.char_indices().peekable();
-        let mut idx: u32 = 0; // code point index of the next char from `iter`
+        let mut i = 0usize; // byte of the next character
+        let mut idx: u32 = 0; // its code point index
         let mut sentence = 0u32;
         let mut last_non_space: Option<char> = None;
         let mut only_space_since_token = true;
         let mut prev_char: Option<char> = None;
-        while let Some(&(b, c)) = iter.peek() {
+        while let Some((c, len)) = char_at(src, i) {
             let sigil = match c {
                 '#' => Sigil::Hash,
                 '@' => Sigil::At,
@@ -82,76 +105,81 @@ impl<'a> Text<'a> {
             let word_starts_here = if sigil == Sigil::None {
                 is_word_char(c)
             } else {
-                src[b + c.len_utf8()..].chars().next().is_some_and(is_word_char)
+                word_char_at(src, i + len)
             };
             if !word_starts_here {
-                iter.next();
+                i += len;
                 idx += 1;
                 if ends_sentence(c) {
                     sentence += 1;
                 }
-                if !c.is_whitespace() {
-                    last_non_space = Some(c);
+                let seen = if c == '\n' {
+                    Some('\n')
+                } else if c.is_whitespace() {
+                    None
+                } else {
                     only_space_since_token = false;
+                    Some(c)
+                };
+                if let Some(seen) = seen {
+                    last_non_space = Some(seen);
                     if let Some(t) = tokens.last_mut()
                         && t.after.is_none()
                     {
-                        t.after = Some(c);
-                    }
-                } else if c == '\n' {
-                    last_non_space = Some('\n');
-                    if let Some(t) = tokens.last_mut()
-                        && t.after.is_none()
-                    {
-                        t.after = Some('\n');
+                        t.after = Some(seen);
                     }
                 }
                 prev_char = Some(c);
                 continue;
             }
             let start = idx;
-            let byte_start = b;
+            let byte_start = i;
             if let Some(t) = tokens.last_mut()
                 && t.after.is_none()
             {
                 t.after = Some(c);
             }
-            let hyphen_before = prev_char == Some('-') && tokens.last().is_some_and(|t| t.byte_end as usize == b - 1);
+            let hyphen_before = prev_char == Some('-') && tokens.last().is_some_and(|t| t.byte_end as usize + 1 == i);
             if sigil != Sigil::None {
-                iter.next();
+                i += len;
                 idx += 1;
             }
             let lower_start = lower.len();
-            let mut capitalised = false;
-            let mut first = true;
-            let mut byte_end = b;
-            while let Some(&(b2, c2)) = iter.peek() {
+            let capitalised = char_at(src, i).is_some_and(|(c2, _)| c2.is_uppercase());
+            let word_start = i;
+            while let Some(&b2) = bytes.get(i) {
+                // ASCII letters and digits: the common case, a byte at a time.
+                if b2.is_ascii_alphanumeric() {
+                    lower.push(b2.to_ascii_lowercase());
+                    i += 1;
+                    idx += 1;
+                    continue;
+                }
+                let Some((c2, len2)) = char_at(src, i) else { break };
                 let inner = is_word_char(c2)
                     || (sigil != Sigil::None && c2 == '_')
                     || ((is_apostrophe(c2) || (sigil == Sigil::At && c2 == '.'))
-                        && !first
-                        && src[b2 + c2.len_utf8()..].chars().next().is_some_and(is_word_char));
+                        && i > word_start
+                        && word_char_at(src, i + len2));
                 if !inner {
                     break;
                 }
-                if first {
-                    capitalised = c2.is_uppercase();
-                    first = false;
-                }
-                if is_apostrophe(c2) {
-                    lower.push('\'');
+                if c2.is_ascii() {
+                    lower.push(b2);
+                } else if is_apostrophe(c2) {
+                    lower.push(b'\'');
                 } else {
+                    let mut buf = [0u8; 4];
                     for l in c2.to_lowercase() {
-                        lower.push(l);
+                        lower.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
                     }
                 }
-                iter.next();
+                i += len2;
                 idx += 1;
-                byte_end = b2 + c2.len_utf8();
-                prev_char = Some(c2);
             }
-            let hyphen_after =
-                bytes.get(byte_end) == Some(&b'-') && src[byte_end + 1..].chars().next().is_some_and(is_word_char);
+            prev_char = src.get(..i).and_then(|s| s.chars().next_back());
+            let byte_end = i;
+            let hyphen_after = bytes.get(byte_end) == Some(&b'-') && word_char_at(src, byte_end + 1);
             if hyphen_before && let Some(t) = tokens.last_mut() {
                 t.hyphenated = true;
             }
@@ -173,11 +201,14 @@ impl<'a> Text<'a> {
             last_non_space = prev_char;
             only_space_since_token = true;
         }
+        // Whole characters only were pushed, so this cannot fail; lossy keeps it panic-free.
+        let lower = String::from_utf8(lower).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Text {
             src,
             lower,
             tokens,
             chars: idx,
+            brand: Vec::new(),
         }
     }
 

@@ -9,6 +9,8 @@
 //! is a VIOLATION when nothing else discloses, else a NOTE; a label for review is a WARNING when
 //! it is the best there is.
 
+use std::fmt::Write as _;
+
 use chorus_proto::contracts::{Finding, Severity, Span};
 
 use super::data::{Class, Connections, Entry, RuleSet};
@@ -208,7 +210,8 @@ pub(crate) struct Vars<'a> {
     pub(crate) quote: &'a str,
     pub(crate) platform: &'a str,
     pub(crate) visible: u32,
-    pub(crate) connections: String,
+    /// The connections a text names, put in words only when a text uses them.
+    pub(crate) connections: Connections,
     pub(crate) why: &'a str,
     pub(crate) language: &'a str,
     pub(crate) frame: usize,
@@ -229,11 +232,15 @@ pub(crate) fn render(template: &str, set: &RuleSet, v: &Vars<'_>) -> String {
             "quote" => out.push_str(v.quote),
             "label" => out.push_str(&set.suggested_label),
             "platform" => out.push_str(v.platform),
-            "visible" => out.push_str(&v.visible.to_string()),
-            "connections" => out.push_str(&v.connections),
+            "visible" => {
+                let _ = write!(out, "{}", v.visible);
+            }
+            "connections" => out.push_str(&connections_in_words(v.connections)),
             "why" => out.push_str(v.why),
             "language" => out.push_str(v.language),
-            "frame" => out.push_str(&v.frame.to_string()),
+            "frame" => {
+                let _ = write!(out, "{}", v.frame);
+            }
             other => {
                 out.push('{');
                 out.push_str(other);
@@ -320,11 +327,11 @@ pub(crate) fn label_findings(ctx: &Ctx<'_>, unit: &Unit<'_>, judged: &[Judged], 
             quote: unit.text.quote(f.first, f.last),
             platform: ctx.platform,
             visible: unit.visible.unwrap_or(unit.text.chars),
-            connections: connections_in_words(if rule == incomplete::ID && !left.is_empty() {
+            connections: if rule == incomplete::ID && !left.is_empty() {
                 left
             } else {
                 ctx.connections
-            }),
+            },
             why: entry.map_or("", |e| &e.why),
             language: entry.map_or("", |e| &e.why),
             frame: 0,

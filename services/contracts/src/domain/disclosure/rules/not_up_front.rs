@@ -8,9 +8,20 @@ use crate::domain::disclosure::scan::Found;
 
 pub(crate) const ID: &str = "label.not_up_front";
 
-/// The rule set wants the label first, and something else opens the text.
+/// The rule set wants the label first, and something else opens the text. A lead-in that
+/// only says what the post is ("This post is an ad", "Enthält Werbung") still opens with it.
 pub(crate) fn applies(ctx: &Ctx<'_>, unit: &Unit<'_>, f: &Found) -> bool {
-    ctx.set.policy.placement == Placement::UpFront && unit.visible.is_some() && f.first != 0
+    ctx.set.policy.placement == Placement::UpFront && unit.visible.is_some() && !opens(ctx, unit, f)
+}
+
+fn opens(ctx: &Ctx<'_>, unit: &Unit<'_>, f: &Found) -> bool {
+    let w = &ctx.set.words;
+    let sentence = unit.text.tokens[f.first].sentence;
+    (0..f.first).all(|k| {
+        let word = unit.text.word(k);
+        unit.text.tokens[k].sentence == sentence
+            && (w.lead_in.contains(word) || w.predicates.contains(word) || w.articles.contains(word))
+    })
 }
 
 #[cfg(test)]
@@ -27,6 +38,14 @@ mod tests {
         assert_eq!(check(&r).verdict(), Verdict::NeedsReview);
         assert_eq!(of(&gb("[Ad] Loving these shoes"), ID), []);
         assert_eq!(check(&gb("✨ #AD ✨ Loving these shoes")).verdict(), Verdict::Compliant);
+        assert_eq!(
+            check(&gb("This post is an ad for @voltra: loving these shoes")).verdict(),
+            Verdict::Compliant
+        );
+        assert_eq!(
+            check(&gb("Loving these shoes, this is an ad")).verdict(),
+            Verdict::NeedsReview
+        );
     }
 
     #[test]
