@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chorus_kit::config::Secret;
 use chorus_proto::admin::event_admin_service_client::EventAdminServiceClient;
+use chorus_proto::contracts::contracts_service_client::ContractsServiceClient;
 use chorus_proto::matching::matching_service_client::MatchingServiceClient;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::vetting_service_client::VettingServiceClient;
@@ -29,6 +30,7 @@ pub(crate) const GLOBAL: &str = "Global options";
 pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Vetting = VettingServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Contracts = ContractsServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type EventAdmin = EventAdminServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where Chorus runs and how to authenticate; global to every subcommand.
@@ -52,6 +54,15 @@ pub(crate) struct ConnectArgs {
         global = true
     )]
     pub(crate) matching_endpoint: String,
+
+    /// gRPC endpoint of the contracts service (offers, contracts, deliverables).
+    #[arg(
+        long,
+        env = "CHORUS_CONTRACTS_ENDPOINT",
+        default_value = "http://127.0.0.1:50053",
+        global = true
+    )]
+    pub(crate) contracts_endpoint: String,
 
     /// Bearer token; when absent, read from <data-dir>/dev-token.
     #[arg(long, env = "CHORUS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
@@ -162,6 +173,25 @@ impl ConnectArgs {
         ))
     }
 
+    /// A contracts client, connected to the contracts endpoint, with the token attached.
+    pub(crate) async fn contracts(&self) -> Result<Contracts> {
+        let bearer = Bearer::new(&self.token()?)?;
+        let channel = connect(&self.contracts_endpoint).await?;
+        Ok(compressed!(
+            ContractsServiceClient::with_interceptor(channel, bearer),
+            self.compression.for_endpoint(&self.contracts_endpoint)
+        ))
+    }
+
+    /// A contracts client that sends no token, for what anyone may call (the sealing keys).
+    pub(crate) async fn contracts_anonymous(&self) -> Result<ContractsServiceClient<Channel>> {
+        let channel = connect(&self.contracts_endpoint).await?;
+        Ok(compressed!(
+            ContractsServiceClient::new(channel),
+            self.compression.for_endpoint(&self.contracts_endpoint)
+        ))
+    }
+
     /// The EventAdminService (dead letters) of the service at `url`, with the token attached.
     pub(crate) async fn event_admin(&self, url: &str) -> Result<EventAdmin> {
         let bearer = Bearer::new(&self.token()?)?;
@@ -226,6 +256,7 @@ mod tests {
         ConnectArgs {
             endpoint: "http://127.0.0.1:1".to_owned(),
             matching_endpoint: "http://127.0.0.1:2".to_owned(),
+            contracts_endpoint: "http://127.0.0.1:3".to_owned(),
             token: token.map(|t| Secret::new(t.to_owned())),
             compression: Compression::Auto,
             data_dir,
