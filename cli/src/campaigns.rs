@@ -365,7 +365,7 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
 }
 
 /// "campaigns/ID" or a bare ID.
-fn campaign_name(input: &str) -> String {
+pub(crate) fn campaign_name(input: &str) -> String {
     let input = input.trim();
     if input.starts_with("campaigns/") {
         input.to_owned()
@@ -383,7 +383,7 @@ pub(crate) fn parse_money(input: &str) -> Result<Money> {
         let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
         (s[..split].trim().to_owned(), s[split..].trim().to_ascii_uppercase())
     };
-    let bad = || format!("budget \"{input}\": expected an amount and a currency, for example \"5000 USD\"");
+    let bad = || format!("amount \"{input}\": expected a number and a currency, for example \"5000 USD\"");
     if code.len() != 3 {
         return Err(bad().into());
     }
@@ -391,7 +391,7 @@ pub(crate) fn parse_money(input: &str) -> Result<Money> {
     let number = number.replace(',', "");
     let (whole, frac) = number.split_once('.').unwrap_or((&number, ""));
     if frac.len() > digits as usize {
-        return Err(format!("budget \"{input}\": {code} has {digits} decimal places").into());
+        return Err(format!("amount \"{input}\": {code} has {digits} decimal places").into());
     }
     let whole: i64 = whole.parse().map_err(|_| bad())?;
     let frac: i64 = if frac.is_empty() {

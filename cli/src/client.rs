@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chorus_kit::config::Secret;
 use chorus_proto::admin::event_admin_service_client::EventAdminServiceClient;
+use chorus_proto::contracts::contracts_service_client::ContractsServiceClient;
 use chorus_proto::contracts::disclosure_service_client::DisclosureServiceClient;
 use chorus_proto::matching::matching_service_client::MatchingServiceClient;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
@@ -31,6 +32,7 @@ pub(crate) type Registry = RegistryServiceClient<InterceptedService<Channel, Bea
 pub(crate) type Vetting = VettingServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Matching = MatchingServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Disclosure = DisclosureServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Contracts = ContractsServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type EventAdmin = EventAdminServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where Chorus runs and how to authenticate; global to every subcommand.
@@ -55,7 +57,7 @@ pub(crate) struct ConnectArgs {
     )]
     pub(crate) matching_endpoint: String,
 
-    /// gRPC endpoint of the contracts service (the disclosure checker).
+    /// gRPC endpoint of the contracts service (offers, contracts, deliverables, the disclosure checker).
     #[arg(
         long,
         env = "CHORUS_CONTRACTS_ENDPOINT",
@@ -179,6 +181,25 @@ impl ConnectArgs {
         let channel = connect(&self.contracts_endpoint).await?;
         Ok(compressed!(
             DisclosureServiceClient::with_interceptor(channel, bearer),
+            self.compression.for_endpoint(&self.contracts_endpoint)
+        ))
+    }
+
+    /// A contracts client, connected to the contracts endpoint, with the token attached.
+    pub(crate) async fn contracts(&self) -> Result<Contracts> {
+        let bearer = Bearer::new(&self.token()?)?;
+        let channel = connect(&self.contracts_endpoint).await?;
+        Ok(compressed!(
+            ContractsServiceClient::with_interceptor(channel, bearer),
+            self.compression.for_endpoint(&self.contracts_endpoint)
+        ))
+    }
+
+    /// A contracts client that sends no token, for what anyone may call (the sealing keys).
+    pub(crate) async fn contracts_anonymous(&self) -> Result<ContractsServiceClient<Channel>> {
+        let channel = connect(&self.contracts_endpoint).await?;
+        Ok(compressed!(
+            ContractsServiceClient::new(channel),
             self.compression.for_endpoint(&self.contracts_endpoint)
         ))
     }

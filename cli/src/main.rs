@@ -1,6 +1,7 @@
 //! `chorus`: run Chorus on one machine (`up`), fill it with a synthetic population (`seed`),
-//! call the registry (`influencers get|list|import`, `vet`), matching (`campaigns`) and the
-//! disclosure checker (`disclosure`), and list and replay dead letters (`events`).
+//! call the registry (`influencers get|list|import`, `vet`), matching (`campaigns`) and
+//! contracts (`offers`, `contracts`, `deliverables`, `disclosure`), and list and replay dead letters
+//! (`events`).
 //! Tables by default, `--json` for scripts; any failure prints `error: ...` on stderr and
 //! exits non-zero.
 
@@ -13,14 +14,18 @@ macro_rules! outln {
 
 mod campaigns;
 mod client;
+mod contracts;
+mod deliverables;
 mod disclosure;
 mod error;
 mod events;
 mod import;
 mod influencers;
 mod loadgen;
+mod offers;
 mod output;
 mod seed;
+mod terms;
 mod token;
 mod up;
 mod vet;
@@ -56,6 +61,15 @@ enum Command {
     /// Campaigns: write a brief, match, select and shortlist influencers.
     #[command(subcommand)]
     Campaigns(campaigns::Command),
+    /// Offers: a campaign's template, offers to many people, accept, decline, counter.
+    #[command(subcommand)]
+    Offers(offers::Command),
+    /// Contracts: sign, amend, send, cancel; the PDF, the sealed record and its offline check.
+    #[command(subcommand)]
+    Contracts(contracts::Command),
+    /// Deliverables: submit a post (checked for ad disclosure), review it.
+    #[command(subcommand)]
+    Deliverables(deliverables::Command),
     /// Vetting: an account's report with its evidence, or classify follower accounts.
     Vet(vet::VetArgs),
     /// Ad disclosure: check a caption against a jurisdiction's rules, list the rule sets.
@@ -82,6 +96,9 @@ async fn main() -> ExitCode {
         Command::Loadgen(command) => loadgen::run(command, &cli.connect, cli.json).await,
         Command::Seed(args) => seed::run(args, &cli.connect, cli.json).await,
         Command::Campaigns(command) => campaigns::run(command, &cli.connect, cli.json).await,
+        Command::Offers(command) => offers::run(command, &cli.connect, cli.json).await,
+        Command::Contracts(command) => contracts::run(command, &cli.connect, cli.json).await,
+        Command::Deliverables(command) => deliverables::run(command, &cli.connect, cli.json).await,
         Command::Vet(args) => vet::run(args, &cli.connect, cli.json).await,
         Command::Influencers(command) => influencers::run(command, &cli.connect, cli.json).await,
         Command::Events(command) => events::run(command, &cli.connect, cli.json).await,

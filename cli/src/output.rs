@@ -132,6 +132,17 @@ pub(crate) fn print_json(value: &Value) -> Result<()> {
     Ok(())
 }
 
+/// Prints one thing: as JSON for scripts, else as lines for people.
+pub(crate) fn show(json: bool, as_json: impl FnOnce() -> Value, as_lines: impl FnOnce() -> Vec<String>) -> Result<()> {
+    if json {
+        return print_json(&as_json());
+    }
+    for line in as_lines() {
+        outln!("{line}");
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- JSON
 
 /// A proto enum value by its proto name; the raw number when this build does not know it.

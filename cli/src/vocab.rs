@@ -2,6 +2,10 @@
 //! "gift-card", "PLATFORM_INSTAGRAM"), back to proto names for JSON and short labels for tables,
 //! and influencer resource names.
 
+use chorus_proto::contracts::{
+    ContractState, DeliverableState, Funding, OfferState, Party, Prominence, Severity, UsageChannel,
+    Verdict as DisclosureVerdict,
+};
 use chorus_proto::matching::{CampaignStatus, Decision, Objective};
 use chorus_proto::registry::{AgeBucket, EngagementDenominator, ImportOutcome, InfluencerStatus, Verdict, VettingFlag};
 use chorus_proto::types::{CompensationKind, DeliverableKind, Platform, Tier};
@@ -49,9 +53,15 @@ proto_enum!(Objective, "OBJECTIVE", "objective");
 proto_enum!(CampaignStatus, "CAMPAIGN_STATUS", "campaign status");
 proto_enum!(Decision, "DECISION", "decision");
 proto_enum!(chorus_proto::contracts::Connection, "CONNECTION", "connection");
-proto_enum!(chorus_proto::contracts::Verdict, "VERDICT", "verdict");
-proto_enum!(chorus_proto::contracts::Severity, "SEVERITY", "severity");
-proto_enum!(chorus_proto::contracts::Prominence, "PROMINENCE", "prominence");
+proto_enum!(UsageChannel, "USAGE_CHANNEL", "usage channel");
+proto_enum!(OfferState, "OFFER_STATE", "offer state");
+proto_enum!(ContractState, "CONTRACT_STATE", "contract state");
+proto_enum!(Party, "PARTY", "party");
+proto_enum!(Funding, "FUNDING", "funding");
+proto_enum!(DeliverableState, "DELIVERABLE_STATE", "deliverable state");
+proto_enum!(DisclosureVerdict, "VERDICT", "verdict");
+proto_enum!(Severity, "SEVERITY", "severity");
+proto_enum!(Prominence, "PROMINENCE", "prominence");
 
 /// Parses a value as people write it: the short label in any case, with "-", "_" or " " between
 /// words, or the full proto name. UNSPECIFIED is never accepted.
@@ -97,22 +107,38 @@ fn label_of<E: ProtoEnum>(e: E) -> String {
     short.to_ascii_lowercase().replace('_', " ")
 }
 
-/// The collection of influencer resource names.
-const INFLUENCERS: &str = "influencers/";
-
 /// Accepts "influencers/ID" or a bare ID and returns the resource name.
 pub(crate) fn influencer_name(input: &str) -> Result<String, String> {
+    resource_name("influencers", "an influencer", input)
+}
+
+/// Accepts "offers/ID" or a bare ID.
+pub(crate) fn offer_name(input: &str) -> Result<String, String> {
+    resource_name("offers", "an offer", input)
+}
+
+/// Accepts "contracts/ID" or a bare ID.
+pub(crate) fn contract_name(input: &str) -> Result<String, String> {
+    resource_name("contracts", "a contract", input)
+}
+
+/// Accepts "COLLECTION/ID" or a bare ID and returns the resource name; `what` names it in
+/// errors ("an influencer").
+fn resource_name(collection: &str, what: &str, input: &str) -> Result<String, String> {
     let input = input.trim();
-    let id = input.strip_prefix(INFLUENCERS).unwrap_or(input);
+    let id = input
+        .strip_prefix(collection)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(input);
     if id.is_empty() {
-        return Err("an influencer name is \"influencers/ID\" or a bare ID".to_owned());
+        return Err(format!("{what} name is \"{collection}/ID\" or a bare ID"));
     }
     if id.contains('/') || id.chars().any(char::is_whitespace) {
         return Err(format!(
-            "\"{input}\" is not an influencer name (expected \"influencers/ID\" or ID)"
+            "\"{input}\" is not {what} name (expected \"{collection}/ID\" or ID)"
         ));
     }
-    Ok(format!("{INFLUENCERS}{id}"))
+    Ok(format!("{collection}/{id}"))
 }
 
 #[cfg(test)]
@@ -161,5 +187,18 @@ mod tests {
         assert!(influencer_name("influencers/").is_err());
         assert!(influencer_name("campaigns/abc").is_err());
         assert!(influencer_name("influencers/a/b").is_err());
+        assert_eq!(offer_name("abc"), Ok("offers/abc".to_owned()));
+        assert_eq!(contract_name(" contracts/abc "), Ok("contracts/abc".to_owned()));
+        let err = contract_name("offers/abc").unwrap_err();
+        assert!(err.contains("not a contract name"), "{err}");
+    }
+
+    #[test]
+    fn contracts_values_parse_from_labels() {
+        assert_eq!(parse::<UsageChannel>("paid-social"), Ok(UsageChannel::PaidSocial));
+        assert_eq!(parse::<OfferState>("open"), Ok(OfferState::Open));
+        assert_eq!(parse::<ContractState>("signed-by-one"), Ok(ContractState::SignedByOne));
+        assert_eq!(label::<DeliverableState>(3), "changes requested");
+        assert_eq!(label::<DisclosureVerdict>(2), "non compliant");
     }
 }

@@ -2,6 +2,8 @@
 //! then the `chorus` client (finding the dev token there) imports a CSV with one bad row, lists
 //! the people, seeds a population and filters it by tier; ctrl-c stops it cleanly, and a second
 //! `chorus up` on the same directory still has the data and still honours the first token.
+//! And a contract from offer to sealed record, through the CLI alone, as a brand and an
+//! influencer each with their own token.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -83,12 +85,15 @@ fn chorus() -> Command {
     let mut command = Command::new(workspace_binary("chorus"));
     for var in [
         "CHORUS_ENDPOINT",
+        "CHORUS_MATCHING_ENDPOINT",
+        "CHORUS_CONTRACTS_ENDPOINT",
         "CHORUS_TOKEN",
         "CHORUS_DATA_DIR",
         "CHORUS_HOST",
         "CHORUS_REGISTRY_PORT",
         "CHORUS_MATCHING_PORT",
         "CHORUS_IDENTITY_PORT",
+        "CHORUS_CONTRACTS_PORT",
         "RUST_LOG",
     ] {
         command.env_remove(var);
@@ -113,6 +118,8 @@ struct Up {
     port: u16,
     /// Picked by `chorus up` itself (`--port matching=0`) and read from its banner.
     matching_port: u16,
+    /// As `matching_port`, for contracts.
+    contracts_port: u16,
 }
 
 impl Up {
@@ -144,6 +151,8 @@ impl Up {
                 "matching=0",
                 "--port",
                 "identity=0",
+                "--port",
+                "contracts=0",
             ])
             .args(args)
             .stdout(Stdio::piped())
@@ -167,6 +176,7 @@ impl Up {
             stderr_path,
             port,
             matching_port: 0,
+            contracts_port: 0,
         }
     }
 
@@ -219,7 +229,8 @@ impl Up {
             endpoint.contains(&expected),
             "the registry line should name {expected}: {endpoint:?}"
         );
-        self.wait_for_matching();
+        self.matching_port = self.wait_for_port("matching");
+        self.contracts_port = self.wait_for_port("contracts");
         self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);
         wait_serving(self.port);
     }
@@ -233,15 +244,14 @@ impl Up {
         assert!(!output.contains("  matching"), "matching does not run\n{output}");
     }
 
-    /// Reads matching's port from its banner line.
-    fn wait_for_matching(&mut self) {
-        let matching = self.wait_for_line("  matching", START_TIMEOUT);
-        self.matching_port = matching
-            .split_whitespace()
+    /// Reads a service's port from its banner line.
+    fn wait_for_port(&mut self, service: &str) -> u16 {
+        let line = self.wait_for_line(&format!("  {service} "), START_TIMEOUT);
+        line.split_whitespace()
             .nth(1)
             .and_then(|addr| addr.rsplit(':').next())
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no matching address in {matching:?}"));
+            .unwrap_or_else(|| panic!("no {service} address in {line:?}"))
     }
 
     /// The token printed under "Dev token".
@@ -414,6 +424,23 @@ fn campaigns(up: &Up, data_dir: &Path, args: &[&str]) -> Run {
         .arg("campaigns")
         .args(args);
     run(command, &format!("campaigns {}", args.join(" ")))
+}
+
+/// Runs `chorus <args>` against the contracts service of `up`, with `token` or the dev token.
+fn contracts(up: &Up, data_dir: &Path, token: Option<&str>, args: &[&str]) -> Run {
+    let mut command = chorus();
+    command
+        .args([
+            "--contracts-endpoint",
+            &format!("http://127.0.0.1:{}", up.contracts_port),
+        ])
+        .arg("--data-dir")
+        .arg(data_dir);
+    if let Some(token) = token {
+        command.args(["--token", token]);
+    }
+    command.args(args);
+    run(command, &args.join(" "))
 }
 
 fn run(mut command: Command, what: &str) -> Run {
@@ -1064,4 +1091,125 @@ fn chorus_up_exports_traces_that_follow_a_call_into_its_events() {
             "a child of its publish"
         );
     }
+}
+
+/// A contract through the CLI alone: the brand sets an offer template and offers it to one
+/// person; the influencer, with a token of their own, accepts and signs; the brand signs, which
+/// seals it; the sealed record verifies offline, and no longer does once one byte of a
+/// signer's IP is changed.
+#[test]
+fn a_contract_goes_from_offer_to_a_verified_seal_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let mut up = Up::start(&data_dir, free_port(), tmp.path().join("up.stderr"));
+    up.wait_up();
+    let brand = |args: &[&str]| {
+        let r = contracts(&up, &data_dir, None, args);
+        assert!(r.status.success(), "{}", r.describe());
+        r
+    };
+    let campaign = format!("campaigns/{}", uuid::Uuid::now_v7());
+    let influencer = format!("influencers/{}", uuid::Uuid::now_v7());
+
+    let template = brand(&[
+        "offers",
+        "template",
+        &campaign,
+        "--brand",
+        "Pawsome",
+        "--brand-name",
+        "@pawsome",
+        "--deliverable",
+        "instagram:feed-post:1:2027-01-30",
+        "--cash",
+        "250 USD",
+        "--jurisdiction",
+        "US",
+        "--json",
+    ])
+    .json();
+    assert_eq!(template["terms"]["compensation"]["cash"]["amount_minor"], 25_000);
+    let bare_id = influencer.trim_start_matches("influencers/");
+    let created = brand(&["offers", "create", &campaign, "--influencer", bare_id, "--json"]).json();
+    let offer = created["offers"][0].as_str().unwrap().to_owned();
+
+    // The influencer's own token, minted with the issuer's key of the data directory.
+    let minted = client(
+        up.port,
+        &data_dir,
+        &[
+            "token",
+            "--role",
+            "influencer",
+            "--subject",
+            &influencer,
+            "--tenant",
+            "",
+            "--scopes",
+            "contracts.respond",
+        ],
+    );
+    assert!(minted.status.success(), "{}", minted.describe());
+    let token = minted.stdout.trim().to_owned();
+    let as_influencer = |args: &[&str]| {
+        let r = contracts(&up, &data_dir, Some(&token), args);
+        assert!(r.status.success(), "{}", r.describe());
+        r
+    };
+    let accepted = as_influencer(&["offers", "accept", &offer, "--json"]).json();
+    assert_eq!(accepted["offer"]["state"], "OFFER_STATE_ACCEPTED", "{accepted}");
+    let contract = accepted["contract"]["name"].as_str().unwrap().to_owned();
+    let sha = accepted["contract"]["terms_sha256"].as_str().unwrap().to_owned();
+
+    let signed = as_influencer(&["contracts", "sign", &contract, "--ip", "203.0.113.7"]);
+    assert!(
+        signed
+            .stdout
+            .contains(&format!("Signed terms version 1 of {contract}: sha256 {sha}")),
+        "{}",
+        signed.describe()
+    );
+    let sealed = brand(&["contracts", "sign", &contract, "--ip", "198.51.100.4", "--json"]).json();
+    assert_eq!(sealed["contract"]["state"], "CONTRACT_STATE_ACTIVE", "{sealed}");
+
+    let record = tmp.path().join("f.json");
+    let keys = tmp.path().join("keys.json");
+    let record_arg = record.to_str().unwrap();
+    brand(&["contracts", "pdf", &contract, "--sealed", "-o", record_arg]);
+    std::fs::write(&keys, brand(&["contracts", "keys"]).stdout).unwrap();
+    // Without --keys the keys come from the endpoint, with no token needed: this data
+    // directory holds none.
+    let no_token = tmp.path().join("no-token");
+    let valid = contracts(&up, &no_token, None, &["contracts", "verify", record_arg]);
+    assert!(valid.status.success(), "{}", valid.describe());
+    assert!(
+        valid
+            .stdout
+            .starts_with(&format!("valid: {contract}, terms version 1 sha256 {sha}")),
+        "{}",
+        valid.describe()
+    );
+    assert!(valid.stdout.contains("from 203.0.113.7"), "{}", valid.describe());
+
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.contains("203.0.113.7"), "{text}");
+    std::fs::write(&record, text.replace("203.0.113.7", "203.0.113.8")).unwrap();
+    let keys_arg = keys.to_str().unwrap();
+    let tampered = contracts(
+        &up,
+        &data_dir,
+        None,
+        &["contracts", "verify", record_arg, "--keys", keys_arg],
+    );
+    assert_eq!(tampered.status.code(), Some(1), "{}", tampered.describe());
+    assert!(
+        tampered
+            .stdout
+            .starts_with("invalid: the seal's signature does not match the record"),
+        "{}",
+        tampered.describe()
+    );
+
+    let status = up.stop("-INT");
+    assert!(status.success(), "{}", up.output());
 }
