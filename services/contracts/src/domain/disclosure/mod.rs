@@ -556,4 +556,89 @@ mod tests {
             assert_eq!(got.verdict(), *want, "{j}-{l} {text:?}: {:#?}", got.findings);
         }
     }
+
+    mod never_panics {
+        use chorus_proto::contracts::{CheckDisclosureRequest, Media, VideoDisclosure};
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Text made of the pieces captions are made of, so labels, hashtags, brands, emoji,
+        /// apostrophes, hyphens and other scripts meet in every order.
+        fn caption() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("#ad".to_owned()),
+                Just("Ad:".to_owned()),
+                Just("not".to_owned()),
+                Just("sponsored by".to_owned()),
+                Just("@voltra's".to_owned()),
+                Just("Voltra".to_owned()),
+                Just("#VoltraPartner".to_owned()),
+                Just("thanks".to_owned()),
+                Just("Werbung".to_owned()),
+                Just("publicité".to_owned()),
+                Just("🏃‍♀️".to_owned()),
+                Just("İ".to_owned()),
+                Just("ad-free".to_owned()),
+                Just("#".to_owned()),
+                Just("'".to_owned()),
+                Just("\n".to_owned()),
+                "\\PC{0,12}",
+            ];
+            proptest::collection::vec(piece, 0..40).prop_map(|p| p.join(" "))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_text_gives_an_answer_whose_spans_quote_the_text(
+                text in caption(),
+                frames in proptest::collection::vec(caption(), 0..3),
+                brands in proptest::collection::vec("\\PC{0,12}", 0..3),
+                connections in proptest::collection::vec(1i32..=10, 0..3),
+                kind in 0i32..=6,
+                platform in 1i32..=8,
+                jurisdiction in prop_oneof![Just("US"), Just("GB"), Just("DE"), Just("FR"), Just("ES")],
+                language in prop_oneof![Just(""), Just("en"), Just("de"), Just("fr"), Just("es")],
+                flags in any::<(bool, bool, bool, bool, bool, bool)>(),
+            ) {
+                let checker = Checker::builtin().unwrap();
+                let r = CheckDisclosureRequest {
+                    text: text.clone(),
+                    platform,
+                    jurisdiction: jurisdiction.to_owned(),
+                    language: language.to_owned(),
+                    connections,
+                    conditions_attached: flags.0,
+                    brand_names: brands,
+                    platform_label_used: flags.1,
+                    media: Some(Media {
+                        kind,
+                        frames: frames.clone(),
+                        video: Some(VideoDisclosure {
+                            spoken: flags.2,
+                            on_screen: flags.3,
+                            at_start: flags.4,
+                            repeated: flags.5,
+                            prominence: 0,
+                        }),
+                    }),
+                };
+                if let Ok(got) = checker.check(&r) {
+                    prop_assert_ne!(got.verdict(), Verdict::Unspecified);
+                    let spans = got.labels.iter().chain(got.findings.iter().filter_map(|f| f.span.as_ref()));
+                    for span in spans {
+                        let source = match span.field.strip_prefix("frames[") {
+                            Some(i) => &frames[i.trim_end_matches(']').parse::<usize>().unwrap()],
+                            None => &text,
+                        };
+                        let quoted: String =
+                            source.chars().skip(span.start as usize).take((span.end - span.start) as usize).collect();
+                        prop_assert_eq!(&quoted, &span.quote);
+                    }
+                }
+            }
+        }
+    }
 }
