@@ -122,7 +122,7 @@ impl Checker {
             .jurisdictions
             .get(&r.jurisdiction)
             .ok_or_else(|| Error::invalid_field("jurisdiction", "no rule set"))?;
-        let mut notes: Vec<Finding> = Vec::new();
+        let mut notes: Vec<Finding> = Vec::with_capacity(6);
         let (set, detected) = if r.language.is_empty() {
             (self.detect(jurisdiction, r, &mut notes), true)
         } else {
@@ -223,7 +223,7 @@ fn check_with(
         Some(u) if u.frame.is_none() => u.text.chars,
         _ => r.text.chars().count() as u32,
     };
-    let mut labels: Vec<Span> = Vec::new();
+    let mut labels: Vec<Span> = Vec::with_capacity(units.iter().map(|u| u.found.len()).sum());
     for u in &units {
         labels.extend(u.found.iter().map(|f| rules::span(u, f.first, f.last)));
     }

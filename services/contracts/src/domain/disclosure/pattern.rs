@@ -131,7 +131,7 @@ impl Brands {
 
     fn find_at(&self, text: &Text<'_>, i: usize) -> Option<usize> {
         let tokens = &text.tokens;
-        let first = text.word(i).bytes().next()?;
+        let first = text.first_byte(i)?;
         if !self.first_bytes[usize::from(first)] {
             return None;
         }

@@ -24,7 +24,7 @@ pub(crate) struct Found {
 
 /// Every label in `text`, in order, none overlapping.
 pub(crate) fn labels(set: &RuleSet, text: &Text<'_>, brands: &Brands) -> Vec<Found> {
-    let mut found: Vec<Found> = Vec::new();
+    let mut found: Vec<Found> = Vec::with_capacity(8);
     for i in 0..text.tokens.len() {
         let by_word = set.entries_starting(text.word(i));
         let brand_first = set.entries_starting_with_brand();

@@ -86,8 +86,7 @@ impl<'a> Text<'a> {
     /// Cuts `src` into words in one pass (ASCII without decoding: the hot path of the checker).
     pub(crate) fn new(src: &'a str) -> Text<'a> {
         let mut tokens: Vec<Token> = Vec::with_capacity(src.len() / 5 + 1);
-        // Bytes, made a String once at the end: pushing bytes is cheaper than pushing chars.
-        let mut lower: Vec<u8> = Vec::with_capacity(src.len());
+        let mut lower = String::with_capacity(src.len());
         let bytes = src.as_bytes();
         let mut i = 0usize; // byte of the next character
         let mut idx: u32 = 0; // its code point index
@@ -96,6 +95,13 @@ impl<'a> Text<'a> {
         let mut only_space_since_token = true;
         let mut prev_char: Option<char> = None;
         while let Some((c, len)) = char_at(src, i) {
+            if c == ' ' {
+                // The commonest character between words: nothing to record.
+                i += 1;
+                idx += 1;
+                prev_char = Some(' ');
+                continue;
+            }
             let sigil = match c {
                 '#' => Sigil::Hash,
                 '@' => Sigil::At,
@@ -148,11 +154,17 @@ impl<'a> Text<'a> {
             let capitalised = char_at(src, i).is_some_and(|(c2, _)| c2.is_uppercase());
             let word_start = i;
             while let Some(&b2) = bytes.get(i) {
-                // ASCII letters and digits: the common case, a byte at a time.
+                // A run of ASCII letters and digits, the common case: copied and lower-cased
+                // whole.
                 if b2.is_ascii_alphanumeric() {
-                    lower.push(b2.to_ascii_lowercase());
-                    i += 1;
-                    idx += 1;
+                    let run = bytes[i..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+                    let at = lower.len();
+                    lower.push_str(&src[i..i + run]);
+                    if let Some(copied) = lower.get_mut(at..) {
+                        copied.make_ascii_lowercase();
+                    }
+                    i += run;
+                    idx += run as u32;
                     continue;
                 }
                 let Some((c2, len2)) = char_at(src, i) else { break };
@@ -165,14 +177,11 @@ impl<'a> Text<'a> {
                     break;
                 }
                 if c2.is_ascii() {
-                    lower.push(b2);
+                    lower.push(c2);
                 } else if is_apostrophe(c2) {
-                    lower.push(b'\'');
+                    lower.push('\'');
                 } else {
-                    let mut buf = [0u8; 4];
-                    for l in c2.to_lowercase() {
-                        lower.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
-                    }
+                    lower.extend(c2.to_lowercase());
                 }
                 i += len2;
                 idx += 1;
@@ -201,8 +210,6 @@ impl<'a> Text<'a> {
             last_non_space = prev_char;
             only_space_since_token = true;
         }
-        // Whole characters only were pushed, so this cannot fail; lossy keeps it panic-free.
-        let lower = String::from_utf8(lower).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Text {
             src,
             lower,
@@ -210,6 +217,11 @@ impl<'a> Text<'a> {
             chars: idx,
             brand: Vec::new(),
         }
+    }
+
+    /// The first byte of the lower-cased word.
+    pub(crate) fn first_byte(&self, i: usize) -> Option<u8> {
+        self.lower.as_bytes().get(self.tokens[i].lower_start as usize).copied()
     }
 
     /// The lower-cased word, without its sigil.
