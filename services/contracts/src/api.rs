@@ -726,8 +726,8 @@ impl ContractsService for Contracts {
                                     Ok(true)
                                 }
                                 Signed::Both => {
-                                    paper::seal(c, tenant, &sealing, now)?;
                                     let terms = paper::terms_of(c)?;
+                                    paper::seal(c, tenant, &terms, &sealing, now)?;
                                     let deliverables = flows::deliverables_of(c, &terms);
                                     let exclusivity = c.terms.as_ref().and_then(|t| t.exclusivity.clone());
                                     flows::contract_activated(
@@ -966,25 +966,16 @@ impl ContractsService for Contracts {
                             submission.submit_time = Some(now);
                             submission.check = Some(checker.check(&check_request(c, &submission))?);
                             let review = c.terms.as_ref().is_some_and(|t| t.content_review);
-                            let d = deliverables
-                                .iter_mut()
-                                .find(|d| d.name == target)
-                                .ok_or_else(|| Error::not_found(&target))?;
+                            let d = deliverable_mut(deliverables, &target)?;
                             let state = lifecycle::submit_deliverable(c, d, submission, review, now)?;
                             let d = d.clone();
-                            w.deliverables.push(d.clone());
                             flows::deliverable_submitted(w, &clock, tenant, c, &d);
                             if state == DeliverableState::Approved {
                                 approve(w, &clock, tenant, c, deliverables, &d)?;
                             }
                             Ok(true)
                         },
-                        |_, all| {
-                            all.iter()
-                                .find(|d| d.name == name.to_string())
-                                .cloned()
-                                .unwrap_or_default()
-                        },
+                        |_, all| answered(all, &name),
                     )
                     .await
             })
@@ -1033,24 +1024,15 @@ impl ContractsService for Contracts {
                         name.contract().id(),
                         &claim,
                         |c, tenant, deliverables, w| {
-                            let d = deliverables
-                                .iter_mut()
-                                .find(|d| d.name == target)
-                                .ok_or_else(|| Error::not_found(&target))?;
+                            let d = deliverable_mut(deliverables, &target)?;
                             let state = lifecycle::review_deliverable(c, d, decision, &r.reason, clock.now())?;
                             let d = d.clone();
-                            w.deliverables.push(d.clone());
                             if state == DeliverableState::Approved {
                                 approve(w, &clock, tenant, c, deliverables, &d)?;
                             }
                             Ok(true)
                         },
-                        |_, all| {
-                            all.iter()
-                                .find(|d| d.name == name.to_string())
-                                .cloned()
-                                .unwrap_or_default()
-                        },
+                        |_, all| answered(all, &name),
                     )
                     .await
             })
@@ -1088,6 +1070,19 @@ impl ContractsService for Contracts {
             .ok_or_else(|| Error::not_found(&contract))?;
         Ok(Response::new(ListDeliverablesResponse { deliverables }))
     }
+}
+
+/// The deliverable `name` among a contract's, to change; NOT_FOUND when it has no such one.
+fn deliverable_mut<'a>(all: &'a mut [Deliverable], name: &str) -> Result<&'a mut Deliverable, Error> {
+    all.iter_mut()
+        .find(|d| d.name == name)
+        .ok_or_else(|| Error::not_found(name))
+}
+
+/// The answer of a deliverable move: the deliverable as it now stands.
+fn answered(all: &[Deliverable], name: &DeliverableName) -> Deliverable {
+    let name = name.to_string();
+    all.iter().find(|d| d.name == name).cloned().unwrap_or_default()
 }
 
 /// An approved deliverable: the money it releases and, with the last, the contract's end.

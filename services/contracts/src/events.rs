@@ -247,7 +247,6 @@ fn deliverable_deadline(
     }
     let d = d.clone();
     flows::deliverable_overdue(w, clock, tenant, c, &d, grace_days);
-    w.deliverables.push(d);
     Ok(c.state == ContractState::Active as i32)
 }
 

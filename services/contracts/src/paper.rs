@@ -58,9 +58,8 @@ fn audit(c: &Contract) -> Vec<AuditEntry> {
 
 /// Seals a contract both parties signed: the platform's signature over the document, its hash
 /// and the audit trail.
-pub fn seal(c: &mut Contract, tenant: &str, key: &SigningKey, now: i64) -> Result<(), Error> {
-    let terms = terms_of(c)?;
-    let record = crate::domain::seal::seal(&document(c, tenant, &terms)?, audit(c), key, now)?;
+pub fn seal(c: &mut Contract, tenant: &str, terms: &Terms, key: &SigningKey, now: i64) -> Result<(), Error> {
+    let record = crate::domain::seal::seal(&document(c, tenant, terms)?, audit(c), key, now)?;
     c.seal = Some(record.seal.to_proto());
     Ok(())
 }

@@ -595,6 +595,7 @@ impl Store {
         let mut contract: Contract = decode(row.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode contract")?;
         let tenant: String = row.try_get(1)?;
         let mut deliverables = deliverables_in(&mut tx, id).await?;
+        let loaded = deliverables.clone();
         let mut writes = Writes::default();
         let changed = change(&mut contract, &tenant, &mut deliverables, &mut writes)?;
         if changed {
@@ -606,17 +607,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        // New deliverables (an activation) come in `writes`; changed ones are written back.
+        // New deliverables (an activation) come in `writes`; of the loaded ones, only those the
+        // move changed are written back.
         let mut all = deliverables;
-        for d in &writes.deliverables {
-            match all.iter_mut().find(|x| x.name == d.name) {
-                Some(x) => *x = d.clone(),
-                None => all.push(d.clone()),
-            }
-        }
-        if changed {
-            writes.deliverables = all.clone();
-        }
+        all.append(&mut writes.deliverables);
+        writes.deliverables = all.iter().filter(|d| !loaded.contains(d)).cloned().collect();
         let a = answer(&contract, &all);
         self.finish(tx, writes, claim, &a).await?;
         Ok(a)
