@@ -22,6 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chorus/contracts/v1/contracts.proto",
         "chorus/contracts/v1/events.proto",
         "chorus/payouts/v1/events.proto",
+        "chorus/payouts/v1/ledger.proto",
+        "chorus/payouts/v1/payouts.proto",
         "chorus/admin/v1/events.proto",
         "google/rpc/error_details.proto",
     ]

@@ -120,6 +120,22 @@ impl<'a> Reader<'a> {
         self.source.get(key).map(|v| Secret::new(v.to_owned()))
     }
 
+    /// A secret from the file `{key}_FILE` names (how Kubernetes mounts secrets), else from
+    /// `{key}` itself; a file that cannot be read is a violation naming it.
+    pub fn secret_or_file(&mut self, key: &str) -> Option<Secret<String>> {
+        let file_key = format!("{key}_FILE");
+        match self.optional(&file_key) {
+            Some(path) => match std::fs::read_to_string(&path) {
+                Ok(v) => Some(Secret::new(v.trim_end_matches(['\n', '\r']).to_owned())),
+                Err(e) => {
+                    self.check(true, &file_key, format!("cannot read {path}: {e}"));
+                    None
+                }
+            },
+            None => self.secret(key),
+        }
+    }
+
     pub fn parse<T: std::str::FromStr>(&mut self, key: &str, default: T) -> T
     where
         T::Err: fmt::Display,

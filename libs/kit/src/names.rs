@@ -118,6 +118,18 @@ single!(
     "contracts",
     "contracts/{contract}"
 );
+single!(
+    /// `payouts/{payout}`: one part of a contract's compensation, paid by the payouts service.
+    PayoutName,
+    "payouts",
+    "payouts/{payout}"
+);
+single!(
+    /// `payees/{influencer}`: an influencer's payee profile (payment details, tax form).
+    PayeeName,
+    "payees",
+    "payees/{influencer}"
+);
 
 /// `contracts/{contract}/deliverables/{n}`: one post a contract owes, numbered from 1.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

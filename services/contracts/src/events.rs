@@ -18,7 +18,7 @@ use chorus_proto::event::Envelope;
 use chorus_proto::identity::CreateInvitationRequest;
 use chorus_proto::identity::identity_service_client::IdentityServiceClient;
 use chorus_proto::matching::{Decision, ShortlistMemberDecided};
-use chorus_proto::payouts::CompensationHoldFailed;
+use chorus_proto::payouts::{CompensationHeld, CompensationHoldFailed};
 
 use crate::domain::lifecycle;
 use crate::flows::{self, Deadlines};
@@ -40,7 +40,10 @@ pub fn declare(parts: &mut Parts, store: Store, deadlines: Deadlines, invitation
     let s = store.clone();
     parts.consume(PAYOUTS_TOPIC, "contracts", SubscribeOptions::default(), move |e| {
         let s = s.clone();
-        async move { hold_failed(&s, &e).await }
+        async move {
+            hold_failed(&s, &e).await?;
+            held(&s, &e).await
+        }
     });
     let s = store.clone();
     parts.consume(TIMER_TOPIC, "contracts", SubscribeOptions::default(), move |e| {
@@ -101,6 +104,39 @@ async fn hold_failed(store: &Store, e: &Envelope) -> Result<(), Error> {
                 c.funding = Funding::Unfunded as i32;
                 c.reason = p.reason.clone();
                 flows::contract_unfunded(w, &clock, tenant, c, p.shortfall.clone());
+                Ok(true)
+            },
+            |c, _| c.clone(),
+        )
+        .await;
+    ignore_unknown(result)
+}
+
+/// Payouts held the compensation, possibly after the brand funded a contract left unfunded:
+/// the contract is marked funded. A repeat changes nothing.
+async fn held(store: &Store, e: &Envelope) -> Result<(), Error> {
+    let Some(p) = read::<CompensationHeld>(e) else {
+        return Ok(());
+    };
+    let p = p?;
+    let Some(name) = ContractName::parse(&p.contract) else {
+        tracing::warn!(contract = %p.contract, "held for a malformed contract name");
+        return Ok(());
+    };
+    let result = store
+        .change_contract(
+            &Who::System,
+            name.id(),
+            &Claim::none(),
+            |c, _, _, _| {
+                if c.funding == Funding::Held as i32 {
+                    return Ok(false);
+                }
+                // The reason said why it was unfunded; that is over.
+                if c.funding == Funding::Unfunded as i32 {
+                    c.reason.clear();
+                }
+                c.funding = Funding::Held as i32;
                 Ok(true)
             },
             |c, _| c.clone(),

@@ -43,20 +43,10 @@ impl SigningKey {
     /// setting, with `purpose` saying what the key is for.
     pub fn from_settings(r: &mut crate::config::Reader<'_>, prefix: &str, purpose: &str) -> Option<SigningKey> {
         let file_key = format!("{prefix}_FILE");
-        let pem = match (r.optional(&file_key), r.secret(prefix)) {
-            (Some(path), _) => match std::fs::read_to_string(&path) {
-                Ok(pem) => Some(pem),
-                Err(e) => {
-                    r.check(true, &file_key, format!("cannot read {path}: {e}"));
-                    None
-                }
-            },
-            (None, Some(pem)) => Some(pem.expose().clone()),
-            (None, None) => {
-                r.check(true, &file_key, format!("required (or {prefix}): {purpose}"));
-                None
-            }
-        };
+        let pem = r.secret_or_file(prefix).map(|pem| pem.expose().clone());
+        if pem.is_none() && r.optional(&file_key).is_none() {
+            r.check(true, &file_key, format!("required (or {prefix}): {purpose}"));
+        }
         pem.and_then(|pem| match SigningKey::from_pem(&pem) {
             Ok(k) => Some(k),
             Err(e) => {
