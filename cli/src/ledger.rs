@@ -116,6 +116,11 @@ pub(crate) fn parse_amount(input: &str) -> Result<Money, String> {
         Some((code, number)) => format!("{} {code}", number.trim()),
         None => s.to_owned(),
     };
+    // parse_money multiplies without checking; 14 whole digits fit i64 with up to 4 decimals.
+    let whole = written.split(['.', ' ']).next().unwrap_or_default();
+    if whole.chars().filter(char::is_ascii_digit).count() > 14 {
+        return Err(format!("amount \"{s}\" is too large"));
+    }
     let m = parse_money(&written).map_err(|e| e.to_string())?;
     if m.amount_minor <= 0 {
         return Err(format!("amount \"{s}\" must be more than zero"));
@@ -435,6 +440,22 @@ mod tests {
         assert!(parse_amount("0 USD").unwrap_err().contains("more than zero"));
         assert!(parse_amount("USD -5").unwrap_err().contains("more than zero"));
         assert!(parse_amount("500").unwrap_err().contains("a number and a currency"));
+        // Past i64 in minor units: refused, not wrapped.
+        assert!(
+            parse_amount("100000000000000000 USD")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(
+            parse_amount("USD 999,999,999,999,999.99")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(
+            parse_amount("999,999,999,999,999 USD").unwrap_err(),
+            "amount \"999,999,999,999,999 USD\" is too large"
+        );
+        assert_eq!(parse_amount("99999999999999.99 USD"), Ok(usd(9_999_999_999_999_999)));
     }
 
     #[test]
