@@ -10,6 +10,8 @@ use chorus_proto::admin::event_admin_service_client::EventAdminServiceClient;
 use chorus_proto::contracts::contracts_service_client::ContractsServiceClient;
 use chorus_proto::contracts::disclosure_service_client::DisclosureServiceClient;
 use chorus_proto::matching::matching_service_client::MatchingServiceClient;
+use chorus_proto::payouts::ledger_service_client::LedgerServiceClient;
+use chorus_proto::payouts::payouts_service_client::PayoutsServiceClient;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::registry::vetting_service_client::VettingServiceClient;
 use tonic::codec::CompressionEncoding;
@@ -34,6 +36,8 @@ pub(crate) type Matching = MatchingServiceClient<InterceptedService<Channel, Bea
 pub(crate) type Disclosure = DisclosureServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Contracts = ContractsServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type EventAdmin = EventAdminServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Payouts = PayoutsServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Ledger = LedgerServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where Chorus runs and how to authenticate; global to every subcommand.
 #[derive(clap::Args, Debug, Clone)]
@@ -65,6 +69,15 @@ pub(crate) struct ConnectArgs {
         global = true
     )]
     pub(crate) contracts_endpoint: String,
+
+    /// gRPC endpoint of the payouts service (payouts, the ledger, payees, tax reports).
+    #[arg(
+        long,
+        env = "CHORUS_PAYOUTS_ENDPOINT",
+        default_value = "http://127.0.0.1:50054",
+        global = true
+    )]
+    pub(crate) payouts_endpoint: String,
 
     /// Bearer token; when absent, read from <data-dir>/dev-token.
     #[arg(long, env = "CHORUS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
@@ -121,6 +134,20 @@ macro_rules! compressed {
     }};
 }
 
+/// A generated client of the service at `$url`, connected, with the caller's token attached to
+/// every call and the compression chosen for that endpoint.
+macro_rules! authed {
+    ($args:expr, $client:ident, $url:expr) => {{
+        let url: &str = $url;
+        let bearer = Bearer::new(&$args.token()?)?;
+        let channel = connect(url).await?;
+        Ok(compressed!(
+            $client::with_interceptor(channel, bearer),
+            $args.compression.for_endpoint(url)
+        ))
+    }};
+}
+
 fn secret(value: &str) -> Result<Secret<String>, String> {
     Ok(Secret::new(value.trim().to_owned()))
 }
@@ -145,54 +172,35 @@ impl ConnectArgs {
         Ok(Secret::new(token.to_owned()))
     }
 
+    /// Whom the token is for: its `sub` claim, read without verifying it (the server verifies;
+    /// this only tells the CLI whose resources to ask for).
+    pub(crate) fn subject(&self) -> Result<String> {
+        token_subject(self.token()?.expose())
+    }
+
     /// A registry client, connected, with the token attached to every call.
     pub(crate) async fn registry(&self) -> Result<Registry> {
-        let bearer = Bearer::new(&self.token()?)?;
-        let channel = self.channel().await?;
-        Ok(compressed!(
-            RegistryServiceClient::with_interceptor(channel, bearer),
-            self.compression.for_endpoint(&self.endpoint)
-        ))
+        authed!(self, RegistryServiceClient, &self.endpoint)
     }
 
     /// A vetting client, connected, with the token attached to every call.
     pub(crate) async fn vetting(&self) -> Result<Vetting> {
-        let bearer = Bearer::new(&self.token()?)?;
-        let channel = self.channel().await?;
-        Ok(compressed!(
-            VettingServiceClient::with_interceptor(channel, bearer),
-            self.compression.for_endpoint(&self.endpoint)
-        ))
+        authed!(self, VettingServiceClient, &self.endpoint)
     }
 
     /// A matching client, connected to the matching endpoint, with the token attached.
     pub(crate) async fn matching(&self) -> Result<Matching> {
-        let bearer = Bearer::new(&self.token()?)?;
-        let channel = connect(&self.matching_endpoint).await?;
-        Ok(compressed!(
-            MatchingServiceClient::with_interceptor(channel, bearer),
-            self.compression.for_endpoint(&self.matching_endpoint)
-        ))
+        authed!(self, MatchingServiceClient, &self.matching_endpoint)
     }
 
     /// A disclosure checker client, connected to the contracts endpoint, with the token attached.
     pub(crate) async fn disclosure(&self) -> Result<Disclosure> {
-        let bearer = Bearer::new(&self.token()?)?;
-        let channel = connect(&self.contracts_endpoint).await?;
-        Ok(compressed!(
-            DisclosureServiceClient::with_interceptor(channel, bearer),
-            self.compression.for_endpoint(&self.contracts_endpoint)
-        ))
+        authed!(self, DisclosureServiceClient, &self.contracts_endpoint)
     }
 
     /// A contracts client, connected to the contracts endpoint, with the token attached.
     pub(crate) async fn contracts(&self) -> Result<Contracts> {
-        let bearer = Bearer::new(&self.token()?)?;
-        let channel = connect(&self.contracts_endpoint).await?;
-        Ok(compressed!(
-            ContractsServiceClient::with_interceptor(channel, bearer),
-            self.compression.for_endpoint(&self.contracts_endpoint)
-        ))
+        authed!(self, ContractsServiceClient, &self.contracts_endpoint)
     }
 
     /// A contracts client that sends no token, for what anyone may call (the sealing keys).
@@ -206,16 +214,17 @@ impl ConnectArgs {
 
     /// The EventAdminService (dead letters) of the service at `url`, with the token attached.
     pub(crate) async fn event_admin(&self, url: &str) -> Result<EventAdmin> {
-        let bearer = Bearer::new(&self.token()?)?;
-        let channel = connect(url).await?;
-        Ok(compressed!(
-            EventAdminServiceClient::with_interceptor(channel, bearer),
-            self.compression.for_endpoint(url)
-        ))
+        authed!(self, EventAdminServiceClient, url)
     }
 
-    async fn channel(&self) -> Result<Channel> {
-        connect(&self.endpoint).await
+    /// A payouts client, connected to the payouts endpoint, with the token attached.
+    pub(crate) async fn payouts(&self) -> Result<Payouts> {
+        authed!(self, PayoutsServiceClient, &self.payouts_endpoint)
+    }
+
+    /// A ledger client, connected to the payouts endpoint, with the token attached.
+    pub(crate) async fn ledger(&self) -> Result<Ledger> {
+        authed!(self, LedgerServiceClient, &self.payouts_endpoint)
     }
 }
 
@@ -228,6 +237,21 @@ async fn connect(url: &str) -> Result<Channel> {
         .connect()
         .await
         .map_err(|e| format!("connect to {url}: {}", chain(&e)).into())
+}
+
+/// The `sub` claim of a JWT: the payload is the second base64url part, JSON.
+fn token_subject(token: &str) -> Result<String> {
+    use base64::Engine;
+    let not_jwt = "the token is not a JWT (HEADER.PAYLOAD.SIGNATURE)";
+    let payload = token.split('.').nth(1).ok_or(not_jwt)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| not_jwt)?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_jwt)?;
+    match claims.get("sub").and_then(serde_json::Value::as_str) {
+        Some(sub) if !sub.is_empty() => Ok(sub.to_owned()),
+        _ => Err("the token names no subject (sub)".into()),
+    }
 }
 
 /// Attaches `authorization: Bearer <token>` to every call.
@@ -259,6 +283,25 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
+/// Flags for tests that call a fake service on loopback.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// Flags with `token`, every endpoint unreachable until a test points one at its fake.
+    pub(crate) fn args(token: Option<&str>) -> ConnectArgs {
+        ConnectArgs {
+            endpoint: "http://127.0.0.1:1".to_owned(),
+            matching_endpoint: "http://127.0.0.1:2".to_owned(),
+            contracts_endpoint: "http://127.0.0.1:3".to_owned(),
+            payouts_endpoint: "http://127.0.0.1:4".to_owned(),
+            token: token.map(|t| Secret::new(t.to_owned())),
+            compression: Compression::None,
+            data_dir: PathBuf::from("/nonexistent"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,12 +309,8 @@ mod tests {
 
     fn args(token: Option<&str>, data_dir: PathBuf) -> ConnectArgs {
         ConnectArgs {
-            endpoint: "http://127.0.0.1:1".to_owned(),
-            matching_endpoint: "http://127.0.0.1:2".to_owned(),
-            contracts_endpoint: "http://127.0.0.1:3".to_owned(),
-            token: token.map(|t| Secret::new(t.to_owned())),
-            compression: Compression::Auto,
             data_dir,
+            ..tests_support::args(token)
         }
     }
 
@@ -293,6 +332,29 @@ mod tests {
         assert!(missing.contains("no token"), "{missing}");
         std::fs::write(dir.join(DEV_TOKEN_FILE), "from-file\n").unwrap();
         assert_eq!(args(None, dir).token().unwrap().expose(), "from-file");
+    }
+
+    #[test]
+    fn the_subject_is_read_from_a_real_token_without_verifying_it() {
+        use chorus_kit::auth::{Grant, Issuer, SigningKey};
+        let issuer = Issuer::new(SigningKey::generate().unwrap(), Duration::from_secs(3600));
+        let grant = Grant {
+            subject: "influencers/0193a5b2-1111-7111-8111-111111111111".to_owned(),
+            tenant: String::new(),
+            role: "influencer".to_owned(),
+            scopes: vec!["payouts.self".to_owned()],
+        };
+        let (token, _) = issuer.mint(&grant, Duration::from_secs(60)).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let subject = args(Some(&token), tmp.path().to_path_buf()).subject().unwrap();
+        assert_eq!(subject, grant.subject);
+        for bad in ["opaque", "a.%%%.c", "a.bm90IGpzb24.c"] {
+            let err = token_subject(bad).unwrap_err().to_string();
+            assert!(err.contains("not a JWT"), "{bad}: {err}");
+        }
+        // {"role":"brand"}: no subject.
+        let err = token_subject("a.eyJyb2xlIjoiYnJhbmQifQ.c").unwrap_err().to_string();
+        assert!(err.contains("no subject"), "{err}");
     }
 
     #[test]

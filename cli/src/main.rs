@@ -1,7 +1,7 @@
 //! `chorus`: run Chorus on one machine (`up`), fill it with a synthetic population (`seed`),
 //! call the registry (`influencers get|list|import`, `vet`), matching (`campaigns`) and
-//! contracts (`offers`, `contracts`, `deliverables`, `disclosure`), and list and replay dead letters
-//! (`events`).
+//! contracts (`offers`, `contracts`, `deliverables`, `disclosure`), payouts (`payouts`, `ledger`,
+//! `tax`, `payee`), and list and replay dead letters (`events`).
 //! Tables by default, `--json` for scripts; any failure prints `error: ...` on stderr and
 //! exits non-zero.
 
@@ -12,6 +12,10 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::output::line(format_args!($($arg)*)) };
 }
 
+// First: the modules below register their proto enums with its `proto_enum!`.
+#[macro_use]
+mod vocab;
+
 mod campaigns;
 mod client;
 mod contracts;
@@ -21,15 +25,16 @@ mod error;
 mod events;
 mod import;
 mod influencers;
+mod ledger;
 mod loadgen;
 mod offers;
 mod output;
+mod payouts;
 mod seed;
 mod terms;
 mod token;
 mod up;
 mod vet;
-mod vocab;
 
 use std::process::ExitCode;
 
@@ -75,6 +80,18 @@ enum Command {
     /// Ad disclosure: check a caption against a jurisdiction's rules, list the rule sets.
     #[command(subcommand)]
     Disclosure(disclosure::Command),
+    /// Payouts: list, run, reverse, record shipments, reconcile; an influencer's statement.
+    #[command(subcommand)]
+    Payouts(payouts::Command),
+    /// The ledger: fund a campaign, its budget, the accounts, their balances and transfers.
+    #[command(subcommand)]
+    Ledger(ledger::Command),
+    /// Tax: the year's 1099-NEC report of the tenant's US payees, as CSV.
+    #[command(subcommand)]
+    Tax(payouts::TaxCommand),
+    /// Your payee profile (influencers): how you are paid, your tax form, your address.
+    #[command(subcommand)]
+    Payee(payouts::PayeeCommand),
     /// Dead letters: events a service's consumers gave up on; list and replay them.
     #[command(subcommand)]
     Events(events::Command),
@@ -103,6 +120,10 @@ async fn main() -> ExitCode {
         Command::Influencers(command) => influencers::run(command, &cli.connect, cli.json).await,
         Command::Events(command) => events::run(command, &cli.connect, cli.json).await,
         Command::Disclosure(command) => disclosure::run(command, &cli.connect, cli.json).await,
+        Command::Payouts(command) => payouts::run(command, &cli.connect, cli.json).await,
+        Command::Ledger(command) => ledger::run(command, &cli.connect, cli.json).await,
+        Command::Tax(command) => payouts::tax(command, &cli.connect, cli.json).await,
+        Command::Payee(command) => payouts::payee(command, &cli.connect, cli.json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,5 +161,32 @@ mod tests {
         assert!(cli.json);
         assert_eq!(cli.connect.endpoint, "http://h:1");
         assert_eq!(cli.connect.token.unwrap().expose(), "t");
+    }
+
+    #[test]
+    fn the_payouts_commands_take_their_own_endpoint() {
+        let cli = Cli::try_parse_from([
+            "chorus",
+            "ledger",
+            "balance",
+            "ledgerAccounts/a1",
+            "--payouts-endpoint",
+            "http://payouts:50054",
+        ])
+        .unwrap();
+        assert_eq!(cli.connect.payouts_endpoint, "http://payouts:50054");
+        assert!(matches!(cli.command, Command::Ledger(ledger::Command::Balance { .. })));
+        for argv in [
+            &["chorus", "payouts", "run"][..],
+            &["chorus", "tax", "report", "--year", "2026"],
+            &["chorus", "payee", "get"],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert_eq!(cli.connect.payouts_endpoint, "http://127.0.0.1:50054", "{argv:?}");
+        }
+        assert!(
+            Cli::try_parse_from(["chorus", "tax", "report"]).is_err(),
+            "the year is required"
+        );
     }
 }
