@@ -10,7 +10,7 @@ use crate::ledger::{AccountFlags, AccountKind, AccountSpec};
 /// Where a brand's deposits come from, per currency. It may go below zero: that is what the
 /// brand paid in.
 pub fn funding(tenant: &str, currency: &str) -> AccountSpec {
-    spec(tenant, format!("funding.{currency}"), AccountKind::BrandFunding, currency, "", AccountFlags::default())
+    spec(tenant, format!("funding.{currency}"), AccountKind::Funding, currency, "", AccountFlags::default())
 }
 
 /// A campaign's budget: never below zero, so a hold it cannot cover fails.
@@ -18,7 +18,7 @@ pub fn budget(tenant: &str, campaign_id: &str, currency: &str) -> AccountSpec {
     spec(
         tenant,
         format!("budget.{campaign_id}.{currency}"),
-        AccountKind::CampaignBudget,
+        AccountKind::Budget,
         currency,
         &format!("campaigns/{campaign_id}"),
         AccountFlags { debits_must_not_exceed_credits: true, ..AccountFlags::default() },
@@ -54,7 +54,7 @@ pub fn clearing(tenant: &str, provider: &str, currency: &str) -> AccountSpec {
     spec(
         tenant,
         format!("clearing.{provider}.{currency}"),
-        AccountKind::ProviderClearing,
+        AccountKind::Clearing,
         currency,
         &format!("providers/{provider}"),
         AccountFlags::default(),

@@ -89,7 +89,7 @@ fn account_id<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
 }
 
 pub fn balance_of(b: &ledger::Balance, kind: ledger::AccountKind) -> Balance {
-    let credit_normal = matches!(kind, ledger::AccountKind::CampaignBudget | ledger::AccountKind::Payable);
+    let credit_normal = matches!(kind, ledger::AccountKind::Budget | ledger::AccountKind::Payable | ledger::AccountKind::Clearing);
     Balance {
         debits_pending: b.debits_pending,
         debits_posted: b.debits_posted,
@@ -112,10 +112,10 @@ pub fn account_of(a: &ledger::Account) -> Account {
 
 fn account_kind(k: ledger::AccountKind) -> AccountKind {
     match k {
-        ledger::AccountKind::BrandFunding => AccountKind::BrandFunding,
-        ledger::AccountKind::CampaignBudget => AccountKind::CampaignBudget,
+        ledger::AccountKind::Funding => AccountKind::BrandFunding,
+        ledger::AccountKind::Budget => AccountKind::CampaignBudget,
         ledger::AccountKind::Payable => AccountKind::Payable,
-        ledger::AccountKind::ProviderClearing => AccountKind::ProviderClearing,
+        ledger::AccountKind::Clearing => AccountKind::ProviderClearing,
         ledger::AccountKind::Fees => AccountKind::Fees,
         ledger::AccountKind::Inventory => AccountKind::Inventory,
     }
@@ -138,6 +138,22 @@ pub fn transfer_of(t: &TransferSpec, at: i64) -> Transfer {
         code: t.code.clone(),
         reference: t.reference.clone(),
         create_time: Some(timestamp(at)),
+    }
+}
+
+/// A written transfer's fields, as a spec.
+fn spec_of(t: &ledger::Transfer) -> TransferSpec {
+    TransferSpec {
+        id: t.id.clone(),
+        tenant: t.tenant.clone(),
+        debit_account: t.debit_account.clone(),
+        credit_account: t.credit_account.clone(),
+        amount: t.amount,
+        currency: t.currency.clone(),
+        kind: t.kind.clone(),
+        linked: t.linked,
+        code: t.code.clone(),
+        reference: t.reference.clone(),
     }
 }
 
@@ -201,10 +217,10 @@ impl LedgerService for LedgerApi {
         let r = request.get_ref();
         let campaign = CampaignName::from_field(&r.campaign, "campaign")?;
         let mut conn = self.store.db().pool.acquire().await.map_err(Error::from)?;
-        let owned = Ledger::accounts_of_owner(&mut conn, &tenant, &campaign.to_string()).await?;
+        let owned = Ledger::list_accounts(&mut conn, &tenant, &campaign.to_string(), None, 100).await?;
         let budgets: Vec<&ledger::Account> = owned
             .iter()
-            .filter(|a| a.kind == ledger::AccountKind::CampaignBudget)
+            .filter(|a| a.kind == ledger::AccountKind::Budget)
             .filter(|a| r.currency_code.is_empty() || a.currency == r.currency_code)
             .collect();
         let budget = match budgets.as_slice() {
@@ -302,7 +318,7 @@ impl LedgerService for LedgerApi {
             entries: entries
                 .iter()
                 .map(|(t, b)| AccountEntry {
-                    transfer: Some(transfer_of(&t.spec(), t.timestamp)),
+                    transfer: Some(transfer_of(&spec_of(t), t.timestamp)),
                     balance_after: Some(balance_of(b, account.kind)),
                 })
                 .collect(),
@@ -416,8 +432,8 @@ mod tests {
     #[test]
     fn net_balance_reads_the_way_an_account_normally_runs() {
         let b = ledger::Balance { debits_pending: 0, debits_posted: 300, credits_pending: 0, credits_posted: 1_000 };
-        assert_eq!(balance_of(&b, ledger::AccountKind::CampaignBudget).net, 700);
-        assert_eq!(balance_of(&b, ledger::AccountKind::BrandFunding).net, -700);
+        assert_eq!(balance_of(&b, ledger::AccountKind::Budget).net, 700);
+        assert_eq!(balance_of(&b, ledger::AccountKind::Funding).net, -700);
         let _ = accounts::funding("t", "USD");
     }
 }

@@ -134,7 +134,7 @@ impl Store {
                     contract: contract.name.clone(),
                     campaign: contract.campaign.clone(),
                     amount: Some(money(&currency, cash_like)),
-                    shortfall: Some(money(&currency, f.shortfall().unwrap_or(cash_like))),
+                    shortfall: Some(money(&currency, shortfall(f).unwrap_or(cash_like))),
                     reason: f.message(),
                 },
             ),
@@ -641,6 +641,14 @@ fn hold_chain(
             reference: contract.to_owned(),
         })
         .collect()
+}
+
+/// What a refused hold lacked, when the budget was short.
+fn shortfall(r: &TransferResult) -> Option<i64> {
+    match r {
+        TransferResult::InsufficientFunds { shortfall, .. } => Some(*shortfall),
+        _ => None,
+    }
 }
 
 fn money(currency: &str, minor: i64) -> Money {

@@ -247,6 +247,29 @@ impl Ledger {
         let found = select_entries(conn, false, tenant, &set).await?;
         Ok(found.first().and_then(Entry::hold))
     }
+
+    /// The tenant's accounts in id order, those of `owner` only when it is not empty, after
+    /// the id `after`: a page of at most `limit`.
+    pub async fn list_accounts(
+        conn: &mut AnyConnection,
+        tenant: &str,
+        owner: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Account>, Error> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant = $1 AND ($2 = '' OR owner = $2) \
+             AND id > $3 ORDER BY id LIMIT {}",
+            limit.max(1)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(owner)
+            .bind(after.unwrap_or(""))
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter().map(account_from).collect()
+    }
 }
 
 /// The tenant all items share; `None` for an empty batch.
