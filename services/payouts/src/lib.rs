@@ -4,5 +4,6 @@
 //! Tremendous, shipments) pay it, each with the provider's own idempotency key, so a retry can
 //! never pay twice.
 
+pub mod domain;
 pub mod ledger;
 pub mod providers;
