@@ -14,7 +14,9 @@ pub mod ledger;
 pub mod payees;
 pub mod providers;
 pub mod runner;
+pub mod reports;
 pub mod service;
+pub mod settings;
 pub mod shipments;
 pub mod store;
 pub mod webhooks;
@@ -54,15 +56,18 @@ pub static MIGRATIONS: Migrations = Migrations {
 pub struct Config {
     /// `CHORUS_PII_KEYS` (or `_FILE`): the AES-256 keys payee details are sealed with,
     /// `kid:base64,...`, the first current.
-    pub pii_keys: Option<Secret>,
+    pub pii_keys: Option<Secret<String>>,
     /// The providers: their URLs, credentials and rate limits (see `providers::Settings`).
-    pub providers: providers::Settings,
+    pub providers: settings::ProviderSettings,
     /// `CHORUS_PAYOUT_INTERVAL_MS` (5,000): how often approved payouts are submitted.
     pub interval: Duration,
+    /// `CHORUS_PAYOUT_LEASE_MS` (60,000): how long a submission in flight is left alone before
+    /// it is taken up again (its process died or the provider never answered).
+    pub lease: Duration,
     /// `CHORUS_PAYOUTS_HTTP_ADDR`: where carrier webhooks are received (unset: not at all).
     pub http_addr: Option<SocketAddr>,
     /// `CHORUS_EASYPOST_WEBHOOK_SECRET`: the secret EasyPost signs tracker events with.
-    pub easypost_secret: Option<Secret>,
+    pub easypost_secret: Option<Secret<String>>,
 }
 
 impl Config {
@@ -77,7 +82,8 @@ impl Config {
         });
         Config {
             pii_keys,
-            providers: providers::Settings::read(r),
+            providers: settings::ProviderSettings::read(r),
+            lease: r.duration_ms("CHORUS_PAYOUT_LEASE_MS", 60_000),
             interval: Duration::from_millis(interval_ms),
             http_addr,
             easypost_secret: r.secret_or_file("CHORUS_EASYPOST_WEBHOOK_SECRET"),
@@ -125,11 +131,11 @@ impl chorus_kit::runtime::Service for Payouts {
             .pii_keys
             .as_ref()
             .ok_or_else(|| Error::invalid_field("CHORUS_PII_KEYS", "required: kid:base64 of 32 bytes"))?;
-        let keys = Arc::new(PiiKeys::parse(keys.expose())?);
+        let keys = Arc::new(PiiKeys::parse(keys)?);
         let store = Store::new(ctx.db.clone(), ctx.outbox.clone(), ctx.clock.clone());
         let payees = Payees::new(ctx.db.clone(), keys, ctx.clock.clone());
         let providers = config.providers.build()?;
-        let runner = Runner::new(store.clone(), payees.clone(), providers.clone());
+        let runner = Runner::new(store.clone(), payees.clone(), providers.clone(), config.lease);
         let shipments = Shipments::new(store.clone());
         let extra = Arc::new(Extra {
             runner: runner.clone(),
@@ -161,39 +167,48 @@ impl Extra {
         let who = store::Who::Brand(tenant.to_owned());
         let payout = self.store.payout(&who, id).await?.ok_or_else(|| Error::not_found(format!("payouts/{id}")))?;
         if payout.state != PayoutState::Paid as i32 || payout.kind != PayoutKind::Cash as i32 {
-            return Err(Error::failed_precondition(format!(
+            return Err(crate::store::precondition(format!(
                 "payouts/{id} is {} {}: only a paid cash payout can be reversed",
                 PayoutState::try_from(payout.state).map_or("?", |s| s.as_str_name()),
                 PayoutKind::try_from(payout.kind).map_or("?", |s| s.as_str_name()),
             )));
         }
         let method = Method::try_from(payout.method).unwrap_or(Method::Unspecified);
-        let provider = match method {
+        let stripe = match method {
             Method::Stripe => self.providers.stripe.as_ref(),
             _ => None,
         }
         .ok_or_else(|| {
-            Error::failed_precondition(format!(
+            crate::store::precondition(format!(
                 "payouts/{id} was paid by {}: only Stripe transfers can be reversed by API",
                 method.as_str_name()
             ))
         })?;
         let amount = payout.amount.clone().unwrap_or_default();
-        provider
-            .reverse(&payout.provider_reference, amount.amount_minor, id)
-            .await
-            .map_err(|e| Error::new(chorus_kit::ErrorCode::Unavailable, format!("the provider refused the reversal: {e}")))?;
-        self.store.reversed(tenant, &payout, provider.name(), reason).await?;
+        let order = providers::PayoutOrder {
+            payout_id: id.to_owned(),
+            tenant: tenant.to_owned(),
+            amount_minor: amount.amount_minor,
+            currency: amount.currency_code.clone(),
+            destination: providers::Destination::StripeAccount(String::new()),
+            description: reason.to_owned(),
+            first_attempt_at: 0,
+        };
+        stripe.reverse(&order, &payout.provider_reference, None).await.map_err(|e| {
+            Error::new(chorus_kit::ErrorCode::Unavailable, format!("Stripe did not reverse the transfer: {e}"))
+        })?;
+        let provider = "stripe";
+        self.store.reversed(tenant, &payout, provider, reason).await?;
         self.store.payout(&who, id).await?.ok_or_else(|| Error::not_found(format!("payouts/{id}")))
     }
 
     /// Compares the tenant's submitted and paid payouts with the providers' records.
     pub async fn reconcile(&self, tenant: &str, campaign_id: Option<&str>) -> Result<ReconcileResponse, Error> {
-        self.runner.reconcile(tenant, campaign_id).await
+        reports::reconcile(self, tenant, campaign_id).await
     }
 
     /// The year's 1099-NEC report of the tenant's US payees.
     pub async fn tax_report(&self, tenant: &str, year: i32, unmasked: bool) -> Result<GetTaxReportResponse, Error> {
-        self.runner.tax_report(tenant, year, unmasked).await
+        reports::tax_report(self, tenant, year, unmasked).await
     }
 }

@@ -13,8 +13,9 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use crate::domain::date::Date;
 use crate::domain::payee as rules;
-use crate::domain::pii::PiiKeys;
+use crate::domain::pii::{Binding, PiiKeys, Sealed};
 use crate::domain::tax;
 
 /// What is sealed, as one JSON document per payee.
@@ -26,6 +27,8 @@ pub struct Private {
     pub paypal_email: String,
     pub address: Option<PrivateAddress>,
     pub tax_id: String,
+    /// "SSN", "ITIN" or "EIN".
+    pub tin_kind: String,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
@@ -39,6 +42,20 @@ pub struct PrivateAddress {
     pub country_code: String,
 }
 
+impl PrivateAddress {
+    fn input(&self) -> rules::AddressInput<'_> {
+        rules::AddressInput {
+            name: &self.name,
+            line1: &self.line1,
+            line2: &self.line2,
+            city: &self.city,
+            region: &self.region,
+            postal_code: &self.postal_code,
+            country: &self.country_code,
+        }
+    }
+}
+
 /// A payee as the runner sees it: the public profile and the opened private part.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -50,19 +67,18 @@ pub struct Record {
 impl Record {
     /// Why cash cannot be paid to this payee yet, if anything: no destination for the chosen
     /// method, or the tax form the rules require (domain::tax).
-    pub fn cash_blocked(&self) -> Option<String> {
-        let method = Method::try_from(self.profile.cash_method).unwrap_or(Method::Unspecified);
-        let destination = match method {
-            Method::Stripe if !self.private.stripe_account.is_empty() => true,
-            Method::Paypal if !self.private.paypal_email.is_empty() => true,
-            Method::Stripe => return Some("no Stripe account on file".into()),
-            Method::Paypal => return Some("no PayPal email on file".into()),
-            _ => false,
-        };
-        if !destination {
-            return Some("no cash method chosen (Stripe or PayPal)".into());
+    pub fn cash_blocked(&self, today: Date) -> Option<String> {
+        match Method::try_from(self.profile.cash_method).unwrap_or(Method::Unspecified) {
+            Method::Stripe if self.private.stripe_account.is_empty() => return Some("no Stripe account on file".into()),
+            Method::Paypal if self.private.paypal_email.is_empty() => return Some("no PayPal email on file".into()),
+            Method::Stripe | Method::Paypal => {}
+            _ => return Some("no cash method chosen (Stripe or PayPal)".into()),
         }
-        tax::cash_hold_reason(&self.tax_status()).map(|r| r.to_string())
+        let rules = match tax::TaxRules::builtin() {
+            Ok(r) => r,
+            Err(e) => return Some(format!("tax rules unavailable: {e}")),
+        };
+        tax::cash_hold_reason(rules, &self.domain(), today).map(|r| r.to_string())
     }
 
     /// Why a gift card cannot be sent yet: it goes to the payee's email.
@@ -70,35 +86,73 @@ impl Record {
         self.private.email.is_empty().then(|| "no email on file for the gift card".into())
     }
 
-    pub fn tax_status(&self) -> tax::TaxStatus {
-        tax::TaxStatus {
-            form: match TaxForm::try_from(self.profile.tax_form).unwrap_or(TaxForm::Missing) {
-                TaxForm::W9 => rules::TaxForm::W9,
-                TaxForm::W8ben => rules::TaxForm::W8Ben,
-                TaxForm::W8benE => rules::TaxForm::W8BenE,
-                _ => rules::TaxForm::Missing,
-            },
-            country: self.profile.tax_country.clone(),
-            address_country: self.private.address.as_ref().map(|a| a.country_code.clone()).unwrap_or_default(),
+    /// The payee as the tax rules read it. Stored values were checked when written, so a
+    /// value that no longer parses is left out rather than failing the run.
+    pub fn domain(&self) -> rules::Payee {
+        let address = self.private.address.as_ref().and_then(|a| rules::Address::parse("address", &a.input()).ok());
+        let tax_id = tin_kind(&self.private.tin_kind)
+            .and_then(|k| rules::TaxId::parse("tax_id", k, &self.private.tax_id).ok());
+        let signed = Date::parse(&self.profile.tax_form_signed_on);
+        let tax_form = match (TaxForm::try_from(self.profile.tax_form).unwrap_or(TaxForm::Missing), signed) {
+            (TaxForm::W9, Some(d)) => rules::TaxForm::W9 { signed_on: d },
+            (TaxForm::W8ben, Some(d)) => rules::TaxForm::W8Ben { signed_on: d },
+            (TaxForm::W8benE, Some(d)) => rules::TaxForm::W8BenE { signed_on: d },
+            _ => rules::TaxForm::Missing,
+        };
+        rules::Payee {
+            id: self.influencer_id.clone(),
+            legal_name: self.private.legal_name.clone(),
+            us_person: self.profile.us_person || self.profile.tax_country == "US",
+            address,
+            cash_destination: None,
+            tax_id,
+            tax_form,
         }
     }
 
     /// The profile as the payee reads it: private details masked.
-    pub fn masked(&self) -> Payee {
+    pub fn masked(&self, today: Date) -> Payee {
         let mut p = self.profile.clone();
         p.legal_name = self.private.legal_name.clone();
         p.email = mask_email(&self.private.email);
         p.stripe_account = mask_tail(&self.private.stripe_account, 4);
         p.paypal_email = mask_email(&self.private.paypal_email);
-        p.tax_id = if self.private.tax_id.is_empty() { String::new() } else { rules::mask_tin(&self.private.tax_id) };
+        p.tax_id = self.domain().tax_id.map(|t| t.masked()).unwrap_or_default();
         p.shipping_address = self.private.address.as_ref().map(|a| Address {
             city: a.city.clone(),
             country_code: a.country_code.clone(),
             ..Default::default()
         });
-        p.cash_blocked_reason = self.cash_blocked().unwrap_or_default();
+        p.cash_blocked_reason = self.cash_blocked(today).unwrap_or_default();
         p
     }
+}
+
+fn tin_kind(s: &str) -> Option<rules::TinKind> {
+    match s {
+        "SSN" => Some(rules::TinKind::Ssn),
+        "ITIN" => Some(rules::TinKind::Itin),
+        "EIN" => Some(rules::TinKind::Ein),
+        _ => None,
+    }
+}
+
+/// Which TIN a number is, as written: an EIN is written `12-3456789`, an ITIN starts with 9,
+/// anything else of nine digits is an SSN.
+fn guess_tin_kind(s: &str) -> rules::TinKind {
+    let t = s.trim();
+    if t.len() == 10 && t.as_bytes().get(2) == Some(&b'-') {
+        rules::TinKind::Ein
+    } else if t.starts_with('9') {
+        rules::TinKind::Itin
+    } else {
+        rules::TinKind::Ssn
+    }
+}
+
+/// Today (UTC) from unix micros.
+pub fn today(micros: i64) -> Date {
+    Date::from_unix_seconds(micros.div_euclid(1_000_000)).unwrap_or(Date::EPOCH)
 }
 
 fn mask_email(e: &str) -> String {
@@ -128,8 +182,12 @@ impl Payees {
         Payees { db, keys, clock }
     }
 
-    fn aad(influencer_id: &str) -> String {
-        format!("payees/{influencer_id}/private")
+    fn binding(influencer_id: &str) -> Binding<'_> {
+        Binding { tenant: "", payee: influencer_id, field: "private" }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub async fn get(&self, influencer_id: &str) -> Result<Option<Record>, Error> {
@@ -143,9 +201,9 @@ impl Payees {
         let profile: Vec<u8> = row.try_get(0)?;
         let sealed: String = row.try_get(1)?;
         let profile = Payee::decode(profile.as_slice()).map_err(|e| Error::internal("decode payee", e))?;
-        let opened = self.keys.open(&sealed, Self::aad(influencer_id).as_bytes())?;
+        let opened = self.keys.open(&Sealed::from_stored(sealed), Self::binding(influencer_id))?;
         let private: Private =
-            serde_json::from_slice(opened.expose()).map_err(|e| Error::internal("read a payee's sealed details", e))?;
+            serde_json::from_str(opened.expose()).map_err(|e| Error::internal("read a payee's sealed details", e))?;
         Ok(Some(Record { influencer_id: influencer_id.to_owned(), profile, private }))
     }
 
@@ -157,11 +215,11 @@ impl Payees {
             profile: Payee { name: format!("payees/{influencer_id}"), ..Default::default() },
             private: Private::default(),
         });
-        apply(&mut record, patch)?;
+        apply(&mut record, patch, today(self.clock.now_micros()))?;
         let now = self.clock.now_micros();
         record.profile.update_time = Some(timestamp(now));
-        let json = serde_json::to_vec(&record.private).map_err(|e| Error::internal("write a payee's details", e))?;
-        let sealed = self.keys.seal(&json, Self::aad(influencer_id).as_bytes())?;
+        let json = serde_json::to_string(&record.private).map_err(|e| Error::internal("write a payee's details", e))?;
+        let sealed = self.keys.seal(&json, Self::binding(influencer_id))?;
         let mut tx = self.db.pool.begin().await?;
         sqlx::query("DELETE FROM payees WHERE influencer_id = $1")
             .bind(influencer_id)
@@ -170,7 +228,7 @@ impl Payees {
         sqlx::query("INSERT INTO payees (influencer_id, profile, sealed, update_time) VALUES ($1, $2, $3, $4)")
             .bind(influencer_id)
             .bind(record.profile.encode_to_vec())
-            .bind(sealed)
+            .bind(sealed.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -188,54 +246,47 @@ impl Payees {
 }
 
 /// Checks and applies the non-empty fields of `patch`; every bad field is named at once.
-fn apply(r: &mut Record, patch: &Payee) -> Result<(), Error> {
+fn apply(r: &mut Record, patch: &Payee, today: Date) -> Result<(), Error> {
     let mut v = chorus_kit::Violations::new();
     let p = &mut r.private;
     if !patch.legal_name.is_empty() {
         v.check(patch.legal_name.chars().count() > 200, "payee.legal_name", "at most 200 characters");
         p.legal_name = patch.legal_name.trim().to_owned();
     }
-    if !patch.email.is_empty() {
-        if let Some(e) = v.take(rules::Email::parse(&patch.email).map_err(|e| e.nest("payee.email")))? {
-            p.email = e.as_str().to_owned();
-        }
+    if !patch.email.is_empty()
+        && let Some(e) = v.take(rules::PaypalEmail::parse("payee.email", &patch.email))?
+    {
+        p.email = e.as_str().to_owned();
     }
-    if !patch.stripe_account.is_empty() {
-        if let Some(a) = v.take(rules::StripeAccount::parse(&patch.stripe_account).map_err(|e| e.nest("payee.stripe_account")))? {
-            p.stripe_account = a.as_str().to_owned();
-        }
+    if !patch.stripe_account.is_empty()
+        && let Some(a) = v.take(rules::StripeAccountId::parse("payee.stripe_account", &patch.stripe_account))?
+    {
+        p.stripe_account = a.as_str().to_owned();
     }
-    if !patch.paypal_email.is_empty() {
-        if let Some(e) = v.take(rules::Email::parse(&patch.paypal_email).map_err(|e| e.nest("payee.paypal_email")))? {
-            p.paypal_email = e.as_str().to_owned();
-        }
+    if !patch.paypal_email.is_empty()
+        && let Some(e) = v.take(rules::PaypalEmail::parse("payee.paypal_email", &patch.paypal_email))?
+    {
+        p.paypal_email = e.as_str().to_owned();
     }
     if let Some(a) = &patch.shipping_address {
-        let parsed = rules::ShippingAddress::parse(&rules::AddressInput {
-            name: a.name.clone(),
-            line1: a.line1.clone(),
-            line2: a.line2.clone(),
-            city: a.city.clone(),
-            region: a.region.clone(),
-            postal_code: a.postal_code.clone(),
-            country: a.country_code.clone(),
-        })
-        .map_err(|e| e.nest("payee.shipping_address"));
-        if let Some(a) = v.take(parsed)? {
-            p.address = Some(PrivateAddress {
-                name: a.name.clone(),
-                line1: a.line1.clone(),
-                line2: a.line2.clone(),
-                city: a.city.clone(),
-                region: a.region.clone(),
-                postal_code: a.postal_code.clone(),
-                country_code: a.country.clone(),
-            });
+        let given = PrivateAddress {
+            name: a.name.trim().to_owned(),
+            line1: a.line1.trim().to_owned(),
+            line2: a.line2.trim().to_owned(),
+            city: a.city.trim().to_owned(),
+            region: a.region.trim().to_owned(),
+            postal_code: a.postal_code.trim().to_owned(),
+            country_code: a.country_code.trim().to_owned(),
+        };
+        if v.take(rules::Address::parse("payee.shipping_address", &given.input()))?.is_some() {
+            p.address = Some(given);
         }
     }
     if !patch.tax_id.is_empty() {
-        if let Some(t) = v.take(rules::TaxId::parse(&patch.tax_id).map_err(|e| e.nest("payee.tax_id")))? {
-            p.tax_id = t.digits().to_owned();
+        let kind = guess_tin_kind(&patch.tax_id);
+        if let Some(t) = v.take(rules::TaxId::parse("payee.tax_id", kind, &patch.tax_id))? {
+            p.tax_id = t.full();
+            p.tin_kind = kind.name().to_owned();
         }
     }
     match Method::try_from(patch.cash_method) {
@@ -248,10 +299,26 @@ fn apply(r: &mut Record, patch: &Payee) -> Result<(), Error> {
         Ok(f) => r.profile.tax_form = f as i32,
         Err(_) => v.add("payee.tax_form", "unknown form"),
     }
-    if !patch.tax_country.is_empty() {
-        let ok = patch.tax_country.len() == 2 && patch.tax_country.bytes().all(|b| b.is_ascii_uppercase());
-        v.check(!ok, "payee.tax_country", "ISO 3166-1 alpha-2, upper case (\"US\")");
-        r.profile.tax_country = patch.tax_country.clone();
+    if !patch.tax_form_signed_on.is_empty() {
+        match Date::parse(patch.tax_form_signed_on.trim()) {
+            Some(d) if d <= today => r.profile.tax_form_signed_on = d.to_string(),
+            Some(_) => v.add("payee.tax_form_signed_on", "a form cannot be signed in the future"),
+            None => v.add("payee.tax_form_signed_on", "a date as YYYY-MM-DD"),
+        }
+    }
+    let has_form = !matches!(TaxForm::try_from(r.profile.tax_form), Ok(TaxForm::Unspecified | TaxForm::Missing) | Err(_));
+    v.check(
+        has_form && r.profile.tax_form_signed_on.is_empty(),
+        "payee.tax_form_signed_on",
+        "required with a tax form: the date it was signed",
+    );
+    if patch.us_person {
+        r.profile.us_person = true;
+    }
+    if !patch.tax_country.is_empty()
+        && v.take(rules::Country::parse("payee.tax_country", &patch.tax_country))?.is_some()
+    {
+        r.profile.tax_country = patch.tax_country.trim().to_owned();
     }
     v.finish()
 }

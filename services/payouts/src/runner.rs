@@ -15,29 +15,29 @@ use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 use crate::payees::{Payees, Record};
+use crate::providers::paypal::PayPal;
+use crate::providers::stripe::Stripe;
+use crate::providers::tremendous::Tremendous;
 use crate::providers::{Destination, Outcome, PayoutOrder, Provider, ProviderError};
 use crate::store::{Settled, Settlement, Store, payout_of};
 
-/// How long a submission holds its payouts before another run may take them up (the process
-/// that made it died).
-const LEASE: Duration = Duration::from_secs(60);
 /// Payouts per provider call at most (PayPal takes 15,000 per batch).
 const BATCH: usize = 5_000;
 
 /// The providers, by method.
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
-    pub stripe: Option<Arc<dyn Provider>>,
-    pub paypal: Option<Arc<dyn Provider>>,
-    pub tremendous: Option<Arc<dyn Provider>>,
+    pub stripe: Option<Arc<Stripe>>,
+    pub paypal: Option<Arc<PayPal>>,
+    pub tremendous: Option<Arc<Tremendous>>,
 }
 
 impl Providers {
-    fn of(&self, method: Method) -> Option<&Arc<dyn Provider>> {
+    pub fn of(&self, method: Method) -> Option<Arc<dyn Provider>> {
         match method {
-            Method::Stripe => self.stripe.as_ref(),
-            Method::Paypal => self.paypal.as_ref(),
-            Method::Tremendous => self.tremendous.as_ref(),
+            Method::Stripe => self.stripe.clone().map(|p| p as Arc<dyn Provider>),
+            Method::Paypal => self.paypal.clone().map(|p| p as Arc<dyn Provider>),
+            Method::Tremendous => self.tremendous.clone().map(|p| p as Arc<dyn Provider>),
             _ => None,
         }
     }
@@ -48,6 +48,10 @@ pub struct Runner {
     store: Store,
     payees: Payees,
     providers: Providers,
+    /// How long a submission holds its payouts before another run takes them up (the process
+    /// that sent it died, or the provider answered nothing); also how long a pending payout
+    /// waits before it is asked about again.
+    lease: Duration,
 }
 
 /// One payout taken up for submission.
@@ -62,8 +66,8 @@ struct Taken {
 }
 
 impl Runner {
-    pub fn new(store: Store, payees: Payees, providers: Providers) -> Self {
-        Runner { store, payees, providers }
+    pub fn new(store: Store, payees: Payees, providers: Providers, lease: Duration) -> Self {
+        Runner { store, payees, providers, lease }
     }
 
     /// Runs every `interval` until stopped.
@@ -87,13 +91,26 @@ impl Runner {
         // Everything in flight whose lease ran out, grouped by the batch it was sent in.
         let now = self.store.clock().now_micros();
         let due = self.in_flight(tenant, campaign_id, now).await?;
+        // Those the provider answered once (a reference) are asked about; the others are sent
+        // again exactly as they were first sent: their whole batch, none of which was recorded
+        // (a batch's outcomes are recorded together).
+        let (known, unanswered): (Vec<Taken>, Vec<Taken>) =
+            due.into_iter().partition(|t| !t.payout.provider_reference.is_empty());
         let mut batches: BTreeMap<(String, i32), Vec<Taken>> = BTreeMap::new();
-        for t in due {
+        for t in unanswered {
             batches.entry((t.batch.clone(), t.payout.method)).or_default().push(t);
         }
         for ((_, method), batch) in batches {
             answer.submitted += i32::try_from(batch.len()).unwrap_or(i32::MAX);
             self.submit(Method::try_from(method).unwrap_or(Method::Unspecified), batch, &mut answer)
+                .await?;
+        }
+        let mut by_method: BTreeMap<i32, Vec<Taken>> = BTreeMap::new();
+        for t in known {
+            by_method.entry(t.payout.method).or_default().push(t);
+        }
+        for (method, polled) in by_method {
+            self.poll(Method::try_from(method).unwrap_or(Method::Unspecified), polled, &mut answer)
                 .await?;
         }
         Ok(answer)
@@ -113,6 +130,7 @@ impl Runner {
         .bind(campaign_id.unwrap_or(""))
         .fetch_all(&self.store.db().pool)
         .await?;
+        let today = crate::payees::today(self.store.clock().now_micros());
         let mut payees: BTreeMap<String, Option<Record>> = BTreeMap::new();
         let mut go: BTreeMap<i32, Vec<String>> = BTreeMap::new();
         let mut blocked: Vec<(String, String)> = Vec::new();
@@ -127,7 +145,7 @@ impl Runner {
             let payee = payees.get(&influencer).and_then(Option::as_ref);
             let (method, reason) = match (payee, kind == PayoutKind::Cash as i32) {
                 (None, _) => (Method::Unspecified, Some("no payee profile yet".to_owned())),
-                (Some(p), true) => (Method::try_from(p.profile.cash_method).unwrap_or(Method::Unspecified), p.cash_blocked()),
+                (Some(p), true) => (Method::try_from(p.profile.cash_method).unwrap_or(Method::Unspecified), p.cash_blocked(today)),
                 (Some(p), false) => (Method::Tremendous, p.gift_card_blocked()),
             };
             let reason = reason.or_else(|| self.providers.of(method).is_none().then(|| format!("no {method:?} provider configured")));
@@ -175,13 +193,13 @@ impl Runner {
 
     /// Submitted payouts nobody holds a lease on: leased now to this run.
     async fn in_flight(&self, tenant: Option<&str>, campaign_id: Option<&str>, now: i64) -> Result<Vec<Taken>, Error> {
-        let lease = now + i64::try_from(LEASE.as_micros()).unwrap_or(i64::MAX);
+        let lease = now + i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
         let mut tx = self.store.db().pool.begin().await?;
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {}, id, batch, first_attempt, influencer_id FROM payouts WHERE state = $1 AND lease_until < $2 \
              AND kind IN ($3, $4) AND ($5 = '' OR tenant = $5) AND ($6 = '' OR campaign_id = $6) ORDER BY id LIMIT 20000",
             crate::store::COLUMNS
-        ))
+        )))
         .bind(PayoutState::Submitted as i32)
         .bind(now)
         .bind(PayoutKind::Cash as i32)
@@ -233,21 +251,42 @@ impl Runner {
             return Ok(());
         };
         let orders: Vec<PayoutOrder> = batch.iter().map(|t| t.order.clone()).collect();
-        let now = self.store.clock().now_micros();
-        let batch_id = batch.first().map(|t| t.batch.clone()).unwrap_or_default();
-        let outcomes = provider.submit(&batch_id, &orders, now).await;
+        let outcomes = provider.submit(&orders, self.store.clock().now_micros()).await;
+        self.record(provider.name(), batch, outcomes, answer).await
+    }
+
+    /// Asks the provider where payouts it answered before stand (PayPal's pending items).
+    async fn poll(&self, method: Method, polled: Vec<Taken>, answer: &mut RunPayoutsResponse) -> Result<(), Error> {
+        let Some(provider) = self.providers.of(method) else {
+            return Ok(());
+        };
+        let mut outcomes = Vec::with_capacity(polled.len());
+        for t in &polled {
+            outcomes.push(provider.status(&t.order, Some(&t.payout.provider_reference)).await);
+        }
+        self.record(provider.name(), polled, outcomes, answer).await
+    }
+
+    async fn record(
+        &self,
+        provider: &str,
+        batch: Vec<Taken>,
+        outcomes: Vec<Result<Outcome, ProviderError>>,
+        answer: &mut RunPayoutsResponse,
+    ) -> Result<(), Error> {
         let mut settled = Vec::with_capacity(batch.len());
-        for (t, outcome) in batch.iter().zip(outcomes) {
+        for (t, outcome) in batch.into_iter().zip(outcomes) {
             let s = match outcome {
                 Ok(Outcome::Paid { reference }) => Settled::Paid { reference },
-                Ok(Outcome::Pending { reference }) => Settled::Pending { reference },
+                Ok(Outcome::Pending { reference, reason }) => Settled::Pending { reference, reason: reason.unwrap_or_default() },
                 Ok(Outcome::Failed { reference, reason }) => Settled::Failed { reference: reference.unwrap_or_default(), reason },
                 Ok(Outcome::Returned { reference, reason }) => Settled::Failed { reference, reason: format!("returned: {reason}") },
                 Err(ProviderError::Rejected { reason }) => Settled::Failed { reference: String::new(), reason },
                 Err(e) => {
-                    // Transient: the lease runs out and a later run resubmits with the same key.
-                    tracing::warn!(payout = %t.id, provider = provider.name(), error = %e, "payout not submitted; will retry");
-                    Settled::Pending { reference: String::new() }
+                    // Transient or our configuration: nothing is known; the lease runs out and
+                    // a later run sends it again under the same keys.
+                    tracing::warn!(payout = %t.id, provider, error = %e, "payout not submitted; will retry");
+                    Settled::Pending { reference: String::new(), reason: e.to_string() }
                 }
             };
             match &s {
@@ -255,9 +294,9 @@ impl Runner {
                 Settled::Pending { .. } => answer.pending += 1,
                 Settled::Failed { .. } => answer.failed += 1,
             }
-            settled.push(Settlement { id: t.id.clone(), tenant: t.tenant.clone(), payout: t.payout.clone(), outcome: s });
+            settled.push(Settlement { id: t.id, tenant: t.tenant, payout: t.payout, outcome: s });
         }
-        self.store.settle(provider.name(), settled).await
+        self.store.settle(provider, settled).await
     }
 }
 

@@ -142,7 +142,7 @@ impl PayoutsService for PayoutsApi {
             .get(&me)
             .await?
             .ok_or_else(|| Error::not_found(format!("payees/{me}: set it with UpdatePayee")))?;
-        Ok(Response::new(GetPayeeResponse { payee: Some(record.masked()) }))
+        Ok(Response::new(GetPayeeResponse { payee: Some(record.masked(crate::payees::today(self.store().clock().now_micros()))) }))
     }
 
     async fn update_payee(&self, request: Request<UpdatePayeeRequest>) -> Result<Response<UpdatePayeeResponse>, Status> {
@@ -150,7 +150,7 @@ impl PayoutsService for PayoutsApi {
         let patch = r.payee.as_ref().ok_or_else(|| Error::invalid_field("payee", "required"))?;
         let me = own_payee(Caller::of(&request)?, &patch.name, "payee.name")?;
         let record = self.extra.payees.update(&me, patch).await?;
-        Ok(Response::new(UpdatePayeeResponse { payee: Some(record.masked()) }))
+        Ok(Response::new(UpdatePayeeResponse { payee: Some(record.masked(crate::payees::today(self.store().clock().now_micros()))) }))
     }
 }
 

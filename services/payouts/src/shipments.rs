@@ -46,7 +46,7 @@ impl Shipments {
     pub async fn update(&self, who: &Who, id: &str, carrier: &str, tracking: &str, status: &str) -> Result<Payout, Error> {
         let payout = self.store.payout(who, id).await?.ok_or_else(|| Error::not_found(format!("payouts/{id}")))?;
         if payout.kind != PayoutKind::Product as i32 {
-            return Err(Error::failed_precondition(format!("payouts/{id} is not a product payout: only products ship")));
+            return Err(crate::store::precondition(format!("payouts/{id} is not a product payout: only products ship")));
         }
         self.apply(&payout, carrier, tracking, status).await?;
         self.store.payout(who, id).await?.ok_or_else(|| Error::not_found(format!("payouts/{id}")))
@@ -85,7 +85,7 @@ impl Shipments {
         let id = crate::store::id_of(&payout.name, "payouts");
         let state = PayoutState::try_from(payout.state).unwrap_or(PayoutState::Unspecified);
         if matches!(state, PayoutState::Paid | PayoutState::Voided | PayoutState::Reversed) {
-            return Err(Error::failed_precondition(format!(
+            return Err(crate::store::precondition(format!(
                 "payouts/{id} is {}: its shipment can no longer change",
                 state.as_str_name()
             )));

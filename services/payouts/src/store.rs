@@ -2,7 +2,7 @@
 //! transaction with the events they cause (the kit's outbox) and, for events they answer, the
 //! inbox entry that makes a redelivery harmless.
 
-use chorus_kit::Error;
+use chorus_kit::{Error, ErrorCode};
 use chorus_kit::clock::{Clock, micros, timestamp};
 use chorus_kit::events::envelope;
 use chorus_kit::events::outbox::{Inbox, Outbox};
@@ -196,7 +196,7 @@ impl Store {
         let results = Ledger::create_transfers(&mut tx, self.backend(), now, &posts).await?;
         for (id, r) in released.iter().zip(&results) {
             if !r.is_ok() && !matches!(r, TransferResult::Exists) {
-                return Err(Error::internal("release a hold", r.message()));
+                return Err(ledger_refused("release a hold", r));
             }
             sqlx::query("UPDATE payouts SET state = $1, approve_time = $2, update_time = $2 WHERE id = $3")
                 .bind(PayoutState::Approved as i32)
@@ -251,7 +251,7 @@ impl Store {
         }
         for r in Ledger::create_transfers(&mut tx, self.backend(), now, &voids).await? {
             if !r.is_ok() && !matches!(r, TransferResult::Exists) {
-                return Err(Error::internal("void a hold", r.message()));
+                return Err(ledger_refused("void a hold", &r));
             }
         }
         self.commit_with(tx, Vec::new()).await
@@ -288,8 +288,8 @@ impl Store {
         let results = Ledger::create_transfers(&mut tx, self.backend(), now, std::slice::from_ref(&spec)).await?;
         match results.first() {
             Some(TransferResult::Created | TransferResult::Exists) => {}
-            Some(r) => return Err(Error::failed_precondition(r.message())),
-            None => return Err(Error::internal("fund a campaign", "the ledger answered nothing")),
+            Some(r) => return Err(precondition(r.message())),
+            None => return Err(Error::new(ErrorCode::Internal, "fund a campaign: the ledger answered nothing")),
         }
         let account = Ledger::accounts(&mut tx, tenant, std::slice::from_ref(&budget.id))
             .await?
@@ -434,7 +434,7 @@ impl Store {
             let (state, reference, reason, paid_time) = match s {
                 Settled::Paid { reference } => (PayoutState::Paid, reference, "", now),
                 Settled::Failed { reference, reason } => (PayoutState::Failed, reference, reason.as_str(), 0),
-                Settled::Pending { reference } => (PayoutState::Submitted, reference, "", 0),
+                Settled::Pending { reference, reason } => (PayoutState::Submitted, reference, reason.as_str(), 0),
             };
             let done = sqlx::query(
                 "UPDATE payouts SET state = $1, provider_reference = CASE WHEN $2 = '' THEN provider_reference ELSE $2 END, \
@@ -506,20 +506,11 @@ impl Store {
         }
         for r in Ledger::create_transfers(&mut tx, self.backend(), now, &transfers).await? {
             if !matches!(r, TransferResult::Created | TransferResult::Exists) {
-                return Err(Error::internal("record paid payouts", r.message()));
+                return Err(ledger_refused("record paid payouts", &r));
             }
         }
         self.commit_with(tx, events).await
     }
-}
-
-/// What became of a submitted payout.
-#[derive(Debug)]
-enum Settled {
-    Paid { reference: String },
-    Pending { reference: String },
-    Failed { reference: String, reason: String },
-}
 
     /// A paid payout taken back by its provider: the money returns from the provider's
     /// clearing account to the campaign's budget; PayoutReversed.
@@ -541,7 +532,7 @@ enum Settled {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() != 1 {
-            return Err(Error::failed_precondition(format!("payouts/{id} is no longer paid")));
+            return Err(precondition(format!("payouts/{id} is no longer paid")));
         }
         let spec = TransferSpec {
             id: format!("reversal.{id}"),
@@ -557,8 +548,8 @@ enum Settled {
         };
         match Ledger::create_transfers(&mut tx, self.backend(), now, std::slice::from_ref(&spec)).await?.first() {
             Some(TransferResult::Created | TransferResult::Exists) => {}
-            Some(r) => return Err(Error::failed_precondition(r.message())),
-            None => return Err(Error::internal("reverse a payout", "the ledger answered nothing")),
+            Some(r) => return Err(precondition(r.message())),
+            None => return Err(Error::new(ErrorCode::Internal, "reverse a payout: the ledger answered nothing")),
         }
         let event = envelope(
             &self.clock,
@@ -592,7 +583,8 @@ enum Settled {
 #[derive(Debug, Clone)]
 pub enum Settled {
     Paid { reference: String },
-    Pending { reference: String },
+    /// Not final yet; `reason` says why when the provider or the transport says (UNCLAIMED).
+    Pending { reference: String, reason: String },
     Failed { reference: String, reason: String },
 }
 
@@ -641,6 +633,17 @@ fn hold_chain(
             reference: contract.to_owned(),
         })
         .collect()
+}
+
+/// FAILED_PRECONDITION with `message`.
+pub(crate) fn precondition(message: impl Into<String>) -> Error {
+    Error::new(ErrorCode::FailedPrecondition, message)
+}
+
+/// The ledger refused what the service's own bookkeeping asked: a bug, logged whole.
+fn ledger_refused(context: &str, r: &TransferResult) -> Error {
+    tracing::error!(reason = r.reason(), detail = %r.message(), "{context}: the ledger refused");
+    Error::new(ErrorCode::Internal, format!("{context}: the ledger refused ({})", r.reason()))
 }
 
 /// What a refused hold lacked, when the budget was short.

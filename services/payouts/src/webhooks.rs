@@ -14,7 +14,7 @@ use chorus_kit::Error;
 use chorus_kit::config::Secret;
 use tokio_util::sync::CancellationToken;
 
-use crate::providers::easypost;
+use crate::providers::easypost::{self, TrackerStatus};
 use crate::shipments::Shipments;
 
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ async fn easypost_event(State(h): State<Hooks>, headers: HeaderMap, body: Bytes)
         return (StatusCode::NOT_FOUND, "no EasyPost webhook secret is configured");
     };
     let signature = headers.get("x-hmac-signature").and_then(|v| v.to_str().ok());
-    let event = match easypost::verify(secret.expose(), &body, signature) {
+    let event = match easypost::verify_tracker_webhook(secret.expose(), signature, &body) {
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(error = %e, "refused a carrier webhook");
@@ -61,7 +61,12 @@ async fn easypost_event(State(h): State<Hooks>, headers: HeaderMap, body: Bytes)
     };
     match h
         .shipments
-        .tracker_event(&event.event_id, &event.tracking_code, &event.carrier, &event.status)
+        .tracker_event(
+            &event.event_id,
+            &event.tracking_code,
+            event.carrier.as_deref().unwrap_or(""),
+            status_name(&event.status),
+        )
         .await
     {
         Ok(_) => (StatusCode::OK, "ok"),
@@ -69,5 +74,22 @@ async fn easypost_event(State(h): State<Hooks>, headers: HeaderMap, body: Bytes)
             tracing::warn!(error = %e.detail(), "could not apply a carrier webhook; the carrier will retry");
             (StatusCode::SERVICE_UNAVAILABLE, "retry later")
         }
+    }
+}
+
+/// EasyPost's own spelling of a status, as shipments store it.
+fn status_name(s: &TrackerStatus) -> &str {
+    match s {
+        TrackerStatus::Unknown => "unknown",
+        TrackerStatus::PreTransit => "pre_transit",
+        TrackerStatus::InTransit => "in_transit",
+        TrackerStatus::OutForDelivery => "out_for_delivery",
+        TrackerStatus::Delivered => "delivered",
+        TrackerStatus::AvailableForPickup => "available_for_pickup",
+        TrackerStatus::ReturnToSender => "return_to_sender",
+        TrackerStatus::Failure => "failure",
+        TrackerStatus::Cancelled => "cancelled",
+        TrackerStatus::Error => "error",
+        TrackerStatus::Other(other) => other,
     }
 }

@@ -44,7 +44,7 @@ async fn spawn(backend: Backend) -> App {
     let mut stack = Stack::with_clock(backend, Clock::manual(START));
     let db = stack.database().await;
     let payouts = stack
-        .launch(&chorus_payouts::SERVICE, &db, &crate::settings(&sim))
+        .launch(&chorus_payouts::SERVICE, &db, &settings(&sim))
         .await;
     let brand = stack.token("acme", &["payouts.read", "payouts.write"]);
     App { stack, payouts, sim, brand }
@@ -53,7 +53,7 @@ async fn spawn(backend: Backend) -> App {
 fn settings(sim: &Simulator) -> Vec<(&'static str, String)> {
     vec![
         ("CHORUS_PII_KEYS", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned()),
-        ("CHORUS_PROVIDERS_SIMULATOR", sim.base_url()),
+        ("CHORUS_PROVIDERS_SIMULATOR", sim.stripe_url()),
         ("CHORUS_PAYOUT_INTERVAL_MS", "100".to_owned()),
     ]
 }
@@ -249,7 +249,7 @@ on_both_backends! { spawn;
         })
         .await;
         assert_eq!((paid.kind, minor(&paid.amount), paid.method), (CASH, 20_000, Method::Paypal as i32));
-        assert_eq!(app.sim.paypal_items_to("ana.paypal@example.com").len(), 1);
+        assert_eq!(app.sim.movements("ana.paypal@example.com"), 1);
 
         // The second brings the rest: cash, gift card (Tremendous), and the product to ship.
         app.publish(&DeliverableApproved {
@@ -275,7 +275,7 @@ on_both_backends! { spawn;
         // Replayed events change nothing: still one payment per payout.
         app.publish(&ContractActivated { contract: Some(contract(C1, ANA, 40_000, 5_000, 3_000)), total_value: usd(48_000) }).await;
         app.run().await;
-        assert_eq!(app.sim.paypal_items_to("ana.paypal@example.com").len(), 2);
+        assert_eq!(app.sim.movements("ana.paypal@example.com"), 2);
         assert_eq!(app.of_contract(C1).await.len(), 4);
 
         // Ana's statement: what, when, why, which deliverable.
