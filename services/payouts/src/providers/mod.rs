@@ -39,9 +39,15 @@ pub struct PayoutOrder {
 pub enum Destination {
     /// A Stripe connected account, `acct_…`.
     StripeAccount(String),
-    PayPal { email: String },
+    PayPal {
+        email: String,
+    },
     /// A Tremendous reward delivered as a link; `product` is the Tremendous product id.
-    GiftCard { name: String, email: String, product: String },
+    GiftCard {
+        name: String,
+        email: String,
+        product: String,
+    },
 }
 
 impl Destination {
@@ -73,7 +79,10 @@ pub enum Outcome {
 pub enum ProviderError {
     /// Try again later (the same payout, the same keys): 429, 5xx, timeouts, dropped connections.
     #[error("provider unavailable: {reason}")]
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// The provider refused this payout for good: never retry it as is.
     #[error("provider rejected the payout: {reason}")]
     Rejected { reason: String },
@@ -84,7 +93,10 @@ pub enum ProviderError {
 
 impl ProviderError {
     pub(crate) fn transient(reason: impl Into<String>) -> ProviderError {
-        ProviderError::Transient { reason: reason.into(), retry_after: None }
+        ProviderError::Transient {
+            reason: reason.into(),
+            retry_after: None,
+        }
     }
 
     pub(crate) fn rejected(reason: impl Into<String>) -> ProviderError {
@@ -142,5 +154,8 @@ where
     Fut: std::future::Future<Output = Result<Outcome, ProviderError>>,
 {
     use futures::StreamExt;
-    futures::stream::iter(calls).buffered(concurrency.max(1)).collect().await
+    futures::stream::iter(calls)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
 }
