@@ -78,7 +78,9 @@ impl Client {
     }
 
     /// Sends the request `build` makes, again on 429, 5xx and transport errors, at most
-    /// `max_attempts` times. Any other status is the caller's to read.
+    /// `max_attempts` times. Any other status is the caller's to read. Sending again is safe
+    /// only because every POST an adapter makes carries the provider's idempotency key
+    /// (Stripe's header, PayPal's sender_batch_id, Tremendous's external_id).
     pub(crate) async fn send(
         &self,
         what: &str,

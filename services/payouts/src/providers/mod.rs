@@ -3,6 +3,7 @@
 //! the provider's own idempotency key from the payout id, so a retry can never pay twice.
 
 mod client;
+mod config;
 pub mod easypost;
 pub mod money;
 pub mod paypal;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use client::HttpSettings;
+pub use config::ProvidersConfig;
 pub use reconcile::{Difference, LedgerView, reconcile};
 
 /// One payout as a provider is asked to make it. Everything in it is stable across retries.
