@@ -213,6 +213,39 @@ async fn stripe_timeout_after_the_transfer_then_retries_pay_once() {
 }
 
 #[tokio::test]
+async fn concurrent_duplicate_submissions_pay_once() {
+    let sim = simulator().await;
+    // A slow answer keeps the first request in flight while the duplicate arrives.
+    sim.fault(
+        Endpoint::StripeCreateTransfer,
+        Fault::Slow(Duration::from_millis(300)),
+        1,
+    );
+    let stripe = stripe(&sim, once());
+    let payout = to_account("acct_twice", 100);
+    let (a, b) = tokio::join!(submit_one(&stripe, &payout, now()), submit_one(&stripe, &payout, now()));
+    let paid = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Ok(Outcome::Paid { .. })))
+        .count();
+    let in_flight = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(ProviderError::Transient { .. })))
+        .count();
+    assert_eq!((paid, in_flight), (1, 1), "{a:?} {b:?}");
+    assert_eq!(sim.movements("acct_twice"), 1);
+
+    let tremendous = tremendous(&sim, quick());
+    let card = gift_card("twice@example.com", 1_000);
+    let (a, b) = tokio::join!(
+        submit_one(&tremendous, &card, now()),
+        submit_one(&tremendous, &card, now())
+    );
+    assert_eq!(paid_reference(a), paid_reference(b));
+    assert_eq!(sim.movements("twice@example.com"), 1);
+}
+
+#[tokio::test]
 async fn stripe_payout_older_than_24h_is_looked_up_by_transfer_group_before_resubmitting() {
     let sim = simulator().await;
     let stripe = stripe(&sim, quick());
