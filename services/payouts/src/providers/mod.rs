@@ -145,7 +145,8 @@ pub trait Provider: Send + Sync + Debug {
     async fn status(&self, order: &PayoutOrder, reference: Option<&str>) -> Result<Outcome, ProviderError>;
 
     /// What the provider did around these payouts, including records unknown to us, for
-    /// [`reconcile`].
+    /// [`reconcile`]. Stripe and Tremendous list the whole account (paged); PayPal, which has no
+    /// list, reads every batch the views reference.
     async fn records(&self, ours: &[LedgerView]) -> Result<Vec<ProviderRecord>, ProviderError>;
 }
 

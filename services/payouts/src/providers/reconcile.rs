@@ -60,6 +60,9 @@ pub enum Difference {
     PaidTwice { payout_id: String, references: Vec<String> },
 }
 
+/// `ours` should be the ledger's whole view of the provider account (every tenant's payouts on
+/// it, for the period the records cover): a record made for a payout not in `ours` is
+/// reported as unknown, since one platform account serves all tenants.
 pub fn reconcile(ours: &[LedgerView], theirs: &[ProviderRecord]) -> Vec<Difference> {
     let mut by_payout: HashMap<&str, Vec<&ProviderRecord>> = HashMap::new();
     let known: HashMap<&str, &LedgerView> = ours.iter().map(|v| (v.payout_id.as_str(), v)).collect();
