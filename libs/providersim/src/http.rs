@@ -37,7 +37,11 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn new(status: u16, body: Value) -> Reply {
-        Reply { status, body, headers: Vec::new() }
+        Reply {
+            status,
+            body,
+            headers: Vec::new(),
+        }
     }
 
     pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
@@ -73,7 +77,8 @@ impl IntoResponse for Answer {
             // A body that fails at once makes the server abort the connection mid-answer, so
             // the client sees a broken connection rather than a status.
             Answer::Dropped => {
-                let failing = futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("dropped")) });
+                let failing =
+                    futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("dropped")) });
                 Response::new(Body::from_stream(failing))
             }
         }
@@ -149,17 +154,28 @@ pub(crate) fn new_id(prefix: &str, len: usize) -> String {
 
 /// The token of an `Authorization: Bearer` header.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 /// The `user:password` of an `Authorization: Basic` header.
 pub(crate) fn basic(headers: &HeaderMap) -> Option<String> {
     use base64::Engine;
-    let encoded = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
+    let encoded = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
     String::from_utf8(decoded).ok()
 }
 
 pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

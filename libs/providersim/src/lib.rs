@@ -135,7 +135,11 @@ impl Simulator {
         for (provider, rate) in &config.rate_limits {
             state.set_rate_limit(*provider, Some(*rate));
         }
-        let shared = Arc::new(Shared { config, base_url: format!("http://{addr}"), state: Mutex::new(state) });
+        let shared = Arc::new(Shared {
+            config,
+            base_url: format!("http://{addr}"),
+            state: Mutex::new(state),
+        });
         let app = http::router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -146,7 +150,12 @@ impl Simulator {
                 tracing::warn!(%error, "provider simulator stopped");
             }
         });
-        Ok(Simulator { addr, shared, stop: Some(stop), task: Some(task) })
+        Ok(Simulator {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// Stops serving and waits for the server task to end.
@@ -241,13 +250,24 @@ impl Simulator {
     }
 
     pub fn payout_items(&self) -> Vec<PayPalItem> {
-        self.shared.state().paypal.batches.iter().flat_map(|b| b.items.clone()).collect()
+        self.shared
+            .state()
+            .paypal
+            .batches
+            .iter()
+            .flat_map(|b| b.items.clone())
+            .collect()
     }
 
     /// PayPal batches made, as (payout_batch_id, sender_batch_id, item count).
     pub fn paypal_batches(&self) -> Vec<(String, String, usize)> {
         let state = self.shared.state();
-        state.paypal.batches.iter().map(|b| (b.id.clone(), b.sender_batch_id.clone(), b.items.len())).collect()
+        state
+            .paypal
+            .batches
+            .iter()
+            .map(|b| (b.id.clone(), b.sender_batch_id.clone(), b.items.len()))
+            .collect()
     }
 
     pub fn orders(&self) -> Vec<Order> {
@@ -258,9 +278,25 @@ impl Simulator {
     /// Tremendous recipient's email) across all providers: what "paid twice" would show.
     pub fn movements(&self, destination: &str) -> usize {
         let state = self.shared.state();
-        let stripe = state.stripe.transfers.iter().filter(|t| t.destination == destination).count();
-        let paypal = state.paypal.batches.iter().flat_map(|b| &b.items).filter(|i| i.receiver == destination).count();
-        let gift = state.tremendous.orders.iter().filter(|o| o.recipient_email == destination).count();
+        let stripe = state
+            .stripe
+            .transfers
+            .iter()
+            .filter(|t| t.destination == destination)
+            .count();
+        let paypal = state
+            .paypal
+            .batches
+            .iter()
+            .flat_map(|b| &b.items)
+            .filter(|i| i.receiver == destination)
+            .count();
+        let gift = state
+            .tremendous
+            .orders
+            .iter()
+            .filter(|o| o.recipient_email == destination)
+            .count();
         stripe + paypal + gift
     }
 
@@ -329,21 +365,43 @@ impl Simulator {
         let before = state.record_count();
         state.stripe.transfers.retain(|t| t.id != reference);
         for batch in &mut state.paypal.batches {
-            batch.items.retain(|i| i.sender_item_id != reference && i.payout_item_id != reference);
+            batch
+                .items
+                .retain(|i| i.sender_item_id != reference && i.payout_item_id != reference);
         }
-        state.tremendous.orders.retain(|o| o.id != reference && o.external_id.as_deref() != Some(reference));
+        state
+            .tremendous
+            .orders
+            .retain(|o| o.id != reference && o.external_id.as_deref() != Some(reference));
         state.record_count() != before
     }
 
     /// Adds a Stripe transfer nobody asked for; returns its id.
-    pub fn plant_transfer(&self, destination: &str, amount: i64, currency: &str, transfer_group: Option<&str>) -> String {
+    pub fn plant_transfer(
+        &self,
+        destination: &str,
+        amount: i64,
+        currency: &str,
+        transfer_group: Option<&str>,
+    ) -> String {
         let mut state = self.shared.state();
-        state.stripe.insert(amount, currency, destination, transfer_group.map(str::to_owned), None)
+        state
+            .stripe
+            .insert(amount, currency, destination, transfer_group.map(str::to_owned), None)
     }
 
     /// Adds an item nobody asked for to an existing PayPal batch; returns its payout_item_id.
-    pub fn plant_paypal_item(&self, payout_batch_id: &str, receiver: &str, amount_minor: i64, sender_item_id: &str) -> Option<String> {
-        self.shared.state().paypal.plant(payout_batch_id, receiver, amount_minor, sender_item_id)
+    pub fn plant_paypal_item(
+        &self,
+        payout_batch_id: &str,
+        receiver: &str,
+        amount_minor: i64,
+        sender_item_id: &str,
+    ) -> Option<String> {
+        self.shared
+            .state()
+            .paypal
+            .plant(payout_batch_id, receiver, amount_minor, sender_item_id)
     }
 
     /// Adds a Tremendous order nobody asked for; returns its id.
@@ -354,7 +412,13 @@ impl Simulator {
     // --- EasyPost ------------------------------------------------------------------------
 
     /// POSTs a `tracker.updated` Event signed with `secret` to `url`; returns the event id.
-    pub async fn send_tracker_event(&self, url: &str, secret: &str, tracking_code: &str, status: &str) -> Result<String, SendError> {
+    pub async fn send_tracker_event(
+        &self,
+        url: &str,
+        secret: &str,
+        tracking_code: &str,
+        status: &str,
+    ) -> Result<String, SendError> {
         let (id, body) = easypost::tracker_event(tracking_code, status);
         self.shared.state().sent_events.insert(id.clone(), body.clone());
         easypost::post(url, secret, body).await?;

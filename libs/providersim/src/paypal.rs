@@ -30,7 +30,9 @@ pub enum ItemOutcome {
     Refunded,
     Reversed,
     /// FAILED, with the error name PayPal gives (e.g. `RECEIVER_ACCOUNT_LOCKED`).
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 impl ItemOutcome {
@@ -100,16 +102,38 @@ impl PayPalState {
             .find(|i| i.sender_item_id == reference || i.payout_item_id == reference)
     }
 
-    pub(crate) fn plant(&mut self, batch_id: &str, receiver: &str, amount_minor: i64, sender_item_id: &str) -> Option<String> {
+    pub(crate) fn plant(
+        &mut self,
+        batch_id: &str,
+        receiver: &str,
+        amount_minor: i64,
+        sender_item_id: &str,
+    ) -> Option<String> {
         let batch = self.batches.iter_mut().find(|b| b.id == batch_id)?;
-        let item = new_item(batch_id, sender_item_id, receiver, amount_minor, "USD", None, &ItemOutcome::Success);
+        let item = new_item(
+            batch_id,
+            sender_item_id,
+            receiver,
+            amount_minor,
+            "USD",
+            None,
+            &ItemOutcome::Success,
+        );
         let id = item.payout_item_id.clone();
         batch.items.push(item);
         Some(id)
     }
 }
 
-fn new_item(batch: &str, sender_item_id: &str, receiver: &str, amount_minor: i64, currency: &str, note: Option<String>, outcome: &ItemOutcome) -> PayPalItem {
+fn new_item(
+    batch: &str,
+    sender_item_id: &str,
+    receiver: &str,
+    amount_minor: i64,
+    currency: &str,
+    note: Option<String>,
+    outcome: &ItemOutcome,
+) -> PayPalItem {
     PayPalItem {
         payout_item_id: new_id("", 13),
         payout_batch_id: batch.to_owned(),
@@ -123,16 +147,28 @@ fn new_item(batch: &str, sender_item_id: &str, receiver: &str, amount_minor: i64
     }
 }
 
-pub(crate) async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, Form(form): Form<Vec<(String, String)>>) -> Response {
+pub(crate) async fn token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
     if let Err(reply) = gate(&shared, Endpoint::PayPalToken) {
         return reply.into_response();
     }
     let expected = format!("{}:{}", shared.config.paypal_client_id, shared.config.paypal_secret);
     if basic(&headers).as_deref() != Some(expected.as_str()) {
-        return Reply::new(401, json!({"error": "invalid_client", "error_description": "Client Authentication failed"})).into_response();
+        return Reply::new(
+            401,
+            json!({"error": "invalid_client", "error_description": "Client Authentication failed"}),
+        )
+        .into_response();
     }
     if !form.iter().any(|(k, v)| k == "grant_type" && v == "client_credentials") {
-        return Reply::new(400, json!({"error": "unsupported_grant_type", "error_description": "Grant Type is NULL"})).into_response();
+        return Reply::new(
+            400,
+            json!({"error": "unsupported_grant_type", "error_description": "Grant Type is NULL"}),
+        )
+        .into_response();
     }
     let ttl = shared.config.paypal_token_ttl;
     with_fault(&shared, Endpoint::PayPalToken, || {
@@ -152,16 +188,29 @@ pub(crate) async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap
         return reply.into_response();
     }
     let base = shared.base_url.clone();
-    with_fault(&shared, Endpoint::PayPalCreateBatch, || create_batch(&mut shared.state(), &base, &body))
-        .await
-        .into_response()
+    with_fault(&shared, Endpoint::PayPalCreateBatch, || {
+        create_batch(&mut shared.state(), &base, &body)
+    })
+    .await
+    .into_response()
 }
 
-pub(crate) async fn get(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, Query(query): Query<Vec<(String, String)>>) -> Response {
+pub(crate) async fn get(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
     if let Err(reply) = admit(&shared, Endpoint::PayPalGetBatch, &headers) {
         return reply.into_response();
     }
-    let number = |name: &str, default: usize| query.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.parse().ok()).unwrap_or(default);
+    let number = |name: &str, default: usize| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(default)
+    };
     let page = number("page", 1).max(1);
     let page_size = number("page_size", 1000).clamp(1, 1000);
     let base = shared.base_url.clone();
@@ -183,7 +232,13 @@ pub(crate) async fn cancel(State(shared): State<Arc<Shared>>, Path(id): Path<Str
     let base = shared.base_url.clone();
     with_fault(&shared, Endpoint::PayPalCancelItem, || {
         let mut state = shared.state();
-        match state.paypal.batches.iter_mut().flat_map(|b| b.items.iter_mut()).find(|i| i.payout_item_id == id) {
+        match state
+            .paypal
+            .batches
+            .iter_mut()
+            .flat_map(|b| b.items.iter_mut())
+            .find(|i| i.payout_item_id == id)
+        {
             Some(item) if item.status == "UNCLAIMED" => {
                 item.status = "RETURNED".into();
                 Reply::new(200, item_json(item, &base))
@@ -198,10 +253,21 @@ pub(crate) async fn cancel(State(shared): State<Arc<Shared>>, Path(id): Path<Str
 
 fn create_batch(state: &mut state::State, base: &str, body: &Value) -> Reply {
     let header = &body["sender_batch_header"];
-    let Some(sender_batch_id) = header["sender_batch_id"].as_str().filter(|s| !s.is_empty() && s.len() <= 256) else {
-        return validation("sender_batch_header.sender_batch_id", "Sender batch id is required and at most 256 characters");
+    let Some(sender_batch_id) = header["sender_batch_id"]
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+    else {
+        return validation(
+            "sender_batch_header.sender_batch_id",
+            "Sender batch id is required and at most 256 characters",
+        );
     };
-    if let Some(existing) = state.paypal.batches.iter().find(|b| b.sender_batch_id == sender_batch_id) {
+    if let Some(existing) = state
+        .paypal
+        .batches
+        .iter()
+        .find(|b| b.sender_batch_id == sender_batch_id)
+    {
         let mut reply = error(400, "USER_BUSINESS_ERROR", "User business error.");
         reply.body["details"] = json!([{"field": "SENDER_BATCH_ID", "issue": "Batch with given sender_batch_id already exists",
             "link": [{"href": format!("{base}/v1/payments/payouts/{}", existing.id), "rel": "self", "method": "GET"}]}]);
@@ -213,22 +279,40 @@ fn create_batch(state: &mut state::State, base: &str, body: &Value) -> Reply {
     };
     let total: i64 = items.iter().map(|i| i.2).sum();
     if !state.debit(Provider::PayPal, total) {
-        return error(422, "INSUFFICIENT_FUNDS", "Sender does not have sufficient funds. Please add funds and retry.");
+        return error(
+            422,
+            "INSUFFICIENT_FUNDS",
+            "Sender does not have sufficient funds. Please add funds and retry.",
+        );
     }
     let id = new_id("", 13);
     let items = items
         .into_iter()
         .map(|(sender_item_id, receiver, amount, currency, note)| {
-            let outcome = state.paypal.outcomes.get(&receiver).cloned().unwrap_or(ItemOutcome::Success);
+            let outcome = state
+                .paypal
+                .outcomes
+                .get(&receiver)
+                .cloned()
+                .unwrap_or(ItemOutcome::Success);
             new_item(&id, &sender_item_id, &receiver, amount, &currency, note, &outcome)
         })
         .collect();
-    let batch = Batch { id: id.clone(), sender_batch_id: sender_batch_id.to_owned(), header: header.clone(), time_created: crate::http::now_secs(), items };
+    let batch = Batch {
+        id: id.clone(),
+        sender_batch_id: sender_batch_id.to_owned(),
+        header: header.clone(),
+        time_created: crate::http::now_secs(),
+        items,
+    };
     state.paypal.batches.push(batch);
-    Reply::new(201, json!({
-        "batch_header": {"payout_batch_id": id, "batch_status": "PENDING", "sender_batch_header": header},
-        "links": [{"href": format!("{base}/v1/payments/payouts/{id}"), "rel": "self", "method": "GET"}],
-    }))
+    Reply::new(
+        201,
+        json!({
+            "batch_header": {"payout_batch_id": id, "batch_status": "PENDING", "sender_batch_header": header},
+            "links": [{"href": format!("{base}/v1/payments/payouts/{id}"), "rel": "self", "method": "GET"}],
+        }),
+    )
 }
 
 type NewItem = (String, String, i64, String, Option<String>);
@@ -243,26 +327,55 @@ fn parse_items(body: &Value) -> Result<Vec<NewItem>, Reply> {
         .enumerate()
         .map(|(n, item)| {
             let field = |name: &str| format!("items[{n}].{name}");
-            let sender_item_id = item["sender_item_id"].as_str().filter(|s| s.len() <= 63).ok_or_else(|| validation(&field("sender_item_id"), "Invalid sender_item_id"))?;
-            let receiver = item["receiver"].as_str().filter(|s| !s.is_empty() && s.len() <= 127).ok_or_else(|| validation(&field("receiver"), "Invalid receiver"))?;
-            let currency = item["amount"]["currency"].as_str().ok_or_else(|| validation(&field("amount.currency"), "Currency is required"))?;
+            let sender_item_id = item["sender_item_id"]
+                .as_str()
+                .filter(|s| s.len() <= 63)
+                .ok_or_else(|| validation(&field("sender_item_id"), "Invalid sender_item_id"))?;
+            let receiver = item["receiver"]
+                .as_str()
+                .filter(|s| !s.is_empty() && s.len() <= 127)
+                .ok_or_else(|| validation(&field("receiver"), "Invalid receiver"))?;
+            let currency = item["amount"]["currency"]
+                .as_str()
+                .ok_or_else(|| validation(&field("amount.currency"), "Currency is required"))?;
             let amount = item["amount"]["value"]
                 .as_str()
                 .and_then(|v| decimal_to_minor(v, exponent(currency)))
                 .filter(|a| *a > 0)
                 .ok_or_else(|| validation(&field("amount.value"), "Invalid amount value"))?;
             let note = item["note"].as_str().map(str::to_owned);
-            Ok((sender_item_id.to_owned(), receiver.to_owned(), amount, currency.to_owned(), note))
+            Ok((
+                sender_item_id.to_owned(),
+                receiver.to_owned(),
+                amount,
+                currency.to_owned(),
+                note,
+            ))
         })
         .collect()
 }
 
 fn batch_json(batch: &Batch, base: &str, page: usize, page_size: usize) -> Value {
-    let settling = batch.items.iter().any(|i| matches!(i.status.as_str(), "PENDING" | "ONHOLD"));
+    let settling = batch
+        .items
+        .iter()
+        .any(|i| matches!(i.status.as_str(), "PENDING" | "ONHOLD"));
     let total: i64 = batch.items.iter().map(|i| i.amount_minor).sum();
-    let currency = batch.items.first().map(|i| i.currency.clone()).unwrap_or_else(|| "USD".into());
-    let items: Vec<Value> = batch.items.iter().skip((page - 1) * page_size).take(page_size).map(|i| item_json(i, base)).collect();
-    let mut links = vec![json!({"href": format!("{base}/v1/payments/payouts/{}?page={page}&page_size={page_size}", batch.id), "rel": "self", "method": "GET"})];
+    let currency = batch
+        .items
+        .first()
+        .map(|i| i.currency.clone())
+        .unwrap_or_else(|| "USD".into());
+    let items: Vec<Value> = batch
+        .items
+        .iter()
+        .skip((page - 1) * page_size)
+        .take(page_size)
+        .map(|i| item_json(i, base))
+        .collect();
+    let mut links = vec![
+        json!({"href": format!("{base}/v1/payments/payouts/{}?page={page}&page_size={page_size}", batch.id), "rel": "self", "method": "GET"}),
+    ];
     if page * page_size < batch.items.len() {
         links.push(json!({"href": format!("{base}/v1/payments/payouts/{}?page={}&page_size={page_size}", batch.id, page + 1), "rel": "next", "method": "GET"}));
     }
@@ -295,11 +408,17 @@ fn item_json(item: &PayPalItem, base: &str) -> Value {
 fn admit(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Result<(), Reply> {
     gate(shared, endpoint)?;
     let state = shared.state();
-    let valid = bearer(headers).and_then(|t| state.paypal.tokens.get(t)).is_some_and(|expiry| *expiry > Instant::now());
+    let valid = bearer(headers)
+        .and_then(|t| state.paypal.tokens.get(t))
+        .is_some_and(|expiry| *expiry > Instant::now());
     if valid {
         return Ok(());
     }
-    Err(error(401, "AUTHENTICATION_FAILURE", "Authentication failed due to invalid authentication credentials or a missing Authorization header."))
+    Err(error(
+        401,
+        "AUTHENTICATION_FAILURE",
+        "Authentication failed due to invalid authentication credentials or a missing Authorization header.",
+    ))
 }
 
 fn validation(field: &str, issue: &str) -> Reply {
@@ -309,8 +428,11 @@ fn validation(field: &str, issue: &str) -> Reply {
 }
 
 fn error(status: u16, name: &str, message: &str) -> Reply {
-    Reply::new(status, json!({"name": name, "message": message, "debug_id": debug_id(),
-        "information_link": "https://developer.paypal.com/docs/api/payments.payouts-batch/"}))
+    Reply::new(
+        status,
+        json!({"name": name, "message": message, "debug_id": debug_id(),
+        "information_link": "https://developer.paypal.com/docs/api/payments.payouts-batch/"}),
+    )
 }
 
 /// Digits after the point PayPal uses for a currency.
@@ -323,7 +445,10 @@ fn exponent(currency: &str) -> u32 {
 
 fn decimal_to_minor(value: &str, exponent: u32) -> Option<i64> {
     let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
-    if whole.is_empty() || fraction.len() > exponent as usize || !whole.chars().chain(fraction.chars()).all(|c| c.is_ascii_digit()) {
+    if whole.is_empty()
+        || fraction.len() > exponent as usize
+        || !whole.chars().chain(fraction.chars()).all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     let padded = format!("{fraction:0<width$}", width = exponent as usize);

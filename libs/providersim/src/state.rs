@@ -31,7 +31,8 @@ impl State {
     pub(crate) fn set_rate_limit(&mut self, provider: Provider, per_second: Option<u32>) {
         match per_second.and_then(NonZeroU32::new) {
             Some(rate) => {
-                self.limiters.insert(provider, Arc::new(RateLimiter::direct(Quota::per_second(rate))));
+                self.limiters
+                    .insert(provider, Arc::new(RateLimiter::direct(Quota::per_second(rate))));
             }
             None => {
                 self.limiters.remove(&provider);
@@ -43,7 +44,9 @@ impl State {
     pub(crate) fn admit(&mut self, endpoint: Endpoint) -> Result<(), Duration> {
         *self.requests.entry(endpoint).or_default() += 1;
         match self.limiters.get(&endpoint.provider()) {
-            Some(limiter) => limiter.check().map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+            Some(limiter) => limiter
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
             None => Ok(()),
         }
     }

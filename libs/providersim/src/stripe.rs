@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Form;
 use serde_json::{Value, json};
 
 use crate::http::{Reply, basic, bearer, gate, new_id, now_secs, with_fault};
@@ -56,7 +56,14 @@ pub(crate) struct Saved {
 }
 
 impl StripeState {
-    pub(crate) fn insert(&mut self, amount: i64, currency: &str, destination: &str, group: Option<String>, description: Option<String>) -> String {
+    pub(crate) fn insert(
+        &mut self,
+        amount: i64,
+        currency: &str,
+        destination: &str,
+        group: Option<String>,
+        description: Option<String>,
+    ) -> String {
         let id = new_id("tr_", 24);
         self.transfers.push(Transfer {
             id: id.clone(),
@@ -75,11 +82,20 @@ impl StripeState {
     }
 }
 
-pub(crate) async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap, Form(params): Form<Params>) -> Response {
+pub(crate) async fn create(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Form(params): Form<Params>,
+) -> Response {
     idempotent(shared, Endpoint::StripeCreateTransfer, headers, params, create_transfer).await
 }
 
-pub(crate) async fn reverse(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, Form(mut params): Form<Params>) -> Response {
+pub(crate) async fn reverse(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(mut params): Form<Params>,
+) -> Response {
     // The transfer's id is part of what a key is bound to.
     params.push(("transfer".into(), id));
     idempotent(shared, Endpoint::StripeCreateReversal, headers, params, create_reversal).await
@@ -102,7 +118,11 @@ pub(crate) async fn get(State(shared): State<Arc<Shared>>, Path(id): Path<String
 
 /// `GET /v1/transfers`: newest first, filtered by `transfer_group`, `destination` and
 /// `created[gte]`, paged by `limit` (at most 100) and `starting_after`.
-pub(crate) async fn list(State(shared): State<Arc<Shared>>, headers: HeaderMap, Query(query): Query<Params>) -> Response {
+pub(crate) async fn list(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<Params>,
+) -> Response {
     if let Err(reply) = admit(&shared, Endpoint::StripeListTransfers, &headers) {
         return reply.into_response();
     }
@@ -120,13 +140,20 @@ pub(crate) async fn list(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
                 && t.created >= since
         });
         let mut page: Vec<&Transfer> = match &after {
-            Some(cursor) => matching.skip_while(|t| &t.id != cursor).skip(1).take(limit + 1).collect(),
+            Some(cursor) => matching
+                .skip_while(|t| &t.id != cursor)
+                .skip(1)
+                .take(limit + 1)
+                .collect(),
             None => matching.take(limit + 1).collect(),
         };
         let has_more = page.len() > limit;
         page.truncate(limit);
         let data: Vec<Value> = page.into_iter().map(transfer_json).collect();
-        Reply::new(200, json!({"object": "list", "url": "/v1/transfers", "has_more": has_more, "data": data}))
+        Reply::new(
+            200,
+            json!({"object": "list", "url": "/v1/transfers", "has_more": has_more, "data": data}),
+        )
     })
     .await
     .into_response()
@@ -147,11 +174,14 @@ async fn idempotent(
         return reply.into_response();
     }
     params.sort();
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(key) = &key {
-        if let Some(reply) = claim(&shared, key, &params) {
-            return reply.into_response();
-        }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(key) = &key
+        && let Some(reply) = claim(&shared, key, &params)
+    {
+        return reply.into_response();
     }
     let work = tokio::spawn(async move {
         let answer = with_fault(&shared, endpoint, || {
@@ -159,7 +189,13 @@ async fn idempotent(
             match execute(&mut state, &params) {
                 Ok(reply) => {
                     if let Some(key) = &key {
-                        state.stripe.keys.insert(key.clone(), Saved { params: params.clone(), reply: reply.clone() });
+                        state.stripe.keys.insert(
+                            key.clone(),
+                            Saved {
+                                params: params.clone(),
+                                reply: reply.clone(),
+                            },
+                        );
                     }
                     reply
                 }
@@ -182,23 +218,36 @@ async fn idempotent(
 fn claim(shared: &Shared, key: &str, params: &Params) -> Option<Reply> {
     let mut state = shared.state();
     if state.stripe.in_flight.contains(key) {
-        return Some(error(409, "invalid_request_error", Some("idempotency_key_in_use"),
-            "There is currently another in-progress request using this Stripe API key and idempotency key."));
+        return Some(error(
+            409,
+            "invalid_request_error",
+            Some("idempotency_key_in_use"),
+            "There is currently another in-progress request using this Stripe API key and idempotency key.",
+        ));
     }
     if let Some(saved) = state.stripe.keys.get(key) {
         if &saved.params == params {
             return Some(saved.reply.clone().with_header("idempotent-replayed", "true"));
         }
-        return Some(error(400, "idempotency_error", None, &format!(
-            "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
-        )));
+        return Some(error(
+            400,
+            "idempotency_error",
+            None,
+            &format!(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
+            ),
+        ));
     }
     state.stripe.in_flight.insert(key.to_owned());
     None
 }
 
 fn create_transfer(state: &mut state::State, params: &Params) -> Result<Reply, Reply> {
-    let amount = required(params, "amount")?.parse::<i64>().ok().filter(|a| *a > 0).ok_or_else(|| invalid("amount", "Invalid integer"))?;
+    let amount = required(params, "amount")?
+        .parse::<i64>()
+        .ok()
+        .filter(|a| *a > 0)
+        .ok_or_else(|| invalid("amount", "Invalid integer"))?;
     let currency = required(params, "currency")?;
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_lowercase()) {
         return Err(invalid("currency", "Invalid currency"));
@@ -208,32 +257,59 @@ fn create_transfer(state: &mut state::State, params: &Params) -> Result<Reply, R
         return Err(invalid("destination", "No such destination"));
     }
     if !state.debit(Provider::Stripe, amount) {
-        return Ok(error(400, "invalid_request_error", Some("balance_insufficient"),
-            "You have insufficient funds in your Stripe account for this transfer."));
+        return Ok(error(
+            400,
+            "invalid_request_error",
+            Some("balance_insufficient"),
+            "You have insufficient funds in your Stripe account for this transfer.",
+        ));
     }
     let group = param(params, "transfer_group");
-    let id = state.stripe.insert(amount, &currency, &destination, group, param(params, "description"));
+    let id = state
+        .stripe
+        .insert(amount, &currency, &destination, group, param(params, "description"));
     let metadata: BTreeMap<String, String> = params
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("metadata[")?.strip_suffix(']')?.to_owned(), v.clone())))
         .collect();
-    let transfer = state.stripe.transfers.iter_mut().find(|t| t.id == id).ok_or_else(|| missing(&id))?;
+    let transfer = state
+        .stripe
+        .transfers
+        .iter_mut()
+        .find(|t| t.id == id)
+        .ok_or_else(|| missing(&id))?;
     transfer.metadata = metadata;
     Ok(Reply::new(200, transfer_json(transfer)))
 }
 
 fn create_reversal(state: &mut state::State, params: &Params) -> Result<Reply, Reply> {
     let id = required(params, "transfer")?;
-    let transfer = state.stripe.transfers.iter_mut().find(|t| t.id == id).ok_or_else(|| missing(&id))?;
+    let transfer = state
+        .stripe
+        .transfers
+        .iter_mut()
+        .find(|t| t.id == id)
+        .ok_or_else(|| missing(&id))?;
     let remaining = transfer.amount - transfer.amount_reversed;
     let amount = match param(params, "amount") {
-        Some(raw) => raw.parse::<i64>().ok().filter(|a| *a > 0).ok_or_else(|| invalid("amount", "Invalid integer"))?,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|a| *a > 0)
+            .ok_or_else(|| invalid("amount", "Invalid integer"))?,
         None => remaining,
     };
     if amount > remaining || remaining == 0 {
-        return Err(invalid("amount", "Refund amount is greater than the amount that can be reversed"));
+        return Err(invalid(
+            "amount",
+            "Refund amount is greater than the amount that can be reversed",
+        ));
     }
-    let reversal = Reversal { id: new_id("trr_", 24), amount, created: now_secs() };
+    let reversal = Reversal {
+        id: new_id("trr_", 24),
+        amount,
+        created: now_secs(),
+    };
     transfer.amount_reversed += amount;
     transfer.reversed = transfer.amount_reversed == transfer.amount;
     transfer.reversals.push(reversal.clone());
@@ -241,8 +317,11 @@ fn create_reversal(state: &mut state::State, params: &Params) -> Result<Reply, R
     if let Some(balance) = state.balances.get_mut(&Provider::Stripe) {
         *balance += amount;
     }
-    Ok(Reply::new(200, json!({"id": reversal.id, "object": "transfer_reversal", "amount": amount,
-        "currency": currency, "transfer": id, "created": reversal.created})))
+    Ok(Reply::new(
+        200,
+        json!({"id": reversal.id, "object": "transfer_reversal", "amount": amount,
+        "currency": currency, "transfer": id, "created": reversal.created}),
+    ))
 }
 
 fn admit(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Result<(), Reply> {
@@ -278,7 +357,12 @@ fn param(params: &Params, name: &str) -> Option<String> {
 
 fn required(params: &Params, name: &str) -> Result<String, Reply> {
     param(params, name).ok_or_else(|| {
-        let mut reply = error(400, "invalid_request_error", Some("parameter_missing"), &format!("Missing required param: {name}."));
+        let mut reply = error(
+            400,
+            "invalid_request_error",
+            Some("parameter_missing"),
+            &format!("Missing required param: {name}."),
+        );
         reply.body["error"]["param"] = json!(name);
         reply
     })
@@ -291,7 +375,12 @@ fn invalid(name: &str, message: &str) -> Reply {
 }
 
 fn missing(id: &str) -> Reply {
-    let mut reply = error(404, "invalid_request_error", Some("resource_missing"), &format!("No such transfer: '{id}'"));
+    let mut reply = error(
+        404,
+        "invalid_request_error",
+        Some("resource_missing"),
+        &format!("No such transfer: '{id}'"),
+    );
     reply.body["error"]["param"] = json!("id");
     reply
 }

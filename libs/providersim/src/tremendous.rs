@@ -37,7 +37,9 @@ pub(crate) struct TremendousState {
 
 impl TremendousState {
     pub(crate) fn order_mut(&mut self, reference: &str) -> Option<&mut Order> {
-        self.orders.iter_mut().find(|o| o.id == reference || o.external_id.as_deref() == Some(reference))
+        self.orders
+            .iter_mut()
+            .find(|o| o.id == reference || o.external_id.as_deref() == Some(reference))
     }
 
     pub(crate) fn plant(&mut self, email: &str, amount_minor: i64, external_id: Option<&str>) -> String {
@@ -63,32 +65,58 @@ pub(crate) async fn create(State(shared): State<Arc<Shared>>, headers: HeaderMap
     if let Err(reply) = admit(&shared, Endpoint::TremendousCreateOrder, &headers) {
         return reply.into_response();
     }
-    with_fault(&shared, Endpoint::TremendousCreateOrder, || create_order(&mut shared.state(), body)).await.into_response()
+    with_fault(&shared, Endpoint::TremendousCreateOrder, || {
+        create_order(&mut shared.state(), body)
+    })
+    .await
+    .into_response()
 }
 
 pub(crate) async fn get(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     if let Err(reply) = admit(&shared, Endpoint::TremendousGetOrder, &headers) {
         return reply.into_response();
     }
-    with_fault(&shared, Endpoint::TremendousGetOrder, || match shared.state().tremendous.order_mut(&id) {
-        Some(order) => Reply::new(200, json!({"order": order_json(order)})),
-        None => error(404, "Order not found", Value::Null),
+    with_fault(&shared, Endpoint::TremendousGetOrder, || {
+        match shared.state().tremendous.order_mut(&id) {
+            Some(order) => Reply::new(200, json!({"order": order_json(order)})),
+            None => error(404, "Order not found", Value::Null),
+        }
     })
     .await
     .into_response()
 }
 
 /// `GET /orders?offset=&limit=` (at most 500 a page), oldest first.
-pub(crate) async fn list(State(shared): State<Arc<Shared>>, headers: HeaderMap, Query(query): Query<Vec<(String, String)>>) -> Response {
+pub(crate) async fn list(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
     if let Err(reply) = admit(&shared, Endpoint::TremendousListOrders, &headers) {
         return reply.into_response();
     }
-    let number = |name: &str, default: usize| query.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.parse().ok()).unwrap_or(default);
+    let number = |name: &str, default: usize| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(default)
+    };
     let (offset, limit) = (number("offset", 0), number("limit", 100).clamp(1, 500));
     with_fault(&shared, Endpoint::TremendousListOrders, || {
         let state = shared.state();
-        let orders: Vec<Value> = state.tremendous.orders.iter().skip(offset).take(limit).map(order_json).collect();
-        Reply::new(200, json!({"orders": orders, "total_count": state.tremendous.orders.len()}))
+        let orders: Vec<Value> = state
+            .tremendous
+            .orders
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(order_json)
+            .collect();
+        Reply::new(
+            200,
+            json!({"orders": orders, "total_count": state.tremendous.orders.len()}),
+        )
     })
     .await
     .into_response()
@@ -100,18 +128,39 @@ fn create_order(state: &mut state::State, body: Value) -> Reply {
         if existing.request == body {
             return Reply::new(201, json!({"order": order_json(existing)}));
         }
-        return error(409, "An order with this external_id already exists with different parameters", json!({"external_id": external_id}));
+        return error(
+            409,
+            "An order with this external_id already exists with different parameters",
+            json!({"external_id": external_id}),
+        );
     }
     let reward = &body["reward"];
     let Some(denomination) = reward["value"]["denomination"].as_f64().filter(|d| *d > 0.0) else {
-        return error(422, "Invalid denomination", json!({"reward": {"value": {"denomination": reward["value"]["denomination"]}}}));
+        return error(
+            422,
+            "Invalid denomination",
+            json!({"reward": {"value": {"denomination": reward["value"]["denomination"]}}}),
+        );
     };
-    let products: Vec<String> = reward["products"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_owned)).collect();
+    let products: Vec<String> = reward["products"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
     if products.is_empty() && reward["campaign_id"].as_str().is_none() {
-        return error(400, "products or campaign_id is required", json!({"reward": {"products": null}}));
+        return error(
+            400,
+            "products or campaign_id is required",
+            json!({"reward": {"products": null}}),
+        );
     }
     let Some(email) = reward["recipient"]["email"].as_str() else {
-        return error(422, "Recipient email is required", json!({"reward": {"recipient": {"email": null}}}));
+        return error(
+            422,
+            "Recipient email is required",
+            json!({"reward": {"recipient": {"email": null}}}),
+        );
     };
     let amount_minor = (denomination * 100.0).round() as i64;
     if !state.debit(Provider::Tremendous, amount_minor) {
@@ -159,5 +208,8 @@ fn admit(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap) -> Result<(),
 }
 
 fn error(status: u16, message: &str, payload: Value) -> Reply {
-    Reply::new(status, json!({"status": status, "errors": {"message": message, "payload": payload}}))
+    Reply::new(
+        status,
+        json!({"status": status, "errors": {"message": message, "payload": payload}}),
+    )
 }

@@ -13,7 +13,8 @@ use chorus_payouts::providers::paypal::{PayPal, PayPalConfig};
 use chorus_payouts::providers::stripe::{Stripe, StripeConfig};
 use chorus_payouts::providers::tremendous::{Tremendous, TremendousConfig};
 use chorus_payouts::providers::{
-    Destination, Difference, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, RecordStatus, reconcile,
+    Destination, Difference, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, RecordStatus,
+    reconcile,
 };
 use chorus_providersim::{Endpoint, Fault, ItemOutcome, Provider as Sim, SimConfig, Simulator};
 
@@ -36,12 +37,20 @@ fn quick() -> HttpSettings {
 }
 
 fn once() -> HttpSettings {
-    HttpSettings { max_attempts: 1, ..quick() }
+    HttpSettings {
+        max_attempts: 1,
+        ..quick()
+    }
 }
 
 fn stripe(sim: &Simulator, http: HttpSettings) -> Stripe {
     let api_key = Secret::new(sim.config().stripe_key.clone());
-    Stripe::new(StripeConfig { base_url: sim.stripe_url(), api_key, http }).unwrap()
+    Stripe::new(StripeConfig {
+        base_url: sim.stripe_url(),
+        api_key,
+        http,
+    })
+    .unwrap()
 }
 
 fn paypal(sim: &Simulator, http: HttpSettings) -> PayPal {
@@ -57,11 +66,20 @@ fn paypal(sim: &Simulator, http: HttpSettings) -> PayPal {
 
 fn tremendous(sim: &Simulator, http: HttpSettings) -> Tremendous {
     let api_key = Secret::new(sim.config().tremendous_key.clone());
-    Tremendous::new(TremendousConfig { base_url: sim.tremendous_url(), api_key, funding_source_id: "balance".into(), http }).unwrap()
+    Tremendous::new(TremendousConfig {
+        base_url: sim.tremendous_url(),
+        api_key,
+        funding_source_id: "balance".into(),
+        http,
+    })
+    .unwrap()
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
 }
 
 fn order(destination: Destination, amount_minor: i64) -> PayoutOrder {
@@ -85,7 +103,14 @@ fn to_paypal(email: &str, amount: i64) -> PayoutOrder {
 }
 
 fn gift_card(email: &str, amount: i64) -> PayoutOrder {
-    order(Destination::GiftCard { name: "Ann".into(), email: email.into(), product: "OKMHM2X2OHYV".into() }, amount)
+    order(
+        Destination::GiftCard {
+            name: "Ann".into(),
+            email: email.into(),
+            product: "OKMHM2X2OHYV".into(),
+        },
+        amount,
+    )
 }
 
 async fn submit_one(provider: &dyn Provider, order: &PayoutOrder, now: i64) -> Result<Outcome, ProviderError> {
@@ -127,7 +152,11 @@ async fn stripe_connection_dropped_after_the_transfer_then_a_retry_pays_once() {
     let payout = to_account("acct_drop", 700);
     let first = submit_one(&stripe, &payout, now()).await;
     assert!(matches!(first, Err(ProviderError::Transient { .. })), "{first:?}");
-    assert_eq!(sim.transfers().len(), 1, "the simulator made the transfer before dropping");
+    assert_eq!(
+        sim.transfers().len(),
+        1,
+        "the simulator made the transfer before dropping"
+    );
     let reference = paid_reference(submit_one(&stripe, &payout, now()).await);
     assert_eq!(sim.transfers().len(), 1);
     assert_eq!(sim.transfers()[0].id, reference);
@@ -150,21 +179,70 @@ async fn stripe_retries_inside_one_call_after_a_drop_and_a_500() {
 #[tokio::test]
 async fn stripe_timeout_after_the_transfer_then_retries_pay_once() {
     let sim = simulator().await;
-    sim.fault(Endpoint::StripeCreateTransfer, Fault::Slow(Duration::from_millis(1_500)), 1);
-    let stripe = stripe(&sim, HttpSettings { timeout: Duration::from_millis(300), ..once() });
+    sim.fault(
+        Endpoint::StripeCreateTransfer,
+        Fault::Slow(Duration::from_millis(1_500)),
+        1,
+    );
+    let stripe = stripe(
+        &sim,
+        HttpSettings {
+            timeout: Duration::from_millis(300),
+            ..once()
+        },
+    );
     let payout = to_account("acct_slow", 900);
     let timed_out = submit_one(&stripe, &payout, now()).await;
-    assert!(matches!(timed_out, Err(ProviderError::Transient { .. })), "{timed_out:?}");
+    assert!(
+        matches!(timed_out, Err(ProviderError::Transient { .. })),
+        "{timed_out:?}"
+    );
     // The first request still holds its key: Stripe answers 409, which waits for later.
     let in_flight = submit_one(&stripe, &payout, now()).await;
     match in_flight {
-        Err(ProviderError::Transient { reason, retry_after: Some(_) }) => assert!(reason.contains("idempotency_key_in_use"), "{reason}"),
+        Err(ProviderError::Transient {
+            reason,
+            retry_after: Some(_),
+        }) => assert!(reason.contains("idempotency_key_in_use"), "{reason}"),
         other => panic!("expected the key in flight, got {other:?}"),
     }
     tokio::time::sleep(Duration::from_millis(1_400)).await;
     let reference = paid_reference(submit_one(&stripe, &payout, now()).await);
     assert_eq!(sim.transfers().len(), 1);
     assert_eq!(sim.transfers()[0].id, reference);
+}
+
+#[tokio::test]
+async fn concurrent_duplicate_submissions_pay_once() {
+    let sim = simulator().await;
+    // A slow answer keeps the first request in flight while the duplicate arrives.
+    sim.fault(
+        Endpoint::StripeCreateTransfer,
+        Fault::Slow(Duration::from_millis(300)),
+        1,
+    );
+    let stripe = stripe(&sim, once());
+    let payout = to_account("acct_twice", 100);
+    let (a, b) = tokio::join!(submit_one(&stripe, &payout, now()), submit_one(&stripe, &payout, now()));
+    let paid = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Ok(Outcome::Paid { .. })))
+        .count();
+    let in_flight = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(ProviderError::Transient { .. })))
+        .count();
+    assert_eq!((paid, in_flight), (1, 1), "{a:?} {b:?}");
+    assert_eq!(sim.movements("acct_twice"), 1);
+
+    let tremendous = tremendous(&sim, quick());
+    let card = gift_card("twice@example.com", 1_000);
+    let (a, b) = tokio::join!(
+        submit_one(&tremendous, &card, now()),
+        submit_one(&tremendous, &card, now())
+    );
+    assert_eq!(paid_reference(a), paid_reference(b));
+    assert_eq!(sim.movements("twice@example.com"), 1);
 }
 
 #[tokio::test]
@@ -178,7 +256,11 @@ async fn stripe_payout_older_than_24h_is_looked_up_by_transfer_group_before_resu
     assert_eq!(paid_reference(submit_one(&stripe, &payout, a_day_later).await), first);
     assert_eq!(sim.movements("acct_old"), 1);
     assert_eq!(sim.requests(Endpoint::StripeListTransfers), 1);
-    assert_eq!(sim.requests(Endpoint::StripeCreateTransfer), 1, "no second POST once the transfer is found");
+    assert_eq!(
+        sim.requests(Endpoint::StripeCreateTransfer),
+        1,
+        "no second POST once the transfer is found"
+    );
 
     // Why the lookup matters: a forgotten key runs as a new request and pays again.
     let control = to_account("acct_control", 4_000);
@@ -208,8 +290,15 @@ async fn stripe_rate_limit_429_waits_for_retry_after_and_succeeds() {
     for outcome in outcomes {
         paid_reference(outcome);
     }
-    assert!(sim.requests(Endpoint::StripeCreateTransfer) > 4, "some requests met a 429");
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After (1 s) was honoured: {:?}", started.elapsed());
+    assert!(
+        sim.requests(Endpoint::StripeCreateTransfer) > 4,
+        "some requests met a 429"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After (1 s) was honoured: {:?}",
+        started.elapsed()
+    );
     assert_eq!(sim.transfers().len(), 4);
 }
 
@@ -217,14 +306,25 @@ async fn stripe_rate_limit_429_waits_for_retry_after_and_succeeds() {
 async fn stripe_client_pacing_stays_under_the_providers_limit() {
     let sim = simulator().await;
     sim.set_rate_limit(Sim::Stripe, Some(20));
-    let stripe = stripe(&sim, HttpSettings { rate_per_second: Some(20), ..quick() });
+    let stripe = stripe(
+        &sim,
+        HttpSettings {
+            rate_per_second: Some(20),
+            ..quick()
+        },
+    );
     let payouts: Vec<PayoutOrder> = (0..30).map(|n| to_account(&format!("acct_pace{n}"), 100)).collect();
     let started = Instant::now();
     for outcome in stripe.submit(&payouts, now()).await {
         paid_reference(outcome);
     }
     assert_eq!(sim.requests(Endpoint::StripeCreateTransfer), 30, "no request met a 429");
-    assert!(started.elapsed() >= Duration::from_millis(1_400), "30 at 20/s take 1.45 s at least: {:?}", started.elapsed());
+    // The client's burst is 2 (a tenth of the rate), so the other 28 take 1.4 s at least.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_350),
+        "30 at 20/s: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -233,7 +333,10 @@ async fn stripe_same_payout_with_other_parameters_is_rejected() {
     let stripe = stripe(&sim, quick());
     let payout = to_account("acct_params", 500);
     paid_reference(submit_one(&stripe, &payout, now()).await);
-    let changed = PayoutOrder { amount_minor: 600, ..payout };
+    let changed = PayoutOrder {
+        amount_minor: 600,
+        ..payout
+    };
     match submit_one(&stripe, &changed, now()).await {
         Err(ProviderError::Rejected { reason }) => assert!(reason.contains("idempotency_error"), "{reason}"),
         other => panic!("expected Rejected, got {other:?}"),
@@ -256,17 +359,35 @@ async fn stripe_insufficient_balance_fails_the_payout_and_a_reversal_returns_it(
     assert_eq!(sim.balance(Sim::Stripe), Some(200));
     let reversal = stripe.reverse(&payout, &transfer, None).await.unwrap();
     assert!(reversal.starts_with("trr_"));
-    assert_eq!(stripe.reverse(&payout, &transfer, None).await.unwrap(), reversal, "a reversal is made once");
-    assert!(matches!(stripe.status(&payout, Some(&transfer)).await, Ok(Outcome::Returned { .. })));
+    assert_eq!(
+        stripe.reverse(&payout, &transfer, None).await.unwrap(),
+        reversal,
+        "a reversal is made once"
+    );
+    assert!(matches!(
+        stripe.status(&payout, Some(&transfer)).await,
+        Ok(Outcome::Returned { .. })
+    ));
     assert_eq!(sim.balance(Sim::Stripe), Some(1_000));
-    assert!(matches!(stripe.status(&to_account("acct_none", 1), None).await, Ok(Outcome::Failed { reference: None, .. })));
+    assert!(matches!(
+        stripe.status(&to_account("acct_none", 1), None).await,
+        Ok(Outcome::Failed { reference: None, .. })
+    ));
 }
 
 #[tokio::test]
 async fn stripe_wrong_key_is_a_configuration_error() {
     let sim = simulator().await;
-    let stripe = Stripe::new(StripeConfig { base_url: sim.stripe_url(), api_key: Secret::new("sk_test_wrong".into()), http: quick() }).unwrap();
-    assert!(matches!(submit_one(&stripe, &to_account("acct_x", 1), now()).await, Err(ProviderError::Config(_))));
+    let stripe = Stripe::new(StripeConfig {
+        base_url: sim.stripe_url(),
+        api_key: Secret::new("sk_test_wrong".into()),
+        http: quick(),
+    })
+    .unwrap();
+    assert!(matches!(
+        submit_one(&stripe, &to_account("acct_x", 1), now()).await,
+        Err(ProviderError::Config(_))
+    ));
     assert!(format!("{stripe:?}").contains("redacted") && !format!("{stripe:?}").contains("sk_test_wrong"));
 }
 
@@ -280,7 +401,12 @@ async fn paypal_item_statuses_are_mapped_with_their_reasons() {
         ("returned@example.com", ItemOutcome::Returned),
         ("blocked@example.com", ItemOutcome::Blocked),
         ("refunded@example.com", ItemOutcome::Refunded),
-        ("failed@example.com", ItemOutcome::Failed { error: "RECEIVING_LIMIT_EXCEEDED".into() }),
+        (
+            "failed@example.com",
+            ItemOutcome::Failed {
+                error: "RECEIVING_LIMIT_EXCEEDED".into(),
+            },
+        ),
         ("onhold@example.com", ItemOutcome::OnHold),
     ];
     for (email, outcome) in &cases {
@@ -289,31 +415,76 @@ async fn paypal_item_statuses_are_mapped_with_their_reasons() {
     let paypal = paypal(&sim, quick());
     let mut payouts: Vec<PayoutOrder> = cases.iter().map(|(email, _)| to_paypal(email, 987)).collect();
     payouts.push(to_paypal("ok@example.com", 987));
-    let outcomes: Vec<Outcome> = paypal.submit(&payouts, now()).await.into_iter().map(Result::unwrap).collect();
+    let outcomes: Vec<Outcome> = paypal
+        .submit(&payouts, now())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let batch = sim.paypal_batches();
     assert_eq!(batch.len(), 1, "one batch for all");
     let batch_id = batch[0].0.clone();
     assert_eq!(batch[0].1, PayPal::sender_batch_id(&payouts));
     match &outcomes[0] {
-        Outcome::Pending { reference, reason: Some(reason) } => {
+        Outcome::Pending {
+            reference,
+            reason: Some(reason),
+        } => {
             assert_eq!(reference, &batch_id);
-            assert!(reason.contains("UNCLAIMED") && reason.contains("RECEIVER_UNREGISTERED"), "{reason}");
+            assert!(
+                reason.contains("UNCLAIMED") && reason.contains("RECEIVER_UNREGISTERED"),
+                "{reason}"
+            );
         }
         other => panic!("unclaimed: {other:?}"),
     }
-    assert!(matches!(&outcomes[1], Outcome::Returned { reason, .. } if reason.contains("RETURNED")), "{:?}", outcomes[1]);
-    assert!(matches!(&outcomes[2], Outcome::Failed { reason, .. } if reason.contains("BLOCKED")), "{:?}", outcomes[2]);
-    assert!(matches!(&outcomes[3], Outcome::Returned { reason, .. } if reason.contains("REFUNDED")), "{:?}", outcomes[3]);
-    assert!(matches!(&outcomes[4], Outcome::Failed { reason, .. } if reason.contains("RECEIVING_LIMIT_EXCEEDED")), "{:?}", outcomes[4]);
-    assert!(matches!(&outcomes[5], Outcome::Pending { reason: None, .. }), "{:?}", outcomes[5]);
-    assert_eq!(outcomes[6], Outcome::Paid { reference: batch_id.clone() });
+    assert!(
+        matches!(&outcomes[1], Outcome::Returned { reason, .. } if reason.contains("RETURNED")),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(&outcomes[2], Outcome::Failed { reason, .. } if reason.contains("BLOCKED")),
+        "{:?}",
+        outcomes[2]
+    );
+    assert!(
+        matches!(&outcomes[3], Outcome::Returned { reason, .. } if reason.contains("REFUNDED")),
+        "{:?}",
+        outcomes[3]
+    );
+    assert!(
+        matches!(&outcomes[4], Outcome::Failed { reason, .. } if reason.contains("RECEIVING_LIMIT_EXCEEDED")),
+        "{:?}",
+        outcomes[4]
+    );
+    assert!(
+        matches!(&outcomes[5], Outcome::Pending { reason: None, .. }),
+        "{:?}",
+        outcomes[5]
+    );
+    assert_eq!(
+        outcomes[6],
+        Outcome::Paid {
+            reference: batch_id.clone()
+        }
+    );
     let items = sim.payout_items();
-    assert_eq!(items.iter().find(|i| i.receiver == "ok@example.com").map(|i| i.amount_minor), Some(987));
+    assert_eq!(
+        items
+            .iter()
+            .find(|i| i.receiver == "ok@example.com")
+            .map(|i| i.amount_minor),
+        Some(987)
+    );
 
     // An unclaimed item is cancelled back to us; the status follows it.
     let cancelled = paypal.cancel_unclaimed(&payouts[0], &batch_id).await.unwrap();
     assert!(matches!(cancelled, Outcome::Returned { .. }), "{cancelled:?}");
-    assert!(matches!(paypal.status(&payouts[0], Some(&batch_id)).await, Ok(Outcome::Returned { .. })));
+    assert!(matches!(
+        paypal.status(&payouts[0], Some(&batch_id)).await,
+        Ok(Outcome::Returned { .. })
+    ));
     assert_eq!(sim.paypal_tokens_issued(), 1, "the token is cached");
 }
 
@@ -322,9 +493,19 @@ async fn paypal_duplicate_sender_batch_id_reads_the_original_batch() {
     let sim = simulator().await;
     let paypal = paypal(&sim, quick());
     let payouts = vec![to_paypal("a@example.com", 100), to_paypal("b@example.com", 250)];
-    let first: Vec<Outcome> = paypal.submit(&payouts, now()).await.into_iter().map(Result::unwrap).collect();
+    let first: Vec<Outcome> = paypal
+        .submit(&payouts, now())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     // The same payouts in another order are the same batch.
-    let again: Vec<Outcome> = paypal.submit(&[payouts[1].clone(), payouts[0].clone()], now()).await.into_iter().map(Result::unwrap).collect();
+    let again: Vec<Outcome> = paypal
+        .submit(&[payouts[1].clone(), payouts[0].clone()], now())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(first, vec![again[1].clone(), again[0].clone()]);
     assert_eq!(sim.paypal_batches().len(), 1);
     assert_eq!(sim.requests(Endpoint::PayPalCreateBatch), 2);
@@ -354,15 +535,24 @@ async fn paypal_renews_an_expired_token_and_reports_rate_limits() {
         other => panic!("{other:?}"),
     };
     sim.expire_paypal_tokens();
-    assert!(matches!(paypal.status(&payout, Some(&batch)).await, Ok(Outcome::Paid { .. })));
+    assert!(matches!(
+        paypal.status(&payout, Some(&batch)).await,
+        Ok(Outcome::Paid { .. })
+    ));
     assert_eq!(sim.paypal_tokens_issued(), 2);
 
     sim.set_rate_limit(Sim::PayPal, Some(1));
     let started = Instant::now();
     for _ in 0..2 {
-        assert!(matches!(paypal.status(&payout, Some(&batch)).await, Ok(Outcome::Paid { .. })));
+        assert!(matches!(
+            paypal.status(&payout, Some(&batch)).await,
+            Ok(Outcome::Paid { .. })
+        ));
     }
-    assert!(started.elapsed() >= Duration::from_millis(900), "the 429 RATE_LIMIT_REACHED was waited out");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the 429 RATE_LIMIT_REACHED was waited out"
+    );
 }
 
 #[tokio::test]
@@ -372,7 +562,10 @@ async fn paypal_insufficient_funds_fails_every_item_and_nothing_moves() {
     let paypal = paypal(&sim, quick());
     let payouts = vec![to_paypal("f@example.com", 100), to_paypal("g@example.com", 100)];
     for outcome in paypal.submit(&payouts, now()).await {
-        assert!(matches!(&outcome, Ok(Outcome::Failed { reason, .. }) if reason.contains("INSUFFICIENT_FUNDS")), "{outcome:?}");
+        assert!(
+            matches!(&outcome, Ok(Outcome::Failed { reason, .. }) if reason.contains("INSUFFICIENT_FUNDS")),
+            "{outcome:?}"
+        );
     }
     assert!(sim.payout_items().is_empty());
 }
@@ -389,8 +582,14 @@ async fn tremendous_orders_once_and_rejects_a_changed_payload() {
     assert_eq!(paid_reference(submit_one(&tremendous, &card, now()).await), first);
     let orders = sim.orders();
     assert_eq!(orders.len(), 1);
-    assert_eq!((orders[0].amount_minor, orders[0].external_id.as_deref()), (2_500, Some(card.payout_id.as_str())));
-    let changed = PayoutOrder { amount_minor: 3_000, ..card.clone() };
+    assert_eq!(
+        (orders[0].amount_minor, orders[0].external_id.as_deref()),
+        (2_500, Some(card.payout_id.as_str()))
+    );
+    let changed = PayoutOrder {
+        amount_minor: 3_000,
+        ..card.clone()
+    };
     match submit_one(&tremendous, &changed, now()).await {
         Err(ProviderError::Rejected { reason }) => assert!(reason.contains("external_id"), "{reason}"),
         other => panic!("expected Rejected, got {other:?}"),
@@ -404,14 +603,22 @@ async fn tremendous_statuses_with_spaces_and_unknown_values_are_read() {
     let tremendous = tremendous(&sim, quick());
     let card = gift_card("bob@example.com", 1_999);
     let order_id = paid_reference(submit_one(&tremendous, &card, now()).await);
-    let cases = [("PENDING APPROVAL", "pending"), ("OPEN", "pending"), ("SOMETHING NEW", "pending"), ("CANCELED", "failed"), ("EXECUTED", "paid")];
+    let cases = [
+        ("PENDING APPROVAL", "pending"),
+        ("OPEN", "pending"),
+        ("SOMETHING NEW", "pending"),
+        ("CANCELED", "failed"),
+        ("EXECUTED", "paid"),
+    ];
     for (status, expected) in cases {
         assert!(sim.tamper_status(&card.payout_id, status));
         // By the external id (no reference) and by the order id alike.
         for reference in [None, Some(order_id.as_str())] {
             let outcome = tremendous.status(&card, reference).await.unwrap();
             let kind = match &outcome {
-                Outcome::Pending { reason: Some(reason), .. } if reason.contains(status) => "pending",
+                Outcome::Pending {
+                    reason: Some(reason), ..
+                } if reason.contains(status) => "pending",
                 Outcome::Failed { .. } => "failed",
                 Outcome::Paid { .. } => "paid",
                 other => panic!("{status}: {other:?}"),
@@ -419,7 +626,10 @@ async fn tremendous_statuses_with_spaces_and_unknown_values_are_read() {
             assert_eq!(kind, expected, "{status}");
         }
     }
-    assert!(matches!(tremendous.status(&gift_card("nobody@example.com", 1), None).await, Ok(Outcome::Failed { .. })));
+    assert!(matches!(
+        tremendous.status(&gift_card("nobody@example.com", 1), None).await,
+        Ok(Outcome::Failed { .. })
+    ));
 }
 
 // --- EasyPost --------------------------------------------------------------------------------
@@ -451,7 +661,10 @@ async fn easypost_signatures_are_checked_and_duplicate_events_detected() {
     let (url, mut received) = receiver().await;
     // A secret whose NFKD form differs from itself: "ﬁ" (U+FB01) decomposes to "fi".
     let secret = "whsec_ﬁve";
-    let event_id = sim.send_tracker_event(&url, secret, "9400100000000000000000", "delivered").await.unwrap();
+    let event_id = sim
+        .send_tracker_event(&url, secret, "9400100000000000000000", "delivered")
+        .await
+        .unwrap();
     let (signature, body) = received.recv().await.unwrap();
 
     let event = verify_tracker_webhook(secret, signature.as_deref(), &body).unwrap();
@@ -461,13 +674,25 @@ async fn easypost_signatures_are_checked_and_duplicate_events_detected() {
     assert_eq!(event.description, "tracker.updated");
     // The key is the NFKD form, so the decomposed spelling verifies too; another does not.
     assert!(verify_tracker_webhook("whsec_five", signature.as_deref(), &body).is_ok());
-    assert_eq!(verify_tracker_webhook("whsec_other", signature.as_deref(), &body), Err(WebhookError::BadSignature));
-    assert_eq!(verify_tracker_webhook(secret, None, &body), Err(WebhookError::MissingSignature));
+    assert_eq!(
+        verify_tracker_webhook("whsec_other", signature.as_deref(), &body),
+        Err(WebhookError::BadSignature)
+    );
+    assert_eq!(
+        verify_tracker_webhook(secret, None, &body),
+        Err(WebhookError::MissingSignature)
+    );
     let mut tampered = body.clone();
     let at = tampered.iter().position(|b| *b == b'9').unwrap();
     tampered[at] = b'8';
-    assert_eq!(verify_tracker_webhook(secret, signature.as_deref(), &tampered), Err(WebhookError::BadSignature));
-    assert_eq!(verify_tracker_webhook(secret, Some("hmac-sha256-hex=zz"), &body), Err(WebhookError::BadSignature));
+    assert_eq!(
+        verify_tracker_webhook(secret, signature.as_deref(), &tampered),
+        Err(WebhookError::BadSignature)
+    );
+    assert_eq!(
+        verify_tracker_webhook(secret, Some("hmac-sha256-hex=zz"), &body),
+        Err(WebhookError::BadSignature)
+    );
 
     // At-least-once delivery: the same event again is recognised by its id.
     let mut seen = HashSet::new();
@@ -476,10 +701,16 @@ async fn easypost_signatures_are_checked_and_duplicate_events_detected() {
     let (signature, body) = received.recv().await.unwrap();
     let again = verify_tracker_webhook(secret, signature.as_deref(), &body).unwrap();
     assert!(!seen.insert(again.event_id), "the duplicate is detected");
-    let other = sim.send_tracker_event(&url, secret, "9400100000000000000000", "out_for_delivery").await.unwrap();
+    let other = sim
+        .send_tracker_event(&url, secret, "9400100000000000000000", "out_for_delivery")
+        .await
+        .unwrap();
     let (signature, body) = received.recv().await.unwrap();
     let next = verify_tracker_webhook(secret, signature.as_deref(), &body).unwrap();
-    assert_eq!((next.event_id.as_str(), next.status), (other.as_str(), TrackerStatus::OutForDelivery));
+    assert_eq!(
+        (next.event_id.as_str(), next.status),
+        (other.as_str(), TrackerStatus::OutForDelivery)
+    );
     assert!(seen.insert(next.event_id));
 }
 
@@ -501,7 +732,12 @@ async fn reconcile_finds_every_difference_planted_at_stripe() {
     let sim = simulator().await;
     let stripe = stripe(&sim, quick());
     let payouts: Vec<PayoutOrder> = (0..7).map(|n| to_account(&format!("acct_rec{n}"), 1_000 + n)).collect();
-    let references: Vec<String> = stripe.submit(&payouts, now()).await.into_iter().map(paid_reference).collect();
+    let references: Vec<String> = stripe
+        .submit(&payouts, now())
+        .await
+        .into_iter()
+        .map(paid_reference)
+        .collect();
     assert!(sim.tamper_amount(&references[1], 999));
     assert!(sim.tamper_currency(&references[2], "EUR"));
     assert!(sim.tamper_status(&references[3], "reversed"));
@@ -513,12 +749,38 @@ async fn reconcile_finds_every_difference_planted_at_stripe() {
     let theirs = stripe.records(&ours).await.unwrap();
     let mut found = reconcile(&ours, &theirs);
     let mut expected = vec![
-        Difference::AmountDiffers { payout_id: payouts[1].payout_id.clone(), reference: references[1].clone(), ours: 1_001, theirs: 999 },
-        Difference::CurrencyDiffers { payout_id: payouts[2].payout_id.clone(), reference: references[2].clone(), ours: "USD".into(), theirs: "EUR".into() },
-        Difference::StatusDiffers { payout_id: payouts[3].payout_id.clone(), reference: references[3].clone(), ours: RecordStatus::Paid, theirs: RecordStatus::Returned },
-        Difference::MissingAtProvider { payout_id: payouts[4].payout_id.clone() },
-        Difference::PaidTwice { payout_id: payouts[5].payout_id.clone(), references: vec![second, references[5].clone()] },
-        Difference::UnknownToUs { reference: unknown, payout_id: None, amount_minor: 5_000, currency: "USD".into(), destination: "acct_stranger".into() },
+        Difference::AmountDiffers {
+            payout_id: payouts[1].payout_id.clone(),
+            reference: references[1].clone(),
+            ours: 1_001,
+            theirs: 999,
+        },
+        Difference::CurrencyDiffers {
+            payout_id: payouts[2].payout_id.clone(),
+            reference: references[2].clone(),
+            ours: "USD".into(),
+            theirs: "EUR".into(),
+        },
+        Difference::StatusDiffers {
+            payout_id: payouts[3].payout_id.clone(),
+            reference: references[3].clone(),
+            ours: RecordStatus::Paid,
+            theirs: RecordStatus::Returned,
+        },
+        Difference::MissingAtProvider {
+            payout_id: payouts[4].payout_id.clone(),
+        },
+        Difference::PaidTwice {
+            payout_id: payouts[5].payout_id.clone(),
+            references: vec![second, references[5].clone()],
+        },
+        Difference::UnknownToUs {
+            reference: unknown,
+            payout_id: None,
+            amount_minor: 5_000,
+            currency: "USD".into(),
+            destination: "acct_stranger".into(),
+        },
     ];
     sort(&mut found);
     sort(&mut expected);
@@ -537,17 +799,34 @@ async fn reconcile_finds_differences_planted_at_paypal_and_tremendous() {
     assert!(sim.tamper_amount(&payouts[0].payout_id, 499));
     assert!(sim.tamper_status(&payouts[1].payout_id, "REFUNDED"));
     assert!(sim.tamper_delete(&payouts[2].payout_id));
-    sim.plant_paypal_item(&batch, "stranger@example.com", 42, "not-ours").unwrap();
+    sim.plant_paypal_item(&batch, "stranger@example.com", 42, "not-ours")
+        .unwrap();
     let ours: Vec<LedgerView> = payouts.iter().map(|o| view(o, Some(&batch))).collect();
     let found = reconcile(&ours, &paypal.records(&ours).await.unwrap());
     assert_eq!(found.len(), 4, "{found:#?}");
-    assert!(found.contains(&Difference::AmountDiffers { payout_id: payouts[0].payout_id.clone(), reference: item_id(&sim, &payouts[0]), ours: 500, theirs: 499 }));
-    assert!(found.contains(&Difference::StatusDiffers { payout_id: payouts[1].payout_id.clone(), reference: item_id(&sim, &payouts[1]), ours: RecordStatus::Paid, theirs: RecordStatus::Returned }));
-    assert!(found.contains(&Difference::MissingAtProvider { payout_id: payouts[2].payout_id.clone() }));
-    assert!(found.iter().any(|d| matches!(d, Difference::UnknownToUs { payout_id: Some(id), amount_minor: 42, .. } if id == "not-ours")));
+    assert!(found.contains(&Difference::AmountDiffers {
+        payout_id: payouts[0].payout_id.clone(),
+        reference: item_id(&sim, &payouts[0]),
+        ours: 500,
+        theirs: 499
+    }));
+    assert!(found.contains(&Difference::StatusDiffers {
+        payout_id: payouts[1].payout_id.clone(),
+        reference: item_id(&sim, &payouts[1]),
+        ours: RecordStatus::Paid,
+        theirs: RecordStatus::Returned
+    }));
+    assert!(found.contains(&Difference::MissingAtProvider {
+        payout_id: payouts[2].payout_id.clone()
+    }));
+    assert!(found.iter().any(
+        |d| matches!(d, Difference::UnknownToUs { payout_id: Some(id), amount_minor: 42, .. } if id == "not-ours")
+    ));
 
     let tremendous = tremendous(&sim, quick());
-    let cards: Vec<PayoutOrder> = (0..3).map(|n| gift_card(&format!("card{n}@example.com"), 2_500)).collect();
+    let cards: Vec<PayoutOrder> = (0..3)
+        .map(|n| gift_card(&format!("card{n}@example.com"), 2_500))
+        .collect();
     for outcome in tremendous.submit(&cards, now()).await {
         paid_reference(outcome);
     }
@@ -558,23 +837,55 @@ async fn reconcile_finds_differences_planted_at_paypal_and_tremendous() {
     let ours: Vec<LedgerView> = cards.iter().map(|o| view(o, None)).collect();
     let mut found = reconcile(&ours, &tremendous.records(&ours).await.unwrap());
     sort(&mut found);
-    let first = sim.orders().into_iter().find(|o| o.external_id.as_deref() == Some(cards[0].payout_id.as_str()) && o.id != planted).unwrap().id;
+    let first = sim
+        .orders()
+        .into_iter()
+        .find(|o| o.external_id.as_deref() == Some(cards[0].payout_id.as_str()) && o.id != planted)
+        .unwrap()
+        .id;
     let mut expected = vec![
-        Difference::PaidTwice { payout_id: cards[0].payout_id.clone(), references: vec![first, planted] },
-        Difference::StatusDiffers { payout_id: cards[1].payout_id.clone(), reference: order_id(&sim, &cards[1]), ours: RecordStatus::Paid, theirs: RecordStatus::Pending },
-        Difference::AmountDiffers { payout_id: cards[2].payout_id.clone(), reference: order_id(&sim, &cards[2]), ours: 2_500, theirs: 2_000 },
-        Difference::UnknownToUs { reference: unknown, payout_id: None, amount_minor: 1_000, currency: "USD".into(), destination: "stranger@example.com".into() },
+        Difference::PaidTwice {
+            payout_id: cards[0].payout_id.clone(),
+            references: vec![first, planted],
+        },
+        Difference::StatusDiffers {
+            payout_id: cards[1].payout_id.clone(),
+            reference: order_id(&sim, &cards[1]),
+            ours: RecordStatus::Paid,
+            theirs: RecordStatus::Pending,
+        },
+        Difference::AmountDiffers {
+            payout_id: cards[2].payout_id.clone(),
+            reference: order_id(&sim, &cards[2]),
+            ours: 2_500,
+            theirs: 2_000,
+        },
+        Difference::UnknownToUs {
+            reference: unknown,
+            payout_id: None,
+            amount_minor: 1_000,
+            currency: "USD".into(),
+            destination: "stranger@example.com".into(),
+        },
     ];
     sort(&mut expected);
     assert_eq!(found, expected);
 }
 
 fn order_id(sim: &Simulator, order: &PayoutOrder) -> String {
-    sim.orders().into_iter().find(|o| o.external_id.as_deref() == Some(order.payout_id.as_str())).unwrap().id
+    sim.orders()
+        .into_iter()
+        .find(|o| o.external_id.as_deref() == Some(order.payout_id.as_str()))
+        .unwrap()
+        .id
 }
 
 fn item_id(sim: &Simulator, order: &PayoutOrder) -> String {
-    sim.payout_items().into_iter().find(|i| i.sender_item_id == order.payout_id).unwrap().payout_item_id
+    sim.payout_items()
+        .into_iter()
+        .find(|i| i.sender_item_id == order.payout_id)
+        .unwrap()
+        .payout_item_id
 }
 
 /// Differences in a stable order, so lists compare whatever order records came in.

@@ -63,18 +63,29 @@ impl Client {
             .connect_timeout(settings.timeout)
             .build()
             .map_err(|e| ProviderError::Config(format!("build the http client: {e}")))?;
-        // A burst of one spaces requests evenly, so a provider counting per second never
-        // sees more than the rate.
-        let limiter = settings
-            .rate_per_second
-            .and_then(NonZeroU32::new)
-            .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN))));
-        Ok(Client { http, limiter, settings })
+        // A burst of a tenth of a second's requests: small enough that a provider counting
+        // per second never sees more than the rate, large enough to make up for timer wake-ups
+        // that come late (with a burst of one, each late wake-up is time lost for good).
+        let limiter = settings.rate_per_second.and_then(NonZeroU32::new).map(|rate| {
+            let burst = NonZeroU32::new(rate.get() / 10).unwrap_or(NonZeroU32::MIN);
+            Arc::new(RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)))
+        });
+        Ok(Client {
+            http,
+            limiter,
+            settings,
+        })
     }
 
     /// Sends the request `build` makes, again on 429, 5xx and transport errors, at most
-    /// `max_attempts` times. Any other status is the caller's to read.
-    pub(crate) async fn send(&self, what: &str, build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<Answer, ProviderError> {
+    /// `max_attempts` times. Any other status is the caller's to read. Sending again is safe
+    /// only because every POST an adapter makes carries the provider's idempotency key
+    /// (Stripe's header, PayPal's sender_batch_id, Tremendous's external_id).
+    pub(crate) async fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Answer, ProviderError> {
         let mut attempt = 1;
         loop {
             if let Some(limiter) = &self.limiter {
@@ -82,7 +93,10 @@ impl Client {
             }
             let failure = match once(build(&self.http)).await {
                 Ok((answer, _)) if answer.status != 429 && answer.status < 500 => return Ok(answer),
-                Ok((answer, retry_after)) => ProviderError::Transient { reason: format!("{what}: http {}", answer.status), retry_after },
+                Ok((answer, retry_after)) => ProviderError::Transient {
+                    reason: format!("{what}: http {}", answer.status),
+                    retry_after,
+                },
                 Err(error) => ProviderError::transient(format!("{what}: {error}")),
             };
             let wait = self.backoff(attempt, &failure);
@@ -97,10 +111,18 @@ impl Client {
     /// The wait before try `attempt + 1`: the provider's Retry-After when it gave one (`None`
     /// when that is longer than we hold a call), else exponential with jitter in [½, 1].
     fn backoff(&self, attempt: u32, failure: &ProviderError) -> Option<Duration> {
-        if let ProviderError::Transient { retry_after: Some(wait), .. } = failure {
+        if let ProviderError::Transient {
+            retry_after: Some(wait),
+            ..
+        } = failure
+        {
             return (*wait <= self.settings.max_backoff).then_some(*wait);
         }
-        let ceiling = self.settings.first_backoff.saturating_mul(1 << attempt.min(16)).min(self.settings.max_backoff);
+        let ceiling = self
+            .settings
+            .first_backoff
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.settings.max_backoff);
         let jitter = (uuid::Uuid::new_v4().as_u128() % 1_000) as u32;
         Some(ceiling / 2 + ceiling / 2 * jitter / 1_000)
     }

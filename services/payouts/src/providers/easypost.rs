@@ -68,9 +68,16 @@ pub enum WebhookError {
 }
 
 /// Verifies `signature` (the header's value) over the raw `body`, then parses the event.
-pub fn verify_tracker_webhook(secret: &str, signature: Option<&str>, body: &[u8]) -> Result<TrackerEvent, WebhookError> {
+pub fn verify_tracker_webhook(
+    secret: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<TrackerEvent, WebhookError> {
     let signature = signature.ok_or(WebhookError::MissingSignature)?;
-    let hex = signature.trim().strip_prefix(PREFIX).ok_or(WebhookError::BadSignature)?;
+    let hex = signature
+        .trim()
+        .strip_prefix(PREFIX)
+        .ok_or(WebhookError::BadSignature)?;
     let expected = decode_hex(hex).ok_or(WebhookError::BadSignature)?;
     let key: String = secret.nfkd().collect();
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|_| WebhookError::BadSignature)?;
@@ -82,7 +89,11 @@ pub fn verify_tracker_webhook(secret: &str, signature: Option<&str>, body: &[u8]
 
 fn parse(body: &[u8]) -> Result<TrackerEvent, WebhookError> {
     let event: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-    let text = |v: &Value, what: &str| v.as_str().map(str::to_owned).ok_or_else(|| WebhookError::Malformed(format!("no {what}")));
+    let text = |v: &Value, what: &str| {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| WebhookError::Malformed(format!("no {what}")))
+    };
     if event["object"] != "Event" {
         return Err(WebhookError::Malformed("object is not Event".into()));
     }
@@ -101,8 +112,11 @@ fn parse(body: &[u8]) -> Result<TrackerEvent, WebhookError> {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }

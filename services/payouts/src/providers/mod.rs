@@ -3,6 +3,7 @@
 //! the provider's own idempotency key from the payout id, so a retry can never pay twice.
 
 mod client;
+mod config;
 pub mod easypost;
 pub mod money;
 pub mod paypal;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use client::HttpSettings;
+pub use config::ProvidersConfig;
 pub use reconcile::{Difference, LedgerView, reconcile};
 
 /// One payout as a provider is asked to make it. Everything in it is stable across retries.
@@ -39,9 +41,15 @@ pub struct PayoutOrder {
 pub enum Destination {
     /// A Stripe connected account, `acct_…`.
     StripeAccount(String),
-    PayPal { email: String },
+    PayPal {
+        email: String,
+    },
     /// A Tremendous reward delivered as a link; `product` is the Tremendous product id.
-    GiftCard { name: String, email: String, product: String },
+    GiftCard {
+        name: String,
+        email: String,
+        product: String,
+    },
 }
 
 impl Destination {
@@ -73,7 +81,10 @@ pub enum Outcome {
 pub enum ProviderError {
     /// Try again later (the same payout, the same keys): 429, 5xx, timeouts, dropped connections.
     #[error("provider unavailable: {reason}")]
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// The provider refused this payout for good: never retry it as is.
     #[error("provider rejected the payout: {reason}")]
     Rejected { reason: String },
@@ -84,7 +95,10 @@ pub enum ProviderError {
 
 impl ProviderError {
     pub(crate) fn transient(reason: impl Into<String>) -> ProviderError {
-        ProviderError::Transient { reason: reason.into(), retry_after: None }
+        ProviderError::Transient {
+            reason: reason.into(),
+            retry_after: None,
+        }
     }
 
     pub(crate) fn rejected(reason: impl Into<String>) -> ProviderError {
@@ -131,7 +145,8 @@ pub trait Provider: Send + Sync + Debug {
     async fn status(&self, order: &PayoutOrder, reference: Option<&str>) -> Result<Outcome, ProviderError>;
 
     /// What the provider did around these payouts, including records unknown to us, for
-    /// [`reconcile`].
+    /// [`reconcile`]. Stripe and Tremendous list the whole account (paged); PayPal, which has no
+    /// list, reads every batch the views reference.
     async fn records(&self, ours: &[LedgerView]) -> Result<Vec<ProviderRecord>, ProviderError>;
 }
 
@@ -142,5 +157,8 @@ where
     Fut: std::future::Future<Output = Result<Outcome, ProviderError>>,
 {
     use futures::StreamExt;
-    futures::stream::iter(calls).buffered(concurrency.max(1)).collect().await
+    futures::stream::iter(calls)
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
 }

@@ -7,7 +7,8 @@ use super::ProviderError;
 /// Digits after the decimal point in ISO 4217, the unit of every `amount_minor`.
 pub fn exponent(currency: &str) -> u32 {
     match currency {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "MGA" | "PYG" | "RWF" | "UGX" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "MGA" | "PYG" | "RWF" | "UGX" | "VND"
+        | "VUV" | "XAF" | "XOF" | "XPF" => 0,
         "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
         _ => 2,
     }
@@ -21,7 +22,9 @@ pub fn to_stripe(amount_minor: i64, currency: &str) -> Result<(i64, String), Pro
     let amount = match currency {
         "ISK" => rescale(amount_minor, 0, 2)?,
         "BHD" | "JOD" | "KWD" | "OMR" | "TND" if amount_minor % 10 != 0 => {
-            return Err(ProviderError::rejected(format!("stripe needs {currency} amounts ending in 0, got {amount_minor}")));
+            return Err(ProviderError::rejected(format!(
+                "stripe needs {currency} amounts ending in 0, got {amount_minor}"
+            )));
         }
         _ => amount_minor,
     };
@@ -31,7 +34,11 @@ pub fn to_stripe(amount_minor: i64, currency: &str) -> Result<(i64, String), Pro
 /// Our minor units from a Stripe amount and currency (either case).
 pub fn from_stripe(amount: i64, currency: &str) -> Result<(i64, String), ProviderError> {
     let currency = currency.to_ascii_uppercase();
-    let minor = if currency == "ISK" { rescale(amount, 2, 0)? } else { amount };
+    let minor = if currency == "ISK" {
+        rescale(amount, 2, 0)?
+    } else {
+        amount
+    };
     Ok((minor, currency))
 }
 
@@ -55,7 +62,12 @@ pub fn to_paypal(amount_minor: i64, currency: &str) -> Result<String, ProviderEr
         return Ok(value.to_string());
     }
     let unit = 10_i64.pow(digits);
-    Ok(format!("{}.{:0width$}", value / unit, value % unit, width = digits as usize))
+    Ok(format!(
+        "{}.{:0width$}",
+        value / unit,
+        value % unit,
+        width = digits as usize
+    ))
 }
 
 /// Our minor units from a PayPal decimal string; refuses more digits than the currency has.
@@ -73,8 +85,15 @@ pub fn from_paypal(value: &str, currency: &str) -> Result<i64, ProviderError> {
     }
     let fraction = format!("{fraction:0<digits$}");
     let whole: i64 = whole.parse().map_err(|_| bad())?;
-    let fraction: i64 = if fraction.is_empty() { 0 } else { fraction.parse().map_err(|_| bad())? };
-    let scaled = whole.checked_mul(10_i64.pow(digits as u32)).and_then(|w| w.checked_add(fraction)).ok_or_else(bad)?;
+    let fraction: i64 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().map_err(|_| bad())?
+    };
+    let scaled = whole
+        .checked_mul(10_i64.pow(digits as u32))
+        .and_then(|w| w.checked_add(fraction))
+        .ok_or_else(bad)?;
     let minor = rescale(scaled, digits as u32, exponent(currency))?;
     Ok(if negative { -minor } else { minor })
 }
@@ -98,7 +117,9 @@ fn rescale(amount: i64, from: u32, to: u32) -> Result<i64, ProviderError> {
     }
     let unit = 10_i64.pow(from - to);
     if amount % unit != 0 {
-        return Err(ProviderError::rejected(format!("amount {amount} has more precision than the provider takes")));
+        return Err(ProviderError::rejected(format!(
+            "amount {amount} has more precision than the provider takes"
+        )));
     }
     Ok(amount / unit)
 }
@@ -107,7 +128,9 @@ fn check_currency(currency: &str) -> Result<(), ProviderError> {
     if currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()) {
         return Ok(());
     }
-    Err(ProviderError::Config(format!("not an ISO 4217 currency code: {currency:?}")))
+    Err(ProviderError::Config(format!(
+        "not an ISO 4217 currency code: {currency:?}"
+    )))
 }
 
 #[cfg(test)]
@@ -155,8 +178,14 @@ mod tests {
 
     #[test]
     fn tremendous_doubles_round_trip_and_print_as_decimals() {
-        assert_eq!(serde_json::json!(to_tremendous(2_500, "USD").unwrap()).to_string(), "25.0");
-        assert_eq!(serde_json::json!(to_tremendous(1_999, "USD").unwrap()).to_string(), "19.99");
+        assert_eq!(
+            serde_json::json!(to_tremendous(2_500, "USD").unwrap()).to_string(),
+            "25.0"
+        );
+        assert_eq!(
+            serde_json::json!(to_tremendous(1_999, "USD").unwrap()).to_string(),
+            "19.99"
+        );
         for minor in (0..100_000_000_i64).step_by(7_919).chain(0..1_000) {
             assert_eq!(from_tremendous(to_tremendous(minor, "USD").unwrap(), "USD"), minor);
         }

@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use super::client::{Answer, Client};
-use super::{Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus, money};
+use super::{
+    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus,
+    money,
+};
 
 /// PayPal takes at most this many items in one batch.
 pub const MAX_BATCH: usize = 15_000;
@@ -72,9 +75,19 @@ impl PayPal {
 
     /// Cancels an UNCLAIMED item, which PayPal then RETURNs to us.
     pub async fn cancel_unclaimed(&self, order: &PayoutOrder, batch_id: &str) -> Result<Outcome, ProviderError> {
-        let item = self.find_item(batch_id, &order.payout_id).await?.ok_or_else(|| ProviderError::rejected("paypal batch has no item for this payout"))?;
-        let url = format!("{}/v1/payments/payouts-item/{}/cancel", self.base_url, item.payout_item_id);
-        let answer = self.authed("paypal cancel item", |http, token| http.post(&url).bearer_auth(token).json(&json!({}))).await?;
+        let item = self
+            .find_item(batch_id, &order.payout_id)
+            .await?
+            .ok_or_else(|| ProviderError::rejected("paypal batch has no item for this payout"))?;
+        let url = format!(
+            "{}/v1/payments/payouts-item/{}/cancel",
+            self.base_url, item.payout_item_id
+        );
+        let answer = self
+            .authed("paypal cancel item", |http, token| {
+                http.post(&url).bearer_auth(token).json(&json!({}))
+            })
+            .await?;
         if answer.status != 200 {
             return Err(refusal(&answer));
         }
@@ -83,28 +96,43 @@ impl PayPal {
 
     async fn token(&self, renew: bool) -> Result<String, ProviderError> {
         let mut cached = self.token.lock().await;
-        if let Some((token, expiry)) = cached.as_ref() {
-            if !renew && Instant::now() + TOKEN_MARGIN < *expiry {
-                return Ok(token.expose().clone());
-            }
+        if let Some((token, expiry)) = cached.as_ref()
+            && !renew
+            && Instant::now() + TOKEN_MARGIN < *expiry
+        {
+            return Ok(token.expose().clone());
         }
         let url = format!("{}/v1/oauth2/token", self.base_url);
         let form = [("grant_type", "client_credentials")];
         let answer = self
             .client
-            .send("paypal token", |http| http.post(&url).basic_auth(&self.client_id, Some(self.client_secret.expose())).form(&form))
+            .send("paypal token", |http| {
+                http.post(&url)
+                    .basic_auth(&self.client_id, Some(self.client_secret.expose()))
+                    .form(&form)
+            })
             .await?;
         if answer.status != 200 {
-            return Err(ProviderError::Config(format!("paypal token: http {}: {}", answer.status, answer.body)));
+            return Err(ProviderError::Config(format!(
+                "paypal token: http {}: {}",
+                answer.status, answer.body
+            )));
         }
-        let token = answer.body["access_token"].as_str().ok_or_else(|| ProviderError::transient("paypal token answer without access_token"))?.to_owned();
+        let token = answer.body["access_token"]
+            .as_str()
+            .ok_or_else(|| ProviderError::transient("paypal token answer without access_token"))?
+            .to_owned();
         let lifetime = Duration::from_secs(answer.body["expires_in"].as_u64().unwrap_or(0));
         *cached = Some((Secret::new(token.clone()), Instant::now() + lifetime));
         Ok(token)
     }
 
     /// Sends with the cached token, and once more with a new one if PayPal says it expired.
-    async fn authed(&self, what: &str, build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder) -> Result<Answer, ProviderError> {
+    async fn authed(
+        &self,
+        what: &str,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<Answer, ProviderError> {
         let token = self.token(false).await?;
         let answer = self.client.send(what, |http| build(http, &token)).await?;
         if answer.status != 401 {
@@ -115,7 +143,11 @@ impl PayPal {
     }
 
     /// Sends the batch; returns its payout_batch_id, the original's for a duplicate.
-    async fn create_batch(&self, orders: &[&PayoutOrder], items: Vec<Value>) -> Result<Result<String, String>, ProviderError> {
+    async fn create_batch(
+        &self,
+        orders: &[&PayoutOrder],
+        items: Vec<Value>,
+    ) -> Result<Result<String, String>, ProviderError> {
         let owned: Vec<PayoutOrder> = orders.iter().map(|o| (*o).clone()).collect();
         let body = json!({
             "sender_batch_header": {"sender_batch_id": Self::sender_batch_id(&owned), "recipient_type": "EMAIL",
@@ -123,9 +155,16 @@ impl PayPal {
             "items": items,
         });
         let url = format!("{}/v1/payments/payouts", self.base_url);
-        let answer = self.authed("paypal create batch", |http, token| http.post(&url).bearer_auth(token).json(&body)).await?;
+        let answer = self
+            .authed("paypal create batch", |http, token| {
+                http.post(&url).bearer_auth(token).json(&body)
+            })
+            .await?;
         match answer.status {
-            201 => answer.body["batch_header"]["payout_batch_id"].as_str().map(|id| Ok(id.to_owned())).ok_or_else(|| ProviderError::transient("paypal batch without an id")),
+            201 => answer.body["batch_header"]["payout_batch_id"]
+                .as_str()
+                .map(|id| Ok(id.to_owned()))
+                .ok_or_else(|| ProviderError::transient("paypal batch without an id")),
             400 if answer.body["name"] == "USER_BUSINESS_ERROR" => match duplicate_of(&answer.body) {
                 Some(id) => Ok(Ok(id)),
                 None => Err(refusal(&answer)),
@@ -141,7 +180,11 @@ impl PayPal {
         let mut items = Vec::new();
         for page in 1.. {
             let query = [("page", page.to_string()), ("page_size", PAGE_SIZE.to_string())];
-            let answer = self.authed("paypal read batch", |http, token| http.get(&url).bearer_auth(token).query(&query)).await?;
+            let answer = self
+                .authed("paypal read batch", |http, token| {
+                    http.get(&url).bearer_auth(token).query(&query)
+                })
+                .await?;
             if answer.status != 200 {
                 return Err(refusal(&answer));
             }
@@ -158,7 +201,11 @@ impl PayPal {
     }
 
     async fn find_item(&self, batch_id: &str, payout_id: &str) -> Result<Option<Item>, ProviderError> {
-        Ok(self.read_batch(batch_id).await?.into_iter().find(|i| i.sender_item_id == payout_id))
+        Ok(self
+            .read_batch(batch_id)
+            .await?
+            .into_iter()
+            .find(|i| i.sender_item_id == payout_id))
     }
 
     async fn submit_batch(&self, orders: &[PayoutOrder]) -> Vec<Result<Outcome, ProviderError>> {
@@ -181,26 +228,41 @@ impl PayPal {
                 results[*n] = Some(outcome);
             }
         }
-        results.into_iter().map(|r| r.unwrap_or_else(|| Err(ProviderError::transient("paypal: no result")))).collect()
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ProviderError::transient("paypal: no result"))))
+            .collect()
     }
 
     async fn send_and_read(&self, batch: &[&PayoutOrder], items: Vec<Value>) -> Vec<Result<Outcome, ProviderError>> {
         let batch_id = match self.create_batch(batch, items).await {
             Ok(Ok(id)) => id,
-            Ok(Err(reason)) => return batch.iter().map(|_| Ok(Outcome::Failed { reference: None, reason: reason.clone() })).collect(),
+            Ok(Err(reason)) => {
+                return batch
+                    .iter()
+                    .map(|_| {
+                        Ok(Outcome::Failed {
+                            reference: None,
+                            reason: reason.clone(),
+                        })
+                    })
+                    .collect();
+            }
             Err(error) => return batch.iter().map(|_| Err(error.clone())).collect(),
         };
         // The batch exists: if reading it fails, every payout is pending on it, never lost.
-        let listed = match self.read_batch(&batch_id).await {
-            Ok(items) => items,
-            Err(_) => Vec::new(),
-        };
+        let listed = self.read_batch(&batch_id).await.unwrap_or_default();
         batch
             .iter()
-            .map(|order| match listed.iter().find(|i| i.sender_item_id == order.payout_id) {
-                Some(item) => item_outcome(&batch_id, item),
-                None => Ok(Outcome::Pending { reference: batch_id.clone(), reason: Some("not listed in the batch yet".into()) }),
-            })
+            .map(
+                |order| match listed.iter().find(|i| i.sender_item_id == order.payout_id) {
+                    Some(item) => item_outcome(&batch_id, item),
+                    None => Ok(Outcome::Pending {
+                        reference: batch_id.clone(),
+                        reason: Some("not listed in the batch yet".into()),
+                    }),
+                },
+            )
             .collect()
     }
 }
@@ -213,7 +275,10 @@ impl Provider for PayPal {
 
     async fn submit(&self, orders: &[PayoutOrder], _now: i64) -> Vec<Result<Outcome, ProviderError>> {
         if orders.len() > MAX_BATCH {
-            let error = ProviderError::Config(format!("paypal takes at most {MAX_BATCH} payouts in a batch, got {}", orders.len()));
+            let error = ProviderError::Config(format!(
+                "paypal takes at most {MAX_BATCH} payouts in a batch, got {}",
+                orders.len()
+            ));
             return orders.iter().map(|_| Err(error.clone())).collect();
         }
         if orders.is_empty() {
@@ -223,10 +288,14 @@ impl Provider for PayPal {
     }
 
     async fn status(&self, order: &PayoutOrder, reference: Option<&str>) -> Result<Outcome, ProviderError> {
-        let batch_id = reference.ok_or_else(|| ProviderError::Config("paypal status needs the payout_batch_id submit returned".into()))?;
+        let batch_id = reference
+            .ok_or_else(|| ProviderError::Config("paypal status needs the payout_batch_id submit returned".into()))?;
         match self.find_item(batch_id, &order.payout_id).await? {
             Some(item) => item_outcome(batch_id, &item),
-            None => Ok(Outcome::Failed { reference: Some(batch_id.to_owned()), reason: "paypal batch has no item for this payout".into() }),
+            None => Ok(Outcome::Failed {
+                reference: Some(batch_id.to_owned()),
+                reason: "paypal batch has no item for this payout".into(),
+            }),
         }
     }
 
@@ -254,14 +323,19 @@ impl Provider for PayPal {
 
 fn item_of(order: &PayoutOrder) -> Result<Value, ProviderError> {
     let Destination::PayPal { email } = &order.destination else {
-        return Err(ProviderError::Config(format!("payout {} is not for a paypal receiver", order.payout_id)));
+        return Err(ProviderError::Config(format!(
+            "payout {} is not for a paypal receiver",
+            order.payout_id
+        )));
     };
     if order.payout_id.len() > 63 || email.len() > 127 {
         return Err(ProviderError::rejected("paypal: sender_item_id or receiver too long"));
     }
     let value = money::to_paypal(order.amount_minor, &order.currency)?;
-    Ok(json!({"recipient_type": "EMAIL", "receiver": email, "sender_item_id": order.payout_id,
-        "amount": {"value": value, "currency": order.currency}, "note": order.description}))
+    Ok(
+        json!({"recipient_type": "EMAIL", "receiver": email, "sender_item_id": order.payout_id,
+        "amount": {"value": value, "currency": order.currency}, "note": order.description}),
+    )
 }
 
 /// The original batch's id from the duplicate-batch error's link.
@@ -279,7 +353,9 @@ fn parse_item(item: &Value) -> Result<Item, ProviderError> {
     let text = |v: &Value| v.as_str().map(str::to_owned);
     let currency = text(&item["payout_item"]["amount"]["currency"]).ok_or_else(unreadable)?;
     let value = item["payout_item"]["amount"]["value"].as_str().ok_or_else(unreadable)?;
-    let error = item["errors"]["name"].as_str().map(|name| format!("{name}: {}", item["errors"]["message"].as_str().unwrap_or_default()));
+    let error = item["errors"]["name"]
+        .as_str()
+        .map(|name| format!("{name}: {}", item["errors"]["message"].as_str().unwrap_or_default()));
     Ok(Item {
         payout_item_id: text(&item["payout_item_id"]).ok_or_else(unreadable)?,
         sender_item_id: text(&item["payout_item"]["sender_item_id"]).unwrap_or_default(),
@@ -300,11 +376,23 @@ fn item_outcome(batch_id: &str, item: &Item) -> Result<Outcome, ProviderError> {
     };
     Ok(match item.status.as_str() {
         "SUCCESS" => Outcome::Paid { reference },
-        "PENDING" | "ONHOLD" => Outcome::Pending { reference, reason: None },
-        "UNCLAIMED" => Outcome::Pending { reference, reason: Some(reason) },
+        "PENDING" | "ONHOLD" => Outcome::Pending {
+            reference,
+            reason: None,
+        },
+        "UNCLAIMED" => Outcome::Pending {
+            reference,
+            reason: Some(reason),
+        },
         "RETURNED" | "REFUNDED" | "REVERSED" => Outcome::Returned { reference, reason },
-        "BLOCKED" | "FAILED" => Outcome::Failed { reference: Some(reference), reason },
-        other => Outcome::Pending { reference, reason: Some(format!("paypal status {other:?} not known")) },
+        "BLOCKED" | "FAILED" => Outcome::Failed {
+            reference: Some(reference),
+            reason,
+        },
+        other => Outcome::Pending {
+            reference,
+            reason: Some(format!("paypal status {other:?} not known")),
+        },
     })
 }
 
@@ -329,6 +417,15 @@ fn refusal(answer: &Answer) -> ProviderError {
 fn error_text(body: &Value) -> String {
     let name = body["name"].as_str().unwrap_or("UNKNOWN");
     let message = body["message"].as_str().unwrap_or("no message");
-    let issues: Vec<&str> = body["details"].as_array().into_iter().flatten().filter_map(|d| d["issue"].as_str()).collect();
-    if issues.is_empty() { format!("{name}: {message}") } else { format!("{name}: {message} ({})", issues.join("; ")) }
+    let issues: Vec<&str> = body["details"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["issue"].as_str())
+        .collect();
+    if issues.is_empty() {
+        format!("{name}: {message}")
+    } else {
+        format!("{name}: {message} ({})", issues.join("; "))
+    }
 }

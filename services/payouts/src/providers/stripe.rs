@@ -7,7 +7,10 @@ use chorus_kit::config::Secret;
 use serde_json::Value;
 
 use super::client::{Answer, Client};
-use super::{Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus, each_bounded, money};
+use super::{
+    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus,
+    each_bounded, money,
+};
 
 /// Keys younger than this are still remembered by Stripe (it prunes after 24 h); an hour of
 /// margin covers clock skew between us and Stripe.
@@ -42,7 +45,11 @@ struct Transfer {
 impl Stripe {
     pub fn new(config: StripeConfig) -> Result<Stripe, ProviderError> {
         let client = Client::new(config.http)?;
-        Ok(Stripe { base_url: config.base_url.trim_end_matches('/').to_owned(), api_key: config.api_key, client })
+        Ok(Stripe {
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            api_key: config.api_key,
+            client,
+        })
     }
 
     /// The idempotency key of a payout's transfer.
@@ -52,7 +59,12 @@ impl Stripe {
 
     /// Reverses a payout's transfer, in full (`None`) or in part; once per payout. Returns the
     /// reversal's id.
-    pub async fn reverse(&self, order: &PayoutOrder, transfer_id: &str, amount_minor: Option<i64>) -> Result<String, ProviderError> {
+    pub async fn reverse(
+        &self,
+        order: &PayoutOrder,
+        transfer_id: &str,
+        amount_minor: Option<i64>,
+    ) -> Result<String, ProviderError> {
         let mut form: Vec<(&str, String)> = Vec::new();
         if let Some(amount) = amount_minor {
             form.push(("amount", money::to_stripe(amount, &order.currency)?.0.to_string()));
@@ -61,7 +73,12 @@ impl Stripe {
         let key = format!("chorus-reversal-{}", order.payout_id);
         let answer = self
             .client
-            .send("stripe reverse transfer", |http| http.post(&url).bearer_auth(self.api_key.expose()).header("Idempotency-Key", &key).form(&form))
+            .send("stripe reverse transfer", |http| {
+                http.post(&url)
+                    .bearer_auth(self.api_key.expose())
+                    .header("Idempotency-Key", &key)
+                    .form(&form)
+            })
             .await?;
         match answer.status {
             200 => text(&answer.body, "id").ok_or_else(|| ProviderError::transient("stripe reversal without an id")),
@@ -71,13 +88,16 @@ impl Stripe {
 
     async fn submit_one(&self, order: &PayoutOrder, now: i64) -> Result<Outcome, ProviderError> {
         let Destination::StripeAccount(account) = &order.destination else {
-            return Err(ProviderError::Config(format!("payout {} is not for a stripe account", order.payout_id)));
+            return Err(ProviderError::Config(format!(
+                "payout {} is not for a stripe account",
+                order.payout_id
+            )));
         };
         let (amount, currency) = money::to_stripe(order.amount_minor, &order.currency)?;
-        if now - order.first_attempt_at >= KEY_TRUSTED_MICROS {
-            if let Some(transfer) = self.find_by_group(&order.payout_id).await? {
-                return transfer_outcome(&transfer);
-            }
+        if now - order.first_attempt_at >= KEY_TRUSTED_MICROS
+            && let Some(transfer) = self.find_by_group(&order.payout_id).await?
+        {
+            return transfer_outcome(&transfer);
         }
         let form = [
             ("amount", amount.to_string()),
@@ -92,13 +112,19 @@ impl Stripe {
         let key = Self::transfer_key(&order.payout_id);
         let answer = self
             .client
-            .send("stripe create transfer", |http| http.post(&url).bearer_auth(self.api_key.expose()).header("Idempotency-Key", &key).form(&form))
+            .send("stripe create transfer", |http| {
+                http.post(&url)
+                    .bearer_auth(self.api_key.expose())
+                    .header("Idempotency-Key", &key)
+                    .form(&form)
+            })
             .await?;
         match answer.status {
             200 => transfer_outcome(&parse_transfer(&answer.body)?),
-            400 if error_code(&answer.body) == Some("balance_insufficient") => {
-                Ok(Outcome::Failed { reference: None, reason: format!("stripe: {}", error_message(&answer.body)) })
-            }
+            400 if error_code(&answer.body) == Some("balance_insufficient") => Ok(Outcome::Failed {
+                reference: None,
+                reason: format!("stripe: {}", error_message(&answer.body)),
+            }),
             _ => Err(refusal(&answer)),
         }
     }
@@ -107,7 +133,12 @@ impl Stripe {
     async fn find_by_group(&self, payout_id: &str) -> Result<Option<Transfer>, ProviderError> {
         let url = format!("{}/v1/transfers", self.base_url);
         let query = [("transfer_group", payout_id), ("limit", "100")];
-        let answer = self.client.send("stripe list transfers", |http| http.get(&url).bearer_auth(self.api_key.expose()).query(&query)).await?;
+        let answer = self
+            .client
+            .send("stripe list transfers", |http| {
+                http.get(&url).bearer_auth(self.api_key.expose()).query(&query)
+            })
+            .await?;
         if answer.status != 200 {
             return Err(refusal(&answer));
         }
@@ -117,7 +148,12 @@ impl Stripe {
 
     async fn get(&self, id: &str) -> Result<Option<Transfer>, ProviderError> {
         let url = format!("{}/v1/transfers/{id}", self.base_url);
-        let answer = self.client.send("stripe get transfer", |http| http.get(&url).bearer_auth(self.api_key.expose())).await?;
+        let answer = self
+            .client
+            .send("stripe get transfer", |http| {
+                http.get(&url).bearer_auth(self.api_key.expose())
+            })
+            .await?;
         match answer.status {
             200 => parse_transfer(&answer.body).map(Some),
             404 => Ok(None),
@@ -144,7 +180,10 @@ impl Provider for Stripe {
         };
         match transfer {
             Some(transfer) => transfer_outcome(&transfer),
-            None => Ok(Outcome::Failed { reference: reference.map(str::to_owned), reason: "stripe has no transfer for this payout".into() }),
+            None => Ok(Outcome::Failed {
+                reference: reference.map(str::to_owned),
+                reason: "stripe has no transfer for this payout".into(),
+            }),
         }
     }
 
@@ -158,7 +197,12 @@ impl Provider for Stripe {
             if let Some(cursor) = &after {
                 query.push(("starting_after", cursor.clone()));
             }
-            let answer = self.client.send("stripe list transfers", |http| http.get(&url).bearer_auth(self.api_key.expose()).query(&query)).await?;
+            let answer = self
+                .client
+                .send("stripe list transfers", |http| {
+                    http.get(&url).bearer_auth(self.api_key.expose()).query(&query)
+                })
+                .await?;
             if answer.status != 200 {
                 return Err(refusal(&answer));
             }
@@ -174,9 +218,14 @@ impl Provider for Stripe {
 
 fn transfer_outcome(transfer: &Transfer) -> Result<Outcome, ProviderError> {
     if transfer.reversed {
-        return Ok(Outcome::Returned { reference: transfer.id.clone(), reason: "stripe: transfer reversed".into() });
+        return Ok(Outcome::Returned {
+            reference: transfer.id.clone(),
+            reason: "stripe: transfer reversed".into(),
+        });
     }
-    Ok(Outcome::Paid { reference: transfer.id.clone() })
+    Ok(Outcome::Paid {
+        reference: transfer.id.clone(),
+    })
 }
 
 fn record(transfer: Transfer) -> ProviderRecord {
@@ -185,7 +234,11 @@ fn record(transfer: Transfer) -> ProviderRecord {
         reference: transfer.id,
         amount_minor: transfer.amount_minor,
         currency: transfer.currency,
-        status: if transfer.reversed { RecordStatus::Returned } else { RecordStatus::Paid },
+        status: if transfer.reversed {
+            RecordStatus::Returned
+        } else {
+            RecordStatus::Paid
+        },
         destination: transfer.destination,
     }
 }
@@ -206,7 +259,12 @@ fn parse_transfer(body: &Value) -> Result<Transfer, ProviderError> {
 }
 
 fn parse_list(body: &Value) -> Result<Vec<Transfer>, ProviderError> {
-    body["data"].as_array().into_iter().flatten().map(parse_transfer).collect()
+    body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(parse_transfer)
+        .collect()
 }
 
 /// A non-success answer as an error: keys in flight are retried later, auth is ours to fix,
@@ -214,14 +272,19 @@ fn parse_list(body: &Value) -> Result<Vec<Transfer>, ProviderError> {
 fn refusal(answer: &Answer) -> ProviderError {
     let message = error_message(&answer.body);
     match answer.status {
-        409 => ProviderError::Transient { reason: format!("stripe: {message}"), retry_after: Some(std::time::Duration::from_secs(1)) },
+        409 => ProviderError::Transient {
+            reason: format!("stripe: {message}"),
+            retry_after: Some(std::time::Duration::from_secs(1)),
+        },
         401 | 403 => ProviderError::Config(format!("stripe: {message}")),
         status => ProviderError::rejected(format!("stripe http {status}: {message}")),
     }
 }
 
 fn error_code(body: &Value) -> Option<&str> {
-    body["error"]["code"].as_str().or_else(|| body["error"]["type"].as_str())
+    body["error"]["code"]
+        .as_str()
+        .or_else(|| body["error"]["type"].as_str())
 }
 
 fn error_message(body: &Value) -> String {

@@ -7,7 +7,10 @@ use chorus_kit::config::Secret;
 use serde_json::{Value, json};
 
 use super::client::{Answer, Client};
-use super::{Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus, each_bounded, money};
+use super::{
+    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus,
+    each_bounded, money,
+};
 
 const PAGE: usize = 100;
 
@@ -42,7 +45,10 @@ impl Tremendous {
     /// The order's request: the same for every retry of a payout.
     fn order_body(&self, order: &PayoutOrder) -> Result<Value, ProviderError> {
         let Destination::GiftCard { name, email, product } = &order.destination else {
-            return Err(ProviderError::Config(format!("payout {} is not a gift card", order.payout_id)));
+            return Err(ProviderError::Config(format!(
+                "payout {} is not a gift card",
+                order.payout_id
+            )));
         };
         let denomination = money::to_tremendous(order.amount_minor, &order.currency)?;
         Ok(json!({
@@ -56,10 +62,18 @@ impl Tremendous {
     async fn submit_one(&self, order: &PayoutOrder) -> Result<Outcome, ProviderError> {
         let body = self.order_body(order)?;
         let url = format!("{}/orders", self.base_url);
-        let answer = self.client.send("tremendous create order", |http| http.post(&url).bearer_auth(self.api_key.expose()).json(&body)).await?;
+        let answer = self
+            .client
+            .send("tremendous create order", |http| {
+                http.post(&url).bearer_auth(self.api_key.expose()).json(&body)
+            })
+            .await?;
         match answer.status {
             200 | 201 => order_outcome(&answer.body["order"]),
-            402 => Ok(Outcome::Failed { reference: None, reason: format!("tremendous: {}", error_text(&answer.body)) }),
+            402 => Ok(Outcome::Failed {
+                reference: None,
+                reason: format!("tremendous: {}", error_text(&answer.body)),
+            }),
             _ => Err(refusal(&answer)),
         }
     }
@@ -80,10 +94,18 @@ impl Provider for Tremendous {
     async fn status(&self, order: &PayoutOrder, reference: Option<&str>) -> Result<Outcome, ProviderError> {
         let id = reference.unwrap_or(&order.payout_id);
         let url = format!("{}/orders/{id}", self.base_url);
-        let answer = self.client.send("tremendous get order", |http| http.get(&url).bearer_auth(self.api_key.expose())).await?;
+        let answer = self
+            .client
+            .send("tremendous get order", |http| {
+                http.get(&url).bearer_auth(self.api_key.expose())
+            })
+            .await?;
         match answer.status {
             200 => order_outcome(&answer.body["order"]),
-            404 => Ok(Outcome::Failed { reference: reference.map(str::to_owned), reason: "tremendous has no order for this payout".into() }),
+            404 => Ok(Outcome::Failed {
+                reference: reference.map(str::to_owned),
+                reason: "tremendous has no order for this payout".into(),
+            }),
             _ => Err(refusal(&answer)),
         }
     }
@@ -94,7 +116,12 @@ impl Provider for Tremendous {
         let mut records = Vec::new();
         loop {
             let query = [("offset", records.len().to_string()), ("limit", PAGE.to_string())];
-            let answer = self.client.send("tremendous list orders", |http| http.get(&url).bearer_auth(self.api_key.expose()).query(&query)).await?;
+            let answer = self
+                .client
+                .send("tremendous list orders", |http| {
+                    http.get(&url).bearer_auth(self.api_key.expose()).query(&query)
+                })
+                .await?;
             if answer.status != 200 {
                 return Err(refusal(&answer));
             }
@@ -112,21 +139,35 @@ impl Provider for Tremendous {
 /// An order's status as our outcome: EXECUTED is paid, CANCELED and FAILED are final, the rest
 /// (OPEN, CART, the PENDING ones, values we do not know yet) wait.
 fn order_outcome(order: &Value) -> Result<Outcome, ProviderError> {
-    let reference = order["id"].as_str().ok_or_else(|| ProviderError::transient(format!("tremendous sent an order without an id: {order}")))?.to_owned();
+    let reference = order["id"]
+        .as_str()
+        .ok_or_else(|| ProviderError::transient(format!("tremendous sent an order without an id: {order}")))?
+        .to_owned();
     let status = order["status"].as_str().unwrap_or("");
     let delivery = order["rewards"][0]["delivery"]["status"].as_str().unwrap_or("");
     Ok(match (status, delivery) {
-        (_, "FAILED") => Outcome::Failed { reference: Some(reference), reason: "tremendous: reward delivery failed".into() },
+        (_, "FAILED") => Outcome::Failed {
+            reference: Some(reference),
+            reason: "tremendous: reward delivery failed".into(),
+        },
         ("EXECUTED", _) => Outcome::Paid { reference },
-        ("CANCELED" | "FAILED", _) => Outcome::Failed { reference: Some(reference), reason: format!("tremendous order {status}") },
-        _ => Outcome::Pending { reference, reason: Some(format!("tremendous order {status}")) },
+        ("CANCELED" | "FAILED", _) => Outcome::Failed {
+            reference: Some(reference),
+            reason: format!("tremendous order {status}"),
+        },
+        _ => Outcome::Pending {
+            reference,
+            reason: Some(format!("tremendous order {status}")),
+        },
     })
 }
 
 fn record(order: &Value) -> Result<ProviderRecord, ProviderError> {
     let reward = &order["rewards"][0];
     let currency = reward["value"]["currency_code"].as_str().unwrap_or("USD").to_owned();
-    let amount = reward["value"]["denomination"].as_f64().ok_or_else(|| ProviderError::transient(format!("tremendous order without a denomination: {order}")))?;
+    let amount = reward["value"]["denomination"]
+        .as_f64()
+        .ok_or_else(|| ProviderError::transient(format!("tremendous order without a denomination: {order}")))?;
     let status = match order_outcome(order)? {
         Outcome::Paid { .. } => RecordStatus::Paid,
         Outcome::Pending { .. } => RecordStatus::Pending,
@@ -147,7 +188,9 @@ fn refusal(answer: &Answer) -> ProviderError {
     let text = error_text(&answer.body);
     match answer.status {
         401 | 403 => ProviderError::Config(format!("tremendous: {text}")),
-        409 => ProviderError::rejected(format!("tremendous: external_id already used with another payload: {text}")),
+        409 => ProviderError::rejected(format!(
+            "tremendous: external_id already used with another payload: {text}"
+        )),
         status => ProviderError::rejected(format!("tremendous http {status}: {text}")),
     }
 }
