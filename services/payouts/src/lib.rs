@@ -16,7 +16,6 @@ pub mod providers;
 pub mod runner;
 pub mod reports;
 pub mod service;
-pub mod settings;
 pub mod shipments;
 pub mod store;
 pub mod webhooks;
@@ -58,7 +57,7 @@ pub struct Config {
     /// `kid:base64,...`, the first current.
     pub pii_keys: Option<Secret<String>>,
     /// The providers: their URLs, credentials and rate limits (see `providers::Settings`).
-    pub providers: settings::ProviderSettings,
+    pub providers: providers::ProvidersConfig,
     /// `CHORUS_PAYOUT_INTERVAL_MS` (5,000): how often approved payouts are submitted.
     pub interval: Duration,
     /// `CHORUS_PAYOUT_LEASE_MS` (60,000): how long a submission in flight is left alone before
@@ -82,7 +81,7 @@ impl Config {
         });
         Config {
             pii_keys,
-            providers: settings::ProviderSettings::read(r),
+            providers: providers::ProvidersConfig::read(r),
             lease: r.duration_ms("CHORUS_PAYOUT_LEASE_MS", 60_000),
             interval: Duration::from_millis(interval_ms),
             http_addr,
@@ -134,7 +133,7 @@ impl chorus_kit::runtime::Service for Payouts {
         let keys = Arc::new(PiiKeys::parse(keys)?);
         let store = Store::new(ctx.db.clone(), ctx.outbox.clone(), ctx.clock.clone());
         let payees = Payees::new(ctx.db.clone(), keys, ctx.clock.clone());
-        let providers = config.providers.build()?;
+        let providers = Providers::new(&config.providers)?;
         let runner = Runner::new(store.clone(), payees.clone(), providers.clone(), config.lease);
         let shipments = Shipments::new(store.clone());
         let extra = Arc::new(Extra {

@@ -18,7 +18,7 @@ use crate::payees::{Payees, Record};
 use crate::providers::paypal::PayPal;
 use crate::providers::stripe::Stripe;
 use crate::providers::tremendous::Tremendous;
-use crate::providers::{Destination, Outcome, PayoutOrder, Provider, ProviderError};
+use crate::providers::{Destination, Outcome, PayoutOrder, Provider, ProviderError, ProvidersConfig};
 use crate::store::{Settled, Settlement, Store, payout_of};
 
 /// Payouts per provider call at most (PayPal takes 15,000 per batch).
@@ -33,6 +33,16 @@ pub struct Providers {
 }
 
 impl Providers {
+    /// The configured providers' clients.
+    pub fn new(config: &ProvidersConfig) -> Result<Providers, Error> {
+        let refused = |e: ProviderError| Error::invalid_field("CHORUS_PROVIDERS", e.to_string());
+        Ok(Providers {
+            stripe: config.stripe.clone().map(Stripe::new).transpose().map_err(refused)?.map(Arc::new),
+            paypal: config.paypal.clone().map(PayPal::new).transpose().map_err(refused)?.map(Arc::new),
+            tremendous: config.tremendous.clone().map(Tremendous::new).transpose().map_err(refused)?.map(Arc::new),
+        })
+    }
+
     pub fn of(&self, method: Method) -> Option<Arc<dyn Provider>> {
         match method {
             Method::Stripe => self.stripe.clone().map(|p| p as Arc<dyn Provider>),

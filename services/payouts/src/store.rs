@@ -102,9 +102,25 @@ impl Store {
         let holds = hold_chain(tenant, &pieces, &currency, &budget.id, &inventory.id, &payable.id, &contract.name);
         let results = Ledger::create_transfers(&mut tx, self.backend(), now, &holds).await?;
         let failure = results.iter().find(|r| !r.is_ok() && !matches!(r, TransferResult::LinkedEventFailed));
-        let (state, reason) = match failure {
-            None => (PayoutState::Held, String::new()),
-            Some(f) => (PayoutState::Requested, format!("not funded: {}", f.message())),
+        let cash_like: i64 = parts.iter().filter(|p| p.kind != PayoutKind::Product).map(|p| p.amount).sum();
+        // What the whole contract lacks, not the first refused part: the brand funds that.
+        let (state, reason, short) = match failure {
+            None => (PayoutState::Held, String::new(), 0),
+            Some(f) => {
+                let budget_now = Ledger::accounts(&mut tx, tenant, std::slice::from_ref(&budget.id)).await?;
+                let available = budget_now
+                    .first()
+                    .map_or(0, |b| b.credits_posted - b.debits_posted - b.debits_pending);
+                let short = (cash_like - available).max(shortfall(f).unwrap_or(0));
+                let shown = |minor| display(&currency, minor);
+                let reason = format!(
+                    "not funded: the campaign budget has {} available, the contract needs {}: short by {}",
+                    shown(available),
+                    shown(cash_like),
+                    shown(short)
+                );
+                (PayoutState::Requested, reason, short)
+            }
         };
         let mut made = Vec::with_capacity(parts.len());
         for (p, id) in parts.iter().zip(&ids) {
@@ -113,7 +129,6 @@ impl Store {
                 .await?;
             made.push(payout.name);
         }
-        let cash_like: i64 = parts.iter().filter(|p| p.kind != PayoutKind::Product).map(|p| p.amount).sum();
         let total: i64 = parts.iter().map(|p| p.amount).sum();
         let event = match failure {
             None => envelope(
@@ -127,15 +142,15 @@ impl Store {
                     payouts: made,
                 },
             ),
-            Some(f) => envelope(
+            Some(_) => envelope(
                 &self.clock,
                 tenant,
                 &CompensationHoldFailed {
                     contract: contract.name.clone(),
                     campaign: contract.campaign.clone(),
                     amount: Some(money(&currency, cash_like)),
-                    shortfall: Some(money(&currency, shortfall(f).unwrap_or(cash_like))),
-                    reason: f.message(),
+                    shortfall: Some(money(&currency, short)),
+                    reason: reason.clone(),
                 },
             ),
         };
@@ -651,6 +666,14 @@ fn shortfall(r: &TransferResult) -> Option<i64> {
     match r {
         TransferResult::InsufficientFunds { shortfall, .. } => Some(*shortfall),
         _ => None,
+    }
+}
+
+/// "USD 150.00", as people read money.
+fn display(currency: &str, minor: i64) -> String {
+    match chorus_catalog::money::Currency::parse(currency) {
+        Some(c) => chorus_catalog::money::Money::new(c, minor).to_string(),
+        None => format!("{minor} {currency} minor units"),
     }
 }
 

@@ -1,9 +1,10 @@
 //! The providers' settings from configuration: base URL, credentials and rate per provider. A
-//! provider without credentials is `None`, which is how `chorus up` knows to start the simulator.
+//! provider without credentials is `None`; with `CHORUS_PROVIDERS_SIMULATOR` every provider is the
+//! simulator at that URL (`chorus up` starts one and sets it when no provider is configured).
 
 use std::time::Duration;
 
-use chorus_kit::config::Reader;
+use chorus_kit::config::{Reader, Secret};
 
 use super::HttpSettings;
 use super::paypal::PayPalConfig;
@@ -11,7 +12,7 @@ use super::stripe::StripeConfig;
 use super::tremendous::TremendousConfig;
 
 /// Each configured provider; `None` where its credentials are absent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ProvidersConfig {
     pub stripe: Option<StripeConfig>,
     pub paypal: Option<PayPalConfig>,
@@ -23,6 +24,14 @@ impl ProvidersConfig {
     /// Defaults: Stripe's API (test or live follows the key), PayPal's and Tremendous's
     /// sandboxes (live must be chosen explicitly), and rates under the documented limits.
     pub fn read(r: &mut Reader<'_>) -> ProvidersConfig {
+        let base = Self::http(r);
+        if let Some(url) = r.optional("CHORUS_PROVIDERS_SIMULATOR") {
+            return Self::simulator(r, &url, &base);
+        }
+        Self::live(r, base)
+    }
+
+    fn http(r: &mut Reader<'_>) -> HttpSettings {
         let base = HttpSettings {
             timeout: r.duration_ms("CHORUS_PROVIDER_TIMEOUT_MS", 10_000),
             max_attempts: r.parse("CHORUS_PROVIDER_MAX_ATTEMPTS", 4),
@@ -36,6 +45,39 @@ impl ProvidersConfig {
             "CHORUS_PROVIDER_MAX_ATTEMPTS",
             "must be at least 1",
         );
+        base
+    }
+
+    /// Every provider at the simulator's `url` (crate chorus-providersim), with the
+    /// simulator's test credentials: what `chorus up` and the tests run against.
+    fn simulator(r: &mut Reader<'_>, url: &str, base: &HttpSettings) -> ProvidersConfig {
+        let url = url.trim_end_matches('/');
+        let mut paced = |key: &str, default: u32| HttpSettings {
+            rate_per_second: Some(r.parse(key, default)),
+            ..base.clone()
+        };
+        ProvidersConfig {
+            stripe: Some(StripeConfig {
+                base_url: url.to_owned(),
+                api_key: Secret::new("sk_test_chorus".to_owned()),
+                http: paced("CHORUS_STRIPE_RATE", 100),
+            }),
+            paypal: Some(PayPalConfig {
+                base_url: url.to_owned(),
+                client_id: "chorus-client".to_owned(),
+                client_secret: Secret::new("chorus-secret".to_owned()),
+                http: paced("CHORUS_PAYPAL_RATE", 6),
+            }),
+            tremendous: Some(TremendousConfig {
+                base_url: format!("{url}/api/v2"),
+                api_key: Secret::new("TEST_chorus".to_owned()),
+                funding_source_id: "balance".to_owned(),
+                http: paced("CHORUS_TREMENDOUS_RATE", 10),
+            }),
+        }
+    }
+
+    fn live(r: &mut Reader<'_>, base: HttpSettings) -> ProvidersConfig {
         let mut paced = |key: &str, default: u32| HttpSettings {
             rate_per_second: Some(r.parse(key, default)),
             ..base.clone()
@@ -45,13 +87,13 @@ impl ProvidersConfig {
         let stripe_http = paced("CHORUS_STRIPE_RATE", 25);
         let paypal_http = paced("CHORUS_PAYPAL_RATE", 6);
         let tremendous_http = paced("CHORUS_TREMENDOUS_RATE", 10);
-        let stripe = r.secret("CHORUS_STRIPE_API_KEY").map(|api_key| StripeConfig {
+        let stripe = r.secret_or_file("CHORUS_STRIPE_API_KEY").map(|api_key| StripeConfig {
             base_url: r.string("CHORUS_STRIPE_BASE_URL", "https://api.stripe.com"),
             api_key,
             http: stripe_http,
         });
         let paypal_id = r.optional("CHORUS_PAYPAL_CLIENT_ID");
-        let paypal_secret = r.secret("CHORUS_PAYPAL_CLIENT_SECRET");
+        let paypal_secret = r.secret_or_file("CHORUS_PAYPAL_CLIENT_SECRET");
         r.check(
             paypal_id.is_some() != paypal_secret.is_some(),
             "CHORUS_PAYPAL_CLIENT_ID",
@@ -65,7 +107,7 @@ impl ProvidersConfig {
                 client_secret,
                 http: paypal_http,
             });
-        let tremendous = r.secret("CHORUS_TREMENDOUS_API_KEY").map(|api_key| TremendousConfig {
+        let tremendous = r.secret_or_file("CHORUS_TREMENDOUS_API_KEY").map(|api_key| TremendousConfig {
             base_url: r.string("CHORUS_TREMENDOUS_BASE_URL", "https://testflight.tremendous.com/api/v2"),
             api_key,
             funding_source_id: r.string("CHORUS_TREMENDOUS_FUNDING_SOURCE", "balance"),
