@@ -584,10 +584,10 @@ impl Batch<'_> {
     fn chain(&mut self, chain: &[TransferSpec], open: bool) {
         let first = self.applied.results.len();
         let mut failed = None;
+        self.undo.clear();
         if open {
             failed = Some((chain.len() - 1, TransferResult::LinkedEventChainOpen));
         } else {
-            self.undo.clear();
             for (i, spec) in chain.iter().enumerate() {
                 let result = self.one(spec);
                 if !result.is_ok() {
@@ -1097,11 +1097,13 @@ mod tests {
     #[test]
     fn an_open_chain_fails_whole() {
         let mut b = book();
-        let mut only = hold("a", 5);
-        only.linked = true;
-        let applied = apply(&mut b, 0, &[only]);
-        assert_eq!(applied.results, vec![TransferResult::LinkedEventChainOpen]);
-        assert!(applied.created.is_empty());
+        let mut open = hold("a", 5);
+        open.linked = true;
+        // The transfer before the open chain stands (the chain's undo must not reach it).
+        let applied = apply(&mut b, 0, &[hold("before", 7), open]);
+        assert_eq!(applied.results, vec![TransferResult::Created, TransferResult::LinkedEventChainOpen]);
+        assert_eq!(applied.created, vec!["before".to_owned()]);
+        assert_eq!(b.accounts["budget"].debits_pending, 7);
     }
 
     #[test]
