@@ -29,7 +29,9 @@ struct App {
 
 async fn spawn(backend: Backend) -> App {
     let guard = TestDb::fresh(backend).await;
-    let db = Database::connect(&guard.url, &[&KIT_MIGRATIONS, &LEDGER], 8).await.unwrap();
+    let db = Database::connect(&guard.url, &[&KIT_MIGRATIONS, &LEDGER], 8)
+        .await
+        .unwrap();
     App { db, _guard: guard }
 }
 
@@ -68,11 +70,27 @@ fn hold(id: &str, debit: &str, credit: &str, amount: i64) -> TransferSpec {
 }
 
 fn post(id: &str, pending: &str, amount: i64) -> TransferSpec {
-    transfer(id, "", "", amount, TransferKind::PostPending { pending_id: pending.into() })
+    transfer(
+        id,
+        "",
+        "",
+        amount,
+        TransferKind::PostPending {
+            pending_id: pending.into(),
+        },
+    )
 }
 
 fn void(id: &str, pending: &str) -> TransferSpec {
-    transfer(id, "", "", 0, TransferKind::VoidPending { pending_id: pending.into() })
+    transfer(
+        id,
+        "",
+        "",
+        0,
+        TransferKind::VoidPending {
+            pending_id: pending.into(),
+        },
+    )
 }
 
 fn linked(mut t: TransferSpec) -> TransferSpec {
@@ -88,14 +106,18 @@ fn in_tenant(tenant: &str, mut t: TransferSpec) -> TransferSpec {
 impl App {
     async fn open(&self, accounts: &[AccountSpec]) -> Vec<AccountResult> {
         let mut tx = self.db.pool.begin().await.unwrap();
-        let r = Ledger::create_accounts(&mut tx, self.db.backend, 100, accounts).await.unwrap();
+        let r = Ledger::create_accounts(&mut tx, self.db.backend, 100, accounts)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         r
     }
 
     async fn move_at(&self, now: i64, transfers: &[TransferSpec]) -> Vec<TransferResult> {
         let mut tx = self.db.pool.begin().await.unwrap();
-        let r = Ledger::create_transfers(&mut tx, self.db.backend, now, transfers).await.unwrap();
+        let r = Ledger::create_transfers(&mut tx, self.db.backend, now, transfers)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         r
     }
@@ -141,7 +163,10 @@ impl App {
             ])
             .await;
         assert!(results.iter().all(|r| *r == AccountResult::Created), "{results:?}");
-        assert_eq!(self.one(single("fund", "funding", "budget", 1_000)).await, TransferResult::Created);
+        assert_eq!(
+            self.one(single("fund", "funding", "budget", 1_000)).await,
+            TransferResult::Created
+        );
     }
 }
 
@@ -440,7 +465,11 @@ mod books {
         let amount = 1..400_i64;
         let op = prop_oneof![
             (0..2usize, amount.clone()).prop_map(|(budget, amount)| Op::Fund { budget, amount }),
-            (0..2usize, 0..3usize, amount.clone()).prop_map(|(budget, payee, amount)| Op::Hold { budget, payee, amount }),
+            (0..2usize, 0..3usize, amount.clone()).prop_map(|(budget, payee, amount)| Op::Hold {
+                budget,
+                payee,
+                amount
+            }),
             (0..64usize, prop_oneof![Just(0_i64), 1..300_i64]).prop_map(|(of, amount)| Op::Post { of, amount }),
             (0..64usize).prop_map(|of| Op::Void { of }),
             (0..3usize, amount).prop_map(|(payee, amount)| Op::Pay { payee, amount }),
@@ -460,8 +489,15 @@ mod books {
         let mut t = match op {
             Op::Fund { budget, amount } => single(&id, "funding", BUDGETS[*budget], *amount),
             Op::Hold { budget, payee, amount } => hold(&id, BUDGETS[*budget], PAYEES[*payee], *amount),
-            Op::Post { of, amount } => post(&id, &earlier(*of, &TransferKind::Pending).map_or("none".into(), |t| t.id), *amount),
-            Op::Void { of } => void(&id, &earlier(*of, &TransferKind::Pending).map_or("none".into(), |t| t.id)),
+            Op::Post { of, amount } => post(
+                &id,
+                &earlier(*of, &TransferKind::Pending).map_or("none".into(), |t| t.id),
+                *amount,
+            ),
+            Op::Void { of } => void(
+                &id,
+                &earlier(*of, &TransferKind::Pending).map_or("none".into(), |t| t.id),
+            ),
             Op::Pay { payee, amount } => single(&id, PAYEES[*payee], "clearing", *amount),
             // The reverse of an earlier transfer, as for a payout that came back.
             Op::Reverse { of } => match earlier(*of, &TransferKind::Single) {
@@ -476,11 +512,13 @@ mod books {
 
     async fn check(db: &Database, tenant: &str, results: &[(String, TransferResult)]) -> Result<(), TestCaseError> {
         let mut conn = db.pool.acquire().await.unwrap();
-        let rows = sqlx::query("SELECT id, debit_account, credit_account, amount, kind FROM ledger_transfers WHERE tenant = $1")
-            .bind(tenant)
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
+        let rows = sqlx::query(
+            "SELECT id, debit_account, credit_account, amount, kind FROM ledger_transfers WHERE tenant = $1",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
         let mut expected: HashMap<String, Balance> = HashMap::new();
         let mut written = std::collections::HashSet::new();
         for row in &rows {
@@ -491,24 +529,37 @@ mod books {
             match kind {
                 0 => d.debits_posted += amount,
                 1 => d.debits_pending += amount,
-                2 => { d.debits_pending -= amount; d.debits_posted += amount; }
+                2 => {
+                    d.debits_pending -= amount;
+                    d.debits_posted += amount;
+                }
                 _ => d.debits_pending -= amount,
             }
             let c = expected.entry(credit).or_default();
             match kind {
                 0 => c.credits_posted += amount,
                 1 => c.credits_pending += amount,
-                2 => { c.credits_pending -= amount; c.credits_posted += amount; }
+                2 => {
+                    c.credits_pending -= amount;
+                    c.credits_posted += amount;
+                }
                 _ => c.credits_pending -= amount,
             }
         }
         for (id, r) in results {
             match r {
-                TransferResult::Created | TransferResult::Exists => prop_assert!(written.contains(id), "{id} {r:?} not written"),
+                TransferResult::Created | TransferResult::Exists => {
+                    prop_assert!(written.contains(id), "{id} {r:?} not written")
+                }
                 _ => prop_assert!(!written.contains(id), "{id} {r:?} written"),
             }
         }
-        let ids: Vec<String> = ["funding", "clearing"].iter().chain(BUDGETS.iter()).chain(PAYEES.iter()).map(|s| (*s).to_owned()).collect();
+        let ids: Vec<String> = ["funding", "clearing"]
+            .iter()
+            .chain(BUDGETS.iter())
+            .chain(PAYEES.iter())
+            .map(|s| (*s).to_owned())
+            .collect();
         let accounts = Ledger::accounts(&mut conn, tenant, &ids).await.unwrap();
         prop_assert_eq!(accounts.len(), ids.len());
         let mut total = Balance::default();
@@ -521,7 +572,12 @@ mod books {
             total.credits_posted += b.credits_posted;
             prop_assert!(b.debits_pending >= 0 && b.credits_pending >= 0);
             if a.flags.debits_must_not_exceed_credits {
-                prop_assert!(b.debits_pending + b.debits_posted <= b.credits_posted, "{} overdrawn: {:?}", a.id, b);
+                prop_assert!(
+                    b.debits_pending + b.debits_posted <= b.credits_posted,
+                    "{} overdrawn: {:?}",
+                    a.id,
+                    b
+                );
             }
         }
         prop_assert_eq!(total.debits_posted, total.credits_posted);
@@ -532,7 +588,11 @@ mod books {
     fn run(backend: Backend) {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let app = rt.block_on(spawn(backend));
-        let mut runner = TestRunner::new(Config { cases: 32, failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config {
+            cases: 32,
+            failure_persistence: None,
+            ..Config::default()
+        });
         let batches = prop::collection::vec(prop::collection::vec(op(), 1..8), 1..7);
         let case = std::sync::atomic::AtomicUsize::new(0);
         // What the cases did, so the property is known not to hold vacuously.
@@ -545,14 +605,25 @@ mod books {
                         account("funding", AccountKind::Funding, "USD", AccountFlags::default()),
                         account("clearing", AccountKind::Clearing, "USD", AccountFlags::default()),
                     ];
-                    chart.extend(BUDGETS.iter().map(|b| account(b, AccountKind::Budget, "USD", AccountFlags::NO_OVERDRAFT)));
-                    chart.extend(PAYEES.iter().map(|p| account(p, AccountKind::Payable, "USD", AccountFlags::default())));
+                    chart.extend(
+                        BUDGETS
+                            .iter()
+                            .map(|b| account(b, AccountKind::Budget, "USD", AccountFlags::NO_OVERDRAFT)),
+                    );
+                    chart.extend(
+                        PAYEES
+                            .iter()
+                            .map(|p| account(p, AccountKind::Payable, "USD", AccountFlags::default())),
+                    );
                     for a in &mut chart {
                         a.tenant = tenant.clone();
                     }
                     app.open(&chart).await;
                     // Budgets start with some money, so that holds and posts happen.
-                    let funds: Vec<TransferSpec> = BUDGETS.iter().map(|b| in_tenant(&tenant, single(&format!("seed-{b}"), "funding", b, 500))).collect();
+                    let funds: Vec<TransferSpec> = BUDGETS
+                        .iter()
+                        .map(|b| in_tenant(&tenant, single(&format!("seed-{b}"), "funding", b, 500)))
+                        .collect();
                     prop_assert!(app.move_(&funds).await.iter().all(TransferResult::is_ok));
                     let mut made: Vec<TransferSpec> = Vec::new();
                     let mut n = 0;
@@ -582,7 +653,14 @@ mod books {
             })
             .unwrap();
         let seen = seen.into_inner().unwrap();
-        for kind in ["CREATED", "POSTED", "VOIDED", "INSUFFICIENT_FUNDS", "LINKED_EVENT_FAILED", "PENDING_ALREADY_POSTED"] {
+        for kind in [
+            "CREATED",
+            "POSTED",
+            "VOIDED",
+            "INSUFFICIENT_FUNDS",
+            "LINKED_EVENT_FAILED",
+            "PENDING_ALREADY_POSTED",
+        ] {
             assert!(seen.get(kind).copied().unwrap_or(0) > 0, "no {kind} in {seen:?}");
         }
     }
