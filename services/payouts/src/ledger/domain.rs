@@ -313,7 +313,9 @@ pub enum AccountResult {
     /// Already there with the same fields: nothing changed.
     Exists,
     /// Already there with another value of `field`: nothing changed.
-    ExistsWithDifferentFields { field: &'static str },
+    ExistsWithDifferentFields {
+        field: &'static str,
+    },
 }
 
 impl AccountResult {
@@ -328,29 +330,76 @@ impl AccountResult {
 pub enum TransferResult {
     Created,
     Exists,
-    ExistsWithDifferentFields { id: String, field: &'static str },
+    ExistsWithDifferentFields {
+        id: String,
+        field: &'static str,
+    },
     /// A malformed field (an empty id, a currency that is not ISO 4217, ...).
-    Invalid { field: &'static str, reason: String },
-    InvalidAmount { amount: i64 },
-    SameAccount { account: String },
-    AccountNotFound { account: String },
-    CurrencyMismatch { account: String, account_currency: String, transfer_currency: String },
+    Invalid {
+        field: &'static str,
+        reason: String,
+    },
+    InvalidAmount {
+        amount: i64,
+    },
+    SameAccount {
+        account: String,
+    },
+    AccountNotFound {
+        account: String,
+    },
+    CurrencyMismatch {
+        account: String,
+        account_currency: String,
+        transfer_currency: String,
+    },
     /// The debit account has `debits_must_not_exceed_credits` and `amount` is more than its
     /// `balance` (credits posted minus debits posted and pending).
-    InsufficientFunds { account: String, currency: String, balance: i64, amount: i64, shortfall: i64 },
+    InsufficientFunds {
+        account: String,
+        currency: String,
+        balance: i64,
+        amount: i64,
+        shortfall: i64,
+    },
     /// The credit account has `credits_must_not_exceed_debits` and `amount` is more than its
     /// `balance` (debits posted minus credits posted and pending).
-    ExceedsDebits { account: String, currency: String, balance: i64, amount: i64, excess: i64 },
+    ExceedsDebits {
+        account: String,
+        currency: String,
+        balance: i64,
+        amount: i64,
+        excess: i64,
+    },
     /// A balance would not fit in an i64.
-    Overflow { account: String },
-    PendingNotFound { pending: String },
+    Overflow {
+        account: String,
+    },
+    PendingNotFound {
+        pending: String,
+    },
     /// The transfer named to post or void is not a pending one.
-    NotPending { pending: String },
+    NotPending {
+        pending: String,
+    },
     /// An account or currency given with a post or void differs from the pending transfer's.
-    PendingDifferentField { pending: String, field: &'static str, pending_value: String, given: String },
-    PendingAlreadyPosted { pending: String },
-    PendingAlreadyVoided { pending: String },
-    ExceedsPendingAmount { pending: String, remaining: i64, amount: i64 },
+    PendingDifferentField {
+        pending: String,
+        field: &'static str,
+        pending_value: String,
+        given: String,
+    },
+    PendingAlreadyPosted {
+        pending: String,
+    },
+    PendingAlreadyVoided {
+        pending: String,
+    },
+    ExceedsPendingAmount {
+        pending: String,
+        remaining: i64,
+        amount: i64,
+    },
     /// Another transfer of its linked chain failed; nothing of the chain was written.
     LinkedEventFailed,
     /// The batch ends inside a linked chain (its last transfer is linked).
@@ -584,10 +633,10 @@ impl Batch<'_> {
     fn chain(&mut self, chain: &[TransferSpec], open: bool) {
         let first = self.applied.results.len();
         let mut failed = None;
+        self.undo.clear();
         if open {
             failed = Some((chain.len() - 1, TransferResult::LinkedEventChainOpen));
         } else {
-            self.undo.clear();
             for (i, spec) in chain.iter().enumerate() {
                 let result = self.one(spec);
                 if !result.is_ok() {
@@ -885,7 +934,8 @@ impl Batch<'_> {
 /// and credits count, so a hold reserves what it holds.
 fn limits(debit: &Account, credit: &Account, amount: i64) -> Option<TransferResult> {
     if debit.flags.debits_must_not_exceed_credits {
-        let balance = i128::from(debit.credits_posted) - i128::from(debit.debits_posted) - i128::from(debit.debits_pending);
+        let balance =
+            i128::from(debit.credits_posted) - i128::from(debit.debits_posted) - i128::from(debit.debits_pending);
         if i128::from(amount) > balance {
             return Some(TransferResult::InsufficientFunds {
                 account: debit.id.clone(),
@@ -1029,11 +1079,27 @@ mod tests {
     }
 
     fn post(id: &str, pending: &str, amount: i64) -> TransferSpec {
-        spec(id, "", "", amount, TransferKind::PostPending { pending_id: pending.into() })
+        spec(
+            id,
+            "",
+            "",
+            amount,
+            TransferKind::PostPending {
+                pending_id: pending.into(),
+            },
+        )
     }
 
     fn void(id: &str, pending: &str) -> TransferSpec {
-        spec(id, "", "", 0, TransferKind::VoidPending { pending_id: pending.into() })
+        spec(
+            id,
+            "",
+            "",
+            0,
+            TransferKind::VoidPending {
+                pending_id: pending.into(),
+            },
+        )
     }
 
     #[test]
@@ -1042,16 +1108,32 @@ mod tests {
         let applied = apply(
             &mut b,
             10,
-            &[hold("h", 600), post("p1", "h", 200), post("p2", "h", 100), void("v", "h")],
+            &[
+                hold("h", 600),
+                post("p1", "h", 200),
+                post("p2", "h", 100),
+                void("v", "h"),
+            ],
         );
-        assert!(applied.results.iter().all(TransferResult::is_ok), "{:?}", applied.results);
+        assert!(
+            applied.results.iter().all(TransferResult::is_ok),
+            "{:?}",
+            applied.results
+        );
         let budget = b.accounts["budget"].balance();
         assert_eq!((budget.debits_pending, budget.debits_posted), (0, 300));
         let payable = b.accounts["payable"].balance();
         assert_eq!((payable.credits_pending, payable.credits_posted), (0, 300));
-        assert_eq!(b.transfers["v"].transfer.amount, 300, "the void records what it released");
+        assert_eq!(
+            b.transfers["v"].transfer.amount, 300,
+            "the void records what it released"
+        );
         assert_eq!(b.transfers["h"].hold().unwrap().state, PendingState::Voided);
-        let stamps: Vec<i64> = applied.created.iter().map(|id| b.transfers[id].transfer.timestamp).collect();
+        let stamps: Vec<i64> = applied
+            .created
+            .iter()
+            .map(|id| b.transfers[id].transfer.timestamp)
+            .collect();
         assert_eq!(stamps, vec![10, 11, 12, 13]);
         // The hold was made in this batch: it is inserted with its final state, not updated.
         assert!(applied.holds_changed.is_empty());
@@ -1097,11 +1179,16 @@ mod tests {
     #[test]
     fn an_open_chain_fails_whole() {
         let mut b = book();
-        let mut only = hold("a", 5);
-        only.linked = true;
-        let applied = apply(&mut b, 0, &[only]);
-        assert_eq!(applied.results, vec![TransferResult::LinkedEventChainOpen]);
-        assert!(applied.created.is_empty());
+        let mut open = hold("a", 5);
+        open.linked = true;
+        // The transfer before the open chain stands (the chain's undo must not reach it).
+        let applied = apply(&mut b, 0, &[hold("before", 7), open]);
+        assert_eq!(
+            applied.results,
+            vec![TransferResult::Created, TransferResult::LinkedEventChainOpen]
+        );
+        assert_eq!(applied.created, vec!["before".to_owned()]);
+        assert_eq!(b.accounts["budget"].debits_pending, 7);
     }
 
     #[test]
@@ -1109,8 +1196,15 @@ mod tests {
         let mut b = book();
         apply(&mut b, 0, &[hold("h", 5), post("p", "h", 0)]);
         let mut other = hold("h", 6);
-        let applied = apply(&mut b, 0, &[hold("h", 5), post("p", "h", 0), post("p", "h", 5), other.clone()]);
-        assert_eq!(applied.results[..3], [TransferResult::Exists, TransferResult::Exists, TransferResult::Exists]);
+        let applied = apply(
+            &mut b,
+            0,
+            &[hold("h", 5), post("p", "h", 0), post("p", "h", 5), other.clone()],
+        );
+        assert_eq!(
+            applied.results[..3],
+            [TransferResult::Exists, TransferResult::Exists, TransferResult::Exists]
+        );
         assert_eq!(
             applied.results[3],
             TransferResult::ExistsWithDifferentFields {
@@ -1182,14 +1276,24 @@ mod tests {
         let mut b = book();
         let mut s = spec("a", "payable", "budget", i64::MAX, TransferKind::Single);
         let first = apply(&mut b, 0, std::slice::from_ref(&s));
-        assert_eq!(first.results[0], TransferResult::Overflow { account: "budget".into() });
+        assert_eq!(
+            first.results[0],
+            TransferResult::Overflow {
+                account: "budget".into()
+            }
+        );
         s.amount = i64::MAX - 1000;
-        assert_eq!(apply(&mut b, 0, std::slice::from_ref(&s)).results[0], TransferResult::Created);
+        assert_eq!(
+            apply(&mut b, 0, std::slice::from_ref(&s)).results[0],
+            TransferResult::Created
+        );
         s.id = "b".into();
         s.amount = 1;
         assert_eq!(
             apply(&mut b, 0, &[s]).results[0],
-            TransferResult::Overflow { account: "budget".into() }
+            TransferResult::Overflow {
+                account: "budget".into()
+            }
         );
     }
 }

@@ -56,7 +56,8 @@ impl Ledger {
             return Ok(Vec::new());
         };
         for (i, spec) in accounts.iter().enumerate() {
-            domain::check_account(spec).map_err(|(field, reason)| Error::invalid_field(format!("accounts[{i}].{field}"), reason))?;
+            domain::check_account(spec)
+                .map_err(|(field, reason)| Error::invalid_field(format!("accounts[{i}].{field}"), reason))?;
         }
         take_write_lock(conn, backend).await?;
         // First of each id in the batch; later ones compare with it.
@@ -66,7 +67,11 @@ impl Ledger {
         for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
             inserted.extend(insert_accounts(conn, now, chunk).await?);
         }
-        let others: Vec<String> = first.keys().filter(|id| !inserted.contains(**id)).map(|id| (*id).to_owned()).collect();
+        let others: Vec<String> = first
+            .keys()
+            .filter(|id| !inserted.contains(**id))
+            .map(|id| (*id).to_owned())
+            .collect();
         let existing: HashMap<String, Account> = Ledger::accounts(conn, tenant, &others)
             .await?
             .into_iter()
@@ -83,7 +88,9 @@ impl Ledger {
             // A repeat within the batch compares with its first; otherwise with the stored one.
             let stored = match existing.get(&spec.id) {
                 Some(a) => a.spec(),
-                None => first.get(spec.id.as_str()).map_or_else(|| spec.clone(), |s| (*s).clone()),
+                None => first
+                    .get(spec.id.as_str())
+                    .map_or_else(|| spec.clone(), |s| (*s).clone()),
             };
             results.push(match domain::account_difference(&stored, spec) {
                 None => AccountResult::Exists,
@@ -132,11 +139,19 @@ impl Ledger {
         for chunk in created.chunks(ROWS_PER_STATEMENT) {
             insert_entries(conn, chunk).await?;
         }
-        let changed: Vec<&Account> = applied.accounts_changed.iter().filter_map(|id| book.accounts.get(id)).collect();
+        let changed: Vec<&Account> = applied
+            .accounts_changed
+            .iter()
+            .filter_map(|id| book.accounts.get(id))
+            .collect();
         for chunk in changed.chunks(ROWS_PER_STATEMENT) {
             update_balances(conn, tenant, chunk).await?;
         }
-        let holds: Vec<&Entry> = applied.holds_changed.iter().filter_map(|id| book.transfers.get(id)).collect();
+        let holds: Vec<&Entry> = applied
+            .holds_changed
+            .iter()
+            .filter_map(|id| book.transfers.get(id))
+            .collect();
         for chunk in holds.chunks(ROWS_PER_STATEMENT) {
             update_holds(conn, tenant, chunk).await?;
         }
@@ -192,7 +207,10 @@ impl Ledger {
             return Ok(Some(balance));
         }
         let created = Ledger::accounts(conn, tenant, &[account.to_owned()]).await?;
-        Ok(created.first().filter(|a| a.created_at <= at).map(|_| Balance::default()))
+        Ok(created
+            .first()
+            .filter(|a| a.created_at <= at)
+            .map(|_| Balance::default()))
     }
 
     /// An account's transfers in time order, each with the account's balances right after it,
@@ -242,7 +260,11 @@ impl Ledger {
 
     /// What a pending transfer held, has posted and still holds; `None` if there is no such
     /// transfer or it is not a pending one.
-    pub async fn pending_remaining(conn: &mut AnyConnection, tenant: &str, pending_id: &str) -> Result<Option<Hold>, Error> {
+    pub async fn pending_remaining(
+        conn: &mut AnyConnection,
+        tenant: &str,
+        pending_id: &str,
+    ) -> Result<Option<Hold>, Error> {
         let set = BTreeSet::from([pending_id]);
         let found = select_entries(conn, false, tenant, &set).await?;
         Ok(found.first().and_then(Entry::hold))
@@ -343,7 +365,9 @@ async fn insert_accounts(conn: &mut AnyConnection, now: i64, specs: &[&AccountSp
             .bind(now);
     }
     let rows = q.fetch_all(&mut *conn).await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0).map_err(Error::from)).collect()
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(Error::from))
+        .collect()
 }
 
 /// Accounts by id, in id order; locked (`FOR UPDATE`, PostgreSQL) when `lock`.
