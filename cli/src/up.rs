@@ -164,7 +164,11 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         outln!("  {:<10} http://{addr}/metrics", "metrics");
     }
     if let Some(sim) = &simulator {
-        outln!("  {:<10} {:<21}  Stripe, PayPal and Tremendous simulated (no provider configured)", "providers", sim.addr().to_string());
+        outln!(
+            "  {:<10} {:<21}  Stripe, PayPal and Tremendous simulated (no provider configured)",
+            "providers",
+            sim.addr().to_string()
+        );
     }
     let registry_addr = launched
         .iter()
@@ -278,7 +282,13 @@ fn identities(key_path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>
     if !pii.exists() {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| format!("no randomness for the PII key: {e}"))?;
-        write_private(&pii, &format!("k1:{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)))?;
+        write_private(
+            &pii,
+            &format!(
+                "k1:{}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
+            ),
+        )?;
     }
     settings
         .entry("payouts".into())

@@ -10,7 +10,14 @@ use crate::ledger::{AccountFlags, AccountKind, AccountSpec};
 /// Where a brand's deposits come from, per currency. It may go below zero: that is what the
 /// brand paid in.
 pub fn funding(tenant: &str, currency: &str) -> AccountSpec {
-    spec(tenant, format!("funding.{currency}"), AccountKind::Funding, currency, "", AccountFlags::default())
+    spec(
+        tenant,
+        format!("funding.{currency}"),
+        AccountKind::Funding,
+        currency,
+        "",
+        AccountFlags::default(),
+    )
 }
 
 /// A campaign's budget: never below zero, so a hold it cannot cover fails.
@@ -21,7 +28,10 @@ pub fn budget(tenant: &str, campaign_id: &str, currency: &str) -> AccountSpec {
         AccountKind::Budget,
         currency,
         &format!("campaigns/{campaign_id}"),
-        AccountFlags { debits_must_not_exceed_credits: true, ..AccountFlags::default() },
+        AccountFlags {
+            debits_must_not_exceed_credits: true,
+            ..AccountFlags::default()
+        },
     )
 }
 
@@ -45,7 +55,10 @@ pub fn payable(tenant: &str, influencer_id: &str, currency: &str) -> AccountSpec
         AccountKind::Payable,
         currency,
         &format!("influencers/{influencer_id}"),
-        AccountFlags { debits_must_not_exceed_credits: true, ..AccountFlags::default() },
+        AccountFlags {
+            debits_must_not_exceed_credits: true,
+            ..AccountFlags::default()
+        },
     )
 }
 

@@ -50,7 +50,9 @@ pub fn brand(c: &Caller) -> Result<String, Error> {
         return Err(Error::permission_denied("influencers cannot do this; their brand does"));
     }
     if c.tenant.is_empty() {
-        return Err(Error::permission_denied("the token names no tenant; budgets and payouts belong to one"));
+        return Err(Error::permission_denied(
+            "the token names no tenant; budgets and payouts belong to one",
+        ));
     }
     Ok(c.tenant.clone())
 }
@@ -58,7 +60,9 @@ pub fn brand(c: &Caller) -> Result<String, Error> {
 fn tenant_of(who: &Who) -> Result<&str, Error> {
     match who {
         Who::Brand(t) => Ok(t),
-        Who::Influencer(_) => Err(Error::permission_denied("the ledger is the brand's; influencers read their statement")),
+        Who::Influencer(_) => Err(Error::permission_denied(
+            "the ledger is the brand's; influencers read their statement",
+        )),
     }
 }
 
@@ -67,7 +71,10 @@ fn positive(m: Option<&Money>, field: &str) -> Result<Amount, Error> {
     let m = m.ok_or_else(|| Error::invalid_field(field, "required"))?;
     let a = Amount::from_proto(m).map_err(|e| Error::invalid_field(format!("{field}.{}", e.field()), e.to_string()))?;
     if m.amount_minor <= 0 {
-        return Err(Error::invalid_field(format!("{field}.amount_minor"), "must be positive"));
+        return Err(Error::invalid_field(
+            format!("{field}.amount_minor"),
+            "must be positive",
+        ));
     }
     Ok(a)
 }
@@ -75,7 +82,11 @@ fn positive(m: Option<&Money>, field: &str) -> Result<Amount, Error> {
 /// A client-chosen id: 1..64 characters of `[A-Za-z0-9._:-]`.
 fn client_id(id: &str, field: &str) -> Result<(), Error> {
     let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
-    if ok { Ok(()) } else { Err(Error::invalid_field(field, "1..64 characters of A-Z a-z 0-9 . _ : -")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(field, "1..64 characters of A-Z a-z 0-9 . _ : -"))
+    }
 }
 
 /// An account's name: "ledgerAccounts/{id}".
@@ -88,13 +99,20 @@ fn account_id<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
 }
 
 pub fn balance_of(b: &ledger::Balance, kind: ledger::AccountKind) -> Balance {
-    let credit_normal = matches!(kind, ledger::AccountKind::Budget | ledger::AccountKind::Payable | ledger::AccountKind::Clearing);
+    let credit_normal = matches!(
+        kind,
+        ledger::AccountKind::Budget | ledger::AccountKind::Payable | ledger::AccountKind::Clearing
+    );
     Balance {
         debits_pending: b.debits_pending,
         debits_posted: b.debits_posted,
         credits_pending: b.credits_pending,
         credits_posted: b.credits_posted,
-        net: if credit_normal { b.credits_posted - b.debits_posted } else { b.debits_posted - b.credits_posted },
+        net: if credit_normal {
+            b.credits_posted - b.debits_posted
+        } else {
+            b.debits_posted - b.credits_posted
+        },
     }
 }
 
@@ -131,9 +149,16 @@ pub fn transfer_of(t: &TransferSpec, at: i64) -> Transfer {
         name: format!("ledgerTransfers/{}", t.id),
         debit_account: format!("ledgerAccounts/{}", t.debit_account),
         credit_account: format!("ledgerAccounts/{}", t.credit_account),
-        amount: Some(Money { currency_code: t.currency.clone(), amount_minor: t.amount }),
+        amount: Some(Money {
+            currency_code: t.currency.clone(),
+            amount_minor: t.amount,
+        }),
         kind: kind as i32,
-        pending_transfer: if pending.is_empty() { pending } else { format!("ledgerTransfers/{pending}") },
+        pending_transfer: if pending.is_empty() {
+            pending
+        } else {
+            format!("ledgerTransfers/{pending}")
+        },
         code: t.code.clone(),
         reference: t.reference.clone(),
         create_time: Some(timestamp(at)),
@@ -170,7 +195,10 @@ impl LedgerApi {
 
 #[tonic::async_trait]
 impl LedgerService for LedgerApi {
-    async fn fund_campaign(&self, request: Request<FundCampaignRequest>) -> Result<Response<FundCampaignResponse>, Status> {
+    async fn fund_campaign(
+        &self,
+        request: Request<FundCampaignRequest>,
+    ) -> Result<Response<FundCampaignResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         caller.require(WRITE)?;
         let tenant = brand(&caller)?;
@@ -180,8 +208,12 @@ impl LedgerService for LedgerApi {
         v.absorb("", client_id(&r.deposit_id, "deposit_id"))?;
         let amount = v.take(positive(r.amount.as_ref(), "amount"))?;
         let source = match &r.source {
-            Some(fund_campaign_request::Source::ProviderCharge(s)) if !s.is_empty() && s.len() <= 200 => format!("charge:{s}"),
-            Some(fund_campaign_request::Source::BankTransfer(s)) if !s.is_empty() && s.len() <= 200 => format!("bank:{s}"),
+            Some(fund_campaign_request::Source::ProviderCharge(s)) if !s.is_empty() && s.len() <= 200 => {
+                format!("charge:{s}")
+            }
+            Some(fund_campaign_request::Source::BankTransfer(s)) if !s.is_empty() && s.len() <= 200 => {
+                format!("bank:{s}")
+            }
             _ => {
                 v.add("source", "provider_charge or bank_transfer, 1..200 characters");
                 String::new()
@@ -194,14 +226,24 @@ impl LedgerService for LedgerApi {
         let store = self.store.clone();
         let deposit_id = r.deposit_id.clone();
         // The deposit id is the idempotency key: a repeat answers the first deposit.
-        let key = if key_of(&request, "").is_empty() { format!("deposit:{deposit_id}") } else { key_of(&request, "") };
+        let key = if key_of(&request, "").is_empty() {
+            format!("deposit:{deposit_id}")
+        } else {
+            key_of(&request, "")
+        };
         let response = self
             .keys
-            .once(&caller, "FundCampaign", &key, request.get_ref(), move |claim| async move {
-                store
-                    .fund(&tenant, campaign.id(), &deposit_id, &amount.to_proto(), &source, &claim)
-                    .await
-            })
+            .once(
+                &caller,
+                "FundCampaign",
+                &key,
+                request.get_ref(),
+                move |claim| async move {
+                    store
+                        .fund(&tenant, campaign.id(), &deposit_id, &amount.to_proto(), &source, &claim)
+                        .await
+                },
+            )
             .await?;
         Ok(Response::new(response))
     }
@@ -226,11 +268,18 @@ impl LedgerService for LedgerApi {
             [] => return Err(Error::not_found(format!("a budget of {campaign}: fund it first")).into()),
             [one] => *one,
             _ => {
-                return Err(Error::invalid_field("currency_code", "the budget has several currencies: name one").into());
+                return Err(
+                    Error::invalid_field("currency_code", "the budget has several currencies: name one").into(),
+                );
             }
         };
         let c = &budget.currency;
-        let m = |minor| Some(Money { currency_code: c.clone(), amount_minor: minor });
+        let m = |minor| {
+            Some(Money {
+                currency_code: c.clone(),
+                amount_minor: minor,
+            })
+        };
         Ok(Response::new(GetCampaignBudgetResponse {
             campaign: campaign.to_string(),
             deposited: m(budget.credits_posted),
@@ -240,7 +289,10 @@ impl LedgerService for LedgerApi {
         }))
     }
 
-    async fn list_accounts(&self, request: Request<ListAccountsRequest>) -> Result<Response<ListAccountsResponse>, Status> {
+    async fn list_accounts(
+        &self,
+        request: Request<ListAccountsRequest>,
+    ) -> Result<Response<ListAccountsResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(READ)?;
         let tenant = brand(caller)?;
@@ -285,7 +337,9 @@ impl LedgerService for LedgerApi {
         let balance = if r.as_of_time.is_none() {
             account.balance()
         } else {
-            Ledger::balance_as_of(&mut conn, tenant, id, at).await?.unwrap_or_default()
+            Ledger::balance_as_of(&mut conn, tenant, id, at)
+                .await?
+                .unwrap_or_default()
         };
         Ok(Response::new(GetAccountBalanceResponse {
             balance: Some(balance_of(&balance, account.kind)),
@@ -341,10 +395,21 @@ impl PayoutsApi {
 
     fn filter(r: &ListPayoutsRequest) -> Result<Filter, Error> {
         let mut v = Violations::new();
-        let campaign = if r.campaign.is_empty() { None } else { v.take(CampaignName::from_field(&r.campaign, "campaign"))? };
-        let contract = if r.contract.is_empty() { None } else { v.take(ContractName::from_field(&r.contract, "contract"))? };
-        let influencer =
-            if r.influencer.is_empty() { None } else { v.take(InfluencerName::from_field(&r.influencer, "influencer"))? };
+        let campaign = if r.campaign.is_empty() {
+            None
+        } else {
+            v.take(CampaignName::from_field(&r.campaign, "campaign"))?
+        };
+        let contract = if r.contract.is_empty() {
+            None
+        } else {
+            v.take(ContractName::from_field(&r.contract, "contract"))?
+        };
+        let influencer = if r.influencer.is_empty() {
+            None
+        } else {
+            v.take(InfluencerName::from_field(&r.influencer, "influencer"))?
+        };
         let state = match PayoutState::try_from(r.state) {
             Ok(PayoutState::Unspecified) => None,
             Ok(s) => Some(s),
@@ -368,7 +433,11 @@ impl PayoutsApi {
     pub async fn get(&self, request: &Request<GetPayoutRequest>) -> Result<GetPayoutResponse, Error> {
         let who = reader(Caller::of(request)?)?;
         let name = PayoutName::from_field(&request.get_ref().name, "name")?;
-        let payout = self.store.payout(&who, name.id()).await?.ok_or_else(|| Error::not_found(&name))?;
+        let payout = self
+            .store
+            .payout(&who, name.id())
+            .await?
+            .ok_or_else(|| Error::not_found(&name))?;
         Ok(GetPayoutResponse { payout: Some(payout) })
     }
 
@@ -379,7 +448,10 @@ impl PayoutsApi {
         let size = paging::page_size(r.page_size, PAGE, MAX_PAGE)?;
         let query = paging::fingerprint(&("payouts", &who, &filter));
         let after: Option<String> = paging::decode(&r.page_token, query)?;
-        let mut payouts = self.store.payouts(&who, &filter, after.as_deref(), (size + 1) as i64).await?;
+        let mut payouts = self
+            .store
+            .payouts(&who, &filter, after.as_deref(), (size + 1) as i64)
+            .await?;
         let next = if payouts.len() > size {
             payouts.truncate(size);
             payouts
@@ -390,7 +462,10 @@ impl PayoutsApi {
         } else {
             String::new()
         };
-        Ok(ListPayoutsResponse { payouts, next_page_token: next })
+        Ok(ListPayoutsResponse {
+            payouts,
+            next_page_token: next,
+        })
     }
 
     pub fn keys(&self) -> &Idempotency {
@@ -412,14 +487,20 @@ mod tests {
         assert!(client_id("", "deposit_id").is_err());
         assert!(client_id("a b", "deposit_id").is_err());
         assert!(client_id(&"x".repeat(65), "deposit_id").is_err());
-        assert_eq!(account_id("ledgerAccounts/budget.c.USD", "account").unwrap(), "budget.c.USD");
+        assert_eq!(
+            account_id("ledgerAccounts/budget.c.USD", "account").unwrap(),
+            "budget.c.USD"
+        );
         assert!(account_id("accounts/x", "account").is_err());
         assert!(account_id("ledgerAccounts/a/b", "account").is_err());
     }
 
     #[test]
     fn amounts_must_be_positive_and_of_a_known_currency() {
-        let m = |c: &str, n| Money { currency_code: c.into(), amount_minor: n };
+        let m = |c: &str, n| Money {
+            currency_code: c.into(),
+            amount_minor: n,
+        };
         assert!(positive(Some(&m("USD", 100)), "amount").is_ok());
         let e = positive(Some(&m("USD", 0)), "amount").unwrap_err();
         assert_eq!(e.violations()[0].field, "amount.amount_minor");
@@ -430,7 +511,12 @@ mod tests {
 
     #[test]
     fn net_balance_reads_the_way_an_account_normally_runs() {
-        let b = ledger::Balance { debits_pending: 0, debits_posted: 300, credits_pending: 0, credits_posted: 1_000 };
+        let b = ledger::Balance {
+            debits_pending: 0,
+            debits_posted: 300,
+            credits_pending: 0,
+            credits_posted: 1_000,
+        };
         assert_eq!(balance_of(&b, ledger::AccountKind::Budget).net, 700);
         assert_eq!(balance_of(&b, ledger::AccountKind::Funding).net, -700);
     }

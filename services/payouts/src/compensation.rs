@@ -34,8 +34,16 @@ pub fn parts(contract: &Contract) -> Option<(String, Vec<Part>)> {
         .cash
         .as_ref()
         .map(|m| m.currency_code.clone())
-        .or_else(|| comp.gift_cards.iter().find_map(|g| g.value.as_ref().map(|m| m.currency_code.clone())))
-        .or_else(|| comp.products.iter().find_map(|p| p.declared_value.as_ref().map(|m| m.currency_code.clone())))?;
+        .or_else(|| {
+            comp.gift_cards
+                .iter()
+                .find_map(|g| g.value.as_ref().map(|m| m.currency_code.clone()))
+        })
+        .or_else(|| {
+            comp.products
+                .iter()
+                .find_map(|p| p.declared_value.as_ref().map(|m| m.currency_code.clone()))
+        })?;
     let mut parts = Vec::new();
     let cash = comp.cash.as_ref().map_or(0, |m| m.amount_minor);
     if cash > 0 {
@@ -90,7 +98,9 @@ pub fn parts(contract: &Contract) -> Option<(String, Vec<Part>)> {
 pub fn cash_releases(cash: i64, n: i32) -> Vec<i64> {
     let n = i64::from(n.max(1));
     let each = cash / n;
-    (0..n).map(|i| if i + 1 == n { cash - each * (n - 1) } else { each }).collect()
+    (0..n)
+        .map(|i| if i + 1 == n { cash - each * (n - 1) } else { each })
+        .collect()
 }
 
 #[cfg(test)]
@@ -102,13 +112,22 @@ mod tests {
     use super::*;
 
     fn usd(minor: i64) -> Option<Money> {
-        Some(Money { currency_code: "USD".into(), amount_minor: minor })
+        Some(Money {
+            currency_code: "USD".into(),
+            amount_minor: minor,
+        })
     }
 
     fn contract(comp: Compensation, counts: &[i32]) -> Contract {
         Contract {
             terms: Some(Terms {
-                deliverables: counts.iter().map(|&count| DeliverableTerm { count, ..Default::default() }).collect(),
+                deliverables: counts
+                    .iter()
+                    .map(|&count| DeliverableTerm {
+                        count,
+                        ..Default::default()
+                    })
+                    .collect(),
                 compensation: Some(comp),
                 ..Default::default()
             }),
@@ -132,7 +151,10 @@ mod tests {
         let c = contract(
             Compensation {
                 cash: usd(10_000),
-                gift_cards: vec![GiftCard { value: usd(2_500), brand: "Amazon".into() }],
+                gift_cards: vec![GiftCard {
+                    value: usd(2_500),
+                    brand: "Amazon".into(),
+                }],
                 products: vec![Product {
                     sku: "SKU-1".into(),
                     title: "Headphones".into(),
@@ -144,16 +166,30 @@ mod tests {
         );
         let (currency, parts) = parts(&c).unwrap();
         assert_eq!(currency, "USD");
-        let view: Vec<(&str, i64, i32)> = parts.iter().map(|p| (p.key.as_str(), p.amount, p.deliverable)).collect();
+        let view: Vec<(&str, i64, i32)> = parts
+            .iter()
+            .map(|p| (p.key.as_str(), p.amount, p.deliverable))
+            .collect();
         assert_eq!(
             view,
-            [("cash:1", 5_000, 1), ("cash:2", 5_000, 2), ("gift:0", 2_500, 2), ("product:0", 8_000, 2)]
+            [
+                ("cash:1", 5_000, 1),
+                ("cash:2", 5_000, 2),
+                ("gift:0", 2_500, 2),
+                ("product:0", 8_000, 2)
+            ]
         );
     }
 
     #[test]
     fn cash_too_small_to_split_skips_the_empty_parts() {
-        let c = contract(Compensation { cash: usd(1), ..Default::default() }, &[3]);
+        let c = contract(
+            Compensation {
+                cash: usd(1),
+                ..Default::default()
+            },
+            &[3],
+        );
         let (_, parts) = parts(&c).unwrap();
         assert_eq!(parts.len(), 1);
         assert_eq!((parts[0].key.as_str(), parts[0].amount), ("cash:3", 1));

@@ -43,13 +43,25 @@ pub async fn contract_event(store: &Store, shipments: &Shipments, e: &Envelope) 
     if let Some(p) = read::<ContractCancelled>(e) {
         let p = p?;
         return store
-            .void(GROUP, &e.id, &e.tenant, &p.contract, &format!("contract cancelled: {}", p.reason))
+            .void(
+                GROUP,
+                &e.id,
+                &e.tenant,
+                &p.contract,
+                &format!("contract cancelled: {}", p.reason),
+            )
             .await;
     }
     if let Some(p) = read::<ContractBreached>(e) {
         let p = p?;
         return store
-            .void(GROUP, &e.id, &e.tenant, &p.contract, &format!("contract breached: {}", p.reason))
+            .void(
+                GROUP,
+                &e.id,
+                &e.tenant,
+                &p.contract,
+                &format!("contract breached: {}", p.reason),
+            )
             .await;
     }
     Ok(())

@@ -13,8 +13,8 @@ pub mod events;
 pub mod ledger;
 pub mod payees;
 pub mod providers;
-pub mod runner;
 pub mod reports;
+pub mod runner;
 pub mod service;
 pub mod shipments;
 pub mod store;
@@ -73,7 +73,11 @@ impl Config {
     pub fn read(r: &mut Reader<'_>) -> Self {
         let pii_keys = r.secret_or_file("CHORUS_PII_KEYS");
         let interval_ms: u64 = r.parse("CHORUS_PAYOUT_INTERVAL_MS", 5_000);
-        r.check(!(10..=3_600_000).contains(&interval_ms), "CHORUS_PAYOUT_INTERVAL_MS", "from 10 to 3600000");
+        r.check(
+            !(10..=3_600_000).contains(&interval_ms),
+            "CHORUS_PAYOUT_INTERVAL_MS",
+            "from 10 to 3600000",
+        );
         let http_addr = r.optional("CHORUS_PAYOUTS_HTTP_ADDR").and_then(|a| {
             let parsed = a.parse().ok();
             r.check(parsed.is_none(), "CHORUS_PAYOUTS_HTTP_ADDR", "host:port");
@@ -148,10 +152,15 @@ impl chorus_kit::runtime::Service for Payouts {
         parts.task("payout-runs", move |stop| runner.run(interval, stop));
         if let Some(addr) = config.http_addr {
             let secret = config.easypost_secret.clone();
-            parts.task("carrier-webhooks", move |stop| webhooks::serve(addr, secret, shipments, stop));
+            parts.task("carrier-webhooks", move |stop| {
+                webhooks::serve(addr, secret, shipments, stop)
+            });
         }
         parts
-            .grpc(tuned!(LedgerServiceServer::new(api::LedgerApi::new(store.clone(), ctx.idempotency.clone())), ctx))
+            .grpc(tuned!(
+                LedgerServiceServer::new(api::LedgerApi::new(store.clone(), ctx.idempotency.clone())),
+                ctx
+            ))
             .grpc(tuned!(
                 PayoutsServiceServer::new(api::PayoutsApi::new(store, ctx.idempotency.clone(), extra)),
                 ctx
@@ -164,7 +173,11 @@ impl Extra {
     /// Takes back a paid cash payout through its provider; the money returns to the budget.
     pub async fn reverse(&self, tenant: &str, id: &str, reason: &str) -> Result<Payout, Error> {
         let who = store::Who::Brand(tenant.to_owned());
-        let payout = self.store.payout(&who, id).await?.ok_or_else(|| Error::not_found(format!("payouts/{id}")))?;
+        let payout = self
+            .store
+            .payout(&who, id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("payouts/{id}")))?;
         if payout.state != PayoutState::Paid as i32 || payout.kind != PayoutKind::Cash as i32 {
             return Err(crate::store::precondition(format!(
                 "payouts/{id} is {} {}: only a paid cash payout can be reversed",
@@ -193,12 +206,21 @@ impl Extra {
             description: reason.to_owned(),
             first_attempt_at: 0,
         };
-        stripe.reverse(&order, &payout.provider_reference, None).await.map_err(|e| {
-            Error::new(chorus_kit::ErrorCode::Unavailable, format!("Stripe did not reverse the transfer: {e}"))
-        })?;
+        stripe
+            .reverse(&order, &payout.provider_reference, None)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    chorus_kit::ErrorCode::Unavailable,
+                    format!("Stripe did not reverse the transfer: {e}"),
+                )
+            })?;
         let provider = "stripe";
         self.store.reversed(tenant, &payout, provider, reason).await?;
-        self.store.payout(&who, id).await?.ok_or_else(|| Error::not_found(format!("payouts/{id}")))
+        self.store
+            .payout(&who, id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("payouts/{id}")))
     }
 
     /// Compares the tenant's submitted and paid payouts with the providers' records.

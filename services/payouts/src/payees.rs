@@ -69,7 +69,9 @@ impl Record {
     /// method, or the tax form the rules require (domain::tax).
     pub fn cash_blocked(&self, today: Date) -> Option<String> {
         match Method::try_from(self.profile.cash_method).unwrap_or(Method::Unspecified) {
-            Method::Stripe if self.private.stripe_account.is_empty() => return Some("no Stripe account on file".into()),
+            Method::Stripe if self.private.stripe_account.is_empty() => {
+                return Some("no Stripe account on file".into());
+            }
             Method::Paypal if self.private.paypal_email.is_empty() => return Some("no PayPal email on file".into()),
             Method::Stripe | Method::Paypal => {}
             _ => return Some("no cash method chosen (Stripe or PayPal)".into()),
@@ -83,17 +85,27 @@ impl Record {
 
     /// Why a gift card cannot be sent yet: it goes to the payee's email.
     pub fn gift_card_blocked(&self) -> Option<String> {
-        self.private.email.is_empty().then(|| "no email on file for the gift card".into())
+        self.private
+            .email
+            .is_empty()
+            .then(|| "no email on file for the gift card".into())
     }
 
     /// The payee as the tax rules read it. Stored values were checked when written, so a
     /// value that no longer parses is left out rather than failing the run.
     pub fn domain(&self) -> rules::Payee {
-        let address = self.private.address.as_ref().and_then(|a| rules::Address::parse("address", &a.input()).ok());
-        let tax_id = tin_kind(&self.private.tin_kind)
-            .and_then(|k| rules::TaxId::parse("tax_id", k, &self.private.tax_id).ok());
+        let address = self
+            .private
+            .address
+            .as_ref()
+            .and_then(|a| rules::Address::parse("address", &a.input()).ok());
+        let tax_id =
+            tin_kind(&self.private.tin_kind).and_then(|k| rules::TaxId::parse("tax_id", k, &self.private.tax_id).ok());
         let signed = Date::parse(&self.profile.tax_form_signed_on);
-        let tax_form = match (TaxForm::try_from(self.profile.tax_form).unwrap_or(TaxForm::Missing), signed) {
+        let tax_form = match (
+            TaxForm::try_from(self.profile.tax_form).unwrap_or(TaxForm::Missing),
+            signed,
+        ) {
             (TaxForm::W9, Some(d)) => rules::TaxForm::W9 { signed_on: d },
             (TaxForm::W8ben, Some(d)) => rules::TaxForm::W8Ben { signed_on: d },
             (TaxForm::W8benE, Some(d)) => rules::TaxForm::W8BenE { signed_on: d },
@@ -166,7 +178,14 @@ fn mask_tail(s: &str, keep: usize) -> String {
     if s.is_empty() {
         return String::new();
     }
-    let tail: String = s.chars().rev().take(keep).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(keep)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("***{tail}")
 }
 
@@ -183,7 +202,11 @@ impl Payees {
     }
 
     fn binding(influencer_id: &str) -> Binding<'_> {
-        Binding { tenant: "", payee: influencer_id, field: "private" }
+        Binding {
+            tenant: "",
+            payee: influencer_id,
+            field: "private",
+        }
     }
 
     pub fn clock(&self) -> &Clock {
@@ -201,10 +224,16 @@ impl Payees {
         let profile: Vec<u8> = row.try_get(0)?;
         let sealed: String = row.try_get(1)?;
         let profile = Payee::decode(profile.as_slice()).map_err(|e| Error::internal("decode payee", e))?;
-        let opened = self.keys.open(&Sealed::from_stored(sealed), Self::binding(influencer_id))?;
+        let opened = self
+            .keys
+            .open(&Sealed::from_stored(sealed), Self::binding(influencer_id))?;
         let private: Private =
             serde_json::from_str(opened.expose()).map_err(|e| Error::internal("read a payee's sealed details", e))?;
-        Ok(Some(Record { influencer_id: influencer_id.to_owned(), profile, private }))
+        Ok(Some(Record {
+            influencer_id: influencer_id.to_owned(),
+            profile,
+            private,
+        }))
     }
 
     /// Applies what `patch` sets (non-empty fields) to the payee's profile, checked field by
@@ -212,7 +241,10 @@ impl Payees {
     pub async fn update(&self, influencer_id: &str, patch: &Payee) -> Result<Record, Error> {
         let mut record = self.get(influencer_id).await?.unwrap_or_else(|| Record {
             influencer_id: influencer_id.to_owned(),
-            profile: Payee { name: format!("payees/{influencer_id}"), ..Default::default() },
+            profile: Payee {
+                name: format!("payees/{influencer_id}"),
+                ..Default::default()
+            },
             private: Private::default(),
         });
         apply(&mut record, patch, today(self.clock.now_micros()))?;
@@ -250,7 +282,11 @@ fn apply(r: &mut Record, patch: &Payee, today: Date) -> Result<(), Error> {
     let mut v = chorus_kit::Violations::new();
     let p = &mut r.private;
     if !patch.legal_name.is_empty() {
-        v.check(patch.legal_name.chars().count() > 200, "payee.legal_name", "at most 200 characters");
+        v.check(
+            patch.legal_name.chars().count() > 200,
+            "payee.legal_name",
+            "at most 200 characters",
+        );
         p.legal_name = patch.legal_name.trim().to_owned();
     }
     if !patch.email.is_empty()
@@ -259,7 +295,10 @@ fn apply(r: &mut Record, patch: &Payee, today: Date) -> Result<(), Error> {
         p.email = e.as_str().to_owned();
     }
     if !patch.stripe_account.is_empty()
-        && let Some(a) = v.take(rules::StripeAccountId::parse("payee.stripe_account", &patch.stripe_account))?
+        && let Some(a) = v.take(rules::StripeAccountId::parse(
+            "payee.stripe_account",
+            &patch.stripe_account,
+        ))?
     {
         p.stripe_account = a.as_str().to_owned();
     }
@@ -278,7 +317,9 @@ fn apply(r: &mut Record, patch: &Payee, today: Date) -> Result<(), Error> {
             postal_code: a.postal_code.trim().to_owned(),
             country_code: a.country_code.trim().to_owned(),
         };
-        if v.take(rules::Address::parse("payee.shipping_address", &given.input()))?.is_some() {
+        if v.take(rules::Address::parse("payee.shipping_address", &given.input()))?
+            .is_some()
+        {
             p.address = Some(given);
         }
     }
@@ -306,7 +347,10 @@ fn apply(r: &mut Record, patch: &Payee, today: Date) -> Result<(), Error> {
             None => v.add("payee.tax_form_signed_on", "a date as YYYY-MM-DD"),
         }
     }
-    let has_form = !matches!(TaxForm::try_from(r.profile.tax_form), Ok(TaxForm::Unspecified | TaxForm::Missing) | Err(_));
+    let has_form = !matches!(
+        TaxForm::try_from(r.profile.tax_form),
+        Ok(TaxForm::Unspecified | TaxForm::Missing) | Err(_)
+    );
     v.check(
         has_form && r.profile.tax_form_signed_on.is_empty(),
         "payee.tax_form_signed_on",
@@ -316,7 +360,8 @@ fn apply(r: &mut Record, patch: &Payee, today: Date) -> Result<(), Error> {
         r.profile.us_person = true;
     }
     if !patch.tax_country.is_empty()
-        && v.take(rules::Country::parse("payee.tax_country", &patch.tax_country))?.is_some()
+        && v.take(rules::Country::parse("payee.tax_country", &patch.tax_country))?
+            .is_some()
     {
         r.profile.tax_country = patch.tax_country.trim().to_owned();
     }

@@ -66,14 +66,20 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
             status,
         });
     }
-    let mut answer = ReconcileResponse { compared: i32::try_from(rows.len()).unwrap_or(i32::MAX), differences: vec![] };
+    let mut answer = ReconcileResponse {
+        compared: i32::try_from(rows.len()).unwrap_or(i32::MAX),
+        differences: vec![],
+    };
     for (method, ours) in views {
         let method = Method::try_from(method).unwrap_or(Method::Unspecified);
         let Some(provider) = extra.providers.of(method) else {
             continue;
         };
         let theirs = provider.records(&ours).await.map_err(|e| {
-            Error::new(chorus_kit::ErrorCode::Unavailable, format!("{} records unavailable: {e}", provider.name()))
+            Error::new(
+                chorus_kit::ErrorCode::Unavailable,
+                format!("{} records unavailable: {e}", provider.name()),
+            )
         })?;
         for d in providers::reconcile(&ours, &theirs) {
             answer.differences.push(difference(provider.name(), &d));
@@ -86,35 +92,81 @@ fn difference(provider: &str, d: &providers::Difference) -> Difference {
     use providers::Difference as D;
     let payout = |id: &str| format!("payouts/{id}");
     let (payout, kind, reference, detail) = match d {
-        D::MissingAtProvider { payout_id } => {
-            (payout(payout_id), "missing_at_provider", String::new(), "we sent it; the provider has no record".to_owned())
-        }
-        D::UnknownToUs { reference, payout_id, amount_minor, currency, destination } => (
+        D::MissingAtProvider { payout_id } => (
+            payout(payout_id),
+            "missing_at_provider",
+            String::new(),
+            "we sent it; the provider has no record".to_owned(),
+        ),
+        D::UnknownToUs {
+            reference,
+            payout_id,
+            amount_minor,
+            currency,
+            destination,
+        } => (
             payout_id.as_deref().map(payout).unwrap_or_default(),
             "unknown_to_us",
             reference.clone(),
-            format!("the provider moved {amount_minor} {currency} minor units to {destination}; no payout of ours asked"),
+            format!(
+                "the provider moved {amount_minor} {currency} minor units to {destination}; no payout of ours asked"
+            ),
         ),
-        D::AmountDiffers { payout_id, reference, ours, theirs } => {
-            (payout(payout_id), "amount_differs", reference.clone(), format!("ours {ours}, theirs {theirs} (minor units)"))
-        }
-        D::CurrencyDiffers { payout_id, reference, ours, theirs } => {
-            (payout(payout_id), "currency_differs", reference.clone(), format!("ours {ours}, theirs {theirs}"))
-        }
-        D::StatusDiffers { payout_id, reference, ours, theirs } => {
-            (payout(payout_id), "status_differs", reference.clone(), format!("ours {ours:?}, theirs {theirs:?}"))
-        }
-        D::DestinationDiffers { payout_id, reference, .. } => (
+        D::AmountDiffers {
+            payout_id,
+            reference,
+            ours,
+            theirs,
+        } => (
+            payout(payout_id),
+            "amount_differs",
+            reference.clone(),
+            format!("ours {ours}, theirs {theirs} (minor units)"),
+        ),
+        D::CurrencyDiffers {
+            payout_id,
+            reference,
+            ours,
+            theirs,
+        } => (
+            payout(payout_id),
+            "currency_differs",
+            reference.clone(),
+            format!("ours {ours}, theirs {theirs}"),
+        ),
+        D::StatusDiffers {
+            payout_id,
+            reference,
+            ours,
+            theirs,
+        } => (
+            payout(payout_id),
+            "status_differs",
+            reference.clone(),
+            format!("ours {ours:?}, theirs {theirs:?}"),
+        ),
+        D::DestinationDiffers {
+            payout_id, reference, ..
+        } => (
             payout(payout_id),
             "destination_differs",
             reference.clone(),
             "the provider paid another destination than the payee's".to_owned(),
         ),
-        D::PaidTwice { payout_id, references } => {
-            (payout(payout_id), "paid_twice", references.join(" "), format!("{} records moved money", references.len()))
-        }
+        D::PaidTwice { payout_id, references } => (
+            payout(payout_id),
+            "paid_twice",
+            references.join(" "),
+            format!("{} records moved money", references.len()),
+        ),
     };
-    Difference { payout, kind: kind.to_owned(), provider: provider.to_owned(), provider_reference: reference, detail }
+    Difference {
+        payout,
+        kind: kind.to_owned(),
+        provider: provider.to_owned(),
+        provider_reference: reference,
+        detail,
+    }
 }
 
 /// The year's 1099-NEC report: the tenant's payouts paid in `year` (cash, gift cards at face
@@ -125,11 +177,13 @@ pub async fn tax_report(extra: &Extra, tenant: &str, year: i32, unmasked: bool) 
         .threshold(year)
         .ok_or_else(|| Error::invalid_field("year", format!("no 1099-NEC threshold is known for {year}")))?
         .clone();
-    let rows = sqlx::query("SELECT influencer_id, kind, currency, amount, paid_time FROM payouts WHERE tenant = $1 AND state = $2")
-        .bind(tenant)
-        .bind(PayoutState::Paid as i32)
-        .fetch_all(&extra.store.db().pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT influencer_id, kind, currency, amount, paid_time FROM payouts WHERE tenant = $1 AND state = $2",
+    )
+    .bind(tenant)
+    .bind(PayoutState::Paid as i32)
+    .fetch_all(&extra.store.db().pool)
+    .await?;
     let mut payments = Vec::new();
     let mut payees = BTreeMap::new();
     for r in &rows {
@@ -162,7 +216,10 @@ pub async fn tax_report(extra: &Extra, tenant: &str, year: i32, unmasked: bool) 
     let csv = tax::to_csv(&report, if unmasked { TinDisplay::Full } else { TinDisplay::Masked })?;
     Ok(GetTaxReportResponse {
         year,
-        threshold: Some(Money { currency_code: "USD".into(), amount_minor: threshold.minimum_cents }),
+        threshold: Some(Money {
+            currency_code: "USD".into(),
+            amount_minor: threshold.minimum_cents,
+        }),
         csv: csv.into_bytes(),
         rows: i32::try_from(report.rows.len()).unwrap_or(i32::MAX),
     })

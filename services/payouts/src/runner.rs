@@ -37,9 +37,27 @@ impl Providers {
     pub fn new(config: &ProvidersConfig) -> Result<Providers, Error> {
         let refused = |e: ProviderError| Error::invalid_field("CHORUS_PROVIDERS", e.to_string());
         Ok(Providers {
-            stripe: config.stripe.clone().map(Stripe::new).transpose().map_err(refused)?.map(Arc::new),
-            paypal: config.paypal.clone().map(PayPal::new).transpose().map_err(refused)?.map(Arc::new),
-            tremendous: config.tremendous.clone().map(Tremendous::new).transpose().map_err(refused)?.map(Arc::new),
+            stripe: config
+                .stripe
+                .clone()
+                .map(Stripe::new)
+                .transpose()
+                .map_err(refused)?
+                .map(Arc::new),
+            paypal: config
+                .paypal
+                .clone()
+                .map(PayPal::new)
+                .transpose()
+                .map_err(refused)?
+                .map(Arc::new),
+            tremendous: config
+                .tremendous
+                .clone()
+                .map(Tremendous::new)
+                .transpose()
+                .map_err(refused)?
+                .map(Arc::new),
         })
     }
 
@@ -77,7 +95,12 @@ struct Taken {
 
 impl Runner {
     pub fn new(store: Store, payees: Payees, providers: Providers, lease: Duration) -> Self {
-        Runner { store, payees, providers, lease }
+        Runner {
+            store,
+            payees,
+            providers,
+            lease,
+        }
     }
 
     /// Runs every `interval` until stopped.
@@ -112,23 +135,36 @@ impl Runner {
         }
         for ((_, method), batch) in batches {
             answer.submitted += i32::try_from(batch.len()).unwrap_or(i32::MAX);
-            self.submit(Method::try_from(method).unwrap_or(Method::Unspecified), batch, &mut answer)
-                .await?;
+            self.submit(
+                Method::try_from(method).unwrap_or(Method::Unspecified),
+                batch,
+                &mut answer,
+            )
+            .await?;
         }
         let mut by_method: BTreeMap<i32, Vec<Taken>> = BTreeMap::new();
         for t in known {
             by_method.entry(t.payout.method).or_default().push(t);
         }
         for (method, polled) in by_method {
-            self.poll(Method::try_from(method).unwrap_or(Method::Unspecified), polled, &mut answer)
-                .await?;
+            self.poll(
+                Method::try_from(method).unwrap_or(Method::Unspecified),
+                polled,
+                &mut answer,
+            )
+            .await?;
         }
         Ok(answer)
     }
 
     /// Approved cash and gift card payouts whose payee is ready become SUBMITTED in batches
     /// (committed before any provider call); the others are BLOCKED with the reason.
-    async fn take_approved(&self, tenant: Option<&str>, campaign_id: Option<&str>, answer: &mut RunPayoutsResponse) -> Result<(), Error> {
+    async fn take_approved(
+        &self,
+        tenant: Option<&str>,
+        campaign_id: Option<&str>,
+        answer: &mut RunPayoutsResponse,
+    ) -> Result<(), Error> {
         let rows = sqlx::query(
             "SELECT id, influencer_id, kind FROM payouts WHERE state = $1 AND kind IN ($2, $3) \
              AND ($4 = '' OR tenant = $4) AND ($5 = '' OR campaign_id = $5) ORDER BY id LIMIT 20000",
@@ -155,10 +191,18 @@ impl Runner {
             let payee = payees.get(&influencer).and_then(Option::as_ref);
             let (method, reason) = match (payee, kind == PayoutKind::Cash as i32) {
                 (None, _) => (Method::Unspecified, Some("no payee profile yet".to_owned())),
-                (Some(p), true) => (Method::try_from(p.profile.cash_method).unwrap_or(Method::Unspecified), p.cash_blocked(today)),
+                (Some(p), true) => (
+                    Method::try_from(p.profile.cash_method).unwrap_or(Method::Unspecified),
+                    p.cash_blocked(today),
+                ),
                 (Some(p), false) => (Method::Tremendous, p.gift_card_blocked()),
             };
-            let reason = reason.or_else(|| self.providers.of(method).is_none().then(|| format!("no {method:?} provider configured")));
+            let reason = reason.or_else(|| {
+                self.providers
+                    .of(method)
+                    .is_none()
+                    .then(|| format!("no {method:?} provider configured"))
+            });
             match reason {
                 Some(reason) => blocked.push((id, reason)),
                 None => go.entry(method as i32).or_default().push(id),
@@ -249,7 +293,13 @@ impl Runner {
             let Some(order) = order_of(&id, &tenant, &payout, payee, first_attempt) else {
                 continue;
             };
-            taken.push(Taken { id, batch, tenant, payout, order });
+            taken.push(Taken {
+                id,
+                batch,
+                tenant,
+                payout,
+                order,
+            });
         }
         tx.commit().await?;
         Ok(taken)
@@ -288,15 +338,30 @@ impl Runner {
         for (t, outcome) in batch.into_iter().zip(outcomes) {
             let s = match outcome {
                 Ok(Outcome::Paid { reference }) => Settled::Paid { reference },
-                Ok(Outcome::Pending { reference, reason }) => Settled::Pending { reference, reason: reason.unwrap_or_default() },
-                Ok(Outcome::Failed { reference, reason }) => Settled::Failed { reference: reference.unwrap_or_default(), reason },
-                Ok(Outcome::Returned { reference, reason }) => Settled::Failed { reference, reason: format!("returned: {reason}") },
-                Err(ProviderError::Rejected { reason }) => Settled::Failed { reference: String::new(), reason },
+                Ok(Outcome::Pending { reference, reason }) => Settled::Pending {
+                    reference,
+                    reason: reason.unwrap_or_default(),
+                },
+                Ok(Outcome::Failed { reference, reason }) => Settled::Failed {
+                    reference: reference.unwrap_or_default(),
+                    reason,
+                },
+                Ok(Outcome::Returned { reference, reason }) => Settled::Failed {
+                    reference,
+                    reason: format!("returned: {reason}"),
+                },
+                Err(ProviderError::Rejected { reason }) => Settled::Failed {
+                    reference: String::new(),
+                    reason,
+                },
                 Err(e) => {
                     // Transient or our configuration: nothing is known; the lease runs out and
                     // a later run sends it again under the same keys.
                     tracing::warn!(payout = %t.id, provider, error = %e, "payout not submitted; will retry");
-                    Settled::Pending { reference: String::new(), reason: e.to_string() }
+                    Settled::Pending {
+                        reference: String::new(),
+                        reason: e.to_string(),
+                    }
                 }
             };
             match &s {
@@ -304,7 +369,12 @@ impl Runner {
                 Settled::Pending { .. } => answer.pending += 1,
                 Settled::Failed { .. } => answer.failed += 1,
             }
-            settled.push(Settlement { id: t.id, tenant: t.tenant, payout: t.payout, outcome: s });
+            settled.push(Settlement {
+                id: t.id,
+                tenant: t.tenant,
+                payout: t.payout,
+                outcome: s,
+            });
         }
         self.store.settle(provider, settled).await
     }
@@ -316,7 +386,9 @@ fn order_of(id: &str, tenant: &str, p: &Payout, payee: &Record, first_attempt: i
     let amount = p.amount.clone().unwrap_or_default();
     let destination = match (Method::try_from(p.method).ok()?, PayoutKind::try_from(p.kind).ok()?) {
         (Method::Stripe, PayoutKind::Cash) => Destination::StripeAccount(payee.private.stripe_account.clone()),
-        (Method::Paypal, PayoutKind::Cash) => Destination::PayPal { email: payee.private.paypal_email.clone() },
+        (Method::Paypal, PayoutKind::Cash) => Destination::PayPal {
+            email: payee.private.paypal_email.clone(),
+        },
         (Method::Tremendous, PayoutKind::GiftCard) => Destination::GiftCard {
             name: payee.private.legal_name.clone(),
             email: payee.private.email.clone(),

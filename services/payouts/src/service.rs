@@ -21,7 +21,10 @@ impl PayoutsService for PayoutsApi {
         Ok(Response::new(self.get(&request).await?))
     }
 
-    async fn list_payouts(&self, request: Request<ListPayoutsRequest>) -> Result<Response<ListPayoutsResponse>, Status> {
+    async fn list_payouts(
+        &self,
+        request: Request<ListPayoutsRequest>,
+    ) -> Result<Response<ListPayoutsResponse>, Status> {
         Ok(Response::new(self.list(&request).await?))
     }
 
@@ -30,7 +33,11 @@ impl PayoutsService for PayoutsApi {
         caller.require(WRITE)?;
         let tenant = brand(caller)?;
         let r = request.get_ref();
-        let campaign = if r.campaign.is_empty() { None } else { Some(CampaignName::from_field(&r.campaign, "campaign")?) };
+        let campaign = if r.campaign.is_empty() {
+            None
+        } else {
+            Some(CampaignName::from_field(&r.campaign, "campaign")?)
+        };
         let answer = self
             .extra
             .runner
@@ -39,14 +46,21 @@ impl PayoutsService for PayoutsApi {
         Ok(Response::new(answer))
     }
 
-    async fn reverse_payout(&self, request: Request<ReversePayoutRequest>) -> Result<Response<ReversePayoutResponse>, Status> {
+    async fn reverse_payout(
+        &self,
+        request: Request<ReversePayoutRequest>,
+    ) -> Result<Response<ReversePayoutResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
         caller.require(WRITE)?;
         let tenant = brand(&caller)?;
         let r = request.get_ref();
         let mut v = chorus_kit::Violations::new();
         let name = v.take(PayoutName::from_field(&r.name, "name"))?;
-        v.check(r.reason.trim().is_empty() || r.reason.chars().count() > 500, "reason", "1..500 characters");
+        v.check(
+            r.reason.trim().is_empty() || r.reason.chars().count() > 500,
+            "reason",
+            "1..500 characters",
+        );
         v.finish()?;
         let Some(name) = name else {
             return Err(Error::invalid_field("name", "required").into());
@@ -56,14 +70,21 @@ impl PayoutsService for PayoutsApi {
         let key = key_of(&request, "");
         let payout = self
             .keys()
-            .once(&caller, "ReversePayout", &key, request.get_ref(), move |_claim| async move {
-                extra.reverse(&tenant, name.id(), &reason).await
-            })
+            .once(
+                &caller,
+                "ReversePayout",
+                &key,
+                request.get_ref(),
+                move |_claim| async move { extra.reverse(&tenant, name.id(), &reason).await },
+            )
             .await?;
         Ok(Response::new(ReversePayoutResponse { payout: Some(payout) }))
     }
 
-    async fn update_shipment(&self, request: Request<UpdateShipmentRequest>) -> Result<Response<UpdateShipmentResponse>, Status> {
+    async fn update_shipment(
+        &self,
+        request: Request<UpdateShipmentRequest>,
+    ) -> Result<Response<UpdateShipmentResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(WRITE)?;
         let tenant = brand(caller)?;
@@ -71,7 +92,11 @@ impl PayoutsService for PayoutsApi {
         let name = PayoutName::from_field(&r.name, "name")?;
         let mut v = chorus_kit::Violations::new();
         v.check(r.carrier.chars().count() > 50, "carrier", "at most 50 characters");
-        v.check(r.tracking_code.chars().count() > 100, "tracking_code", "at most 100 characters");
+        v.check(
+            r.tracking_code.chars().count() > 100,
+            "tracking_code",
+            "at most 100 characters",
+        );
         v.check(
             !r.status.is_empty() && !crate::shipments::STATUSES.contains(&r.status.as_str()),
             "status",
@@ -91,7 +116,10 @@ impl PayoutsService for PayoutsApi {
         Ok(Response::new(UpdateShipmentResponse { payout: Some(payout) }))
     }
 
-    async fn get_statement(&self, request: Request<GetStatementRequest>) -> Result<Response<GetStatementResponse>, Status> {
+    async fn get_statement(
+        &self,
+        request: Request<GetStatementRequest>,
+    ) -> Result<Response<GetStatementResponse>, Status> {
         let who = reader(Caller::of(&request)?)?;
         let r = request.get_ref();
         let influencer = InfluencerName::from_field(&r.influencer, "influencer")?;
@@ -103,7 +131,10 @@ impl PayoutsService for PayoutsApi {
         if r.year != 0 && !(2000..=2100).contains(&r.year) {
             return Err(Error::invalid_field("year", "from 2000 to 2100, or 0 for all years").into());
         }
-        let filter = Filter { influencer_id: Some(influencer.id().to_owned()), ..Filter::default() };
+        let filter = Filter {
+            influencer_id: Some(influencer.id().to_owned()),
+            ..Filter::default()
+        };
         let payouts = self.store().payouts(&who, &filter, None, 100_000).await?;
         Ok(Response::new(GetStatementResponse {
             statement: Some(statement(&influencer.to_string(), payouts, r.year)),
@@ -115,12 +146,19 @@ impl PayoutsService for PayoutsApi {
         caller.require(READ)?;
         let tenant = brand(caller)?;
         let r = request.get_ref();
-        let campaign = if r.campaign.is_empty() { None } else { Some(CampaignName::from_field(&r.campaign, "campaign")?) };
+        let campaign = if r.campaign.is_empty() {
+            None
+        } else {
+            Some(CampaignName::from_field(&r.campaign, "campaign")?)
+        };
         let answer = self.extra.reconcile(&tenant, campaign.as_ref().map(|c| c.id())).await?;
         Ok(Response::new(answer))
     }
 
-    async fn get_tax_report(&self, request: Request<GetTaxReportRequest>) -> Result<Response<GetTaxReportResponse>, Status> {
+    async fn get_tax_report(
+        &self,
+        request: Request<GetTaxReportRequest>,
+    ) -> Result<Response<GetTaxReportResponse>, Status> {
         let caller = Caller::of(&request)?;
         caller.require(READ)?;
         let tenant = brand(caller)?;
@@ -142,15 +180,25 @@ impl PayoutsService for PayoutsApi {
             .get(&me)
             .await?
             .ok_or_else(|| Error::not_found(format!("payees/{me}: set it with UpdatePayee")))?;
-        Ok(Response::new(GetPayeeResponse { payee: Some(record.masked(crate::payees::today(self.store().clock().now_micros()))) }))
+        Ok(Response::new(GetPayeeResponse {
+            payee: Some(record.masked(crate::payees::today(self.store().clock().now_micros()))),
+        }))
     }
 
-    async fn update_payee(&self, request: Request<UpdatePayeeRequest>) -> Result<Response<UpdatePayeeResponse>, Status> {
+    async fn update_payee(
+        &self,
+        request: Request<UpdatePayeeRequest>,
+    ) -> Result<Response<UpdatePayeeResponse>, Status> {
         let r = request.get_ref();
-        let patch = r.payee.as_ref().ok_or_else(|| Error::invalid_field("payee", "required"))?;
+        let patch = r
+            .payee
+            .as_ref()
+            .ok_or_else(|| Error::invalid_field("payee", "required"))?;
         let me = own_payee(Caller::of(&request)?, &patch.name, "payee.name")?;
         let record = self.extra.payees.update(&me, patch).await?;
-        Ok(Response::new(UpdatePayeeResponse { payee: Some(record.masked(crate::payees::today(self.store().clock().now_micros()))) }))
+        Ok(Response::new(UpdatePayeeResponse {
+            payee: Some(record.masked(crate::payees::today(self.store().clock().now_micros()))),
+        }))
     }
 }
 
@@ -158,17 +206,26 @@ impl PayoutsService for PayoutsApi {
 fn own_payee(caller: &Caller, name: &str, field: &str) -> Result<String, Error> {
     let payee = PayeeName::from_field(name, field)?;
     if caller.role != role::INFLUENCER {
-        return Err(Error::permission_denied("a payee profile is kept by the influencer themselves"));
+        return Err(Error::permission_denied(
+            "a payee profile is kept by the influencer themselves",
+        ));
     }
     caller.require(SELF)?;
     match caller.influencer() {
         Some(me) if me == payee.id() => Ok(me.to_owned()),
-        _ => Err(Error::permission_denied("an influencer keeps only their own payee profile")),
+        _ => Err(Error::permission_denied(
+            "an influencer keeps only their own payee profile",
+        )),
     }
 }
 
 /// States in which a released payout is owed but not yet paid.
-const OWED: [PayoutState; 4] = [PayoutState::Approved, PayoutState::Blocked, PayoutState::Submitted, PayoutState::Failed];
+const OWED: [PayoutState; 4] = [
+    PayoutState::Approved,
+    PayoutState::Blocked,
+    PayoutState::Submitted,
+    PayoutState::Failed,
+];
 
 /// An influencer's statement from their payouts: oldest first, `year` (of approval or payment)
 /// or all, with totals paid and owed per currency.
@@ -210,17 +267,28 @@ pub fn statement(influencer: &str, mut payouts: Vec<Payout>, year: i32) -> State
     let totals = |m: std::collections::BTreeMap<String, i64>| {
         m.into_iter()
             .filter(|(_, v)| *v != 0)
-            .map(|(currency_code, amount_minor)| Money { currency_code, amount_minor })
+            .map(|(currency_code, amount_minor)| Money {
+                currency_code,
+                amount_minor,
+            })
             .collect()
     };
-    Statement { influencer: influencer.to_owned(), lines, paid: totals(paid), owed: totals(owed) }
+    Statement {
+        influencer: influencer.to_owned(),
+        lines,
+        paid: totals(paid),
+        owed: totals(owed),
+    }
 }
 
 /// A payout in words, for statements.
 fn describe(p: &Payout) -> String {
     let deliverable = p.deliverable.rsplit('/').next().unwrap_or("");
     match PayoutKind::try_from(p.kind).unwrap_or(PayoutKind::Unspecified) {
-        PayoutKind::Cash => format!("cash for deliverable {deliverable} of {}", id_of(&p.contract, "contracts")),
+        PayoutKind::Cash => format!(
+            "cash for deliverable {deliverable} of {}",
+            id_of(&p.contract, "contracts")
+        ),
         PayoutKind::GiftCard => format!("{} gift card", p.gift_card_brand),
         PayoutKind::Product => p
             .shipment
@@ -265,7 +333,10 @@ mod tests {
             contract: "contracts/c".into(),
             deliverable: "contracts/c/deliverables/2".into(),
             kind: kind as i32,
-            amount: Some(Money { currency_code: "USD".into(), amount_minor: minor }),
+            amount: Some(Money {
+                currency_code: "USD".into(),
+                amount_minor: minor,
+            }),
             state: state as i32,
             gift_card_brand: "Amazon".into(),
             ..Default::default()
@@ -287,7 +358,20 @@ mod tests {
         assert_eq!(s.lines.len(), 4);
         assert_eq!(s.lines[0].description, "cash for deliverable 2 of c");
         assert_eq!(s.lines[1].description, "Amazon gift card");
-        assert_eq!(s.paid, [Money { currency_code: "USD".into(), amount_minor: 10_000 }]);
-        assert_eq!(s.owed, [Money { currency_code: "USD".into(), amount_minor: 2_500 }], "held is not owed yet, voided never");
+        assert_eq!(
+            s.paid,
+            [Money {
+                currency_code: "USD".into(),
+                amount_minor: 10_000
+            }]
+        );
+        assert_eq!(
+            s.owed,
+            [Money {
+                currency_code: "USD".into(),
+                amount_minor: 2_500
+            }],
+            "held is not owed yet, voided never"
+        );
     }
 }

@@ -43,18 +43,40 @@ impl Shipments {
     }
 
     /// Records a carrier, tracking code or status on a product payout, as the brand says.
-    pub async fn update(&self, who: &Who, id: &str, carrier: &str, tracking: &str, status: &str) -> Result<Payout, Error> {
-        let payout = self.store.payout(who, id).await?.ok_or_else(|| Error::not_found(format!("payouts/{id}")))?;
+    pub async fn update(
+        &self,
+        who: &Who,
+        id: &str,
+        carrier: &str,
+        tracking: &str,
+        status: &str,
+    ) -> Result<Payout, Error> {
+        let payout = self
+            .store
+            .payout(who, id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("payouts/{id}")))?;
         if payout.kind != PayoutKind::Product as i32 {
-            return Err(crate::store::precondition(format!("payouts/{id} is not a product payout: only products ship")));
+            return Err(crate::store::precondition(format!(
+                "payouts/{id} is not a product payout: only products ship"
+            )));
         }
         self.apply(&payout, carrier, tracking, status).await?;
-        self.store.payout(who, id).await?.ok_or_else(|| Error::not_found(format!("payouts/{id}")))
+        self.store
+            .payout(who, id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("payouts/{id}")))
     }
 
     /// A carrier tracker's event (EasyPost's `tracker.updated`), verified by the caller; each
     /// event id is applied once.
-    pub async fn tracker_event(&self, event_id: &str, tracking_code: &str, carrier: &str, status: &str) -> Result<bool, Error> {
+    pub async fn tracker_event(
+        &self,
+        event_id: &str,
+        tracking_code: &str,
+        carrier: &str,
+        status: &str,
+    ) -> Result<bool, Error> {
         let mut tx = self.store.db().pool.begin().await?;
         if !Inbox::first_time(&mut tx, self.store.clock(), "easypost", event_id).await? {
             return Ok(false);
@@ -104,7 +126,10 @@ impl Shipments {
         }
         // Released and on its way: SUBMITTED; back with the brand: FAILED; delivered: PAID
         // once released (a product delivered before its post is paid at the approval).
-        let released = matches!(state, PayoutState::Approved | PayoutState::Submitted | PayoutState::Failed);
+        let released = matches!(
+            state,
+            PayoutState::Approved | PayoutState::Submitted | PayoutState::Failed
+        );
         let next = if !released {
             state
         } else if FAILED.contains(&s.status.as_str()) {
@@ -112,7 +137,11 @@ impl Shipments {
         } else {
             PayoutState::Submitted
         };
-        let reason = if next == PayoutState::Failed { format!("shipment {}", s.status) } else { String::new() };
+        let reason = if next == PayoutState::Failed {
+            format!("shipment {}", s.status)
+        } else {
+            String::new()
+        };
         sqlx::query(
             "UPDATE payouts SET shipment = $1, tracking_code = $2, state = $3, method = $4, reason = $5, update_time = $6 \
              WHERE id = $7",
@@ -134,18 +163,32 @@ impl Shipments {
 
     /// Settles a released, delivered product as paid.
     pub async fn delivered(&self, id: &str) -> Result<(), Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM payouts WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&self.store.db().pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM payouts WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.store.db().pool)
+        .await?;
         let Some(row) = row else {
             return Ok(());
         };
         let payout = payout_of(&row)?;
         let tenant: String = row.try_get(11)?;
-        let reference = payout.shipment.as_ref().map(|s| s.tracking_code.clone()).unwrap_or_default();
+        let reference = payout
+            .shipment
+            .as_ref()
+            .map(|s| s.tracking_code.clone())
+            .unwrap_or_default();
         self.store
-            .settle(PROVIDER, vec![Settlement { id: id.to_owned(), tenant, payout, outcome: Settled::Paid { reference } }])
+            .settle(
+                PROVIDER,
+                vec![Settlement {
+                    id: id.to_owned(),
+                    tenant,
+                    payout,
+                    outcome: Settled::Paid { reference },
+                }],
+            )
             .await
     }
 

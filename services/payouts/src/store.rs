@@ -2,12 +2,12 @@
 //! transaction with the events they cause (the kit's outbox) and, for events they answer, the
 //! inbox entry that makes a redelivery harmless.
 
-use chorus_kit::{Error, ErrorCode};
 use chorus_kit::clock::{Clock, micros, timestamp};
 use chorus_kit::events::envelope;
 use chorus_kit::events::outbox::{Inbox, Outbox};
 use chorus_kit::idempotency::Claim;
 use chorus_kit::storage::{Backend, Database};
+use chorus_kit::{Error, ErrorCode};
 use chorus_proto::contracts::{Contract, DeliverableApproved};
 use chorus_proto::event::Envelope;
 use chorus_proto::payouts::*;
@@ -93,16 +93,38 @@ impl Store {
             &mut tx,
             self.backend(),
             now,
-            &[accounts::funding(tenant, &currency), budget.clone(), inventory.clone(), payable.clone()],
+            &[
+                accounts::funding(tenant, &currency),
+                budget.clone(),
+                inventory.clone(),
+                payable.clone(),
+            ],
         )
         .await?;
         let ids: Vec<String> = parts.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
-        let pieces: Vec<(&str, PayoutKind, i64)> =
-            parts.iter().zip(&ids).map(|(p, id)| (id.as_str(), p.kind, p.amount)).collect();
-        let holds = hold_chain(tenant, &pieces, &currency, &budget.id, &inventory.id, &payable.id, &contract.name);
+        let pieces: Vec<(&str, PayoutKind, i64)> = parts
+            .iter()
+            .zip(&ids)
+            .map(|(p, id)| (id.as_str(), p.kind, p.amount))
+            .collect();
+        let holds = hold_chain(
+            tenant,
+            &pieces,
+            &currency,
+            &budget.id,
+            &inventory.id,
+            &payable.id,
+            &contract.name,
+        );
         let results = Ledger::create_transfers(&mut tx, self.backend(), now, &holds).await?;
-        let failure = results.iter().find(|r| !r.is_ok() && !matches!(r, TransferResult::LinkedEventFailed));
-        let cash_like: i64 = parts.iter().filter(|p| p.kind != PayoutKind::Product).map(|p| p.amount).sum();
+        let failure = results
+            .iter()
+            .find(|r| !r.is_ok() && !matches!(r, TransferResult::LinkedEventFailed));
+        let cash_like: i64 = parts
+            .iter()
+            .filter(|p| p.kind != PayoutKind::Product)
+            .map(|p| p.amount)
+            .sum();
         // What the whole contract lacks, not the first refused part: the brand funds that.
         let (state, reason, short) = match failure {
             None => (PayoutState::Held, String::new(), 0),
@@ -125,8 +147,19 @@ impl Store {
         let mut made = Vec::with_capacity(parts.len());
         for (p, id) in parts.iter().zip(&ids) {
             let payout = new_payout(id, contract, p, &currency, now);
-            insert_payout(&mut tx, tenant, contract_id, campaign_id, influencer_id, p, &payout, state, &reason, now)
-                .await?;
+            insert_payout(
+                &mut tx,
+                tenant,
+                contract_id,
+                campaign_id,
+                influencer_id,
+                p,
+                &payout,
+                state,
+                &reason,
+                now,
+            )
+            .await?;
             made.push(payout.name);
         }
         let total: i64 = parts.iter().map(|p| p.amount).sum();
@@ -160,7 +193,13 @@ impl Store {
     /// A deliverable was approved: its cash (and, for the last one, the gift cards and
     /// products) is posted from the hold to the influencer's payable account and the payouts
     /// are approved for the next run.
-    pub async fn release(&self, consumer: &str, event_id: &str, tenant: &str, a: &DeliverableApproved) -> Result<(), Error> {
+    pub async fn release(
+        &self,
+        consumer: &str,
+        event_id: &str,
+        tenant: &str,
+        a: &DeliverableApproved,
+    ) -> Result<(), Error> {
         let now = self.now();
         let mut tx = self.db.pool.begin().await?;
         if !Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await? {
@@ -201,7 +240,9 @@ impl Store {
                 credit_account: String::new(),
                 amount,
                 currency,
-                kind: Kind::PostPending { pending_id: format!("hold.{id}") },
+                kind: Kind::PostPending {
+                    pending_id: format!("hold.{id}"),
+                },
                 linked: false,
                 code: "release".into(),
                 reference: a.deliverable.clone(),
@@ -224,20 +265,29 @@ impl Store {
     }
 
     /// The contract ended before these payouts were released: their holds are voided.
-    pub async fn void(&self, consumer: &str, event_id: &str, tenant: &str, contract: &str, reason: &str) -> Result<(), Error> {
+    pub async fn void(
+        &self,
+        consumer: &str,
+        event_id: &str,
+        tenant: &str,
+        contract: &str,
+        reason: &str,
+    ) -> Result<(), Error> {
         let now = self.now();
         let mut tx = self.db.pool.begin().await?;
         if !Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await? {
             return Ok(());
         }
         let contract_id = id_of(contract, "contracts");
-        let rows = sqlx::query("SELECT id, state, currency FROM payouts WHERE tenant = $1 AND contract_id = $2 AND state IN ($3, $4)")
-            .bind(tenant)
-            .bind(contract_id)
-            .bind(PayoutState::Held as i32)
-            .bind(PayoutState::Requested as i32)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, state, currency FROM payouts WHERE tenant = $1 AND contract_id = $2 AND state IN ($3, $4)",
+        )
+        .bind(tenant)
+        .bind(contract_id)
+        .bind(PayoutState::Held as i32)
+        .bind(PayoutState::Requested as i32)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut voids = Vec::new();
         for r in &rows {
             let id: String = r.try_get(0)?;
@@ -250,7 +300,9 @@ impl Store {
                     credit_account: String::new(),
                     amount: 0,
                     currency: r.try_get(2)?,
-                    kind: Kind::VoidPending { pending_id: format!("hold.{id}") },
+                    kind: Kind::VoidPending {
+                        pending_id: format!("hold.{id}"),
+                    },
                     linked: false,
                     code: "void".into(),
                     reference: contract.to_owned(),
@@ -304,7 +356,12 @@ impl Store {
         match results.first() {
             Some(TransferResult::Created | TransferResult::Exists) => {}
             Some(r) => return Err(precondition(r.message())),
-            None => return Err(Error::new(ErrorCode::Internal, "fund a campaign: the ledger answered nothing")),
+            None => {
+                return Err(Error::new(
+                    ErrorCode::Internal,
+                    "fund a campaign: the ledger answered nothing",
+                ));
+            }
         }
         let account = Ledger::accounts(&mut tx, tenant, std::slice::from_ref(&budget.id))
             .await?
@@ -336,7 +393,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         // Per contract: its payouts' ids, kinds and amounts, and one of its payouts.
-        let mut contracts: Vec<(String, Vec<(String, PayoutKind, i64)>, Payout)> = Vec::new();
+        let mut contracts: Vec<(String, Vec<Piece>, Payout)> = Vec::new();
         for r in &rows {
             let contract_id: String = r.try_get(0)?;
             let piece = (
@@ -363,9 +420,20 @@ impl Store {
             let influencer_id = id_of(&sample.influencer, "influencers");
             let payable = accounts::payable(tenant, influencer_id, currency);
             let refs: Vec<(&str, PayoutKind, i64)> = pieces.iter().map(|(id, k, a)| (id.as_str(), *k, *a)).collect();
-            let chain = hold_chain(tenant, &refs, currency, &budget.id, &inventory.id, &payable.id, &sample.contract);
+            let chain = hold_chain(
+                tenant,
+                &refs,
+                currency,
+                &budget.id,
+                &inventory.id,
+                &payable.id,
+                &sample.contract,
+            );
             let results = Ledger::create_transfers(&mut tx, self.backend(), now, &chain).await?;
-            if !results.iter().all(|r| matches!(r, TransferResult::Created | TransferResult::Exists)) {
+            if !results
+                .iter()
+                .all(|r| matches!(r, TransferResult::Created | TransferResult::Exists))
+            {
                 continue;
             }
             for (id, _, _) in pieces {
@@ -404,7 +472,13 @@ impl Store {
     }
 
     /// Payouts newest first, filtered; `after` is the last id of the previous page.
-    pub async fn payouts(&self, who: &Who, filter: &Filter, after: Option<&str>, limit: i64) -> Result<Vec<Payout>, Error> {
+    pub async fn payouts(
+        &self,
+        who: &Who,
+        filter: &Filter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Payout>, Error> {
         let (column, value) = who.scope();
         let mut sql = format!("SELECT {COLUMNS} FROM payouts WHERE {column} = $1");
         let mut binds: Vec<String> = vec![value.to_owned()];
@@ -537,15 +611,17 @@ impl Store {
         let clearing = accounts::clearing(tenant, provider, currency);
         let budget = accounts::budget(tenant, id_of(&payout.campaign, "campaigns"), currency);
         let mut tx = self.db.pool.begin().await?;
-        let done = sqlx::query("UPDATE payouts SET state = $1, reason = $2, update_time = $3 WHERE id = $4 AND tenant = $5 AND state = $6")
-            .bind(PayoutState::Reversed as i32)
-            .bind(reason)
-            .bind(now)
-            .bind(id)
-            .bind(tenant)
-            .bind(PayoutState::Paid as i32)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE payouts SET state = $1, reason = $2, update_time = $3 WHERE id = $4 AND tenant = $5 AND state = $6",
+        )
+        .bind(PayoutState::Reversed as i32)
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .bind(tenant)
+        .bind(PayoutState::Paid as i32)
+        .execute(&mut *tx)
+        .await?;
         if done.rows_affected() != 1 {
             return Err(precondition(format!("payouts/{id} is no longer paid")));
         }
@@ -561,10 +637,18 @@ impl Store {
             code: "reversal".into(),
             reference: payout.name.clone(),
         };
-        match Ledger::create_transfers(&mut tx, self.backend(), now, std::slice::from_ref(&spec)).await?.first() {
+        match Ledger::create_transfers(&mut tx, self.backend(), now, std::slice::from_ref(&spec))
+            .await?
+            .first()
+        {
             Some(TransferResult::Created | TransferResult::Exists) => {}
             Some(r) => return Err(precondition(r.message())),
-            None => return Err(Error::new(ErrorCode::Internal, "reverse a payout: the ledger answered nothing")),
+            None => {
+                return Err(Error::new(
+                    ErrorCode::Internal,
+                    "reverse a payout: the ledger answered nothing",
+                ));
+            }
         }
         let event = envelope(
             &self.clock,
@@ -582,7 +666,11 @@ impl Store {
     }
 
     /// Commits `tx` with `events`, and wakes the relay.
-    pub(crate) async fn commit_with(&self, mut tx: sqlx::Transaction<'static, sqlx::Any>, events: Vec<Envelope>) -> Result<(), Error> {
+    pub(crate) async fn commit_with(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        events: Vec<Envelope>,
+    ) -> Result<(), Error> {
         if !events.is_empty() {
             self.outbox.add_many(&mut tx, TOPIC, &events).await?;
         }
@@ -597,10 +685,18 @@ impl Store {
 /// What became of a submitted payout.
 #[derive(Debug, Clone)]
 pub enum Settled {
-    Paid { reference: String },
+    Paid {
+        reference: String,
+    },
     /// Not final yet; `reason` says why when the provider or the transport says (UNCLAIMED).
-    Pending { reference: String, reason: String },
-    Failed { reference: String, reason: String },
+    Pending {
+        reference: String,
+        reason: String,
+    },
+    Failed {
+        reference: String,
+        reason: String,
+    },
 }
 
 /// A payout and what its provider (or carrier) said of it.
@@ -638,7 +734,12 @@ fn hold_chain(
         .map(|(i, (id, kind, amount))| TransferSpec {
             id: format!("hold.{id}"),
             tenant: tenant.to_owned(),
-            debit_account: if *kind == PayoutKind::Product { inventory } else { budget }.to_owned(),
+            debit_account: if *kind == PayoutKind::Product {
+                inventory
+            } else {
+                budget
+            }
+            .to_owned(),
             credit_account: payable.to_owned(),
             amount: *amount,
             currency: currency.to_owned(),
@@ -650,6 +751,9 @@ fn hold_chain(
         .collect()
 }
 
+/// A payout's id, kind and amount: what its hold needs.
+type Piece = (String, PayoutKind, i64);
+
 /// FAILED_PRECONDITION with `message`.
 pub(crate) fn precondition(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::FailedPrecondition, message)
@@ -658,7 +762,10 @@ pub(crate) fn precondition(message: impl Into<String>) -> Error {
 /// The ledger refused what the service's own bookkeeping asked: a bug, logged whole.
 fn ledger_refused(context: &str, r: &TransferResult) -> Error {
     tracing::error!(reason = r.reason(), detail = %r.message(), "{context}: the ledger refused");
-    Error::new(ErrorCode::Internal, format!("{context}: the ledger refused ({})", r.reason()))
+    Error::new(
+        ErrorCode::Internal,
+        format!("{context}: the ledger refused ({})", r.reason()),
+    )
 }
 
 /// What a refused hold lacked, when the budget was short.
@@ -678,12 +785,17 @@ fn display(currency: &str, minor: i64) -> String {
 }
 
 fn money(currency: &str, minor: i64) -> Money {
-    Money { currency_code: currency.to_owned(), amount_minor: minor }
+    Money {
+        currency_code: currency.to_owned(),
+        amount_minor: minor,
+    }
 }
 
 /// The id in a resource name ("contracts/abc" -> "abc"); the name itself when it has no prefix.
 pub fn id_of<'a>(name: &'a str, collection: &str) -> &'a str {
-    name.strip_prefix(collection).and_then(|r| r.strip_prefix('/')).unwrap_or(name)
+    name.strip_prefix(collection)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(name)
 }
 
 fn new_payout(id: &str, contract: &Contract, p: &Part, currency: &str, now: i64) -> Payout {
@@ -695,7 +807,11 @@ fn new_payout(id: &str, contract: &Contract, p: &Part, currency: &str, now: i64)
         deliverable: format!("{}/deliverables/{}", contract.name, p.deliverable),
         kind: p.kind as i32,
         amount: Some(money(currency, p.amount)),
-        gift_card_brand: if p.kind == PayoutKind::GiftCard { p.label.clone() } else { String::new() },
+        gift_card_brand: if p.kind == PayoutKind::GiftCard {
+            p.label.clone()
+        } else {
+            String::new()
+        },
         shipment: (p.kind == PayoutKind::Product).then(|| Shipment {
             sku: p.label.clone(),
             title: p.title.clone(),
@@ -721,7 +837,11 @@ async fn insert_payout(
     reason: &str,
     now: i64,
 ) -> Result<(), Error> {
-    let currency = payout.amount.as_ref().map(|m| m.currency_code.clone()).unwrap_or_default();
+    let currency = payout
+        .amount
+        .as_ref()
+        .map(|m| m.currency_code.clone())
+        .unwrap_or_default();
     sqlx::query(
         "INSERT INTO payouts (id, tenant, contract_id, campaign_id, influencer_id, part, deliverable, state, kind, \
          currency, amount, reason, body, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",

@@ -27,7 +27,10 @@ struct Hooks {
 pub fn router(secret: Option<Secret<String>>, shipments: Shipments) -> Router {
     Router::new()
         .route("/webhooks/easypost", post(easypost_event))
-        .with_state(Hooks { secret: secret.map(Arc::new), shipments })
+        .with_state(Hooks {
+            secret: secret.map(Arc::new),
+            shipments,
+        })
 }
 
 /// Serves the webhooks on `addr` until stopped.

@@ -43,23 +43,32 @@ async fn spawn(backend: Backend) -> App {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let mut stack = Stack::with_clock(backend, Clock::manual(START));
     let db = stack.database().await;
-    let payouts = stack
-        .launch(&chorus_payouts::SERVICE, &db, &settings(&sim))
-        .await;
+    let payouts = stack.launch(&chorus_payouts::SERVICE, &db, &settings(&sim)).await;
     let brand = stack.token("acme", &["payouts.read", "payouts.write"]);
-    App { stack, payouts, sim, brand }
+    App {
+        stack,
+        payouts,
+        sim,
+        brand,
+    }
 }
 
 fn settings(sim: &Simulator) -> Vec<(&'static str, String)> {
     vec![
-        ("CHORUS_PII_KEYS", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned()),
+        (
+            "CHORUS_PII_KEYS",
+            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
+        ),
         ("CHORUS_PROVIDERS_SIMULATOR", sim.stripe_url()),
         ("CHORUS_PAYOUT_INTERVAL_MS", "100".to_owned()),
     ]
 }
 
 fn usd(minor: i64) -> Option<Money> {
-    Some(Money { currency_code: "USD".into(), amount_minor: minor })
+    Some(Money {
+        currency_code: "USD".into(),
+        amount_minor: minor,
+    })
 }
 
 fn contract(name: &str, influencer: &str, cash: i64, gift: i64, product: i64) -> Contract {
@@ -68,12 +77,27 @@ fn contract(name: &str, influencer: &str, cash: i64, gift: i64, product: i64) ->
         campaign: CAMPAIGN.into(),
         influencer: influencer.into(),
         terms: Some(Terms {
-            deliverables: vec![DeliverableTerm { count: 2, ..Default::default() }],
+            deliverables: vec![DeliverableTerm {
+                count: 2,
+                ..Default::default()
+            }],
             compensation: Some(Compensation {
                 cash: (cash > 0).then(|| usd(cash)).flatten(),
-                gift_cards: if gift > 0 { vec![GiftCard { value: usd(gift), brand: "Amazon".into() }] } else { vec![] },
+                gift_cards: if gift > 0 {
+                    vec![GiftCard {
+                        value: usd(gift),
+                        brand: "Amazon".into(),
+                    }]
+                } else {
+                    vec![]
+                },
                 products: if product > 0 {
-                    vec![Product { sku: "SKU-1".into(), title: "Harness".into(), declared_value: usd(product), quantity: 1 }]
+                    vec![Product {
+                        sku: "SKU-1".into(),
+                        title: "Harness".into(),
+                        declared_value: usd(product),
+                        quantity: 1,
+                    }]
                 } else {
                     vec![]
                 },
@@ -124,7 +148,10 @@ impl App {
     async fn budget(&self) -> GetCampaignBudgetResponse {
         self.ledger()
             .await
-            .get_campaign_budget(GetCampaignBudgetRequest { campaign: CAMPAIGN.into(), currency_code: String::new() })
+            .get_campaign_budget(GetCampaignBudgetRequest {
+                campaign: CAMPAIGN.into(),
+                currency_code: String::new(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -134,7 +161,10 @@ impl App {
         let mut p = self
             .payouts(&self.brand)
             .await
-            .list_payouts(ListPayoutsRequest { contract: contract.into(), ..Default::default() })
+            .list_payouts(ListPayoutsRequest {
+                contract: contract.into(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner()
@@ -346,7 +376,9 @@ impl App {
     async fn run(&self) -> RunPayoutsResponse {
         self.payouts(&self.brand)
             .await
-            .run_payouts(RunPayoutsRequest { campaign: CAMPAIGN.into() })
+            .run_payouts(RunPayoutsRequest {
+                campaign: CAMPAIGN.into(),
+            })
             .await
             .unwrap()
             .into_inner()

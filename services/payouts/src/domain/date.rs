@@ -12,7 +12,11 @@ pub struct Date {
 
 impl Date {
     /// 1970-01-01.
-    pub const EPOCH: Date = Date { year: 1970, month: 1, day: 1 };
+    pub const EPOCH: Date = Date {
+        year: 1970,
+        month: 1,
+        day: 1,
+    };
 
     /// A real date or None (30 February, month 13).
     pub fn new(year: i32, month: u8, day: u8) -> Option<Date> {

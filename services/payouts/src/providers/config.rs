@@ -107,12 +107,14 @@ impl ProvidersConfig {
                 client_secret,
                 http: paypal_http,
             });
-        let tremendous = r.secret_or_file("CHORUS_TREMENDOUS_API_KEY").map(|api_key| TremendousConfig {
-            base_url: r.string("CHORUS_TREMENDOUS_BASE_URL", "https://testflight.tremendous.com/api/v2"),
-            api_key,
-            funding_source_id: r.string("CHORUS_TREMENDOUS_FUNDING_SOURCE", "balance"),
-            http: tremendous_http,
-        });
+        let tremendous = r
+            .secret_or_file("CHORUS_TREMENDOUS_API_KEY")
+            .map(|api_key| TremendousConfig {
+                base_url: r.string("CHORUS_TREMENDOUS_BASE_URL", "https://testflight.tremendous.com/api/v2"),
+                api_key,
+                funding_source_id: r.string("CHORUS_TREMENDOUS_FUNDING_SOURCE", "balance"),
+                http: tremendous_http,
+            });
         ProvidersConfig {
             stripe,
             paypal,
