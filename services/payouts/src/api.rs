@@ -181,6 +181,20 @@ fn spec_of(t: &ledger::Transfer) -> TransferSpec {
     }
 }
 
+/// The tenant's account `id`, or NOT_FOUND naming `name`.
+async fn one_account(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    id: &str,
+    name: &str,
+) -> Result<ledger::Account, Error> {
+    Ledger::accounts(conn, tenant, &[id.to_owned()])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::not_found(name))
+}
+
 #[derive(Debug, Clone)]
 pub struct LedgerApi {
     store: Store,
@@ -327,11 +341,7 @@ impl LedgerService for LedgerApi {
         let r = request.get_ref();
         let id = account_id(&r.account, "account")?;
         let mut conn = self.store.db().pool.acquire().await.map_err(Error::from)?;
-        let account = Ledger::accounts(&mut conn, tenant, &[id.to_owned()])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::not_found(&r.account))?;
+        let account = one_account(&mut conn, tenant, id, &r.account).await?;
         let now = self.store.clock().now_micros();
         let at = r.as_of_time.as_ref().map_or(now, micros);
         let balance = if r.as_of_time.is_none() {
@@ -361,11 +371,7 @@ impl LedgerService for LedgerApi {
         let query = paging::fingerprint(&("transfers", tenant, id));
         let after: Option<i64> = paging::decode(&r.page_token, query)?;
         let mut conn = self.store.db().pool.acquire().await.map_err(Error::from)?;
-        let account = Ledger::accounts(&mut conn, tenant, &[id.to_owned()])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::not_found(&r.account))?;
+        let account = one_account(&mut conn, tenant, id, &r.account).await?;
         let (entries, next) = Ledger::history(&mut conn, tenant, id, after, size).await?;
         Ok(Response::new(ListAccountTransfersResponse {
             entries: entries

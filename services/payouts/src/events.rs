@@ -40,29 +40,13 @@ pub async fn contract_event(store: &Store, shipments: &Shipments, e: &Envelope) 
             .after_release(&e.tenant, crate::store::id_of(&p.contract, "contracts"))
             .await;
     }
-    if let Some(p) = read::<ContractCancelled>(e) {
-        let p = p?;
-        return store
-            .void(
-                GROUP,
-                &e.id,
-                &e.tenant,
-                &p.contract,
-                &format!("contract cancelled: {}", p.reason),
-            )
-            .await;
-    }
-    if let Some(p) = read::<ContractBreached>(e) {
-        let p = p?;
-        return store
-            .void(
-                GROUP,
-                &e.id,
-                &e.tenant,
-                &p.contract,
-                &format!("contract breached: {}", p.reason),
-            )
-            .await;
-    }
+    // A contract that ends unpaid voids what is still held.
+    let ended = match (read::<ContractCancelled>(e), read::<ContractBreached>(e)) {
+        (Some(p), _) => p.map(|p| (p.contract, format!("contract cancelled: {}", p.reason))),
+        (_, Some(p)) => p.map(|p| (p.contract, format!("contract breached: {}", p.reason))),
+        (None, None) => return Ok(()),
+    };
+    let (contract, reason) = ended?;
+    store.void(GROUP, &e.id, &e.tenant, &contract, &reason).await?;
     Ok(())
 }
