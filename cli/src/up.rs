@@ -351,7 +351,10 @@ mod tests {
 
     #[test]
     fn only_runs_the_named_services_and_the_issuer() {
-        assert_eq!(names(&chosen(&[])), ["identity", "registry", "matching", "contracts"]);
+        assert_eq!(
+            names(&chosen(&[])),
+            ["identity", "registry", "matching", "contracts", "payouts"]
+        );
         assert_eq!(names(&chosen(&["registry".to_owned()])), ["identity", "registry"]);
         assert_eq!(
             names(&chosen(&["matching".to_owned(), "identity".to_owned()])),
@@ -360,7 +363,7 @@ mod tests {
         assert!(
             service_name("billing")
                 .unwrap_err()
-                .contains("services: identity, registry, matching, contracts")
+                .contains("services: identity, registry, matching, contracts, payouts")
         );
     }
 }

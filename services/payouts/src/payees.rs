@@ -308,8 +308,14 @@ fn apply(r: &mut Record, patch: &Payee, today: Date) -> Result<(), Error> {
         p.paypal_email = e.as_str().to_owned();
     }
     if let Some(a) = &patch.shipping_address {
+        // The recipient defaults to the legal name, given now or on file.
+        let name = [a.name.trim(), patch.legal_name.trim(), p.legal_name.as_str()]
+            .into_iter()
+            .find(|n| !n.is_empty())
+            .unwrap_or_default()
+            .to_owned();
         let given = PrivateAddress {
-            name: a.name.trim().to_owned(),
+            name,
             line1: a.line1.trim().to_owned(),
             line2: a.line2.trim().to_owned(),
             city: a.city.trim().to_owned(),

@@ -166,7 +166,7 @@ impl Runner {
         answer: &mut RunPayoutsResponse,
     ) -> Result<(), Error> {
         let rows = sqlx::query(
-            "SELECT id, influencer_id, kind FROM payouts WHERE state = $1 AND kind IN ($2, $3) \
+            "SELECT id, influencer_id, kind, reason FROM payouts WHERE state IN ($1, $6) AND kind IN ($2, $3) \
              AND ($4 = '' OR tenant = $4) AND ($5 = '' OR campaign_id = $5) ORDER BY id LIMIT 20000",
         )
         .bind(PayoutState::Approved as i32)
@@ -174,6 +174,9 @@ impl Runner {
         .bind(PayoutKind::GiftCard as i32)
         .bind(tenant.unwrap_or(""))
         .bind(campaign_id.unwrap_or(""))
+        // Blocked ones are looked at again each run: a provider configured since, a form
+        // filed, are enough to pay them.
+        .bind(PayoutState::Blocked as i32)
         .fetch_all(&self.store.db().pool)
         .await?;
         let today = crate::payees::today(self.store.clock().now_micros());
@@ -203,7 +206,10 @@ impl Runner {
                     .is_none()
                     .then(|| format!("no {method:?} provider configured"))
             });
+            let was: String = r.try_get(3)?;
             match reason {
+                // Still blocked for the same reason: nothing to write.
+                Some(reason) if reason == was => answer.blocked += 1,
                 Some(reason) => blocked.push((id, reason)),
                 None => go.entry(method as i32).or_default().push(id),
             }
@@ -211,14 +217,16 @@ impl Runner {
         let now = self.store.clock().now_micros();
         let mut tx = self.store.db().pool.begin().await?;
         for (id, reason) in &blocked {
-            sqlx::query("UPDATE payouts SET state = $1, reason = $2, update_time = $3 WHERE id = $4 AND state = $5")
-                .bind(PayoutState::Blocked as i32)
-                .bind(reason)
-                .bind(now)
-                .bind(id)
-                .bind(PayoutState::Approved as i32)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE payouts SET state = $1, reason = $2, update_time = $3 WHERE id = $4 AND state IN ($5, $1)",
+            )
+            .bind(PayoutState::Blocked as i32)
+            .bind(reason)
+            .bind(now)
+            .bind(id)
+            .bind(PayoutState::Approved as i32)
+            .execute(&mut *tx)
+            .await?;
         }
         answer.blocked += i32::try_from(blocked.len()).unwrap_or(i32::MAX);
         for (method, ids) in go {
@@ -227,8 +235,8 @@ impl Runner {
                 for id in chunk {
                     // Leased already expired, so the in-flight pass right after takes it up.
                     sqlx::query(
-                        "UPDATE payouts SET state = $1, method = $2, batch = $3, lease_until = 0, \
-                         first_attempt = $4, submit_time = $4, update_time = $4 WHERE id = $5 AND state = $6",
+                        "UPDATE payouts SET state = $1, method = $2, batch = $3, lease_until = 0, reason = '', \
+                         first_attempt = $4, submit_time = $4, update_time = $4 WHERE id = $5 AND state IN ($6, $7)",
                     )
                     .bind(PayoutState::Submitted as i32)
                     .bind(method)
@@ -236,6 +244,7 @@ impl Runner {
                     .bind(now)
                     .bind(id)
                     .bind(PayoutState::Approved as i32)
+                    .bind(PayoutState::Blocked as i32)
                     .execute(&mut *tx)
                     .await?;
                 }

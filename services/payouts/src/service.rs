@@ -174,12 +174,12 @@ impl PayoutsService for PayoutsApi {
 
     async fn get_payee(&self, request: Request<GetPayeeRequest>) -> Result<Response<GetPayeeResponse>, Status> {
         let me = own_payee(Caller::of(&request)?, &request.get_ref().name, "name")?;
-        let record = self
-            .extra
-            .payees
-            .get(&me)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("payees/{me}: set it with UpdatePayee")))?;
+        let record = self.extra.payees.get(&me).await?.ok_or_else(|| {
+            Error::new(
+                chorus_kit::ErrorCode::NotFound,
+                format!("payees/{me} has no profile yet: set it with UpdatePayee"),
+            )
+        })?;
         Ok(Response::new(GetPayeeResponse {
             payee: Some(record.masked(crate::payees::today(self.store().clock().now_micros()))),
         }))
