@@ -20,7 +20,7 @@ use chorus_proto::payouts::ledger_service_client::LedgerServiceClient;
 use chorus_proto::payouts::payouts_service_client::PayoutsServiceClient;
 use chorus_proto::payouts::*;
 use chorus_proto::types::Money;
-use chorus_providersim::{ItemOutcome, SendError, SimConfig, Simulator};
+use chorus_providersim::{ItemOutcome, Provider, SendError, SimConfig, Simulator};
 use chorus_testkit::{Authed, Backend, Stack, eventually, on_both_backends};
 use tokio::sync::Mutex;
 use tonic::Code;
@@ -738,6 +738,41 @@ on_both_backends! { spawn;
         // Ben's money stays owed to him until he fixes his details.
         let payable = app.balance(&format!("payable.{}.USD", &BEN[12..])).await;
         assert_eq!(payable.credits_posted - payable.debits_posted, 15_000);
+        app.assert_balanced().await;
+    };
+
+    a_stripe_payout_refused_for_funds_stays_owed_and_is_paid_to_the_new_account_once => |app: App| async move {
+        app.fund(100_000).await;
+        app.sim.set_balance(Provider::Stripe, Some(10_000));
+        app.set_payee(ANA, payee(ANA, "acct_ana1", "US", TaxForm::W9, "123-45-6789")).await;
+        app.activate(contract(C1, ANA, 30_000, 0, 0)).await;
+        app.approve(C1, ANA).await;
+        let run = app.run().await;
+        assert_eq!((run.failed, run.paid), (1, 0), "{run:?}");
+        let a = app.payout(C1, CASH).await;
+        assert_eq!(state_name(&a), "PAYOUT_STATE_FAILED");
+        assert!(a.failure_reason.contains("balance_insufficient"), "{}", a.failure_reason);
+        let failed = app.await_events::<PayoutFailed>(1).await;
+        assert_eq!((failed[0].payout.as_str(), failed[0].provider.as_str()), (a.name.as_str(), "stripe"));
+        // A failed payout waits for its payee: later runs leave it alone.
+        app.stack.clock.advance(Duration::from_secs(60)).unwrap();
+        assert_eq!(app.run().await, RunPayoutsResponse::default());
+        assert_eq!(app.balance(&format!("payable.{}.USD", &ANA[12..])).await.credits_posted, 30_000);
+
+        // The platform is funded and Ana names another account: paid there, once.
+        app.sim.set_balance(Provider::Stripe, None);
+        app.set_payee(ANA, Payee { name: format!("payees/{}", &ANA[12..]), stripe_account: "acct_ana2".into(), ..Default::default() }).await;
+        app.stack.clock.advance(Duration::from_secs(60)).unwrap();
+        let run = app.run().await;
+        assert_eq!((run.paid, run.failed), (1, 0), "{run:?}");
+        app.stack.clock.advance(Duration::from_secs(60)).unwrap();
+        app.run().await;
+        assert_eq!((app.sim.movements("acct_ana2"), app.sim.movements("acct_ana1")), (1, 0));
+        let a = app.payout(C1, CASH).await;
+        assert_eq!((state_name(&a), a.failure_reason.as_str()), ("PAYOUT_STATE_PAID", ""));
+        assert_eq!(app.await_events::<PayoutPaid>(1).await.len(), 1);
+        let payable = app.balance(&format!("payable.{}.USD", &ANA[12..])).await;
+        assert_eq!((payable.credits_posted, payable.debits_posted), (30_000, 30_000));
         app.assert_balanced().await;
     };
 }
