@@ -775,4 +775,41 @@ on_both_backends! { spawn;
         assert_eq!((payable.credits_posted, payable.debits_posted), (30_000, 30_000));
         app.assert_balanced().await;
     };
+
+    a_shipment_returned_to_sender_fails_and_a_new_one_delivered_pays => |app: App| async move {
+        app.fund(100_000).await;
+        app.set_payee(ANA, payee(ANA, "acct_ana1", "US", TaxForm::W9, "123-45-6789")).await;
+        app.activate(contract(C1, ANA, 0, 0, 3_000)).await;
+        app.approve(C1, ANA).await;
+        let p = app.payout(C1, PRODUCT).await;
+        let ship = |carrier: &'static str, tracking: &'static str, status: &'static str| {
+            let (app, name) = (&app, p.name.clone());
+            async move {
+                app.brand()
+                    .await
+                    .update_shipment(UpdateShipmentRequest { name, carrier: carrier.into(), tracking_code: tracking.into(), status: status.into() })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .payout
+                    .unwrap()
+            }
+        };
+        ship("USPS", "TRK-BACK-1", "").await;
+        let back = ship("", "", "return_to_sender").await;
+        assert_eq!(state_name(&back), "PAYOUT_STATE_FAILED");
+        assert!(back.failure_reason.contains("return_to_sender"), "{}", back.failure_reason);
+        let failed = app.await_events::<PayoutFailed>(1).await;
+        assert_eq!((failed[0].payout.as_str(), failed[0].provider.as_str()), (p.name.as_str(), "shipment"));
+        assert!(failed[0].reason.contains("return_to_sender"), "{}", failed[0].reason);
+
+        // Sent again under a new tracking code, delivered: paid once.
+        let again = ship("UPS", "TRK-BACK-2", "").await;
+        assert_eq!((state_name(&again), again.failure_reason.as_str()), ("PAYOUT_STATE_SUBMITTED", ""));
+        let paid = ship("", "", "delivered").await;
+        assert_eq!((state_name(&paid), paid.provider_reference.as_str()), ("PAYOUT_STATE_PAID", "TRK-BACK-2"));
+        assert_eq!(app.await_events::<PayoutPaid>(1).await.len(), 1);
+        assert_eq!(app.balance("clearing.shipment.USD").await.credits_posted, 3_000);
+        app.assert_balanced().await;
+    };
 }
