@@ -1,8 +1,9 @@
 //! Payouts' flows end to end over real gRPC, on PostgreSQL and SQLite, against the provider
 //! simulator: tax forms gating cash, the year's 1099 report, reconciliation against planted
 //! differences, product shipments (by RPC and by the carrier's signed webhook), reversals
-//! under an idempotency key, and PayPal's unclaimed and returned items. Every test ends by
-//! checking that the tenant's ledger balances.
+//! under an idempotency key, PayPal's unclaimed and returned items, and failed payouts (a
+//! returned PayPal item, a Stripe refusal, a parcel sent back) paid once the payee or the
+//! brand fixes what failed. Every test ends by checking that the tenant's ledger balances.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
