@@ -82,10 +82,28 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
             )
         })?;
         for d in providers::reconcile(&ours, &theirs) {
+            // The provider account is shared by every tenant: a record of another tenant's
+            // payout is theirs to reconcile, not unknown.
+            if let providers::Difference::UnknownToUs {
+                payout_id: Some(id), ..
+            } = &d
+                && another_tenants(extra, tenant, id).await?
+            {
+                continue;
+            }
             answer.differences.push(difference(provider.name(), &d));
         }
     }
     Ok(answer)
+}
+
+/// `id` is a payout of a tenant other than `tenant`.
+async fn another_tenants(extra: &Extra, tenant: &str, id: &str) -> Result<bool, Error> {
+    let owner: Option<String> = sqlx::query_scalar("SELECT tenant FROM payouts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&extra.store.db().pool)
+        .await?;
+    Ok(owner.is_some_and(|t| t != tenant))
 }
 
 fn difference(provider: &str, d: &providers::Difference) -> Difference {

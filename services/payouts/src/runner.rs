@@ -233,10 +233,13 @@ impl Runner {
             for chunk in ids.chunks(BATCH) {
                 let batch = uuid::Uuid::now_v7().simple().to_string();
                 for id in chunk {
-                    // Leased already expired, so the in-flight pass right after takes it up.
+                    // Leased already expired, so the in-flight pass right after takes it up. A
+                    // payout approved again after it failed is a new submission: the reference of
+                    // the failed one is dropped, or the run would only ask about that one again.
                     sqlx::query(
                         "UPDATE payouts SET state = $1, method = $2, batch = $3, lease_until = 0, reason = '', \
-                         first_attempt = $4, submit_time = $4, update_time = $4 WHERE id = $5 AND state IN ($6, $7)",
+                         provider_reference = '', first_attempt = $4, submit_time = $4, update_time = $4 \
+                         WHERE id = $5 AND state IN ($6, $7)",
                     )
                     .bind(PayoutState::Submitted as i32)
                     .bind(method)

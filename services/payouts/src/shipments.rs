@@ -82,6 +82,23 @@ impl Shipments {
             return Ok(false);
         }
         tx.commit().await?;
+        let applied = self.apply_tracker(tracking_code, carrier, status).await;
+        if applied.is_err() {
+            // Not applied: forget the event id, so the carrier's retry is applied, not skipped.
+            sqlx::query("DELETE FROM inbox WHERE consumer = $1 AND event_id = $2")
+                .bind("easypost")
+                .bind(event_id)
+                .execute(&self.store.db().pool)
+                .await?;
+        }
+        let found = applied?;
+        if !found {
+            tracing::info!(event = event_id, "tracker event for a tracking code no payout has");
+        }
+        Ok(found)
+    }
+
+    async fn apply_tracker(&self, tracking_code: &str, carrier: &str, status: &str) -> Result<bool, Error> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM payouts WHERE tracking_code = $1 AND kind = $2 AND state IN ($3, $4, $5, $6)"
         )))
@@ -96,11 +113,7 @@ impl Shipments {
         for r in &rows {
             self.apply(&payout_of(r)?, carrier, "", status).await?;
         }
-        let found = !rows.is_empty();
-        if !found {
-            tracing::info!(event = event_id, "tracker event for a tracking code no payout has");
-        }
-        Ok(found)
+        Ok(!rows.is_empty())
     }
 
     async fn apply(&self, payout: &Payout, carrier: &str, tracking: &str, status: &str) -> Result<(), Error> {
@@ -117,8 +130,11 @@ impl Shipments {
         if !carrier.is_empty() {
             s.carrier = carrier.to_owned();
         }
-        if !tracking.is_empty() {
+        if !tracking.is_empty() && tracking != s.tracking_code {
+            // A new tracking code is a new parcel: the last one's status is not its status.
             s.tracking_code = tracking.to_owned();
+            s.status.clear();
+            s.status_time = None;
         }
         if !status.is_empty() {
             s.status = status.to_owned();
@@ -142,20 +158,30 @@ impl Shipments {
         } else {
             String::new()
         };
+        // A parcel that comes back fails the payout as a provider's refusal does (FAILED with
+        // the reason, PayoutFailed): the row is written SUBMITTED and settled as failed.
+        let fails = next == PayoutState::Failed && state != PayoutState::Failed;
+        let written = if fails { PayoutState::Submitted } else { next };
         sqlx::query(
             "UPDATE payouts SET shipment = $1, tracking_code = $2, state = $3, method = $4, reason = $5, update_time = $6 \
              WHERE id = $7",
         )
         .bind(s.encode_to_vec())
         .bind(&s.tracking_code)
-        .bind(next as i32)
+        .bind(written as i32)
         .bind(Method::Shipment as i32)
-        .bind(reason)
+        .bind(if fails { "" } else { reason.as_str() })
         .bind(now)
         .bind(id)
         .execute(&self.store.db().pool)
         .await?;
-        if released && s.status == "delivered" {
+        if fails {
+            self.settle(id, |_| Settled::Failed {
+                reference: s.tracking_code.clone(),
+                reason,
+            })
+            .await?;
+        } else if released && s.status == "delivered" {
             self.delivered(id).await?;
         }
         Ok(())
@@ -163,6 +189,11 @@ impl Shipments {
 
     /// Settles a released, delivered product as paid.
     pub async fn delivered(&self, id: &str) -> Result<(), Error> {
+        self.settle(id, |reference| Settled::Paid { reference }).await
+    }
+
+    /// Settles a submitted product payout with `outcome` (given its tracking code).
+    async fn settle(&self, id: &str, outcome: impl FnOnce(String) -> Settled) -> Result<(), Error> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM payouts WHERE id = $1"
         )))
@@ -186,7 +217,7 @@ impl Shipments {
                     id: id.to_owned(),
                     tenant,
                     payout,
-                    outcome: Settled::Paid { reference },
+                    outcome: outcome(reference),
                 }],
             )
             .await

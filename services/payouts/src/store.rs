@@ -875,7 +875,12 @@ pub fn payout_of(r: &AnyRow) -> Result<Payout, Error> {
     let reason: String = r.try_get(4)?;
     if p.state == PayoutState::Failed as i32 {
         p.failure_reason = reason;
-    } else if p.state == PayoutState::Blocked as i32 || p.state == PayoutState::Requested as i32 {
+    } else if [PayoutState::Blocked, PayoutState::Requested, PayoutState::Submitted]
+        .iter()
+        .any(|s| p.state == *s as i32)
+    {
+        // For a submitted payout: why it is still pending (PayPal's UNCLAIMED, a provider
+        // that did not answer), the only place the proto has for it.
         p.blocked_reason = reason;
     }
     p.attempts = r.try_get(5)?;

@@ -64,9 +64,15 @@ impl PayPal {
         })
     }
 
-    /// The batch id PayPal deduplicates on: a digest of the payouts' ids, in any order.
+    /// The batch id PayPal deduplicates on: a digest of the payouts' ids and first attempts,
+    /// in any order. A batch sent again after a crash keeps it; a payout submitted anew after
+    /// it failed (a new `first_attempt_at`) gets a new one, or PayPal would answer with the
+    /// failed batch again.
     pub fn sender_batch_id(orders: &[PayoutOrder]) -> String {
-        let mut ids: Vec<&str> = orders.iter().map(|o| o.payout_id.as_str()).collect();
+        let mut ids: Vec<String> = orders
+            .iter()
+            .map(|o| format!("{}@{}", o.payout_id, o.first_attempt_at))
+            .collect();
         ids.sort_unstable();
         let digest = Sha256::digest(ids.join("\n").as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

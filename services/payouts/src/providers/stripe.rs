@@ -52,9 +52,12 @@ impl Stripe {
         })
     }
 
-    /// The idempotency key of a payout's transfer.
-    pub fn transfer_key(payout_id: &str) -> String {
-        format!("chorus-payout-{payout_id}")
+    /// The idempotency key of a payout's transfer: its id and first attempt. A submission sent
+    /// again after a crash keeps it; a payout submitted anew after it failed gets a new one,
+    /// since Stripe keeps a refusal under its key too (and refuses other parameters, such as
+    /// the payee's new account, under it).
+    pub fn transfer_key(order: &PayoutOrder) -> String {
+        format!("chorus-payout-{}-{}", order.payout_id, order.first_attempt_at)
     }
 
     /// Reverses a payout's transfer, in full (`None`) or in part; once per payout. Returns the
@@ -109,7 +112,7 @@ impl Stripe {
             ("metadata[tenant]", order.tenant.clone()),
         ];
         let url = format!("{}/v1/transfers", self.base_url);
-        let key = Self::transfer_key(&order.payout_id);
+        let key = Self::transfer_key(order);
         let answer = self
             .client
             .send("stripe create transfer", |http| {
