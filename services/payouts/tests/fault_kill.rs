@@ -42,8 +42,12 @@ fn contract_name(i: usize) -> String {
     format!("contracts/0190a5b2-7c3d-7e4f-8a1b-{:012x}", 0xb000 + i)
 }
 
-fn account(i: usize) -> String {
-    format!("acct_kill{i:02}")
+/// Where payee `i` is paid: a Stripe connected account or a PayPal email.
+fn destination(method: Method, i: usize) -> String {
+    match method {
+        Method::Paypal => format!("payee{i}.paypal@example.com"),
+        _ => format!("acct_kill{i:02}"),
+    }
 }
 
 fn usd(minor: i64) -> Option<Money> {
@@ -55,6 +59,7 @@ fn usd(minor: i64) -> Option<Money> {
 
 /// A payout run's state, prepared in process, in a database the binary then takes over.
 struct Prepared {
+    method: Method,
     stack: Stack,
     db_url: String,
     db: Database,
@@ -63,11 +68,11 @@ struct Prepared {
     dir: tempfile::TempDir,
 }
 
-/// Funds the campaign, onboards N payees (Stripe, W-9) and has contracts publish their
+/// Funds the campaign, onboards N payees (paid by `method`, a W-9 on file) and has contracts publish their
 /// activations and approvals, with the in-process service's runner idle (a one-hour interval):
 /// N payouts APPROVED, none submitted. The service's first run happens as it starts, before
 /// anything is approved, so nothing is paid here (asserted).
-async fn prepare(sim_config: SimConfig) -> Prepared {
+async fn prepare(sim_config: SimConfig, method: Method) -> Prepared {
     let sim = Simulator::start(sim_config).await.unwrap();
     let mut stack = Stack::new(Backend::Postgres);
     let db_url = stack.database().await;
@@ -89,7 +94,7 @@ async fn prepare(sim_config: SimConfig) -> Prepared {
         .await
         .unwrap();
     for i in 0..N {
-        onboard(&stack, service.addr, i).await;
+        onboard(&stack, service.addr, method, i).await;
     }
     let bus = stack.shared_bus();
     let clock = Clock::system();
@@ -129,6 +134,7 @@ async fn prepare(sim_config: SimConfig) -> Prepared {
     service.shutdown().await.unwrap();
     assert!(sim.transfers().is_empty(), "nothing is paid before the binary runs");
     Prepared {
+        method,
         stack,
         db_url,
         db,
@@ -172,8 +178,8 @@ fn approval(i: usize) -> DeliverableApproved {
     }
 }
 
-/// Payee `i` fills in their profile: paid by Stripe, a W-9 on file.
-async fn onboard(stack: &Stack, addr: SocketAddr, i: usize) {
+/// Payee `i` fills in their profile: paid by `method`, a W-9 on file.
+async fn onboard(stack: &Stack, addr: SocketAddr, method: Method, i: usize) {
     let who = influencer(i);
     let token = stack.mint(&Grant {
         subject: who.clone(),
@@ -185,8 +191,17 @@ async fn onboard(stack: &Stack, addr: SocketAddr, i: usize) {
         name: format!("payees/{}", who.trim_start_matches("influencers/")),
         legal_name: format!("Payee {i}"),
         email: format!("payee{i}@example.com"),
-        cash_method: Method::Stripe as i32,
-        stripe_account: account(i),
+        cash_method: method as i32,
+        stripe_account: if method == Method::Stripe {
+            destination(method, i)
+        } else {
+            String::new()
+        },
+        paypal_email: if method == Method::Paypal {
+            destination(method, i)
+        } else {
+            String::new()
+        },
         tax_form: TaxForm::W9 as i32,
         tax_form_signed_on: "2026-01-05".into(),
         tax_id: format!("123-45-{:04}", 6700 + i),
@@ -266,12 +281,19 @@ impl Prepared {
         })
         .await;
         for i in 0..N {
-            assert_eq!(self.sim.movements(&account(i)), 1, "payee {i} is paid exactly once");
+            let to = destination(self.method, i);
+            assert_eq!(self.sim.movements(&to), 1, "payee {i} is paid exactly once");
         }
-        let transfers = self.sim.transfers();
-        assert_eq!(transfers.len(), N, "one Stripe transfer per payout");
-        assert!(transfers.iter().all(|t| t.amount == CASH), "{transfers:?}");
-        ledger_balances(&self.db).await;
+        let amounts: Vec<i64> = match self.method {
+            Method::Paypal => self.sim.payout_items().iter().map(|i| i.amount_minor).collect(),
+            _ => self.sim.transfers().iter().map(|t| t.amount).collect(),
+        };
+        assert_eq!(amounts, vec![CASH; N], "one provider payment per payout");
+        let clearing = match self.method {
+            Method::Paypal => "clearing.paypal.USD",
+            _ => "clearing.stripe.USD",
+        };
+        ledger_balances(&self.db, clearing).await;
     }
 }
 
@@ -292,8 +314,9 @@ impl Drop for Binary {
 }
 
 /// The books balance: debits equal credits over all accounts, pending and posted; every
-/// payable is back to zero; one `paid.` transfer per payout, all to Stripe's clearing account.
-async fn ledger_balances(db: &Database) {
+/// payable is back to zero; one `paid.` transfer per payout, all to the provider's clearing
+/// account.
+async fn ledger_balances(db: &Database, clearing: &str) {
     let row = sqlx::query(
         "SELECT CAST(COALESCE(SUM(debits_pending), 0) AS BIGINT), CAST(COALESCE(SUM(credits_pending), 0) AS BIGINT), \
          CAST(COALESCE(SUM(debits_posted), 0) AS BIGINT), CAST(COALESCE(SUM(credits_posted), 0) AS BIGINT) \
@@ -324,8 +347,9 @@ async fn ledger_balances(db: &Database) {
     }
     let paid = sqlx::query(
         "SELECT COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger_transfers \
-         WHERE id LIKE 'paid.%' AND credit_account = 'clearing.stripe.USD'",
+         WHERE id LIKE 'paid.%' AND credit_account = $1",
     )
+    .bind(clearing)
     .fetch_one(&db.pool)
     .await
     .unwrap();
@@ -389,7 +413,7 @@ async fn black_hole() -> (String, Arc<AtomicUsize>) {
 /// the lease runs out and the same batch goes to the real provider.
 #[tokio::test]
 async fn killed_before_the_provider_executes_pays_once() {
-    let p = prepare(SimConfig::default()).await;
+    let p = prepare(SimConfig::default(), Method::Stripe).await;
     let (hole, held) = black_hole().await;
     let binary = p.start(&hole, &[]);
     // The Stripe adapter sends 8 calls at a time: all 8 hang.
@@ -415,7 +439,7 @@ async fn killed_before_the_provider_executes_pays_once() {
 /// done, then replays their transfers; nobody is paid twice.
 #[tokio::test]
 async fn killed_after_the_provider_executed_pays_once() {
-    let p = prepare(SimConfig::default()).await;
+    let p = prepare(SimConfig::default(), Method::Stripe).await;
     p.sim
         .fault(Endpoint::StripeCreateTransfer, Fault::Slow(Duration::from_secs(10)), 8);
     let binary = p.start(&p.sim.stripe_url(), &[]);
@@ -438,7 +462,7 @@ async fn killed_after_the_provider_executed_pays_once() {
 async fn killed_during_a_batch_pays_once() {
     let mut config = SimConfig::default();
     config.rate_limits.insert(Provider::Stripe, 5);
-    let p = prepare(config).await;
+    let p = prepare(config, Method::Stripe).await;
     let paced = [("CHORUS_STRIPE_RATE", "5")];
     let binary = p.start(&p.sim.stripe_url(), &paced);
     wait(Duration::from_secs(15), Some(&p.log()), || async {
@@ -450,5 +474,56 @@ async fn killed_during_a_batch_pays_once() {
     let made = p.sim.transfers().len();
     assert!(made < N, "killed mid-batch: {made} of {N} made");
     let _again = p.start(&p.sim.stripe_url(), &paced);
+    p.all_paid_once(Duration::from_secs(20)).await;
+}
+
+/// (b) with PayPal: the batch is made and answered 10 s late; killed during the wait. On
+/// restart the same batch is sent again under the same sender_batch_id: PayPal refuses the
+/// duplicate and names the first batch, whose items are read back; nobody is paid twice.
+#[tokio::test]
+async fn killed_after_paypal_made_the_batch_pays_once() {
+    let p = prepare(SimConfig::default(), Method::Paypal).await;
+    p.sim
+        .fault(Endpoint::PayPalCreateBatch, Fault::Slow(Duration::from_secs(10)), 1);
+    let binary = p.start(&p.sim.paypal_url(), &[]);
+    wait(Duration::from_secs(15), Some(&p.log()), || async {
+        let n = p.sim.payout_items().len();
+        (n == N).then_some(()).ok_or(format!("{n} items made"))
+    })
+    .await;
+    binary.kill();
+    assert_eq!(count(&p.db, PAID).await, 0, "nothing was recorded");
+    let _again = p.start(&p.sim.paypal_url(), &[]);
+    p.all_paid_once(Duration::from_secs(20)).await;
+    assert_eq!(
+        p.sim.paypal_batches().len(),
+        1,
+        "one batch: {:?}",
+        p.sim.paypal_batches()
+    );
+}
+
+/// Killed again and again, each time a little later after its start (Stripe at 5/s), so the
+/// kills land on different steps: starting up, waiting for the lease, between the commit and
+/// the call, mid-batch. Then it runs to the end: still one payment per payee.
+#[tokio::test]
+async fn killed_again_and_again_pays_once() {
+    let mut config = SimConfig::default();
+    config.rate_limits.insert(Provider::Stripe, 5);
+    let p = prepare(config, Method::Stripe).await;
+    let paced = [("CHORUS_STRIPE_RATE", "5")];
+    let mut trail = Vec::new();
+    for ms in [150, 300, 450, 600, 750, 900] {
+        let binary = p.start(&p.sim.stripe_url(), &paced);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        binary.kill();
+        trail.push((ms, p.sim.transfers().len(), count(&p.db, PAID).await));
+    }
+    eprintln!("kills (ms after start, transfers made, recorded paid): {trail:?}");
+    assert!(
+        trail.iter().any(|&(_, made, paid)| made > paid && made < N),
+        "some kill came between a payment and its record: (ms, made, recorded) {trail:?}"
+    );
+    let _last = p.start(&p.sim.stripe_url(), &paced);
     p.all_paid_once(Duration::from_secs(20)).await;
 }
