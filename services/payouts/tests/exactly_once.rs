@@ -34,16 +34,22 @@ struct App {
 
 /// The service with a fast runner and a short lease (a provider timeout of 300 ms for both).
 async fn fast(backend: Backend) -> App {
-    spawn(backend, "100", "500").await
+    spawn(backend, "100", "500", "4").await
 }
 
 /// The service with an idle runner (one run an hour): runs happen when a test asks. The lease
 /// is long, so that a run slower than it on a busy machine is not taken for a dead one.
 async fn idle(backend: Backend) -> App {
-    spawn(backend, "3600000", "10000").await
+    spawn(backend, "3600000", "10000", "4").await
 }
 
-async fn spawn(backend: Backend, interval_ms: &str, lease_ms: &str) -> App {
+/// An idle runner, a short lease, and one try per provider call: a call that fails is left
+/// to the next run, which the test starts.
+async fn stepwise(backend: Backend) -> App {
+    spawn(backend, "3600000", "500", "1").await
+}
+
+async fn spawn(backend: Backend, interval_ms: &str, lease_ms: &str, attempts: &str) -> App {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let mut stack = Stack::new(backend);
     let url = stack.database().await;
@@ -56,6 +62,7 @@ async fn spawn(backend: Backend, interval_ms: &str, lease_ms: &str) -> App {
         ("CHORUS_PAYOUT_INTERVAL_MS", interval_ms.to_owned()),
         ("CHORUS_PAYOUT_LEASE_MS", lease_ms.to_owned()),
         ("CHORUS_PROVIDER_TIMEOUT_MS", "300".to_owned()),
+        ("CHORUS_PROVIDER_MAX_ATTEMPTS", attempts.to_owned()),
     ];
     let payouts = stack.launch(&chorus_payouts::SERVICE, &url, &settings).await;
     let db = Database::connect(
@@ -153,6 +160,10 @@ impl App {
     }
 
     async fn onboard(&self, i: usize) {
+        self.onboard_to(i, &account(i)).await;
+    }
+
+    async fn onboard_to(&self, i: usize, stripe_account: &str) {
         let who = influencer(i);
         let token = self.stack.mint(&Grant {
             subject: who.clone(),
@@ -165,7 +176,7 @@ impl App {
             legal_name: format!("Payee {i}"),
             email: format!("payee{i}@example.com"),
             cash_method: Method::Stripe as i32,
-            stripe_account: account(i),
+            stripe_account: stripe_account.to_owned(),
             tax_form: TaxForm::W9 as i32,
             tax_form_signed_on: "2026-01-05".into(),
             tax_id: format!("123-45-{:04}", 6700 + i),
@@ -303,6 +314,31 @@ mod concurrent {
             })
             .await;
             app.paid_once(N).await;
+        };
+    }
+}
+
+mod stepwise {
+    use super::*;
+
+    chorus_testkit::on_both_backends! { stepwise;
+        a_payee_who_moves_account_mid_flight_is_paid_once => |app: App| async move {
+            // The transfer to the first account is made, and the answer lost.
+            app.sim.fault(Endpoint::StripeCreateTransfer, Fault::DropAfter, 1);
+            app.approve(0).await;
+            app.wait_for(PayoutState::Approved as i32, 1).await;
+            app.run().await;
+            assert_eq!(app.sim.movements(&account(0)), 1);
+            assert_eq!(app.count(PayoutState::Submitted as i32).await, 1, "nothing known yet");
+            // The payee moves to another account before the payout is sent again: Stripe
+            // refuses the same key with other parameters; the payout was paid all the same.
+            app.onboard_to(0, "acct_moved00").await;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            app.run().await;
+            let p = app.count(PAID).await;
+            assert_eq!(p, 1, "paid by the first transfer, not failed");
+            assert_eq!(app.sim.movements("acct_moved00"), 0);
+            app.paid_once(1).await;
         };
     }
 }
