@@ -261,6 +261,10 @@ impl Runner {
     async fn in_flight(&self, tenant: Option<&str>, campaign_id: Option<&str>, now: i64) -> Result<Vec<Taken>, Error> {
         let lease = now + i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
         let mut tx = self.store.db().pool.begin().await?;
+        // The claims below write after this SELECT read; on SQLite a reader cannot become a
+        // writer once another run has written (SQLITE_BUSY at once, the busy timeout does not
+        // apply), so this transaction is made the writer first and a concurrent run waits.
+        crate::ledger::take_write_lock(&mut tx, self.store.backend()).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {}, id, batch, first_attempt, influencer_id FROM payouts WHERE state = $1 AND lease_until < $2 \
              AND kind IN ($3, $4) AND ($5 = '' OR tenant = $5) AND ($6 = '' OR campaign_id = $6) ORDER BY id LIMIT 20000",

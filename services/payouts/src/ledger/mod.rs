@@ -14,6 +14,7 @@ pub use domain::{
     TransferKind, TransferResult, TransferSpec, is_currency,
 };
 pub use store::Ledger;
+pub(crate) use store::take_write_lock;
 
 /// The ledger's tables on PostgreSQL (migration 2 of the payouts service).
 pub const MIGRATION_POSTGRES: &str = include_str!("../../migrations/postgres/0002_ledger.sql");

@@ -313,7 +313,7 @@ fn one_tenant<'a>(mut tenants: impl Iterator<Item = &'a str>, what: &str) -> Res
 
 /// On SQLite, makes the transaction a writer now (a write that changes nothing), so it
 /// queues behind another writer instead of failing when it first writes after reading.
-async fn take_write_lock(conn: &mut AnyConnection, backend: Backend) -> Result<(), Error> {
+pub(crate) async fn take_write_lock(conn: &mut AnyConnection, backend: Backend) -> Result<(), Error> {
     if backend == Backend::Sqlite {
         sqlx::query("UPDATE ledger_accounts SET updated_at = updated_at WHERE 0 = 1")
             .execute(&mut *conn)

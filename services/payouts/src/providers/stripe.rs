@@ -128,6 +128,19 @@ impl Stripe {
                 reference: None,
                 reason: format!("stripe: {}", error_message(&answer.body)),
             }),
+            // The key made a transfer with other parameters. The same amount to another
+            // account: the payee changed their account after a send whose answer was lost, and
+            // that transfer is the payment. Another amount stays a refusal.
+            400 if error_code(&answer.body) == Some("idempotency_error") => {
+                match self.find_by_group(&order.payout_id).await? {
+                    Some(t)
+                        if t.amount_minor == order.amount_minor && t.currency.eq_ignore_ascii_case(&order.currency) =>
+                    {
+                        transfer_outcome(&t)
+                    }
+                    _ => Err(refusal(&answer)),
+                }
+            }
             _ => Err(refusal(&answer)),
         }
     }
