@@ -23,7 +23,10 @@ use chorus_testkit::{Backend, Stack};
 const CAMPAIGN: &str = "campaigns/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a70";
 
 fn usd(minor: i64) -> Option<Money> {
-    Some(Money { currency_code: "USD".into(), amount_minor: minor })
+    Some(Money {
+        currency_code: "USD".into(),
+        amount_minor: minor,
+    })
 }
 
 /// A UUID-shaped id numbered `n` in its last group.
@@ -33,7 +36,10 @@ fn id(prefix: &str, n: usize) -> String {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::args().nth(1).map(|a| a.parse().expect("payees is a number")).unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().expect("payees is a number"))
+        .unwrap_or(10_000);
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let mut stack = Stack::with_clock(Backend::Postgres, Clock::system());
     let db = stack.database().await;
@@ -42,7 +48,10 @@ async fn main() {
             &chorus_payouts::SERVICE,
             &db,
             &[
-                ("CHORUS_PII_KEYS", "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned()),
+                (
+                    "CHORUS_PII_KEYS",
+                    "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
+                ),
                 ("CHORUS_PROVIDERS_SIMULATOR", sim.stripe_url()),
                 ("CHORUS_PAYOUT_INTERVAL_MS", "3600000".to_owned()),
                 ("CHORUS_PAYPAL_RATE", "1000".to_owned()),
@@ -80,7 +89,10 @@ async fn main() {
         .await
         .unwrap();
     }
-    println!("{n} payee profiles: {:.1} s (not part of the target)", t.elapsed().as_secs_f64());
+    println!(
+        "{n} payee profiles: {:.1} s (not part of the target)",
+        t.elapsed().as_secs_f64()
+    );
     ledger
         .fund_campaign(FundCampaignRequest {
             campaign: CAMPAIGN.into(),
@@ -100,14 +112,25 @@ async fn main() {
             campaign: CAMPAIGN.into(),
             influencer: id("influencers", i),
             terms: Some(Terms {
-                deliverables: vec![DeliverableTerm { count: 1, ..Default::default() }],
-                compensation: Some(Compensation { cash: usd(5_000), ..Default::default() }),
+                deliverables: vec![DeliverableTerm {
+                    count: 1,
+                    ..Default::default()
+                }],
+                compensation: Some(Compensation {
+                    cash: usd(5_000),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
         };
-        let activated = ContractActivated { contract: Some(contract), total_value: usd(5_000) };
-        bus.publish("chorus.contracts", &envelope(&clock, "acme", &activated)).await.unwrap();
+        let activated = ContractActivated {
+            contract: Some(contract),
+            total_value: usd(5_000),
+        };
+        bus.publish("chorus.contracts", &envelope(&clock, "acme", &activated))
+            .await
+            .unwrap();
         let approved = DeliverableApproved {
             deliverable: format!("{}/deliverables/1", id("contracts", i)),
             contract: id("contracts", i),
@@ -119,11 +142,16 @@ async fn main() {
             r#final: true,
             ..Default::default()
         };
-        bus.publish("chorus.contracts", &envelope(&clock, "acme", &approved)).await.unwrap();
+        bus.publish("chorus.contracts", &envelope(&clock, "acme", &approved))
+            .await
+            .unwrap();
     }
     loop {
         let b = ledger
-            .get_campaign_budget(GetCampaignBudgetRequest { campaign: CAMPAIGN.into(), currency_code: String::new() })
+            .get_campaign_budget(GetCampaignBudgetRequest {
+                campaign: CAMPAIGN.into(),
+                currency_code: String::new(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -138,7 +166,13 @@ async fn main() {
     );
 
     let t = Instant::now();
-    let r = client.run_payouts(RunPayoutsRequest { campaign: CAMPAIGN.into() }).await.unwrap().into_inner();
+    let r = client
+        .run_payouts(RunPayoutsRequest {
+            campaign: CAMPAIGN.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let run = t.elapsed();
     println!(
         "RunPayouts: {} submitted, {} paid, {} pending, {} failed, {} blocked in {:.1} s",

@@ -60,7 +60,7 @@ pub struct Config {
     pub providers: providers::ProvidersConfig,
     /// `CHORUS_PAYOUT_INTERVAL_MS` (5,000): how often approved payouts are submitted.
     pub interval: Duration,
-    /// `CHORUS_PAYOUT_LEASE_MS` (60,000): how long a submission in flight is left alone before
+    /// `CHORUS_PAYOUT_LEASE_MS` (600,000): how long a submission in flight is left alone before
     /// it is taken up again (its process died or the provider never answered).
     pub lease: Duration,
     /// `CHORUS_PAYOUTS_HTTP_ADDR`: where carrier webhooks are received (unset: not at all).
@@ -86,7 +86,8 @@ impl Config {
         Config {
             pii_keys,
             providers: providers::ProvidersConfig::read(r),
-            lease: r.duration_ms("CHORUS_PAYOUT_LEASE_MS", 60_000),
+            // Ten minutes: longer than a batch of 5,000 takes at Stripe's 25 requests/s.
+            lease: r.duration_ms("CHORUS_PAYOUT_LEASE_MS", 600_000),
             interval: Duration::from_millis(interval_ms),
             http_addr,
             easypost_secret: r.secret_or_file("CHORUS_EASYPOST_WEBHOOK_SECRET"),

@@ -23,6 +23,8 @@ use crate::store::{Settled, Settlement, Store, payout_of};
 
 /// Payouts per provider call at most (PayPal takes 15,000 per batch).
 const BATCH: usize = 5_000;
+/// Payouts in flight taken up by one run at most: whole batches.
+const IN_FLIGHT: usize = 4 * BATCH;
 
 /// The providers, by method.
 #[derive(Debug, Clone, Default)]
@@ -267,7 +269,8 @@ impl Runner {
         crate::ledger::take_write_lock(&mut tx, self.store.backend()).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {}, id, batch, first_attempt, influencer_id FROM payouts WHERE state = $1 AND lease_until < $2 \
-             AND kind IN ($3, $4) AND ($5 = '' OR tenant = $5) AND ($6 = '' OR campaign_id = $6) ORDER BY id LIMIT 20000",
+             AND kind IN ($3, $4) AND ($5 = '' OR tenant = $5) AND ($6 = '' OR campaign_id = $6) \
+             ORDER BY batch, id LIMIT {IN_FLIGHT}",
             crate::store::COLUMNS
         )))
         .bind(PayoutState::Submitted as i32)
@@ -278,6 +281,17 @@ impl Runner {
         .bind(campaign_id.unwrap_or(""))
         .fetch_all(&mut *tx)
         .await?;
+        // A batch is sent again whole or not at all (PayPal names a batch by what is in it):
+        // when the page is full its last batch may be cut, so it waits for the next run.
+        let mut rows = rows;
+        if rows.len() >= IN_FLIGHT {
+            let last: Option<String> = rows.last().map(|r| r.try_get(13)).transpose()?;
+            let whole = rows
+                .iter()
+                .take_while(|r| r.try_get::<String, _>(13).ok() != last)
+                .count();
+            rows.truncate(whole.max(1));
+        }
         let mut taken = Vec::with_capacity(rows.len());
         let mut payees: BTreeMap<String, Option<Record>> = BTreeMap::new();
         for r in &rows {
