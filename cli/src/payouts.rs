@@ -419,6 +419,12 @@ pub(crate) struct PayeeArgs {
     /// The tax form on file: w9, w8ben or w8ben-e.
     #[arg(long, value_parser = tax_form)]
     tax_form: Option<TaxForm>,
+    /// The date the tax form was signed (YYYY-MM-DD); required with a form.
+    #[arg(long)]
+    tax_form_signed_on: Option<String>,
+    /// A US citizen or resident alien (a W-9 is then needed before cash is paid).
+    #[arg(long)]
+    us_person: bool,
     /// Your SSN, ITIN or EIN; from the environment it stays out of your shell's history.
     #[arg(long, env = "CHORUS_TAX_ID", hide_env_values = true)]
     tax_id: Option<String>,
@@ -486,6 +492,8 @@ impl PayeeArgs {
             tax_country: text(self.tax_country).to_ascii_uppercase(),
             cash_blocked_reason: String::new(),
             update_time: None,
+            tax_form_signed_on: text(self.tax_form_signed_on),
+            us_person: self.us_person,
         };
         // UpdatePayee keeps what is unset, so a payee with only its name would change nothing.
         let unchanged = Payee {

@@ -17,12 +17,13 @@ use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::runtime::{Declared, Node, Shared};
 
 /// Every service `chorus up` runs. Adding a service to Chorus is one line here.
-pub(crate) fn services() -> [Declared; 4] {
+pub(crate) fn services() -> [Declared; 5] {
     [
         chorus_identity::SERVICE,
         chorus_registry::SERVICE,
         chorus_matching::SERVICE,
         chorus_contracts::SERVICE,
+        chorus_payouts::SERVICE,
     ]
 }
 
@@ -116,12 +117,25 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     ports.extend(args.ports);
     // Unread events wait in this file across restarts.
     let bus = MemoryBus::open(data_dir.join("events.db")).await?;
+    // With no payment provider configured, payouts pay through a local simulator of their APIs,
+    // so a newcomer can take a payout end to end.
+    let simulator = match provider_configured() {
+        true => None,
+        false => Some(chorus_providersim::Simulator::start(chorus_providersim::SimConfig::default()).await?),
+    };
+    let mut settings = identities(&key_path)?;
+    if let Some(sim) = &simulator {
+        settings
+            .entry("payouts".into())
+            .or_default()
+            .push(("CHORUS_PROVIDERS_SIMULATOR".into(), sim.stripe_url()));
+    }
     let node = Node {
         data_dir: data_dir.to_owned(),
         host: args.host,
         ports,
         env: Source::from_env()?,
-        settings: identities(&key_path)?,
+        settings,
         shared: Shared {
             bus: Arc::new(bus.clone()) as Arc<dyn Bus>,
             clock: Clock::system(),
@@ -148,6 +162,13 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     }
     if let Some(addr) = metrics_addr {
         outln!("  {:<10} http://{addr}/metrics", "metrics");
+    }
+    if let Some(sim) = &simulator {
+        outln!(
+            "  {:<10} {:<21}  Stripe, PayPal and Tremendous simulated (no provider configured)",
+            "providers",
+            sim.addr().to_string()
+        );
     }
     let registry_addr = launched
         .iter()
@@ -256,6 +277,23 @@ fn identities(key_path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>
     }
     // Contracts seals with a key of this data directory and writes its mail beside it.
     let data_dir = key_path.parent().unwrap_or(Path::new("."));
+    // Payouts seals payee details with a key of this data directory.
+    let pii = data_dir.join("pii-keys");
+    if !pii.exists() {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| format!("no randomness for the PII key: {e}"))?;
+        write_private(
+            &pii,
+            &format!(
+                "k1:{}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
+            ),
+        )?;
+    }
+    settings
+        .entry("payouts".into())
+        .or_default()
+        .push(("CHORUS_PII_KEYS_FILE".to_owned(), pii.display().to_string()));
     let sealing = data_dir.join("sealing-key.pem");
     signing_key(&sealing)?;
     settings.entry("contracts".into()).or_default().extend([
@@ -273,6 +311,20 @@ fn identities(key_path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>
         ),
     ]);
     Ok(settings)
+}
+
+/// A payment provider has credentials in the environment (or the user points at a simulator).
+fn provider_configured() -> bool {
+    [
+        "CHORUS_PROVIDERS_SIMULATOR",
+        "CHORUS_STRIPE_API_KEY",
+        "CHORUS_STRIPE_API_KEY_FILE",
+        "CHORUS_PAYPAL_CLIENT_ID",
+        "CHORUS_TREMENDOUS_API_KEY",
+        "CHORUS_TREMENDOUS_API_KEY_FILE",
+    ]
+    .iter()
+    .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()))
 }
 
 /// Writes a file only its owner can read.
@@ -299,7 +351,10 @@ mod tests {
 
     #[test]
     fn only_runs_the_named_services_and_the_issuer() {
-        assert_eq!(names(&chosen(&[])), ["identity", "registry", "matching", "contracts"]);
+        assert_eq!(
+            names(&chosen(&[])),
+            ["identity", "registry", "matching", "contracts", "payouts"]
+        );
         assert_eq!(names(&chosen(&["registry".to_owned()])), ["identity", "registry"]);
         assert_eq!(
             names(&chosen(&["matching".to_owned(), "identity".to_owned()])),
@@ -308,7 +363,7 @@ mod tests {
         assert!(
             service_name("billing")
                 .unwrap_err()
-                .contains("services: identity, registry, matching, contracts")
+                .contains("services: identity, registry, matching, contracts, payouts")
         );
     }
 }

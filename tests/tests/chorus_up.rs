@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -120,6 +120,8 @@ struct Up {
     matching_port: u16,
     /// As `matching_port`, for contracts.
     contracts_port: u16,
+    /// As `matching_port`, for payouts.
+    payouts_port: u16,
 }
 
 impl Up {
@@ -153,6 +155,8 @@ impl Up {
                 "identity=0",
                 "--port",
                 "contracts=0",
+                "--port",
+                "payouts=0",
             ])
             .args(args)
             .stdout(Stdio::piped())
@@ -177,6 +181,7 @@ impl Up {
             port,
             matching_port: 0,
             contracts_port: 0,
+            payouts_port: 0,
         }
     }
 
@@ -231,6 +236,7 @@ impl Up {
         );
         self.matching_port = self.wait_for_port("matching");
         self.contracts_port = self.wait_for_port("contracts");
+        self.payouts_port = self.wait_for_port("payouts");
         self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);
         wait_serving(self.port);
     }
@@ -433,6 +439,8 @@ fn contracts(up: &Up, data_dir: &Path, token: Option<&str>, args: &[&str]) -> Ru
         .args([
             "--contracts-endpoint",
             &format!("http://127.0.0.1:{}", up.contracts_port),
+            "--payouts-endpoint",
+            &format!("http://127.0.0.1:{}", up.payouts_port),
         ])
         .arg("--data-dir")
         .arg(data_dir);
@@ -441,6 +449,18 @@ fn contracts(up: &Up, data_dir: &Path, token: Option<&str>, args: &[&str]) -> Ru
     }
     command.args(args);
     run(command, &args.join(" "))
+}
+
+/// Polls `probe` every 100 ms for up to 20 s until it answers.
+fn wait_until<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn run(mut command: Command, what: &str) -> Run {
@@ -1095,10 +1115,13 @@ fn chorus_up_exports_traces_that_follow_a_call_into_its_events() {
 
 /// A contract through the CLI alone: the brand sets an offer template and offers it to one
 /// person; the influencer, with a token of their own, accepts and signs; the brand signs, which
-/// seals it; the sealed record verifies offline, and no longer does once one byte of a
+/// seals it; nothing is deposited, so payouts cannot hold the pay and contracts marks it
+/// unfunded until the brand deposits; the influencer onboards as a payee and posts, the post is
+/// approved, and the cash is paid through the provider simulator `chorus up` started, once, to
+/// a statement; the sealed record verifies offline, and no longer does once one byte of a
 /// signer's IP is changed.
 #[test]
-fn a_contract_goes_from_offer_to_a_verified_seal_through_the_cli() {
+fn a_contract_goes_from_offer_to_a_verified_seal_and_a_paid_statement_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
     let mut up = Up::start(&data_dir, free_port(), tmp.path().join("up.stderr"));
@@ -1146,7 +1169,7 @@ fn a_contract_goes_from_offer_to_a_verified_seal_through_the_cli() {
             "--tenant",
             "",
             "--scopes",
-            "contracts.respond",
+            "contracts.respond,payouts.self",
         ],
     );
     assert!(minted.status.success(), "{}", minted.describe());
@@ -1171,6 +1194,85 @@ fn a_contract_goes_from_offer_to_a_verified_seal_through_the_cli() {
     );
     let sealed = brand(&["contracts", "sign", &contract, "--ip", "198.51.100.4", "--json"]).json();
     assert_eq!(sealed["contract"]["state"], "CONTRACT_STATE_ACTIVE", "{sealed}");
+
+    // Nothing was deposited: payouts cannot hold the compensation, contracts hears of it.
+    let unfunded = wait_until(|| {
+        let c = brand(&["contracts", "get", &contract, "--json"]).json();
+        (c["funding"] == "FUNDING_UNFUNDED").then_some(c)
+    });
+    assert!(
+        unfunded["reason"].as_str().unwrap().contains("short by USD 250.00"),
+        "{unfunded}"
+    );
+    // The brand deposits; the hold is made and the contract is funded.
+    brand(&[
+        "ledger",
+        "fund",
+        &campaign,
+        "--amount",
+        "1000 USD",
+        "--deposit-id",
+        "wire-1",
+        "--bank-transfer",
+        "REF-1",
+    ]);
+    wait_until(|| {
+        let c = brand(&["contracts", "get", &contract, "--json"]).json();
+        (c["funding"] == "FUNDING_HELD").then_some(())
+    });
+    let budget = brand(&["ledger", "budget", &campaign, "--json"]).json();
+    assert_eq!(budget["held"]["amount_minor"], 25_000, "{budget}");
+    // The influencer onboards as a payee (PayPal, a W-9), posts with a clear #ad, and the post
+    // is approved at once (no content review): the cash is released and paid by PayPal (the
+    // simulator chorus up started).
+    as_influencer(&[
+        "payee",
+        "set",
+        "--legal-name",
+        "Ana Lima",
+        "--email",
+        "ana@example.com",
+        "--cash",
+        "paypal",
+        "--paypal-email",
+        "ana.paypal@example.com",
+        "--tax-form",
+        "w9",
+        "--tax-form-signed-on",
+        "2026-11-01",
+        "--tax-id",
+        "123-45-6789",
+        "--tax-country",
+        "US",
+    ]);
+    let posted = as_influencer(&[
+        "deliverables",
+        "submit",
+        &format!("{contract}/deliverables/1"),
+        "--url",
+        "https://instagram.com/p/abc",
+        "--caption",
+        "#ad Morning walk with @pawsome, thanks for the treats",
+        "--json",
+    ])
+    .json();
+    assert_eq!(posted["state"], "DELIVERABLE_STATE_APPROVED", "{posted}");
+    let statement = wait_until(|| {
+        brand(&["payouts", "run", "--campaign", &campaign]);
+        let s = brand(&["payouts", "statement", &influencer, "--json"]).json();
+        (s["paid"][0]["amount_minor"] == 25_000).then_some(s)
+    });
+    assert_eq!(statement["lines"].as_array().unwrap().len(), 1, "{statement}");
+    let budget = brand(&["ledger", "budget", &campaign, "--json"]).json();
+    assert_eq!(
+        (
+            budget["held"]["amount_minor"].clone(),
+            budget["released"]["amount_minor"].clone(),
+            budget["available"]["amount_minor"].clone()
+        ),
+        (json!(0), json!(25_000), json!(75_000)),
+        "{budget}"
+    );
 
     let record = tmp.path().join("f.json");
     let keys = tmp.path().join("keys.json");
