@@ -46,7 +46,7 @@ pub(crate) struct UpArgs {
     #[arg(long, default_value = "127.0.0.1", env = "CHORUS_HOST")]
     host: IpAddr,
     /// A service's port, as NAME=PORT (repeatable; 0 picks a free one); also CHORUS_<NAME>_PORT.
-    /// Defaults: identity 50050, registry 50051, matching 50052, contracts 50053.
+    /// Defaults: identity 50050, registry 50051, matching 50052, contracts 50053, payouts 50054.
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = service_port)]
     ports: Vec<(String, u16)>,
     /// Runs only these services (comma-separated or repeated), and identity, whose tokens every
