@@ -84,6 +84,9 @@ pub struct Runner {
     lease: Duration,
 }
 
+/// Payee records opened during one run, by influencer id (None: no profile).
+type Opened = BTreeMap<String, Option<Record>>;
+
 /// One payout taken up for submission.
 #[derive(Debug, Clone)]
 struct Taken {
@@ -122,10 +125,13 @@ impl Runner {
     /// abandoned submissions resumed, pending ones asked about.
     pub async fn run_once(&self, tenant: Option<&str>, campaign_id: Option<&str>) -> Result<RunPayoutsResponse, Error> {
         let mut answer = RunPayoutsResponse::default();
-        self.take_approved(tenant, campaign_id, &mut answer).await?;
+        // Each payee's details are opened once per run, for both passes.
+        let mut payees = Opened::default();
+        self.take_approved(tenant, campaign_id, &mut payees, &mut answer)
+            .await?;
         // Everything in flight whose lease ran out, grouped by the batch it was sent in.
         let now = self.store.clock().now_micros();
-        let due = self.in_flight(tenant, campaign_id, now).await?;
+        let due = self.in_flight(tenant, campaign_id, now, &mut payees).await?;
         // Those the provider answered once (a reference) are asked about; the others are sent
         // again exactly as they were first sent: their whole batch, none of which was recorded
         // (a batch's outcomes are recorded together).
@@ -165,6 +171,7 @@ impl Runner {
         &self,
         tenant: Option<&str>,
         campaign_id: Option<&str>,
+        payees: &mut Opened,
         answer: &mut RunPayoutsResponse,
     ) -> Result<(), Error> {
         let rows = sqlx::query(
@@ -182,7 +189,6 @@ impl Runner {
         .fetch_all(&self.store.db().pool)
         .await?;
         let today = crate::payees::today(self.store.clock().now_micros());
-        let mut payees: BTreeMap<String, Option<Record>> = BTreeMap::new();
         let mut go: BTreeMap<i32, Vec<String>> = BTreeMap::new();
         let mut blocked: Vec<(String, String)> = Vec::new();
         for r in &rows {
@@ -260,7 +266,13 @@ impl Runner {
     }
 
     /// Submitted payouts nobody holds a lease on: leased now to this run.
-    async fn in_flight(&self, tenant: Option<&str>, campaign_id: Option<&str>, now: i64) -> Result<Vec<Taken>, Error> {
+    async fn in_flight(
+        &self,
+        tenant: Option<&str>,
+        campaign_id: Option<&str>,
+        now: i64,
+        payees: &mut Opened,
+    ) -> Result<Vec<Taken>, Error> {
         let lease = now + i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
         let mut tx = self.store.db().pool.begin().await?;
         // The claims below write after this SELECT read; on SQLite a reader cannot become a
@@ -293,7 +305,6 @@ impl Runner {
             rows.truncate(whole.max(1));
         }
         let mut taken = Vec::with_capacity(rows.len());
-        let mut payees: BTreeMap<String, Option<Record>> = BTreeMap::new();
         for r in &rows {
             let payout = payout_of(r)?;
             let tenant: String = r.try_get(11)?;

@@ -2,7 +2,7 @@
 //! transaction with the events they cause (the kit's outbox) and, for events they answer, the
 //! inbox entry that makes a redelivery harmless.
 
-use chorus_kit::clock::{Clock, micros, timestamp};
+use chorus_kit::clock::{Clock, timestamp};
 use chorus_kit::events::envelope;
 use chorus_kit::events::outbox::{Inbox, Outbox};
 use chorus_kit::idempotency::Claim;
@@ -897,9 +897,4 @@ pub fn payout_of(r: &AnyRow) -> Result<Payout, Error> {
     }
     p.update_time = at(10)?;
     Ok(p)
-}
-
-/// Micros of an optional timestamp, 0 when unset.
-pub fn micros_or_zero(t: Option<&prost_types::Timestamp>) -> i64 {
-    t.map_or(0, micros)
 }
