@@ -118,7 +118,7 @@ pub fn welch_difference(a: &Estimate, b: &Estimate, confidence: f64) -> Option<D
     let va = a.std_error * a.std_error;
     let vb = b.std_error * b.std_error;
     let v = va + vb;
-    if !(v > 0.0) || !v.is_finite() {
+    if v.is_nan() || v <= 0.0 || v.is_infinite() {
         return None;
     }
     let df = v * v / (va * va / a.df + vb * vb / b.df);

@@ -47,9 +47,19 @@ impl Style {
         }
     }
 
+    /// "USD 1,234.56", "USD -67.84".
     fn money(&self, minor: f64) -> String {
         let major = minor / 10f64.powi(self.currency_exponent as i32);
-        format!("{} {:.*}", self.currency, self.currency_exponent as usize, major)
+        let digits = format!("{:.*}", self.currency_exponent as usize, major.abs());
+        let (whole, fraction) = digits.split_once('.').unwrap_or((&digits, ""));
+        let whole = whole.parse::<u64>().map_or_else(|_| whole.to_owned(), count);
+        let sign = if major < 0.0 && digits.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
+            "-"
+        } else {
+            ""
+        };
+        let point = if fraction.is_empty() { "" } else { "." };
+        format!("{} {sign}{whole}{point}{fraction}", self.currency)
     }
 
     fn level(&self) -> String {
@@ -94,7 +104,7 @@ pub(crate) fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -175,6 +185,14 @@ pub(crate) fn no_clear_difference(
     outlook: &Outlook,
     relative: f64,
 ) -> String {
+    // The interval is per comparison; after Holm's adjustment a difference whose interval
+    // excludes zero can still be not significant, and the sentence must not read as a
+    // contradiction.
+    let interval = if comparisons > 1 && (ci.0 > 0.0 || ci.1 < 0.0) {
+        format!("{} before adjustment", style.interval(ci.0, ci.1))
+    } else {
+        style.interval(ci.0, ci.1)
+    };
     let tail = match outlook {
         Outlook::More(n) => format!(
             "; about {} more {} per segment to detect a {} difference",
@@ -195,7 +213,7 @@ pub(crate) fn no_clear_difference(
         style.value(b_value),
         style.difference(difference),
         style.level(),
-        style.interval(ci.0, ci.1),
+        interval,
         adjusted(p, comparisons),
     )
 }
@@ -254,7 +272,7 @@ pub(crate) fn segment_estimate(
         String::new()
     };
     let best = best
-        .map(|p| format!("; {}% chance of being the best", (p * 100.0).round()))
+        .map(|p| format!("; {} chance of being the best", chance(p)))
         .unwrap_or_default();
     format!(
         "{segment}: {} {} ({} CI {}) from {} influencers{amount}{best}",
@@ -289,6 +307,18 @@ pub(crate) fn segment_not_enough(
         "{segment}: not enough data yet for {} ({have}; needs {minimum})",
         metric.label()
     )
+}
+
+/// A probability as people say it: "71%", "under 1%", "over 99%".
+fn chance(p: f64) -> String {
+    let pct = p * 100.0;
+    if pct > 0.0 && pct < 0.5 {
+        "under 1%".to_owned()
+    } else if (99.5..100.0).contains(&pct) {
+        "over 99%".to_owned()
+    } else {
+        format!("{pct:.0}%")
+    }
 }
 
 fn relative_percent(relative: f64) -> String {
@@ -402,7 +432,13 @@ mod tests {
         assert_eq!(p_value(0.0496), "p = 0.050");
         assert_eq!(p_value(0.62), "p = 0.62");
         let money = style(Metric::RevenuePerInfluencer);
-        assert_eq!(money.value(123_456.0), "USD 1234.56");
+        assert_eq!(money.value(123_456.0), "USD 1,234.56");
+        assert_eq!(money.value(-6_784.0), "USD -67.84");
+        assert_eq!(money.value(-0.2), "USD 0.00");
+        assert_eq!(chance(0.004), "under 1%");
+        assert_eq!(chance(0.999), "over 99%");
+        assert_eq!(chance(0.0), "0%");
+        assert_eq!(chance(0.71), "71%");
         assert_eq!(
             style(Metric::ConversionsPerClick).interval(-0.009, 0.015),
             "-0.9 to 1.5"
