@@ -3,7 +3,7 @@
 //! (Pearson's chi-square goodness of fit on the counts) and spend within a tolerance of the
 //! planned shares. Each departure is a finding in plain words.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
@@ -86,10 +86,11 @@ pub struct AllocationCheck {
     pub findings: Vec<Finding>,
 }
 
-/// What the data holds per segment: distinct influencers and spend.
+/// What the data holds per segment: its influencers (distinct: rows are merged per influencer
+/// and segment first) and spend.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Observed {
-    pub(crate) influencers: BTreeSet<String>,
+pub(crate) struct Observed<'a> {
+    pub(crate) influencers: Vec<&'a str>,
     pub(crate) spend_minor: i64,
 }
 
@@ -128,7 +129,7 @@ pub fn chi_square_goodness_of_fit(observed: &[f64], planned: &[f64]) -> Option<C
 /// Checks every segment against the plan and writes a finding for each departure.
 pub(crate) fn check(
     plan: &[PlannedSegment],
-    observed: &BTreeMap<String, Observed>,
+    observed: &BTreeMap<&str, Observed<'_>>,
     order: &[String],
     config: &Config,
 ) -> AllocationCheck {
@@ -139,7 +140,7 @@ pub(crate) fn check(
     let mut findings = Vec::new();
     let mut segments = Vec::new();
     for name in order {
-        let got = observed.get(name).unwrap_or(&empty);
+        let got = observed.get(name.as_str()).unwrap_or(&empty);
         let plan = planned.get(name.as_str());
         let allocation = SegmentAllocation {
             segment: name.clone(),
@@ -189,7 +190,7 @@ pub(crate) fn check(
     }
     let observed_counts: Vec<f64> = plan
         .iter()
-        .map(|p| observed.get(&p.segment).map_or(0, |o| o.influencers.len()) as f64)
+        .map(|p| observed.get(p.segment.as_str()).map_or(0, |o| o.influencers.len()) as f64)
         .collect();
     let planned_counts: Vec<f64> = plan.iter().map(|p| f64::from(p.influencers)).collect();
     let influencer_counts = chi_square_goodness_of_fit(&observed_counts, &planned_counts);
@@ -210,13 +211,10 @@ pub(crate) fn check(
             },
         );
     }
-    let mut segments_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (segment, o) in observed {
-        for influencer in &o.influencers {
-            segments_of
-                .entry(influencer.as_str())
-                .or_default()
-                .push(segment.clone());
+    let mut segments_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (&segment, o) in observed {
+        for &influencer in &o.influencers {
+            segments_of.entry(influencer).or_default().push(segment);
         }
     }
     for (influencer, in_segments) in segments_of {

@@ -3,7 +3,7 @@
 //! data still needed; and the allocation check. Every figure that cannot be computed is `None`,
 //! never NaN, and says why in its sentence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -163,12 +163,12 @@ pub fn analyze(data: &CampaignData, config: &Config) -> Result<AudienceTest, Con
     config.validate()?;
     let rows = merge_rows(&data.rows);
     let order = segment_order(data, &rows);
-    let mut by_segment: BTreeMap<String, Vec<&InfluencerTotals>> = BTreeMap::new();
-    let mut observed: BTreeMap<String, Observed> = BTreeMap::new();
+    let mut by_segment: BTreeMap<&str, Vec<&InfluencerTotals>> = BTreeMap::new();
+    let mut observed: BTreeMap<&str, Observed> = BTreeMap::new();
     for row in &rows {
-        by_segment.entry(row.segment.clone()).or_default().push(row);
-        let o = observed.entry(row.segment.clone()).or_default();
-        o.influencers.insert(row.influencer.clone());
+        by_segment.entry(&row.segment).or_default().push(row);
+        let o = observed.entry(&row.segment).or_default();
+        o.influencers.push(&row.influencer);
         o.spend_minor = o.spend_minor.saturating_add(row.spend_minor);
     }
     let metrics = Metric::ALL
@@ -206,14 +206,14 @@ fn segment_order(data: &CampaignData, rows: &[InfluencerTotals]) -> Vec<String> 
             order.push(p.segment.clone());
         }
     }
-    let mut extra: Vec<String> = rows
-        .iter()
-        .map(|r| r.segment.clone())
-        .filter(|s| !order.contains(s))
-        .collect();
-    extra.sort();
-    extra.dedup();
-    order.extend(extra);
+    let in_data: BTreeSet<&str> = rows.iter().map(|r| r.segment.as_str()).collect();
+    order.extend(
+        in_data
+            .into_iter()
+            .filter(|s| !order.iter().any(|o| o == s))
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
+    );
     order
 }
 
@@ -273,7 +273,7 @@ fn pooled_unit_variance(metric: Metric, measured: &[Measured]) -> Option<f64> {
 fn analyze_metric(
     metric: Metric,
     order: &[String],
-    by_segment: &BTreeMap<String, Vec<&InfluencerTotals>>,
+    by_segment: &BTreeMap<&str, Vec<&InfluencerTotals>>,
     config: &Config,
 ) -> MetricResult {
     let style = Style {
@@ -285,7 +285,13 @@ fn analyze_metric(
     let minimum = sentence::minimum(metric, config.min_influencers, config.min_events);
     let measured: Vec<Measured> = order
         .iter()
-        .map(|s| measure(metric, by_segment.get(s).map_or(&[][..], Vec::as_slice), config))
+        .map(|s| {
+            measure(
+                metric,
+                by_segment.get(s.as_str()).map_or(&[][..], Vec::as_slice),
+                config,
+            )
+        })
         .collect();
 
     // The sample size, from the campaign's own variance around its pooled baseline.

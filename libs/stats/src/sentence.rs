@@ -381,7 +381,7 @@ pub(crate) mod allocation {
 
     /// "Influencer inf-7 appears in 2 segments (Austin, Denver); segments should not share
     /// influencers".
-    pub(crate) fn shared_influencer(influencer: &str, segments: &[String]) -> String {
+    pub(crate) fn shared_influencer(influencer: &str, segments: &[&str]) -> String {
         format!(
             "Influencer {influencer} appears in {} segments ({}); segments should not share influencers",
             segments.len(),
