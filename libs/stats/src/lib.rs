@@ -11,6 +11,8 @@
 //! assert!(test.metrics.iter().all(|m| m.comparisons.is_empty()));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod allocation;
 pub mod best;
 mod error;
