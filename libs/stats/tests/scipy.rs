@@ -163,6 +163,11 @@ fn compare(test: &AudienceTest, scipy: &Value) -> usize {
 
 #[test]
 fn cities_agree_with_scipy() {
+    assert_eq!(
+        Config::default().best_draws,
+        20_000,
+        "MONTE_CARLO_TOLERANCE is sized for 20,000 draws"
+    );
     let test = analyze(&load("cities.csv", "cities_plan.csv"), &Config::default()).unwrap();
     for m in &test.metrics {
         m.segments.iter().for_each(|s| eprintln!("{}", s.sentence));
