@@ -40,6 +40,9 @@ CREATE INDEX timers_due ON timers (due_at);";
 
 /// Timers fired per transaction.
 const BATCH: i64 = 256;
+/// Rows per multi-row statement: 4 parameters each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bound parameters.
+const MAX_ROWS: usize = 500;
 /// How often the task looks for timers other replicas scheduled.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -73,27 +76,79 @@ impl Timers {
         topic: &str,
         envelope: &Envelope,
     ) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO timers (key, due_at, topic, envelope) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, topic = excluded.topic, \
-             envelope = excluded.envelope",
-        )
-        .bind(key)
-        .bind(at)
-        .bind(topic)
-        .bind(encode(envelope))
-        .execute(conn)
-        .await?;
+        self.schedule_many(conn, [(key, at, topic, envelope)]).await
+    }
+
+    /// [`Timers::schedule`] for many timers, in multi-row statements: `(key, at, topic,
+    /// envelope)` each. Of timers given twice under one key, the last one counts, as if
+    /// scheduled one after the other.
+    pub async fn schedule_many<'a>(
+        &self,
+        conn: &mut AnyConnection,
+        timers: impl IntoIterator<Item = (&'a str, Micros, &'a str, &'a Envelope)>,
+    ) -> Result<(), Error> {
+        // One statement cannot upsert a key twice (PostgreSQL refuses), so the last of each
+        // key is kept, in first-seen order.
+        let mut rows: Vec<(&str, Micros, &str, &Envelope)> = Vec::new();
+        let mut seen = std::collections::HashMap::new();
+        for t in timers {
+            match seen.get(t.0) {
+                Some(&i) => rows[i] = t,
+                None => {
+                    seen.insert(t.0, rows.len());
+                    rows.push(t);
+                }
+            }
+        }
+        for chunk in rows.chunks(MAX_ROWS) {
+            let mut sql = String::from("INSERT INTO timers (key, due_at, topic, envelope) VALUES ");
+            for i in 0..chunk.len() {
+                let n = i * 4;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+            }
+            sql.push_str(
+                " ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, topic = excluded.topic, \
+                 envelope = excluded.envelope",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (key, at, topic, envelope) in chunk {
+                q = q
+                    .bind(key.to_string())
+                    .bind(*at)
+                    .bind(topic.to_string())
+                    .bind(encode(envelope));
+            }
+            q.execute(&mut *conn).await?;
+        }
         Ok(())
     }
 
     /// Removes the timer `key`; whether there was one (a fired timer is gone already).
     pub async fn cancel(&self, conn: &mut AnyConnection, key: &str) -> Result<bool, Error> {
-        let done = sqlx::query("DELETE FROM timers WHERE key = $1")
-            .bind(key)
-            .execute(conn)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.cancel_many(conn, [key]).await? == 1)
+    }
+
+    /// Removes the timers named; how many there were.
+    pub async fn cancel_many<'a>(
+        &self,
+        conn: &mut AnyConnection,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> Result<u64, Error> {
+        let keys: Vec<&str> = keys.into_iter().collect();
+        let mut gone = 0;
+        for chunk in keys.chunks(MAX_ROWS) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("DELETE FROM timers WHERE key IN ({})", marks.join(", "));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for key in chunk {
+                q = q.bind(key.to_string());
+            }
+            gone += q.execute(&mut *conn).await?.rows_affected();
+        }
+        Ok(gone)
     }
 
     /// Tells the timer task a timer was scheduled; call after the commit.

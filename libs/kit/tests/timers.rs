@@ -192,3 +192,63 @@ async fn replicas_fire_each_timer_once() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Many timers in one call behave as the same calls one at a time: a key given twice keeps its
+/// last time, an existing key moves, and cancel_many counts what it removed.
+async fn many_at_once_is_many_one_at_a_time(f: Fixture) {
+    let mut sub = f
+        .bus
+        .subscribe("chorus.test", "g", "c", SubscribeOptions::default())
+        .await
+        .unwrap();
+    let p = start(&f).await;
+    p.schedule("old", T0 + 5 * HOUR, 7).await;
+    let c = Clock::manual(T0);
+    let e: Vec<_> = (0..1200).map(|i| envelope(&c, "t", &money(i))).collect();
+    let keys: Vec<String> = (0..1200).map(|i| format!("k{}", i % 1100)).collect();
+    let mut tx = p.db.pool.begin().await.unwrap();
+    // 1,200 timers over 1,100 keys (more than one statement's worth), k0..k99 given twice:
+    // their second time wins. Then "old" moves earlier.
+    let mut rows: Vec<(&str, i64, &str, _)> = (0..1200)
+        .map(|i| (keys[i].as_str(), T0 + HOUR + i as i64, "chorus.test", &e[i]))
+        .collect();
+    rows.push(("old", T0 + HOUR, "chorus.test", &e[0]));
+    p.timers.schedule_many(&mut tx, rows).await.unwrap();
+    let gone = p
+        .timers
+        .cancel_many(
+            &mut tx,
+            (0..1100)
+                .filter(|i| i % 2 == 1)
+                .map(|i| keys[i].as_str())
+                .chain(["none"]),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    p.timers.scheduled();
+    assert_eq!(gone, 550, "the odd keys were there, \"none\" was not");
+    f.clock.advance(Duration::from_secs(3 * 3600)).unwrap();
+    let mut got = fired(&mut sub, Duration::from_millis(800)).await;
+    got.sort_unstable();
+    let mut want: Vec<(i64, i64)> = (0..1100)
+        .filter(|k| k % 2 == 0)
+        .map(|k| if k < 100 { k + 1100 } else { k })
+        .map(|i| (i, T0 + HOUR + i))
+        .chain([(0, T0 + HOUR)])
+        .collect();
+    want.sort_unstable();
+    assert_eq!(got, want, "even keys at their last time, and the moved one");
+    assert_eq!(p.timers.next_due().await.unwrap(), None, "nothing else is left");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn many_at_once_on_postgres() {
+    many_at_once_is_many_one_at_a_time(fixture(true).await).await;
+}
+
+#[tokio::test]
+async fn many_at_once_on_sqlite() {
+    many_at_once_is_many_one_at_a_time(fixture(false).await).await;
+}

@@ -147,16 +147,18 @@ impl Store {
         claim: &Claim,
         answer: &impl Message,
     ) -> Result<(), Error> {
-        for d in &writes.deliverables {
-            put_deliverable(&mut tx, d).await?;
-        }
-        for key in &writes.cancel {
-            self.timers.cancel(&mut tx, key).await?;
-        }
-        for t in &writes.timers {
+        put_deliverables(&mut tx, &writes.deliverables).await?;
+        if !writes.cancel.is_empty() {
             self.timers
-                .schedule(&mut tx, &t.key, t.at, t.topic, &t.envelope)
+                .cancel_many(&mut tx, writes.cancel.iter().map(String::as_str))
                 .await?;
+        }
+        if !writes.timers.is_empty() {
+            let timers = writes
+                .timers
+                .iter()
+                .map(|t| (t.key.as_str(), t.at, t.topic, &t.envelope));
+            self.timers.schedule_many(&mut tx, timers).await?;
         }
         if !writes.events.is_empty() {
             self.outbox.add_many(&mut tx, TOPIC, &writes.events).await?;
@@ -412,25 +414,8 @@ impl Store {
 
     /// Locks and reads an offer in `tx`.
     async fn offer_in(tx: &mut AnyConnection, who: &Who, id: &str) -> Result<(Offer, String), Error> {
-        let (column, value) = who.scope();
-        let locked = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE offers SET update_time = update_time WHERE id = $1 AND {column} = $2"
-        )))
-        .bind(id)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
-        if locked.rows_affected() == 0 {
-            return Err(Error::not_found(format!("offers/{id}")));
-        }
-        let row = sqlx::query("SELECT body, tenant FROM offers WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        Ok((
-            decode(row.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode offer")?,
-            row.try_get(1)?,
-        ))
+        let (body, tenant) = locked_row(tx, "offers", who, id).await?;
+        Ok((decode(body.as_slice(), "decode offer")?, tenant))
     }
 
     async fn put_offer(tx: &mut AnyConnection, o: &Offer, now: i64) -> Result<(), Error> {
@@ -577,24 +562,14 @@ impl Store {
         answer: impl FnOnce(&Contract, &[Deliverable]) -> A,
     ) -> Result<A, Error> {
         let mut tx = self.pool().begin().await?;
-        let (column, value) = who.scope();
-        let locked = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE contracts SET update_time = update_time WHERE id = $1 AND {column} = $2"
-        )))
-        .bind(id)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
-        if locked.rows_affected() == 0 {
-            return Err(Error::not_found(format!("contracts/{id}")));
-        }
-        let row = sqlx::query("SELECT body, tenant FROM contracts WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut contract: Contract = decode(row.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode contract")?;
-        let tenant: String = row.try_get(1)?;
-        let mut deliverables = deliverables_in(&mut tx, id).await?;
+        let (body, tenant) = locked_row(&mut tx, "contracts", who, id).await?;
+        let mut contract: Contract = decode(body.as_slice(), "decode contract")?;
+        // Deliverables are made when the contract activates; before that there are none to read.
+        let mut deliverables = if contract.activate_time.is_some() {
+            deliverables_in(&mut tx, id).await?
+        } else {
+            Vec::new()
+        };
         let loaded = deliverables.clone();
         let mut writes = Writes::default();
         let changed = change(&mut contract, &tenant, &mut deliverables, &mut writes)?;
@@ -627,6 +602,24 @@ impl Store {
     }
 }
 
+/// Locks the row `id` of `table` ("offers" or "contracts") in the transaction and reads its
+/// body and tenant, in one statement: the no-op update takes the row lock on both engines
+/// (SQLite has no FOR UPDATE). NOT_FOUND when the caller may not see it.
+async fn locked_row(tx: &mut AnyConnection, table: &str, who: &Who, id: &str) -> Result<(Vec<u8>, String), Error> {
+    let (column, value) = who.scope();
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET update_time = update_time WHERE id = $1 AND {column} = $2 RETURNING body, tenant"
+    )))
+    .bind(id)
+    .bind(value)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Err(Error::not_found(format!("{table}/{id}")));
+    };
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
 async fn deliverables_in(conn: &mut AnyConnection, contract_id: &str) -> Result<Vec<Deliverable>, Error> {
     let rows = sqlx::query("SELECT body FROM deliverables WHERE contract_id = $1 ORDER BY n")
         .bind(contract_id)
@@ -642,23 +635,33 @@ pub fn deliverable_number(name: &str) -> Option<i64> {
     name.rsplit('/').next().and_then(|n| n.parse().ok())
 }
 
-async fn put_deliverable(conn: &mut AnyConnection, d: &Deliverable) -> Result<(), Error> {
-    let contract_id = d
-        .name
-        .strip_prefix("contracts/")
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_default();
-    let n = deliverable_number(&d.name).unwrap_or_default();
-    sqlx::query(
-        "INSERT INTO deliverables (contract_id, n, state, body) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (contract_id, n) DO UPDATE SET state = excluded.state, body = excluded.body",
-    )
-    .bind(contract_id)
-    .bind(n)
-    .bind(i64::from(d.state))
-    .bind(d.encode_to_vec())
-    .execute(&mut *conn)
-    .await?;
+/// Inserts or replaces deliverables, in multi-row statements (4 parameters a row).
+async fn put_deliverables(conn: &mut AnyConnection, deliverables: &[Deliverable]) -> Result<(), Error> {
+    for chunk in deliverables.chunks(500) {
+        let mut sql = String::from("INSERT INTO deliverables (contract_id, n, state, body) VALUES ");
+        for i in 0..chunk.len() {
+            let n = i * 4;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+        }
+        sql.push_str(" ON CONFLICT (contract_id, n) DO UPDATE SET state = excluded.state, body = excluded.body");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for d in chunk {
+            let contract_id = d
+                .name
+                .strip_prefix("contracts/")
+                .and_then(|s| s.split('/').next())
+                .unwrap_or_default();
+            q = q
+                .bind(contract_id.to_owned())
+                .bind(deliverable_number(&d.name).unwrap_or_default())
+                .bind(i64::from(d.state))
+                .bind(d.encode_to_vec());
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
