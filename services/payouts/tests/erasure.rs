@@ -213,6 +213,17 @@ impl App {
             .unwrap()
     }
 
+    async fn reconcile(&self) -> ReconcileResponse {
+        self.payouts(&self.brand)
+            .await
+            .reconcile(ReconcileRequest {
+                campaign: CAMPAIGN.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     async fn payee(&self) -> Payee {
         self.payouts(&self.ana())
             .await
@@ -390,6 +401,20 @@ on_both_backends! { spawn;
         assert_eq!(after.payee, payee.pseudonym);
         assert_eq!((&after.lines, &after.paid, &after.owed), (&before.lines, &before.paid, &before.owed));
         assert_eq!(after.paid, vec![usd(200_000).unwrap()]);
+
+        // Reconciliation: her destination is unknown now, so her paid payout agrees with
+        // PayPal's record; a planted difference names her by the pseudonym, nothing else.
+        let clean = app.reconcile().await;
+        assert_eq!((clean.compared, clean.differences.len()), (1, 0), "{clean:?}");
+        let paid = before.lines.iter().find(|l| l.state == PayoutState::Paid as i32).unwrap();
+        assert!(app.sim.tamper_amount(paid.payout.trim_start_matches("payouts/"), 199_999));
+        let found = app.reconcile().await;
+        let d: Vec<(&str, &str)> = found.differences.iter().map(|d| (d.kind.as_str(), d.payee.as_str())).collect();
+        assert_eq!(d, [("amount_differs", payee.pseudonym.as_str())]);
+        let shown = format!("{found:?}");
+        for pii in PLAINTEXT {
+            assert!(!shown.contains(pii), "{pii} in {shown}");
+        }
 
         // Nothing of hers in clear in the database; the retained identity is sealed.
         let raw = app.raw_rows().await;
