@@ -397,16 +397,19 @@ impl Payees {
             .ok_or_else(|| Error::new(chorus_kit::ErrorCode::Internal, "erase a payee: no PII key"))?;
         let now = self.clock.now_micros();
         let today = today(now);
-        let current = match self.get(influencer_id).await? {
-            Some(r) if r.erased.is_some() => {
-                // Already erased: only the inbox entry is written.
-                let mut tx = self.db.pool.begin().await?;
-                Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await?;
-                tx.commit().await?;
-                return Ok(false);
-            }
-            other => other,
+        let current = self.get(influencer_id).await?;
+        // Already erased, or someone payouts never knew (most of the registry's deletions):
+        // only the inbox entry is written.
+        let known = match &current {
+            Some(r) => r.erased.is_none(),
+            None => self.has_payouts(influencer_id).await?,
         };
+        if !known {
+            let mut tx = self.db.pool.begin().await?;
+            Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
         let record = current.unwrap_or_else(|| Record {
             influencer_id: influencer_id.to_owned(),
             profile: Payee {
@@ -490,6 +493,14 @@ impl Payees {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn has_payouts(&self, influencer_id: &str) -> Result<bool, Error> {
+        let any: Option<String> = sqlx::query_scalar("SELECT id FROM payouts WHERE influencer_id = $1 LIMIT 1")
+            .bind(influencer_id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(any.is_some())
     }
 
     /// USD paid to `influencer_id`, per tenant and year of payment: what decides which 1099s

@@ -459,6 +459,13 @@ on_both_backends! { spawn;
         assert!(e.message().contains("erased"), "{}", e.message());
 
         // The same event again, and another deletion of her: nothing changes.
+        // Someone payouts never knew leaves no trace here.
+        let stranger = envelope(
+            &Clock::manual(START),
+            "",
+            &InfluencerDeleted { influencer: "influencers/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a99".into() },
+        );
+        app.publish_registry(&stranger).await;
         let row = app.erased_row().await;
         app.publish_registry(&event).await;
         let again = deleted();
@@ -475,6 +482,8 @@ on_both_backends! { spawn;
         })
         .await;
         assert_eq!(app.erased_row().await, row);
+        let erased: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM erased_payees").fetch_one(&app.db.pool).await.unwrap();
+        assert_eq!(erased, 1, "only Ana");
         assert_eq!(app.payee().await, payee);
         app.assert_balanced().await;
 
