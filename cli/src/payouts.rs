@@ -494,6 +494,8 @@ impl PayeeArgs {
             update_time: None,
             tax_form_signed_on: text(self.tax_form_signed_on),
             us_person: self.us_person,
+            // Output only: the server sets it once the payee is erased.
+            pseudonym: String::new(),
         };
         // UpdatePayee keeps what is unset, so a payee with only its name would change nothing.
         let unchanged = Payee {
