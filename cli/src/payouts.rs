@@ -494,6 +494,8 @@ impl PayeeArgs {
             update_time: None,
             tax_form_signed_on: text(self.tax_form_signed_on),
             us_person: self.us_person,
+            // Output only: the server sets it once the payee is erased.
+            pseudonym: String::new(),
         };
         // UpdatePayee keeps what is unset, so a payee with only its name would change nothing.
         let unchanged = Payee {
@@ -708,7 +710,12 @@ fn run_lines(campaign: &str, r: &RunPayoutsResponse) -> Vec<String> {
 /// Each line a payout, then the totals per currency.
 fn statement_lines(s: &Statement, year: Option<i32>) -> Vec<String> {
     let period = year.map_or_else(|| "every year".to_owned(), |y| y.to_string());
-    let mut out = vec![format!("Statement of {}, {period}", s.influencer)];
+    let whom = if s.payee.is_empty() {
+        s.influencer.clone()
+    } else {
+        format!("{} ({})", s.influencer, s.payee)
+    };
+    let mut out = vec![format!("Statement of {whom}, {period}")];
     if s.lines.is_empty() {
         out.push("no payouts".to_owned());
     } else {
@@ -750,10 +757,11 @@ fn reconcile_lines(campaign: &str, r: &ReconcileResponse) -> Vec<String> {
         return vec![format!("{compared}: no differences.")];
     }
     let n = r.differences.len();
-    let mut t = output::table(&["payout", "difference", "provider", "reference", "detail"]);
+    let mut t = output::table(&["payout", "payee", "difference", "provider", "reference", "detail"]);
     for d in &r.differences {
         t.add_row(vec![
             Cell::new(&d.payout),
+            Cell::new(&d.payee),
             Cell::new(d.kind.replace('_', " ")),
             Cell::new(&d.provider),
             Cell::new(&d.provider_reference),
@@ -773,6 +781,9 @@ fn reconcile_lines(campaign: &str, r: &ReconcileResponse) -> Vec<String> {
 /// A payee as people read it; the server has masked what is secret.
 fn payee_lines(p: &Payee) -> Vec<String> {
     let or_dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+    if !p.pseudonym.is_empty() {
+        return vec![format!("{}  erased, shown as {}", p.name, p.pseudonym)];
+    }
     let mut out = vec![format!(
         "{}  {} <{}>",
         p.name,
@@ -864,6 +875,7 @@ fn statement_json(s: &Statement) -> Value {
     let amounts = |m: &[Money]| m.iter().map(|m| money_json(Some(m))).collect::<Vec<_>>();
     json!({
         "influencer": s.influencer,
+        "payee": s.payee,
         "lines": s.lines.iter().map(|l| json!({
             "payout": l.payout,
             "contract": l.contract,
@@ -892,6 +904,7 @@ fn reconcile_json(r: &ReconcileResponse) -> Value {
 fn difference_json(d: &Difference) -> Value {
     json!({
         "payout": d.payout,
+        "payee": d.payee,
         "kind": d.kind,
         "provider": d.provider,
         "provider_reference": d.provider_reference,
@@ -920,6 +933,7 @@ fn payee_json(p: &Payee) -> Value {
         "tax_id": p.tax_id,
         "tax_country": p.tax_country,
         "cash_blocked_reason": p.cash_blocked_reason,
+        "pseudonym": p.pseudonym,
         "update_time": time_json(p.update_time.as_ref()),
     })
 }
@@ -1153,9 +1167,10 @@ mod tests {
                 currency_code: "EUR".to_owned(),
                 amount_minor: 4_000,
             }],
+            payee: "payee-3f9a0c12d4e5b6a7".to_owned(),
         };
         let lines = statement_lines(&s, Some(2026));
-        assert_eq!(lines[0], "Statement of influencers/i1, 2026");
+        assert_eq!(lines[0], "Statement of influencers/i1 (payee-3f9a0c12d4e5b6a7), 2026");
         let row = lines[1].lines().find(|l| l.contains("payouts/p1")).unwrap();
         for cell in ["cash for deliverable 2 of 3", "$250.00 USD", "paid", "tr_1"] {
             assert!(row.contains(cell), "{cell} in {row}");
@@ -1223,6 +1238,7 @@ mod tests {
                 provider: "stripe".to_owned(),
                 provider_reference: "tr_1".to_owned(),
                 detail: "ours 25.00 USD paid, theirs 20.00 USD".to_owned(),
+                payee: "payee-3f9a0c12d4e5b6a7".to_owned(),
             }],
         };
         let lines = reconcile_lines("campaigns/c1", &found);

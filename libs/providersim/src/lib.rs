@@ -193,6 +193,13 @@ impl Simulator {
 
     // --- control -------------------------------------------------------------------------
 
+    /// Sets the clock Stripe's records are made by (`created`, what `created[gte]` and
+    /// `created[lte]` filter on) to `unix_secs` now, advancing with the system's from there:
+    /// tests whose services run on a manual clock set it to the same time.
+    pub fn set_clock(&self, unix_secs: i64) {
+        self.shared.state().stripe.clock_offset = unix_secs - http::now_secs();
+    }
+
     /// The next `times` requests to `endpoint` meet `fault` (plans queue up in order).
     pub fn fault(&self, endpoint: Endpoint, fault: Fault, times: usize) {
         let mut state = self.shared.state();

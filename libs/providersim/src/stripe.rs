@@ -46,6 +46,9 @@ pub(crate) struct StripeState {
     pub(crate) transfers: Vec<Transfer>,
     pub(crate) keys: HashMap<String, Saved>,
     in_flight: HashSet<String>,
+    /// Seconds added to the system clock for `created` (`Simulator::set_clock`), so tests
+    /// whose services run on a manual clock see records made in their own time.
+    pub(crate) clock_offset: i64,
 }
 
 /// What an idempotency key remembers: the request's parameters and the first answer.
@@ -56,6 +59,11 @@ pub(crate) struct Saved {
 }
 
 impl StripeState {
+    /// Now, in unix seconds, on the simulator's Stripe clock.
+    pub(crate) fn now(&self) -> i64 {
+        now_secs().saturating_add(self.clock_offset)
+    }
+
     pub(crate) fn insert(
         &mut self,
         amount: i64,
@@ -73,7 +81,7 @@ impl StripeState {
             transfer_group: group,
             description,
             metadata: BTreeMap::new(),
-            created: now_secs(),
+            created: self.now(),
             amount_reversed: 0,
             reversed: false,
             reversals: Vec::new(),
@@ -116,8 +124,9 @@ pub(crate) async fn get(State(shared): State<Arc<Shared>>, Path(id): Path<String
     .into_response()
 }
 
-/// `GET /v1/transfers`: newest first, filtered by `transfer_group`, `destination` and
-/// `created[gte]`, paged by `limit` (at most 100) and `starting_after`.
+/// `GET /v1/transfers`: newest first, filtered by `transfer_group`, `destination`,
+/// `created[gte]` and `created[lte]` (unix seconds, inclusive), paged by `limit` (at most 100)
+/// and `starting_after`.
 pub(crate) async fn list(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -130,6 +139,7 @@ pub(crate) async fn list(
     let group = param("transfer_group");
     let destination = param("destination");
     let since: i64 = param("created[gte]").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
+    let until: i64 = param("created[lte]").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
     let limit: usize = param("limit").and_then(|v| v.parse().ok()).unwrap_or(10).clamp(1, 100);
     let after = param("starting_after");
     with_fault(&shared, Endpoint::StripeListTransfers, || {
@@ -138,6 +148,7 @@ pub(crate) async fn list(
             group.as_ref().is_none_or(|g| t.transfer_group.as_ref() == Some(g))
                 && destination.as_ref().is_none_or(|d| &t.destination == d)
                 && t.created >= since
+                && t.created <= until
         });
         let mut page: Vec<&Transfer> = match &after {
             Some(cursor) => matching
@@ -284,6 +295,7 @@ fn create_transfer(state: &mut state::State, params: &Params) -> Result<Reply, R
 
 fn create_reversal(state: &mut state::State, params: &Params) -> Result<Reply, Reply> {
     let id = required(params, "transfer")?;
+    let now = state.stripe.now();
     let transfer = state
         .stripe
         .transfers
@@ -308,7 +320,7 @@ fn create_reversal(state: &mut state::State, params: &Params) -> Result<Reply, R
     let reversal = Reversal {
         id: new_id("trr_", 24),
         amount,
-        created: now_secs(),
+        created: now,
     };
     transfer.amount_reversed += amount;
     transfer.reversed = transfer.amount_reversed == transfer.amount;

@@ -43,10 +43,12 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &[
         (2, "ledger", ledger::MIGRATION_POSTGRES),
         (3, "payouts", include_str!("../migrations/postgres/0003_payouts.sql")),
+        (4, "erasure", include_str!("../migrations/postgres/0004_erasure.sql")),
     ],
     sqlite: &[
         (2, "ledger", ledger::MIGRATION_SQLITE),
         (3, "payouts", include_str!("../migrations/sqlite/0003_payouts.sql")),
+        (4, "erasure", include_str!("../migrations/sqlite/0004_erasure.sql")),
     ],
 };
 
@@ -120,7 +122,7 @@ impl chorus_kit::runtime::Service for Payouts {
         port: 50054,
         migrations: &MIGRATIONS,
         scopes: api::SCOPES,
-        consumes: &[events::CONTRACTS_TOPIC],
+        consumes: &[events::CONTRACTS_TOPIC, events::REGISTRY_TOPIC],
         db_connections: 8,
         needs: &[],
         issues_tokens: false,
@@ -143,12 +145,12 @@ impl chorus_kit::runtime::Service for Payouts {
         let shipments = Shipments::new(store.clone());
         let extra = Arc::new(Extra {
             runner: runner.clone(),
-            payees,
+            payees: payees.clone(),
             shipments: shipments.clone(),
             providers,
             store: store.clone(),
         });
-        events::declare(parts, store.clone(), shipments.clone());
+        events::declare(parts, store.clone(), shipments.clone(), payees.clone());
         let interval = config.interval;
         parts.task("payout-runs", move |stop| runner.run(interval, stop));
         if let Some(addr) = config.http_addr {

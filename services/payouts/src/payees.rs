@@ -2,11 +2,19 @@
 //! the influencer themselves. What identifies or locates a person (legal name, email, payment
 //! destinations, address, tax id) is sealed at rest with AES-256-GCM, bound to its row; it is
 //! shown back masked, never logged and never put in an event. The runner opens it to pay.
+//!
+//! Erasure (registry's `InfluencerDeleted`, rules in `domain::erasure`): the profile and its
+//! sealed details are deleted; what stays is a row in `erased_payees` with the payee's stable
+//! pseudonym and, while the law keeps it, the identity printed on their 1099s, sealed like any
+//! PII and dropped once its `retain_until` has passed (each payout run drops what expired, and
+//! reports never print an expired one). Payouts still owed to an erased payee are BLOCKED with
+//! "payee erased": nothing is sent to a destination that is gone.
 
 use std::sync::Arc;
 
 use chorus_kit::Error;
 use chorus_kit::clock::{Clock, timestamp};
+use chorus_kit::events::outbox::Inbox;
 use chorus_kit::storage::Database;
 use chorus_proto::payouts::{Address, Method, Payee, PayoutState, TaxForm};
 use prost::Message;
@@ -14,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::domain::date::Date;
+use crate::domain::erasure;
 use crate::domain::payee as rules;
 use crate::domain::pii::{Binding, PiiKeys, Sealed};
 use crate::domain::tax;
@@ -62,12 +71,59 @@ pub struct Record {
     pub influencer_id: String,
     pub profile: Payee,
     pub private: Private,
+    /// Set once the payee is erased: `private` is then empty.
+    pub erased: Option<Erased>,
 }
+
+/// What stays of an erased payee.
+#[derive(Clone)]
+pub struct Erased {
+    /// Shown in place of the name in statements and reports.
+    pub pseudonym: String,
+    /// The identity printed on their filed 1099s, while retention lasts.
+    pub retained: Option<Retained>,
+}
+
+/// The identity kept for filed 1099s (name, TIN, address: the tax-relevant part of
+/// [`Private`], the rest empty), with the years it is kept for.
+#[derive(Clone)]
+pub struct Retained {
+    pub identity: Private,
+    pub years: Vec<i32>,
+    pub retain_until: Date,
+}
+
+/// Kept for the law, not for logs: Debug shows the years and the date only.
+impl std::fmt::Debug for Retained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Retained {{ years: {:?}, retain_until: {}, identity: [redacted] }}",
+            self.years, self.retain_until
+        )
+    }
+}
+
+impl std::fmt::Debug for Erased {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Erased {{ pseudonym: {}, retained: {:?} }}",
+            self.pseudonym, self.retained
+        )
+    }
+}
+
+/// The message payouts still owed to an erased payee are blocked with.
+pub const ERASED: &str = "payee erased";
 
 impl Record {
     /// Why cash cannot be paid to this payee yet, if anything: no destination for the chosen
     /// method, or the tax form the rules require (domain::tax).
     pub fn cash_blocked(&self, today: Date) -> Option<String> {
+        if self.erased.is_some() {
+            return Some(ERASED.into());
+        }
         match Method::try_from(self.profile.cash_method).unwrap_or(Method::Unspecified) {
             Method::Stripe if self.private.stripe_account.is_empty() => {
                 return Some("no Stripe account on file".into());
@@ -85,6 +141,9 @@ impl Record {
 
     /// Why a gift card cannot be sent yet: it goes to the payee's email.
     pub fn gift_card_blocked(&self) -> Option<String> {
+        if self.erased.is_some() {
+            return Some(ERASED.into());
+        }
         self.private
             .email
             .is_empty()
@@ -122,9 +181,48 @@ impl Record {
         }
     }
 
+    /// Who statements and reports name: the legal name, or the pseudonym once erased.
+    pub fn display_name(&self) -> &str {
+        match &self.erased {
+            Some(e) => &e.pseudonym,
+            None => &self.private.legal_name,
+        }
+    }
+
+    /// The payee as the year's 1099-NEC report reads it. An erased payee prints the identity
+    /// kept for that year while its retention lasts (`domain::erasure`), else the pseudonym
+    /// with no TIN or address.
+    pub fn tax_payee(&self, year: i32, today: Date) -> rules::Payee {
+        let Some(erased) = &self.erased else {
+            return self.domain();
+        };
+        let covered = erased
+            .retained
+            .as_ref()
+            .filter(|r| erasure::prints_identity(&r.years, r.retain_until, year, today));
+        match covered {
+            Some(r) => Record {
+                private: r.identity.clone(),
+                erased: None,
+                ..self.clone()
+            }
+            .domain(),
+            None => {
+                let mut p = self.domain();
+                p.legal_name = erased.pseudonym.clone();
+                p
+            }
+        }
+    }
+
     /// The profile as the payee reads it: private details masked.
     pub fn masked(&self, today: Date) -> Payee {
         let mut p = self.profile.clone();
+        if let Some(e) = &self.erased {
+            p.pseudonym = e.pseudonym.clone();
+            p.cash_blocked_reason = ERASED.into();
+            return p;
+        }
         p.legal_name = self.private.legal_name.clone();
         p.email = mask_email(&self.private.email);
         p.stripe_account = mask_tail(&self.private.stripe_account, 4);
@@ -219,7 +317,7 @@ impl Payees {
             .fetch_optional(&self.db.pool)
             .await?;
         let Some(row) = row else {
-            return Ok(None);
+            return self.erased(influencer_id).await;
         };
         let profile: Vec<u8> = row.try_get(0)?;
         let sealed: String = row.try_get(1)?;
@@ -233,19 +331,231 @@ impl Payees {
             influencer_id: influencer_id.to_owned(),
             profile,
             private,
+            erased: None,
         }))
     }
 
-    /// Applies what `patch` sets (non-empty fields) to the payee's profile, checked field by
-    /// field; payouts it blocked or that failed on bad details are queued again.
-    pub async fn update(&self, influencer_id: &str, patch: &Payee) -> Result<Record, Error> {
-        let mut record = self.get(influencer_id).await?.unwrap_or_else(|| Record {
+    fn retained_binding(influencer_id: &str) -> Binding<'_> {
+        Binding {
+            tenant: "",
+            payee: influencer_id,
+            field: "retained",
+        }
+    }
+
+    /// An erased payee as records show it, or None when `influencer_id` was never erased. A
+    /// retained identity past its retention is left out even before the sweep drops it.
+    async fn erased(&self, influencer_id: &str) -> Result<Option<Record>, Error> {
+        let row = sqlx::query(
+            "SELECT pseudonym, profile, retained, retained_years, retain_until FROM erased_payees WHERE influencer_id = $1",
+        )
+        .bind(influencer_id)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let pseudonym: String = row.try_get(0)?;
+        let profile: Vec<u8> = row.try_get(1)?;
+        let sealed: String = row.try_get(2)?;
+        let years: String = row.try_get(3)?;
+        let until: String = row.try_get(4)?;
+        let profile = Payee::decode(profile.as_slice()).map_err(|e| Error::internal("decode payee", e))?;
+        let today = today(self.clock.now_micros());
+        let retained = match Date::parse(&until) {
+            Some(retain_until) if !sealed.is_empty() && today <= retain_until => {
+                let opened = self
+                    .keys
+                    .open(&Sealed::from_stored(sealed), Self::retained_binding(influencer_id))?;
+                let identity: Private = serde_json::from_str(opened.expose())
+                    .map_err(|e| Error::internal("read a payee's retained tax identity", e))?;
+                Some(Retained {
+                    identity,
+                    years: years.split(',').filter_map(|y| y.parse().ok()).collect(),
+                    retain_until,
+                })
+            }
+            _ => None,
+        };
+        Ok(Some(Record {
+            influencer_id: influencer_id.to_owned(),
+            profile,
+            private: Private::default(),
+            erased: Some(Erased { pseudonym, retained }),
+        }))
+    }
+
+    /// Erases `influencer_id` (registry's `InfluencerDeleted`, event `event_id` of `consumer`):
+    /// their profile and sealed details go; their pseudonym, tax form and, while the law keeps
+    /// it, the identity printed on their 1099s stay (`domain::erasure`); what is still owed to
+    /// them is BLOCKED as "payee erased". All in one transaction with the inbox entry; erasing
+    /// an erased payee, or a replayed event, changes nothing. False when nothing was done.
+    pub async fn erase(&self, consumer: &str, event_id: &str, influencer_id: &str) -> Result<bool, Error> {
+        let key = self
+            .keys
+            .pseudonym_key()
+            .ok_or_else(|| Error::new(chorus_kit::ErrorCode::Internal, "erase a payee: no PII key"))?;
+        let now = self.clock.now_micros();
+        let today = today(now);
+        let current = self.get(influencer_id).await?;
+        // Already erased, or someone payouts never knew (most of the registry's deletions):
+        // only the inbox entry is written.
+        let known = match &current {
+            Some(r) => r.erased.is_none(),
+            None => self.has_payouts(influencer_id).await?,
+        };
+        if !known {
+            let mut tx = self.db.pool.begin().await?;
+            Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let record = current.unwrap_or_else(|| Record {
             influencer_id: influencer_id.to_owned(),
             profile: Payee {
                 name: format!("payees/{influencer_id}"),
                 ..Default::default()
             },
             private: Private::default(),
+            erased: None,
+        });
+        let domain = record.domain();
+        let rules = tax::TaxRules::builtin()?;
+        let paid = self.paid_per_tenant_year(influencer_id).await?;
+        let years = erasure::reported_years(rules, rules.is_us_payee(&domain), &paid);
+        let erased = erasure::erase(&domain, "", key, &years, today);
+        let (sealed, retained_years, retain_until) = match &erased.retained_tax_record {
+            Some(kept) => {
+                let identity = Private {
+                    legal_name: record.private.legal_name.clone(),
+                    address: record.private.address.clone(),
+                    tax_id: record.private.tax_id.clone(),
+                    tin_kind: record.private.tin_kind.clone(),
+                    ..Private::default()
+                };
+                let json = serde_json::to_string(&identity)
+                    .map_err(|e| Error::internal("write a retained tax identity", e))?;
+                let sealed = self.keys.seal(&json, Self::retained_binding(influencer_id))?;
+                let years: Vec<String> = kept.years.iter().map(i32::to_string).collect();
+                (
+                    sealed.as_str().to_owned(),
+                    years.join(","),
+                    kept.retain_until.to_string(),
+                )
+            }
+            None => (String::new(), String::new(), String::new()),
+        };
+        // What stays of the profile: no name, contact, destination or address; the tax form
+        // and whether 1099s applied explain past holds and reports.
+        let profile = Payee {
+            name: record.profile.name.clone(),
+            tax_form: record.profile.tax_form,
+            tax_form_signed_on: record.profile.tax_form_signed_on.clone(),
+            us_person: erased.us_person,
+            update_time: Some(timestamp(now)),
+            ..Default::default()
+        };
+        let mut tx = self.db.pool.begin().await?;
+        if !Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await? {
+            return Ok(false);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO erased_payees (influencer_id, pseudonym, profile, retained, retained_years, retain_until, erase_time)              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (influencer_id) DO NOTHING",
+        )
+        .bind(influencer_id)
+        .bind(&erased.pseudonym)
+        .bind(profile.encode_to_vec())
+        .bind(&sealed)
+        .bind(&retained_years)
+        .bind(&retain_until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // Another delivery erased them meanwhile.
+            tx.commit().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM payees WHERE influencer_id = $1")
+            .bind(influencer_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE payouts SET state = $1, reason = $2, update_time = $3 WHERE influencer_id = $4 AND state IN ($5, $1, $6)",
+        )
+        .bind(PayoutState::Blocked as i32)
+        .bind(ERASED)
+        .bind(now)
+        .bind(influencer_id)
+        .bind(PayoutState::Approved as i32)
+        .bind(PayoutState::Failed as i32)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn has_payouts(&self, influencer_id: &str) -> Result<bool, Error> {
+        let any: Option<String> = sqlx::query_scalar("SELECT id FROM payouts WHERE influencer_id = $1 LIMIT 1")
+            .bind(influencer_id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(any.is_some())
+    }
+
+    /// USD paid to `influencer_id`, per tenant and year of payment: what decides which 1099s
+    /// named them.
+    async fn paid_per_tenant_year(&self, influencer_id: &str) -> Result<Vec<(i32, i64)>, Error> {
+        let rows = sqlx::query(
+            "SELECT tenant, currency, amount, paid_time FROM payouts WHERE influencer_id = $1 AND state = $2",
+        )
+        .bind(influencer_id)
+        .bind(PayoutState::Paid as i32)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut totals: std::collections::BTreeMap<(String, i32), i64> = Default::default();
+        for r in &rows {
+            let currency: String = r.try_get(1)?;
+            if !currency.eq_ignore_ascii_case("USD") {
+                continue;
+            }
+            let year = today(r.try_get::<i64, _>(3)?).year();
+            *totals.entry((r.try_get(0)?, year)).or_default() += r.try_get::<i64, _>(2)?;
+        }
+        Ok(totals.into_iter().map(|((_, year), cents)| (year, cents)).collect())
+    }
+
+    /// Drops the retained tax identities whose retention ended before today; what is left of
+    /// those payees is their pseudonym. Each payout run calls it.
+    pub async fn drop_expired_retention(&self) -> Result<u64, Error> {
+        let today = today(self.clock.now_micros()).to_string();
+        let done = sqlx::query(
+            "UPDATE erased_payees SET retained = '', retained_years = '', retain_until = '' \
+             WHERE retain_until <> '' AND retain_until < $1",
+        )
+        .bind(today)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Applies what `patch` sets (non-empty fields) to the payee's profile, checked field by
+    /// field; payouts it blocked or that failed on bad details are queued again.
+    pub async fn update(&self, influencer_id: &str, patch: &Payee) -> Result<Record, Error> {
+        let found = self.get(influencer_id).await?;
+        if found.as_ref().is_some_and(|r| r.erased.is_some()) {
+            return Err(crate::store::precondition(format!(
+                "payees/{influencer_id} is erased: an erased payee has no profile to update"
+            )));
+        }
+        let mut record = found.unwrap_or_else(|| Record {
+            influencer_id: influencer_id.to_owned(),
+            profile: Payee {
+                name: format!("payees/{influencer_id}"),
+                ..Default::default()
+            },
+            private: Private::default(),
+            erased: None,
         });
         apply(&mut record, patch, today(self.clock.now_micros()))?;
         let now = self.clock.now_micros();

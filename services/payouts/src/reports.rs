@@ -18,7 +18,8 @@ use crate::store::{COLUMNS, id_of, payout_of};
 /// Payouts sent to a provider in the last 90 days (or of one campaign), against the
 /// provider's records: each difference once.
 pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -> Result<ReconcileResponse, Error> {
-    let since = extra.store.clock().now_micros() - 90 * 86_400_000_000;
+    let now = extra.store.clock().now_micros();
+    let since = now - 90 * 86_400_000_000;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS}, influencer_id FROM payouts WHERE tenant = $1 AND ($2 = '' OR campaign_id = $2) \
          AND method IN ($3, $4, $5) AND state IN ($6, $7, $8, $9) AND ($2 <> '' OR submit_time >= $10) ORDER BY id"
@@ -37,6 +38,8 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
     .await?;
     let mut payees: BTreeMap<String, Option<Record>> = BTreeMap::new();
     let mut views: BTreeMap<i32, Vec<LedgerView>> = BTreeMap::new();
+    // Each payout's payee as reconciliation names them: legal name, or pseudonym once erased.
+    let mut whose: BTreeMap<String, String> = BTreeMap::new();
     for r in &rows {
         let p = payout_of(r)?;
         let influencer: String = r.try_get(12)?;
@@ -50,6 +53,9 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
             (Ok(Method::Tremendous), Some(r)) => r.private.email.clone(),
             _ => String::new(),
         };
+        if let Some(r) = payee {
+            whose.insert(id_of(&p.name, "payouts").to_owned(), r.display_name().to_owned());
+        }
         let amount = p.amount.clone().unwrap_or_default();
         let status = match PayoutState::try_from(p.state) {
             Ok(PayoutState::Paid) => RecordStatus::Paid,
@@ -66,6 +72,19 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
             status,
         });
     }
+    // The providers' records that can be ours: from the first submission compared (the 90
+    // days, or the campaign's first) until now. A payout is SUBMITTED, with its time, before
+    // the provider is called, so its records are never older than that.
+    let mut first = since;
+    if campaign_id.is_some() {
+        for r in &rows {
+            let p = payout_of(r)?;
+            if let Some(t) = p.submit_time.as_ref() {
+                first = first.min(chorus_kit::clock::micros(t));
+            }
+        }
+    }
+    let period = providers::Period::around(first, now);
     let mut answer = ReconcileResponse {
         compared: i32::try_from(rows.len()).unwrap_or(i32::MAX),
         differences: vec![],
@@ -75,7 +94,7 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
         let Some(provider) = extra.providers.of(method) else {
             continue;
         };
-        let theirs = provider.records(&ours).await.map_err(|e| {
+        let theirs = provider.records(&ours, &period).await.map_err(|e| {
             Error::new(
                 chorus_kit::ErrorCode::Unavailable,
                 format!("{} records unavailable: {e}", provider.name()),
@@ -91,7 +110,11 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
             {
                 continue;
             }
-            answer.differences.push(difference(provider.name(), &d));
+            let mut found = difference(provider.name(), &d);
+            if let Some(name) = whose.get(id_of(&found.payout, "payouts")) {
+                name.clone_into(&mut found.payee);
+            }
+            answer.differences.push(found);
         }
     }
     Ok(answer)
@@ -184,6 +207,7 @@ fn difference(provider: &str, d: &providers::Difference) -> Difference {
         provider: provider.to_owned(),
         provider_reference: reference,
         detail,
+        payee: String::new(),
     }
 }
 
@@ -204,6 +228,7 @@ pub async fn tax_report(extra: &Extra, tenant: &str, year: i32, unmasked: bool) 
     .await?;
     let mut payments = Vec::new();
     let mut payees = BTreeMap::new();
+    let today = crate::payees::today(extra.store.clock().now_micros());
     for r in &rows {
         let influencer: String = r.try_get(0)?;
         let paid_time: i64 = r.try_get(4)?;
@@ -219,7 +244,9 @@ pub async fn tax_report(extra: &Extra, tenant: &str, year: i32, unmasked: bool) 
         if !payees.contains_key(&influencer)
             && let Some(record) = extra.payees.get(&influencer).await?
         {
-            payees.insert(influencer.clone(), record.domain());
+            // An erased payee prints their retained identity for a year still kept, else
+            // their pseudonym (domain::erasure).
+            payees.insert(influencer.clone(), record.tax_payee(year, today));
         }
         payments.push(tax::Payment {
             payee_id: influencer,

@@ -114,6 +114,7 @@ impl Runner {
             if let Err(e) = self.run_once(None, None).await {
                 tracing::warn!(error = %e.detail(), "payout run failed; retrying at the next");
             }
+
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
                 () = tokio::time::sleep(interval) => {}
@@ -124,6 +125,14 @@ impl Runner {
     /// One run over a tenant's (or every tenant's) campaign: new approvals are submitted,
     /// abandoned submissions resumed, pending ones asked about.
     pub async fn run_once(&self, tenant: Option<&str>, campaign_id: Option<&str>) -> Result<RunPayoutsResponse, Error> {
+        // Erased payees' tax identities whose retention ended are dropped (domain::erasure).
+        let dropped = self.payees.drop_expired_retention().await?;
+        if dropped > 0 {
+            tracing::info!(
+                payees = dropped,
+                "retained tax identities dropped at the end of retention"
+            );
+        }
         let mut answer = RunPayoutsResponse::default();
         // Each payee's details are opened once per run, for both passes.
         let mut payees = Opened::default();

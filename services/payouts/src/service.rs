@@ -136,8 +136,13 @@ impl PayoutsService for PayoutsApi {
             ..Filter::default()
         };
         let payouts = self.store().payouts(&who, &filter, None, 100_000).await?;
+        let mut statement = statement(&influencer.to_string(), payouts, r.year);
+        // The legal name, or the pseudonym once the payee is erased.
+        if let Some(payee) = self.extra.payees.get(influencer.id()).await? {
+            payee.display_name().clone_into(&mut statement.payee);
+        }
         Ok(Response::new(GetStatementResponse {
-            statement: Some(statement(&influencer.to_string(), payouts, r.year)),
+            statement: Some(statement),
         }))
     }
 
@@ -275,6 +280,7 @@ pub fn statement(influencer: &str, mut payouts: Vec<Payout>, year: i32) -> State
     };
     Statement {
         influencer: influencer.to_owned(),
+        payee: String::new(),
         lines,
         paid: totals(paid),
         owed: totals(owed),

@@ -56,6 +56,8 @@ struct App {
 
 async fn spawn(backend: Backend) -> App {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    // The provider's records are made in the services' time: reconciliation reads a period.
+    sim.set_clock(START / 1_000_000);
     let mut stack = Stack::with_clock(backend, Clock::manual(START));
     let db = stack.database().await;
     let port = free_port();

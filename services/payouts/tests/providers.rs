@@ -13,8 +13,8 @@ use chorus_payouts::providers::paypal::{PayPal, PayPalConfig};
 use chorus_payouts::providers::stripe::{Stripe, StripeConfig};
 use chorus_payouts::providers::tremendous::{Tremendous, TremendousConfig};
 use chorus_payouts::providers::{
-    Destination, Difference, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, RecordStatus,
-    reconcile,
+    Destination, Difference, HttpSettings, LedgerView, Outcome, PayoutOrder, Period, Provider, ProviderError,
+    RecordStatus, reconcile,
 };
 use chorus_providersim::{Endpoint, Fault, ItemOutcome, Provider as Sim, SimConfig, Simulator};
 
@@ -746,7 +746,7 @@ async fn reconcile_finds_every_difference_planted_at_stripe() {
     let second = sim.plant_transfer("acct_rec5", 1_005, "usd", Some(&payouts[5].payout_id));
     let ours: Vec<LedgerView> = payouts.iter().zip(&references).map(|(o, r)| view(o, Some(r))).collect();
 
-    let theirs = stripe.records(&ours).await.unwrap();
+    let theirs = stripe.records(&ours, &Period::ALL).await.unwrap();
     let mut found = reconcile(&ours, &theirs);
     let mut expected = vec![
         Difference::AmountDiffers {
@@ -788,6 +788,68 @@ async fn reconcile_finds_every_difference_planted_at_stripe() {
 }
 
 #[tokio::test]
+async fn stripe_records_are_read_for_the_reconcile_period_only() {
+    let sim = simulator().await;
+    let stripe = stripe(&sim, quick());
+    // Transfers made on 1 March, 1 May and 1 July 2026 (noon UTC), by the simulator's clock.
+    let (march, may, july) = (1_772_366_400, 1_777_636_800, 1_782_907_200);
+    let mut made = Vec::new();
+    for at in [march, may, july] {
+        sim.set_clock(at);
+        made.push(sim.plant_transfer("acct_window", 100, "usd", Some(&format!("p-{at}"))));
+    }
+    let references = |p: Period| {
+        let stripe = &stripe;
+        async move {
+            let mut r: Vec<String> = stripe
+                .records(&[], &p)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.reference)
+                .collect();
+            r.sort();
+            r
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    // What is outside the period is not read (a minute of margin: the simulator's clock runs on
+    // from where it was set).
+    assert_eq!(
+        references(Period {
+            from_secs: may,
+            to_secs: july + 60
+        })
+        .await,
+        sorted(made[1..].to_vec())
+    );
+    assert_eq!(
+        references(Period {
+            from_secs: march,
+            to_secs: may - 60
+        })
+        .await,
+        [made[0].clone()]
+    );
+    assert_eq!(
+        references(Period {
+            from_secs: july + 60,
+            to_secs: i64::MAX
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(references(Period::ALL).await, sorted(made.clone()));
+    // A reconcile period is the submissions' span with a day of slack on each side.
+    let p = Period::around(may * 1_000_000, july * 1_000_000);
+    assert_eq!((p.from_secs, p.to_secs), (may - 86_400, july + 86_400));
+    assert_eq!(references(p).await, sorted(made[1..].to_vec()));
+}
+
+#[tokio::test]
 async fn reconcile_finds_differences_planted_at_paypal_and_tremendous() {
     let sim = simulator().await;
     let paypal = paypal(&sim, quick());
@@ -802,7 +864,7 @@ async fn reconcile_finds_differences_planted_at_paypal_and_tremendous() {
     sim.plant_paypal_item(&batch, "stranger@example.com", 42, "not-ours")
         .unwrap();
     let ours: Vec<LedgerView> = payouts.iter().map(|o| view(o, Some(&batch))).collect();
-    let found = reconcile(&ours, &paypal.records(&ours).await.unwrap());
+    let found = reconcile(&ours, &paypal.records(&ours, &Period::ALL).await.unwrap());
     assert_eq!(found.len(), 4, "{found:#?}");
     assert!(found.contains(&Difference::AmountDiffers {
         payout_id: payouts[0].payout_id.clone(),
@@ -835,7 +897,7 @@ async fn reconcile_finds_differences_planted_at_paypal_and_tremendous() {
     let planted = sim.plant_order("card0@example.com", 2_500, Some(&cards[0].payout_id));
     let unknown = sim.plant_order("stranger@example.com", 1_000, None);
     let ours: Vec<LedgerView> = cards.iter().map(|o| view(o, None)).collect();
-    let mut found = reconcile(&ours, &tremendous.records(&ours).await.unwrap());
+    let mut found = reconcile(&ours, &tremendous.records(&ours, &Period::ALL).await.unwrap());
     sort(&mut found);
     let first = sim
         .orders()

@@ -13,6 +13,7 @@ use sha2::Sha256;
 
 use super::date::Date;
 use super::payee::{Address, Payee, TaxForm, TaxId};
+use super::tax::TaxRules;
 
 /// Years after a return's due date that its data is kept.
 pub const RETENTION_YEARS: i32 = 4;
@@ -50,6 +51,8 @@ pub struct ErasedPayee {
     pub pseudonym: String,
     /// Which form was on file and when signed (no personal data): explains past holds.
     pub tax_form: TaxForm,
+    /// Whether 1099s applied (a US person): no personal data, needed to read past reports.
+    pub us_person: bool,
     pub retained_tax_record: Option<RetainedTaxRecord>,
 }
 
@@ -76,8 +79,42 @@ pub fn erase(payee: &Payee, tenant: &str, key: &Secret<Vec<u8>>, reported_years:
         id: payee.id.clone(),
         pseudonym: pseudonym(key, tenant, &payee.id),
         tax_form: payee.tax_form,
+        us_person: payee.us_person,
         retained_tax_record: retained(payee, reported_years, today),
     }
+}
+
+impl RetainedTaxRecord {
+    /// Whether a 1099-NEC for `year` may print this identity on `today`: the year was filed
+    /// (or is still to be filed) and its retention has not ended. Otherwise the report shows
+    /// the pseudonym only.
+    pub fn covers(&self, year: i32, today: Date) -> bool {
+        prints_identity(&self.years, self.retain_until, year, today)
+    }
+}
+
+/// The rule of [`RetainedTaxRecord::covers`] over its stored parts.
+pub fn prints_identity(years: &[i32], kept_until: Date, year: i32, today: Date) -> bool {
+    years.contains(&year) && today <= kept_until && retain_until(year).is_some_and(|d| today <= d)
+}
+
+/// The tax years whose 1099-NEC names this payee: a US payee's years whose USD total reached
+/// that year's threshold in some tenant (each tenant files its own). `paid` holds one
+/// `(year, USD cents)` per tenant and year. A year whose threshold is not known is kept: it
+/// is safer to keep an identity a little longer than to lose one a return needs. The current
+/// year counts too: its return is filed next January.
+pub fn reported_years(rules: &TaxRules, us_payee: bool, paid: &[(i32, i64)]) -> Vec<i32> {
+    if !us_payee {
+        return Vec::new();
+    }
+    let mut years: Vec<i32> = paid
+        .iter()
+        .filter(|(year, cents)| rules.threshold(*year).is_none_or(|t| *cents >= t.minimum_cents))
+        .map(|(year, _)| *year)
+        .collect();
+    years.sort_unstable();
+    years.dedup();
+    years
 }
 
 /// The last day a 1099-NEC for `year` must be kept: 31 January of year + 1 + retention.
@@ -188,5 +225,39 @@ mod tests {
             erase(&payee(), "t1", &key(1), &[2024, 2025], on(2030, 2, 1)).retained_tax_record,
             None
         );
+    }
+
+    #[test]
+    fn a_retained_identity_prints_only_for_its_years_and_until_retention_ends() {
+        let on = |y, m, d| Date::new(y, m, d).unwrap();
+        let kept = erase(&payee(), "t1", &key(1), &[2025], on(2026, 6, 1))
+            .retained_tax_record
+            .unwrap();
+        assert!(kept.covers(2025, on(2026, 6, 1)));
+        assert!(kept.covers(2025, on(2030, 1, 31)));
+        assert!(!kept.covers(2025, on(2030, 2, 1)), "retention ended");
+        assert!(!kept.covers(2024, on(2026, 6, 1)), "no return was filed for 2024");
+    }
+
+    #[test]
+    fn reported_years_are_a_us_payees_years_at_or_over_the_threshold() {
+        let rules = TaxRules::builtin().unwrap();
+        // $600 in 2025 is reported, $599.99 is not; 2026's threshold is $2,000.
+        let paid = [
+            (2025, 60_000),
+            (2025, 59_999),
+            (2024, 59_999),
+            (2026, 199_999),
+            (2026, 200_000),
+        ];
+        assert_eq!(reported_years(rules, true, &paid), [2025, 2026]);
+        assert_eq!(
+            reported_years(rules, true, &[(2024, 59_999), (2026, 199_999)]),
+            Vec::<i32>::new()
+        );
+        // No 1099-NEC for a foreign payee.
+        assert_eq!(reported_years(rules, false, &paid), Vec::<i32>::new());
+        // A year without a known threshold is kept.
+        assert_eq!(reported_years(rules, true, &[(1999, 1)]), [1999]);
     }
 }

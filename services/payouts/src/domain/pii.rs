@@ -23,6 +23,8 @@ const KEY_LEN: usize = 32;
 const MAX_KID: usize = 32;
 /// Domain separation: these associated data can never equal another use's.
 const AAD_CONTEXT: &[u8] = b"chorus.payouts.pii.v1";
+/// Domain separation of the pseudonym key derived from each PII key.
+const PSEUDONYM_LABEL: &[u8] = b"chorus.payouts.pseudonym.v1";
 
 /// Why a key configuration or a sealed value was refused. Never carries key material or
 /// plaintext, so it may be logged.
@@ -136,6 +138,9 @@ struct Parts<'a> {
 struct Key {
     id: String,
     cipher: Aes256Gcm,
+    /// HMAC-SHA256 of the key under a fixed label: the key erasure's pseudonyms are made with
+    /// (`domain::erasure::pseudonym`), separate from the encryption key itself.
+    pseudonym: Secret<Vec<u8>>,
 }
 
 /// The configured keys: the first is current (it seals), all of them open. Rotating is adding
@@ -174,6 +179,12 @@ impl PiiKeys {
             keys.push(key);
         }
         Ok(PiiKeys { keys })
+    }
+
+    /// The key erased payees' pseudonyms are made with, derived from the current key. A
+    /// pseudonym is stored when it is made, so rotating keys never renames an erased payee.
+    pub fn pseudonym_key(&self) -> Option<&Secret<Vec<u8>>> {
+        self.keys.first().map(|k| &k.pseudonym)
     }
 
     /// The id new values are sealed with.
@@ -264,9 +275,17 @@ fn parse_entry(position: usize, entry: &str) -> Result<Key, PiiError> {
     }
     let cipher =
         Aes256Gcm::new_from_slice(&bytes).map_err(|_| bad(format!("key `{id}` is not a valid AES-256 key")))?;
+    let pseudonym = {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&bytes)
+            .map_err(|_| bad(format!("key `{id}` is not a valid HMAC key")))?;
+        mac.update(PSEUDONYM_LABEL);
+        Secret::new(mac.finalize().into_bytes().to_vec())
+    };
     Ok(Key {
         id: id.to_owned(),
         cipher,
+        pseudonym,
     })
 }
 
@@ -296,6 +315,18 @@ mod tests {
         payee: "p1",
         field: "tax_id",
     };
+
+    #[test]
+    fn the_pseudonym_key_is_the_current_keys_own_and_not_the_key_itself() {
+        let k1 = keys(&format!("k1:{}", b64(1)));
+        let k2_then_k1 = keys(&format!("k2:{},k1:{}", b64(2), b64(1)));
+        let of = |k: &PiiKeys| k.pseudonym_key().unwrap().expose().clone();
+        assert_eq!(of(&k1), of(&keys(&format!("k1:{}", b64(1)))), "stable for a key");
+        assert_ne!(of(&k1), of(&k2_then_k1), "the current key's");
+        assert_eq!(of(&k1).len(), 32);
+        assert_ne!(of(&k1), vec![1u8; 32], "derived, not the AES key");
+        assert!(!format!("{k1:?}").contains(&format!("{:?}", of(&k1))));
+    }
 
     #[test]
     fn round_trip_with_a_fresh_nonce_each_time() {

@@ -145,9 +145,39 @@ pub trait Provider: Send + Sync + Debug {
     async fn status(&self, order: &PayoutOrder, reference: Option<&str>) -> Result<Outcome, ProviderError>;
 
     /// What the provider did around these payouts, including records unknown to us, for
-    /// [`reconcile`]. Stripe and Tremendous list the whole account (paged); PayPal, which has no
-    /// list, reads every batch the views reference.
-    async fn records(&self, ours: &[LedgerView]) -> Result<Vec<ProviderRecord>, ProviderError>;
+    /// [`reconcile`]. Stripe lists the account's transfers created within `period`
+    /// (`created[gte]`, `created[lte]`, paged); Tremendous lists its orders (its list has no
+    /// date filter in the documented API); PayPal, which has no list, reads every batch the
+    /// views reference.
+    async fn records(&self, ours: &[LedgerView], period: &Period) -> Result<Vec<ProviderRecord>, ProviderError>;
+}
+
+/// The time a reconciliation covers, in unix seconds, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from_secs: i64,
+    pub to_secs: i64,
+}
+
+impl Period {
+    /// Slack on both sides of what our own clock says: a provider's clock may differ from ours,
+    /// and a record is made after the submission we committed before calling.
+    pub const SLACK_SECS: i64 = 86_400;
+
+    /// The provider records that can belong to payouts first submitted from `from_micros`
+    /// until `now_micros`, with [`Period::SLACK_SECS`] on both sides.
+    pub fn around(from_micros: i64, now_micros: i64) -> Period {
+        Period {
+            from_secs: from_micros.div_euclid(1_000_000).saturating_sub(Self::SLACK_SECS),
+            to_secs: now_micros.div_euclid(1_000_000).saturating_add(Self::SLACK_SECS),
+        }
+    }
+
+    /// Everything: for callers that want the whole account.
+    pub const ALL: Period = Period {
+        from_secs: 0,
+        to_secs: i64::MAX,
+    };
 }
 
 /// Runs the calls with at most `concurrency` in flight, results in order. (The futures are

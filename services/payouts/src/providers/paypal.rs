@@ -13,8 +13,8 @@ use tokio::sync::Mutex;
 
 use super::client::{Answer, Client};
 use super::{
-    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus,
-    money,
+    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Period, Provider, ProviderError, ProviderRecord,
+    RecordStatus, money,
 };
 
 /// PayPal takes at most this many items in one batch.
@@ -306,7 +306,7 @@ impl Provider for PayPal {
     }
 
     /// Every item of every batch our payouts name, including items we never sent.
-    async fn records(&self, ours: &[LedgerView]) -> Result<Vec<ProviderRecord>, ProviderError> {
+    async fn records(&self, ours: &[LedgerView], _period: &Period) -> Result<Vec<ProviderRecord>, ProviderError> {
         let mut batches: Vec<&str> = ours.iter().filter_map(|v| v.reference.as_deref()).collect();
         batches.sort_unstable();
         batches.dedup();

@@ -130,7 +130,9 @@ fn compare(view: &LedgerView, records: &[&ProviderRecord]) -> Vec<Difference> {
             theirs: record.status,
         });
     }
-    if record.destination != view.destination {
+    // Ours is empty when the payee was erased: their destination is no longer known, so there
+    // is nothing to compare it with (and nothing of theirs to print).
+    if !view.destination.is_empty() && record.destination != view.destination {
         found.push(Difference::DestinationDiffers {
             payout_id,
             reference,

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::client::{Answer, Client};
 use super::{
-    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus,
-    each_bounded, money,
+    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Period, Provider, ProviderError, ProviderRecord,
+    RecordStatus, each_bounded, money,
 };
 
 /// Keys younger than this are still remembered by Stripe (it prunes after 24 h); an hour of
@@ -203,13 +203,18 @@ impl Provider for Stripe {
         }
     }
 
-    /// Every transfer of the platform, newest first, paged 100 at a time.
-    async fn records(&self, _ours: &[LedgerView]) -> Result<Vec<ProviderRecord>, ProviderError> {
+    /// The platform's transfers created within `period` (`created[gte]` and `created[lte]`,
+    /// so a large live account is not read whole), newest first, paged 100 at a time.
+    async fn records(&self, _ours: &[LedgerView], period: &Period) -> Result<Vec<ProviderRecord>, ProviderError> {
         let url = format!("{}/v1/transfers", self.base_url);
         let mut records = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut query = vec![("limit", "100".to_owned())];
+            let mut query = vec![
+                ("limit", "100".to_owned()),
+                ("created[gte]", period.from_secs.to_string()),
+                ("created[lte]", period.to_secs.to_string()),
+            ];
             if let Some(cursor) = &after {
                 query.push(("starting_after", cursor.clone()));
             }

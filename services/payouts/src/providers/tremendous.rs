@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::client::{Answer, Client};
 use super::{
-    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Provider, ProviderError, ProviderRecord, RecordStatus,
-    each_bounded, money,
+    Destination, HttpSettings, LedgerView, Outcome, PayoutOrder, Period, Provider, ProviderError, ProviderRecord,
+    RecordStatus, each_bounded, money,
 };
 
 const PAGE: usize = 100;
@@ -111,7 +111,7 @@ impl Provider for Tremendous {
     }
 
     /// Every order of the account, page by page.
-    async fn records(&self, _ours: &[LedgerView]) -> Result<Vec<ProviderRecord>, ProviderError> {
+    async fn records(&self, _ours: &[LedgerView], _period: &Period) -> Result<Vec<ProviderRecord>, ProviderError> {
         let url = format!("{}/orders", self.base_url);
         let mut records = Vec::new();
         loop {
