@@ -27,8 +27,9 @@ use crate::domain::payee as rules;
 use crate::domain::pii::{Binding, PiiKeys, Sealed};
 use crate::domain::tax;
 
-/// What is sealed, as one JSON document per payee.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+/// What is sealed, as one JSON document per payee. Its Debug shows which fields are set, never
+/// their values, so a stray log line cannot leak them.
+#[derive(Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Private {
     pub legal_name: String,
     pub email: String,
@@ -40,7 +41,7 @@ pub struct Private {
     pub tin_kind: String,
 }
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrivateAddress {
     pub name: String,
     pub line1: String,
@@ -49,6 +50,30 @@ pub struct PrivateAddress {
     pub region: String,
     pub postal_code: String,
     pub country_code: String,
+}
+
+impl std::fmt::Debug for Private {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &str| if v.is_empty() { "empty" } else { "[redacted]" };
+        f.debug_struct("Private")
+            .field("legal_name", &set(&self.legal_name))
+            .field("email", &set(&self.email))
+            .field("stripe_account", &set(&self.stripe_account))
+            .field("paypal_email", &set(&self.paypal_email))
+            .field("address", &self.address)
+            .field("tax_id", &set(&self.tax_id))
+            .field("tin_kind", &self.tin_kind)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PrivateAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The country alone identifies nobody and explains tax and shipping decisions.
+        f.debug_struct("PrivateAddress")
+            .field("country_code", &self.country_code)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PrivateAddress {
@@ -682,4 +707,34 @@ fn apply(r: &mut Record, patch: &Payee, today: Date) -> Result<(), Error> {
         r.profile.tax_country = patch.tax_country.trim().to_owned();
     }
     v.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_private_details_shows_no_value() {
+        let p = Private {
+            legal_name: "Ana Lima".into(),
+            email: "ana@example.com".into(),
+            stripe_account: "acct_1Nv0FGQ9RKHgCVdK".into(),
+            paypal_email: "ana.pay@example.com".into(),
+            address: Some(PrivateAddress {
+                name: "Ana Lima".into(),
+                line1: "12 Rua Augusta".into(),
+                city: "Austin".into(),
+                postal_code: "78701".into(),
+                country_code: "US".into(),
+                ..Default::default()
+            }),
+            tax_id: "123-45-6789".into(),
+            tin_kind: "SSN".into(),
+        };
+        let shown = format!("{p:?} {p:#?}");
+        for secret in ["Ana", "ana@", "acct_", "ana.pay", "Augusta", "Austin", "78701", "6789"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+        assert!(shown.contains("[redacted]") && shown.contains("SSN") && shown.contains("US"));
+    }
 }
