@@ -104,6 +104,9 @@ pub struct NewConversion {
     pub decision: Decision,
 }
 
+/// A conversion rollup's row: campaign, influencer, day, currency.
+type RollupKey = (String, String, i64, String);
+
 /// Filters of the lists.
 #[derive(Debug, Clone, Default, Hash)]
 pub struct Filter {
@@ -405,7 +408,7 @@ impl Store {
                     .bind(&c.country)
                     .bind(c.device as i64)
                     .bind(&c.referrer)
-                    .bind(c.bot)
+                    .bind(i64::from(c.bot))
                     .bind(&c.ip_hash);
             }
             q.execute(&mut *tx).await?;
@@ -481,7 +484,7 @@ impl Store {
                     country: r.try_get(2)?,
                     device: r.try_get::<i64, _>(3)? as i32,
                     referrer: r.try_get(4)?,
-                    bot: r.try_get(5)?,
+                    bot: r.try_get::<i64, _>(5)? != 0,
                     ip_hash: r.try_get(6)?,
                 })
             })
@@ -519,7 +522,7 @@ impl Store {
                     influencer_id: r.try_get(3)?,
                     segment: r.try_get(4)?,
                     click_time: r.try_get(5)?,
-                    bot: r.try_get(6)?,
+                    bot: r.try_get::<i64, _>(6)? != 0,
                     window: if hours > 0 {
                         hours * 3_600_000_000
                     } else {
@@ -740,7 +743,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         // Rollups and redemptions of what was new.
-        let mut rollup: BTreeMap<(String, String, i64, String), (i64, i64, i64)> = BTreeMap::new();
+        let mut rollup: BTreeMap<RollupKey, (i64, i64, i64)> = BTreeMap::new();
         let mut redeemed: BTreeMap<&str, i64> = BTreeMap::new();
         for (i, _) in &fresh {
             let o = &orders[*i];
@@ -1260,7 +1263,7 @@ async fn insert_promo(
     .bind(id_of(&p.influencer, "influencers"))
     .bind(id_of(&p.contract, "contracts"))
     .bind(segment)
-    .bind(p.single_use)
+    .bind(i64::from(p.single_use))
     .bind(p.create_time.as_ref().map_or(0, chorus_kit::clock::micros))
     .execute(conn)
     .await?;
@@ -1335,7 +1338,7 @@ fn promo_row(r: &AnyRow) -> Result<PromoCode, Error> {
         } else {
             format!("contracts/{contract}")
         },
-        single_use: r.try_get(5)?,
+        single_use: r.try_get::<i64, _>(5)? != 0,
         redemptions: r.try_get(6)?,
         create_time: Some(timestamp(r.try_get(7)?)),
     })

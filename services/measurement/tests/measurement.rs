@@ -582,7 +582,7 @@ on_both_backends! { spawn;
             role: chorus_kit::auth::role::INFLUENCER.into(),
             scopes: vec!["measurement.self".into()],
         });
-        let snapshot = PostMetricsSnapshot { observe_time: Some(timestamp(START + HOUR)), reach: Some(900), impressions: Some(1_500), likes: Some(80), ..Default::default() };
+        let snapshot = PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(900), impressions: Some(1_500), likes: Some(80), ..Default::default() };
         let stored = app.client(&ana).await.record_post_metrics(RecordPostMetricsRequest { deliverable: d1.clone(), snapshot: Some(snapshot) }).await.unwrap().into_inner().snapshot.unwrap();
         assert_eq!(stored.source, MetricsSource::Influencer as i32);
         assert_eq!(duty(d1.clone()).await.unwrap().state, DutyState::Met as i32);

@@ -45,7 +45,7 @@ CREATE TABLE promo_codes (
     influencer_id TEXT NOT NULL,
     contract_id TEXT NOT NULL,
     segment TEXT NOT NULL,
-    single_use BOOLEAN NOT NULL,
+    single_use BIGINT NOT NULL,
     redemptions BIGINT NOT NULL DEFAULT 0,
     create_time BIGINT NOT NULL
 );
@@ -62,7 +62,7 @@ CREATE TABLE clicks (
     country TEXT NOT NULL,
     device BIGINT NOT NULL,
     referrer TEXT NOT NULL,
-    bot BOOLEAN NOT NULL,
+    bot BIGINT NOT NULL,
     ip_hash TEXT NOT NULL,
     PRIMARY KEY (day, id)
 ) PARTITION BY RANGE (day);

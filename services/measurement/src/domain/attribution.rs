@@ -198,7 +198,7 @@ mod tests {
         ];
         let d = decide(None, &clicks, T);
         assert_eq!((d.method, d.influencer_id.as_str()), (AttributionMethod::Click, "ben"));
-        assert_eq!(d.reason, "click new at 2027-01-15T06:00:00Z, 120 min before the order");
+        assert_eq!(d.reason, "click new at 2027-01-15T06:00:00Z, 2 h before the order");
     }
 
     #[test]
