@@ -368,7 +368,9 @@ on_both_backends! { spawn;
         assert_eq!(r.status(), 302);
         let clicks = app.stored_clicks(&l, 2).await;
         let waited = sent.elapsed();
-        assert!(waited < Duration::from_millis(1_900), "clicks took {waited:?} to be stored");
+        // Flushed every second: stored within that and the time a loaded test machine takes to
+        // write and read them back (a flusher that waited for a full buffer would never get here).
+        assert!(waited < Duration::from_millis(2_500), "clicks took {waited:?} to be stored");
         let human = clicks.iter().find(|c| !c.bot).unwrap();
         assert_eq!(human.country, "DE");
         assert_eq!(human.device, DeviceClass::Mobile as i32);
