@@ -445,7 +445,7 @@ impl MeasurementService for MeasurementApi {
         }
         v.check(observed(s).is_empty(), "snapshot", "observe at least one metric");
         v.finish()?;
-        let (tenant, duty, source) = self.owner(&request, &deliverable).await?;
+        let (tenant, duty, source) = self.owner(&request, &deliverable, WRITE).await?;
         let mut snapshot = s.clone();
         snapshot.deliverable = deliverable;
         if snapshot.source == MetricsSource::Unspecified as i32 {
@@ -464,7 +464,7 @@ impl MeasurementService for MeasurementApi {
         request: Request<ListPostMetricsRequest>,
     ) -> Result<Response<ListPostMetricsResponse>, Status> {
         let deliverable = DeliverableName::from_field(&request.get_ref().deliverable, "deliverable")?.to_string();
-        let (tenant, _, _) = self.owner(&request, &deliverable).await?;
+        let (tenant, _, _) = self.owner(&request, &deliverable, READ).await?;
         let snapshots = self.store().snapshots(&tenant, &deliverable).await?;
         Ok(Response::new(ListPostMetricsResponse { snapshots }))
     }
@@ -474,7 +474,7 @@ impl MeasurementService for MeasurementApi {
         request: Request<GetMeasurementDutyRequest>,
     ) -> Result<Response<GetMeasurementDutyResponse>, Status> {
         let deliverable = DeliverableName::from_field(&request.get_ref().deliverable, "deliverable")?.to_string();
-        let (_, duty, _) = self.owner(&request, &deliverable).await?;
+        let (_, duty, _) = self.owner(&request, &deliverable, READ).await?;
         let duty = duty.ok_or_else(|| Error::not_found(format!("{deliverable}/measurementDuty")))?;
         Ok(Response::new(GetMeasurementDutyResponse { duty: Some(duty) }))
     }
@@ -569,13 +569,13 @@ impl MeasurementApi {
         }
     }
 
-    /// Whose deliverable it is: the brand's tenant (measurement.write for writes is checked by
-    /// scope READ/WRITE), or the influencer it is owed by (measurement.self). The tenant, the
-    /// duty when one is known, and who reports.
+    /// Whose deliverable it is: the brand's tenant (holding `scope`), or the influencer it is
+    /// owed by (measurement.self). The tenant, the duty when one is known, and who reports.
     async fn owner<T>(
         &self,
         request: &Request<T>,
         deliverable: &str,
+        scope: &str,
     ) -> Result<(String, Option<MeasurementDuty>, MetricsSource), Error> {
         let c = Caller::of(request)?;
         if c.role == role::INFLUENCER {
@@ -595,7 +595,7 @@ impl MeasurementApi {
             }
             return Ok((tenant, Some(duty), MetricsSource::Influencer));
         }
-        let tenant = brand(request, WRITE).or_else(|_| brand(request, READ))?;
+        let tenant = brand(request, scope)?;
         let duty = self.store().duty(Some(&tenant), deliverable).await?.map(|(_, d)| d);
         Ok((tenant, duty, MetricsSource::Integration))
     }
