@@ -10,6 +10,7 @@ use chorus_proto::admin::event_admin_service_client::EventAdminServiceClient;
 use chorus_proto::contracts::contracts_service_client::ContractsServiceClient;
 use chorus_proto::contracts::disclosure_service_client::DisclosureServiceClient;
 use chorus_proto::matching::matching_service_client::MatchingServiceClient;
+use chorus_proto::measurement::measurement_service_client::MeasurementServiceClient;
 use chorus_proto::payouts::ledger_service_client::LedgerServiceClient;
 use chorus_proto::payouts::payouts_service_client::PayoutsServiceClient;
 use chorus_proto::registry::registry_service_client::RegistryServiceClient;
@@ -38,6 +39,7 @@ pub(crate) type Contracts = ContractsServiceClient<InterceptedService<Channel, B
 pub(crate) type EventAdmin = EventAdminServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Payouts = PayoutsServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Ledger = LedgerServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Measurement = MeasurementServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Where Chorus runs and how to authenticate; global to every subcommand.
 #[derive(clap::Args, Debug, Clone)]
@@ -78,6 +80,15 @@ pub(crate) struct ConnectArgs {
         global = true
     )]
     pub(crate) payouts_endpoint: String,
+
+    /// gRPC endpoint of the measurement service (links, promo codes, conversions).
+    #[arg(
+        long,
+        env = "CHORUS_MEASUREMENT_ENDPOINT",
+        default_value = "http://127.0.0.1:50055",
+        global = true
+    )]
+    pub(crate) measurement_endpoint: String,
 
     /// Bearer token; when absent, read from <data-dir>/dev-token.
     #[arg(long, env = "CHORUS_TOKEN", hide_env_values = true, global = true, value_parser = secret)]
@@ -226,6 +237,11 @@ impl ConnectArgs {
     pub(crate) async fn ledger(&self) -> Result<Ledger> {
         authed!(self, LedgerServiceClient, &self.payouts_endpoint)
     }
+
+    /// A measurement client, connected to the measurement endpoint, with the token attached.
+    pub(crate) async fn measurement(&self) -> Result<Measurement> {
+        authed!(self, MeasurementServiceClient, &self.measurement_endpoint)
+    }
 }
 
 async fn connect(url: &str) -> Result<Channel> {
@@ -295,6 +311,7 @@ pub(crate) mod tests_support {
             matching_endpoint: "http://127.0.0.1:2".to_owned(),
             contracts_endpoint: "http://127.0.0.1:3".to_owned(),
             payouts_endpoint: "http://127.0.0.1:4".to_owned(),
+            measurement_endpoint: "http://127.0.0.1:5".to_owned(),
             token: token.map(|t| Secret::new(t.to_owned())),
             compression: Compression::None,
             data_dir: PathBuf::from("/nonexistent"),

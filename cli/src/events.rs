@@ -32,16 +32,17 @@ pub(crate) enum Command {
 }
 
 /// The services whose consumers may leave dead letters, by the flag that says where they are.
-fn services(connect: &ConnectArgs) -> [(&'static str, &str); 4] {
+fn services(connect: &ConnectArgs) -> [(&'static str, &str); 5] {
     [
         ("registry", connect.endpoint.as_str()),
         ("matching", connect.matching_endpoint.as_str()),
         ("contracts", connect.contracts_endpoint.as_str()),
         ("payouts", connect.payouts_endpoint.as_str()),
+        ("measurement", connect.measurement_endpoint.as_str()),
     ]
 }
 
-const SERVICE_NAMES: [&str; 4] = ["registry", "matching", "contracts", "payouts"];
+const SERVICE_NAMES: [&str; 5] = ["registry", "matching", "contracts", "payouts", "measurement"];
 
 fn service_name(s: &str) -> Result<String, String> {
     if SERVICE_NAMES.contains(&s) {

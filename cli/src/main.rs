@@ -27,6 +27,7 @@ mod import;
 mod influencers;
 mod ledger;
 mod loadgen;
+mod measurement;
 mod offers;
 mod output;
 mod payouts;
@@ -92,6 +93,12 @@ enum Command {
     /// Your payee profile (influencers): how you are paid, your tax form, your address.
     #[command(subcommand)]
     Payee(payouts::PayeeCommand),
+    /// Tracked links: make one for an influencer, list them with their clicks.
+    #[command(subcommand)]
+    Links(measurement::LinksCommand),
+    /// Conversions: record an order (attributed by promo code or click), list them.
+    #[command(subcommand)]
+    Conversions(measurement::ConversionsCommand),
     /// Dead letters: events a service's consumers gave up on; list and replay them.
     #[command(subcommand)]
     Events(events::Command),
@@ -124,6 +131,8 @@ async fn main() -> ExitCode {
         Command::Ledger(command) => ledger::run(command, &cli.connect, cli.json).await,
         Command::Tax(command) => payouts::tax(command, &cli.connect, cli.json).await,
         Command::Payee(command) => payouts::payee(command, &cli.connect, cli.json).await,
+        Command::Links(command) => measurement::links(command, &cli.connect, cli.json).await,
+        Command::Conversions(command) => measurement::conversions(command, &cli.connect, cli.json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,13 +17,14 @@ use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::runtime::{Declared, Node, Shared};
 
 /// Every service `chorus up` runs. Adding a service to Chorus is one line here.
-pub(crate) fn services() -> [Declared; 5] {
+pub(crate) fn services() -> [Declared; 6] {
     [
         chorus_identity::SERVICE,
         chorus_registry::SERVICE,
         chorus_matching::SERVICE,
         chorus_contracts::SERVICE,
         chorus_payouts::SERVICE,
+        chorus_measurement::SERVICE,
     ]
 }
 
@@ -46,7 +47,9 @@ pub(crate) struct UpArgs {
     #[arg(long, default_value = "127.0.0.1", env = "CHORUS_HOST")]
     host: IpAddr,
     /// A service's port, as NAME=PORT (repeatable; 0 picks a free one); also CHORUS_<NAME>_PORT.
-    /// Defaults: identity 50050, registry 50051, matching 50052, contracts 50053, payouts 50054.
+    /// Defaults: identity 50050, registry 50051, matching 50052, contracts 50053, payouts 50054,
+    /// measurement 50055 (its link redirects and store webhooks on CHORUS_MEASUREMENT_HTTP_PORT,
+    /// 50056; 0 picks a free one).
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = service_port)]
     ports: Vec<(String, u16)>,
     /// Runs only these services (comma-separated or repeated), and identity, whose tokens every
@@ -130,6 +133,12 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
             .or_default()
             .push(("CHORUS_PROVIDERS_SIMULATOR".into(), sim.stripe_url()));
     }
+    // Measurement's link redirects and store webhooks (HTTP) beside its gRPC port.
+    let measurement_http = measurement_http_addr(args.host)?;
+    settings
+        .entry("measurement".into())
+        .or_default()
+        .push(("CHORUS_MEASUREMENT_HTTP_ADDR".into(), measurement_http.to_string()));
     let node = Node {
         data_dir: data_dir.to_owned(),
         host: args.host,
@@ -162,6 +171,13 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     }
     if let Some(addr) = metrics_addr {
         outln!("  {:<10} http://{addr}/metrics", "metrics");
+    }
+    if launched.iter().any(|l| l.name == "measurement") {
+        outln!(
+            "  {:<10} {:<21}  link redirects (GET /l/{{code}}), Shopify webhooks (POST /webhooks/shopify)",
+            "links",
+            measurement_http.to_string()
+        );
     }
     if let Some(sim) = &simulator {
         outln!(
@@ -313,6 +329,21 @@ fn identities(key_path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>
     Ok(settings)
 }
 
+/// Where measurement's HTTP listener binds: `CHORUS_MEASUREMENT_HTTP_PORT` (50056; 0 picks a
+/// free port now, so the banner can print it).
+fn measurement_http_addr(host: IpAddr) -> Result<std::net::SocketAddr, BoxError> {
+    let port: u16 = match std::env::var("CHORUS_MEASUREMENT_HTTP_PORT") {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .map_err(|e| format!("CHORUS_MEASUREMENT_HTTP_PORT={v:?}: {e}"))?,
+        _ => 50056,
+    };
+    if port != 0 {
+        return Ok((host, port).into());
+    }
+    Ok(std::net::TcpListener::bind((host, 0))?.local_addr()?)
+}
+
 /// A payment provider has credentials in the environment (or the user points at a simulator).
 fn provider_configured() -> bool {
     [
@@ -353,7 +384,14 @@ mod tests {
     fn only_runs_the_named_services_and_the_issuer() {
         assert_eq!(
             names(&chosen(&[])),
-            ["identity", "registry", "matching", "contracts", "payouts"]
+            [
+                "identity",
+                "registry",
+                "matching",
+                "contracts",
+                "payouts",
+                "measurement"
+            ]
         );
         assert_eq!(names(&chosen(&["registry".to_owned()])), ["identity", "registry"]);
         assert_eq!(
@@ -363,7 +401,7 @@ mod tests {
         assert!(
             service_name("billing")
                 .unwrap_err()
-                .contains("services: identity, registry, matching, contracts, payouts")
+                .contains("services: identity, registry, matching, contracts, payouts, measurement")
         );
     }
 }

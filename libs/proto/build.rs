@@ -24,6 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chorus/payouts/v1/events.proto",
         "chorus/payouts/v1/ledger.proto",
         "chorus/payouts/v1/payouts.proto",
+        "chorus/measurement/v1/measurement.proto",
+        "chorus/measurement/v1/events.proto",
         "chorus/admin/v1/events.proto",
         "google/rpc/error_details.proto",
     ]

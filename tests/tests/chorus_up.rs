@@ -94,6 +94,8 @@ fn chorus() -> Command {
         "CHORUS_MATCHING_PORT",
         "CHORUS_IDENTITY_PORT",
         "CHORUS_CONTRACTS_PORT",
+        "CHORUS_MEASUREMENT_PORT",
+        "CHORUS_MEASUREMENT_HTTP_PORT",
         "RUST_LOG",
     ] {
         command.env_remove(var);
@@ -157,7 +159,10 @@ impl Up {
                 "contracts=0",
                 "--port",
                 "payouts=0",
+                "--port",
+                "measurement=0",
             ])
+            .env("CHORUS_MEASUREMENT_HTTP_PORT", "0")
             .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -31,6 +31,11 @@ pub mod chorus {
             include!(concat!(env!("OUT_DIR"), "/chorus.payouts.v1.rs"));
         }
     }
+    pub mod measurement {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.measurement.v1.rs"));
+        }
+    }
     pub mod identity {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/chorus.identity.v1.rs"));
@@ -63,6 +68,7 @@ pub use chorus::contracts::v1 as contracts;
 pub use chorus::event::v1 as event;
 pub use chorus::identity::v1 as identity;
 pub use chorus::matching::v1 as matching;
+pub use chorus::measurement::v1 as measurement;
 pub use chorus::payouts::v1 as payouts;
 pub use chorus::registry::v1 as registry;
 pub use chorus::r#type::v1 as types;

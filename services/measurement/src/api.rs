@@ -1,0 +1,708 @@
+//! The gRPC handlers: they find who is calling (a brand's tenant, or an influencer for their
+//! own post metrics), check the scope, turn requests into checked values (INVALID_ARGUMENT
+//! naming every bad field) and hand the work to the store and the ingest.
+
+use chorus_kit::auth::{Caller, role};
+use chorus_kit::clock::micros;
+use chorus_kit::names::{CampaignName, ContractName, DeliverableName, InfluencerName, ResourceName};
+use chorus_kit::{Error, Violations, paging};
+use chorus_proto::measurement::measurement_service_server::MeasurementService;
+use chorus_proto::measurement::*;
+use tonic::{Request, Response, Status};
+
+use crate::conversions::{Ingest, OrderIn};
+use crate::domain::{codes, destination};
+use crate::store::{Filter, NewLink, Settings, Store, default_utm, id_of};
+
+pub const READ: &str = "measurement.read";
+pub const WRITE: &str = "measurement.write";
+/// An influencer's scope: their own posts' metrics and duties.
+pub const SELF: &str = "measurement.self";
+/// Every measurement scope, for tokens that may do anything (`chorus up`'s dev token).
+pub const SCOPES: &[&str] = &[READ, WRITE, SELF];
+
+const PAGE: usize = 50;
+const MAX_PAGE: usize = 1_000;
+/// Orders per RecordConversions call.
+pub const MAX_ORDERS: usize = 1_000;
+/// The metrics a post can be measured by (the contract's reporting duty names some).
+pub const METRICS: &[&str] = &[
+    "impressions",
+    "reach",
+    "likes",
+    "comments",
+    "saves",
+    "shares",
+    "video_views",
+    "link_clicks",
+    "story_views",
+    "engagements",
+];
+
+#[derive(Debug, Clone)]
+pub struct MeasurementApi {
+    ingest: Ingest,
+    default_window_hours: i64,
+}
+
+impl MeasurementApi {
+    pub fn new(ingest: Ingest, default_window_hours: i64) -> Self {
+        MeasurementApi {
+            ingest,
+            default_window_hours,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.ingest.store
+    }
+}
+
+/// A brand's tenant, for what only brands do, holding `scope`.
+fn brand<T>(request: &Request<T>, scope: &str) -> Result<String, Error> {
+    let c = Caller::of(request)?;
+    if c.role == role::INFLUENCER {
+        return Err(Error::permission_denied("influencers cannot do this; their brand does"));
+    }
+    c.require(scope)?;
+    if c.tenant.is_empty() {
+        return Err(Error::permission_denied(
+            "the token names no tenant; links and orders belong to one",
+        ));
+    }
+    Ok(c.tenant.clone())
+}
+
+/// An optional resource name filter.
+fn filter_id<N: ResourceName>(
+    name: &str,
+    field: &str,
+    v: &mut Violations,
+    id: impl Fn(&N) -> String,
+) -> Option<String> {
+    if name.is_empty() {
+        return None;
+    }
+    v.take(N::from_field(name, field)).ok().flatten().map(|n| id(&n))
+}
+
+fn page<C: serde::de::DeserializeOwned>(
+    size: i32,
+    token: &str,
+    query: &impl std::fmt::Debug,
+) -> Result<(usize, Option<C>), Error> {
+    let mut v = Violations::new();
+    let limit = v.take(paging::page_size(size, PAGE, MAX_PAGE))?;
+    let cursor = v.take(paging::decode::<C>(token, paging::fingerprint(query)))?;
+    v.finish()?;
+    Ok((limit.unwrap_or(PAGE), cursor.flatten()))
+}
+
+fn next_token(query: &impl std::fmt::Debug, last: Option<&str>, full: bool) -> String {
+    match (full, last) {
+        (true, Some(id)) => paging::encode(paging::fingerprint(query), &id),
+        _ => String::new(),
+    }
+}
+
+fn check_utm(u: Option<&Utm>, v: &mut Violations) -> destination::Utm {
+    let u = u.cloned().unwrap_or_default();
+    for (field, value) in [
+        ("link.utm.source", &u.source),
+        ("link.utm.medium", &u.medium),
+        ("link.utm.campaign", &u.campaign),
+        ("link.utm.content", &u.content),
+    ] {
+        v.check(value.chars().count() > 100, field, "at most 100 characters");
+        v.check(value.chars().any(char::is_control), field, "no control characters");
+    }
+    destination::Utm {
+        source: u.source,
+        medium: u.medium,
+        campaign: u.campaign,
+        content: u.content,
+    }
+}
+
+#[tonic::async_trait]
+impl MeasurementService for MeasurementApi {
+    async fn create_link(&self, request: Request<CreateLinkRequest>) -> Result<Response<CreateLinkResponse>, Status> {
+        let tenant = brand(&request, WRITE)?;
+        let Some(l) = request.get_ref().link.as_ref() else {
+            return Err(Error::invalid_field("link", "required").into());
+        };
+        let mut v = Violations::new();
+        let campaign = v.take(CampaignName::from_field(&l.campaign, "link.campaign"))?;
+        let influencer = v.take(InfluencerName::from_field(&l.influencer, "link.influencer"))?;
+        let deliverable = if l.deliverable.is_empty() {
+            None
+        } else {
+            v.take(DeliverableName::from_field(&l.deliverable, "link.deliverable"))?
+        };
+        v.take(destination::check(&l.destination_url, "link.destination_url"))?;
+        v.check(
+            l.segment.chars().count() > 100,
+            "link.segment",
+            "at most 100 characters",
+        );
+        let utm = check_utm(l.utm.as_ref(), &mut v);
+        v.finish()?;
+        let (Some(campaign), Some(influencer)) = (campaign, influencer) else {
+            return Err(Error::invalid_field("link", "required").into());
+        };
+        let link = self
+            .store()
+            .create_link(
+                &tenant,
+                &NewLink {
+                    utm: default_utm(campaign.id(), influencer.id(), &utm),
+                    campaign_id: campaign.id().to_owned(),
+                    influencer_id: influencer.id().to_owned(),
+                    deliverable: deliverable.map(|d| d.to_string()).unwrap_or_default(),
+                    segment: l.segment.clone(),
+                    destination_url: l.destination_url.clone(),
+                },
+            )
+            .await?;
+        Ok(Response::new(CreateLinkResponse { link: Some(link) }))
+    }
+
+    async fn get_link(&self, request: Request<GetLinkRequest>) -> Result<Response<GetLinkResponse>, Status> {
+        let tenant = brand(&request, READ)?;
+        let id = link_id(&request.get_ref().name, "name")?;
+        let link = self
+            .store()
+            .link(&tenant, &id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("links/{id}")))?;
+        Ok(Response::new(GetLinkResponse { link: Some(link) }))
+    }
+
+    async fn list_links(&self, request: Request<ListLinksRequest>) -> Result<Response<ListLinksResponse>, Status> {
+        let tenant = brand(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let f = Filter {
+            campaign_id: filter_id::<CampaignName>(&r.campaign, "campaign", &mut v, |n| n.id().to_owned()),
+            influencer_id: filter_id::<InfluencerName>(&r.influencer, "influencer", &mut v, |n| n.id().to_owned()),
+        };
+        v.finish()?;
+        let query = ("links", &f);
+        let (limit, after) = page::<String>(r.page_size, &r.page_token, &query)?;
+        let links = self.store().links(&tenant, &f, after.as_deref(), limit).await?;
+        let last = links.last().map(|l| id_of(&l.name, "links").to_owned());
+        Ok(Response::new(ListLinksResponse {
+            next_page_token: next_token(&query, last.as_deref(), links.len() == limit),
+            links,
+        }))
+    }
+
+    async fn list_clicks(&self, request: Request<ListClicksRequest>) -> Result<Response<ListClicksResponse>, Status> {
+        let tenant = brand(&request, READ)?;
+        let r = request.get_ref();
+        let id = link_id(&r.link, "link")?;
+        if self.store().link(&tenant, &id).await?.is_none() {
+            return Err(Error::not_found(format!("links/{id}")).into());
+        }
+        let query = ("clicks", &id);
+        let (limit, after) = page::<String>(r.page_size, &r.page_token, &query)?;
+        let clicks = self.store().clicks(&tenant, &id, after.as_deref(), limit).await?;
+        let last = clicks.last().map(|c| c.id.clone());
+        Ok(Response::new(ListClicksResponse {
+            next_page_token: next_token(&query, last.as_deref(), clicks.len() == limit),
+            clicks,
+        }))
+    }
+
+    async fn create_promo_codes(
+        &self,
+        request: Request<CreatePromoCodesRequest>,
+    ) -> Result<Response<CreatePromoCodesResponse>, Status> {
+        let tenant = brand(&request, WRITE)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let campaign = v.take(CampaignName::from_field(&r.campaign, "campaign"))?;
+        let influencer = v.take(InfluencerName::from_field(&r.influencer, "influencer"))?;
+        let contract = if r.contract.is_empty() {
+            None
+        } else {
+            v.take(ContractName::from_field(&r.contract, "contract"))?
+        };
+        v.check(
+            !(0..=1_000).contains(&r.single_use_count),
+            "single_use_count",
+            "from 0 to 1000",
+        );
+        v.check(
+            r.prefix.len() > 16 || !r.prefix.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "prefix",
+            "at most 16 characters of A-Z a-z 0-9",
+        );
+        let code = if r.code.is_empty() {
+            None
+        } else {
+            v.take(codes::promo(&r.code, "code"))?
+        };
+        v.check(
+            r.single_use_count > 0 && code.is_some(),
+            "code",
+            "a batch of single-use codes is made from `prefix`, not `code`",
+        );
+        v.finish()?;
+        let (Some(campaign), Some(influencer)) = (campaign, influencer) else {
+            return Err(Error::invalid_field("campaign", "required").into());
+        };
+        let now = self.store().clock().now();
+        let make = |code: String, single_use: bool| PromoCode {
+            name: format!("promoCodes/{}", uuid::Uuid::now_v7().hyphenated()),
+            code,
+            campaign: campaign.to_string(),
+            influencer: influencer.to_string(),
+            contract: contract.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+            single_use,
+            redemptions: 0,
+            create_time: Some(now),
+        };
+        let mut made = Vec::new();
+        if r.single_use_count == 0 {
+            let code = match code {
+                Some(c) => c,
+                None => codes::new_promo(&r.prefix, 8)?,
+            };
+            made.push(make(code, false));
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            while made.len() < r.single_use_count as usize {
+                let c = codes::new_promo(&r.prefix, 10)?;
+                if seen.insert(c.clone()) {
+                    made.push(make(c, true));
+                }
+            }
+        }
+        self.store().create_promo_codes(&tenant, &made, "").await?;
+        Ok(Response::new(CreatePromoCodesResponse { promo_codes: made }))
+    }
+
+    async fn list_promo_codes(
+        &self,
+        request: Request<ListPromoCodesRequest>,
+    ) -> Result<Response<ListPromoCodesResponse>, Status> {
+        let tenant = brand(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let f = Filter {
+            campaign_id: filter_id::<CampaignName>(&r.campaign, "campaign", &mut v, |n| n.id().to_owned()),
+            influencer_id: filter_id::<InfluencerName>(&r.influencer, "influencer", &mut v, |n| n.id().to_owned()),
+        };
+        v.finish()?;
+        let query = ("promoCodes", &f);
+        let (limit, after) = page::<String>(r.page_size, &r.page_token, &query)?;
+        let codes = self.store().promo_codes(&tenant, &f, after.as_deref(), limit).await?;
+        let last = codes.last().map(|c| id_of(&c.name, "promoCodes").to_owned());
+        Ok(Response::new(ListPromoCodesResponse {
+            next_page_token: next_token(&query, last.as_deref(), codes.len() == limit),
+            promo_codes: codes,
+        }))
+    }
+
+    async fn record_conversions(
+        &self,
+        request: Request<RecordConversionsRequest>,
+    ) -> Result<Response<RecordConversionsResponse>, Status> {
+        let tenant = brand(&request, WRITE)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        v.check(
+            r.orders.is_empty() || r.orders.len() > MAX_ORDERS,
+            "orders",
+            format!("1..{MAX_ORDERS} orders"),
+        );
+        let mut orders = Vec::with_capacity(r.orders.len());
+        for (i, o) in r.orders.iter().enumerate() {
+            let mut ov = Violations::new();
+            let order = order_in(o, &mut ov);
+            v.absorb(&format!("orders[{i}]"), ov.finish())?;
+            orders.extend(order);
+        }
+        v.finish()?;
+        let results = self
+            .ingest
+            .record(&tenant, orders, ConversionSource::Api, "", &[])
+            .await?
+            .unwrap_or_default();
+        Ok(Response::new(RecordConversionsResponse {
+            results: results
+                .into_iter()
+                .map(|(conversion, duplicate)| RecordedConversion {
+                    conversion: Some(conversion),
+                    duplicate,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn record_refund(
+        &self,
+        request: Request<RecordRefundRequest>,
+    ) -> Result<Response<RecordRefundResponse>, Status> {
+        let tenant = brand(&request, WRITE)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        v.check(
+            !client_id_ok(&r.order_id),
+            "order_id",
+            "1..64 characters, no control characters",
+        );
+        v.check(
+            !client_id_ok(&r.refund_id),
+            "refund_id",
+            "1..64 characters, no control characters",
+        );
+        match &r.amount {
+            None => v.add("amount", "required"),
+            Some(m) => {
+                v.check(
+                    !chorus_catalog::currency::is_currency(&m.currency_code),
+                    "amount.currency_code",
+                    "an ISO 4217 code",
+                );
+                v.check(m.amount_minor <= 0, "amount.amount_minor", "must be positive");
+            }
+        }
+        v.finish()?;
+        let amount = r.amount.clone().unwrap_or_default();
+        let conversion = self
+            .store()
+            .refund(&tenant, &r.order_id, &format!("api/{}", r.refund_id), &amount, &[])
+            .await?;
+        Ok(Response::new(RecordRefundResponse {
+            conversion: Some(conversion),
+        }))
+    }
+
+    async fn get_conversion(
+        &self,
+        request: Request<GetConversionRequest>,
+    ) -> Result<Response<GetConversionResponse>, Status> {
+        let tenant = brand(&request, READ)?;
+        let name = &request.get_ref().name;
+        let id = match name.strip_prefix("conversions/") {
+            Some(id) if chorus_kit::names::is_canonical_id(id) => id.to_owned(),
+            _ if name.is_empty() => return Err(Error::invalid_field("name", "required").into()),
+            _ => return Err(Error::invalid_field("name", "must be conversions/{conversion} with a UUID id").into()),
+        };
+        let c = self
+            .store()
+            .conversion(&tenant, &id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("conversions/{id}")))?;
+        Ok(Response::new(GetConversionResponse { conversion: Some(c) }))
+    }
+
+    async fn list_conversions(
+        &self,
+        request: Request<ListConversionsRequest>,
+    ) -> Result<Response<ListConversionsResponse>, Status> {
+        let tenant = brand(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let f = Filter {
+            campaign_id: filter_id::<CampaignName>(&r.campaign, "campaign", &mut v, |n| n.id().to_owned()),
+            influencer_id: filter_id::<InfluencerName>(&r.influencer, "influencer", &mut v, |n| n.id().to_owned()),
+        };
+        v.finish()?;
+        let query = ("conversions", &f);
+        let (limit, after) = page::<String>(r.page_size, &r.page_token, &query)?;
+        let conversions = self.store().conversions(&tenant, &f, after.as_deref(), limit).await?;
+        let last = conversions.last().map(|c| id_of(&c.name, "conversions").to_owned());
+        Ok(Response::new(ListConversionsResponse {
+            next_page_token: next_token(&query, last.as_deref(), conversions.len() == limit),
+            conversions,
+        }))
+    }
+
+    async fn record_post_metrics(
+        &self,
+        request: Request<RecordPostMetricsRequest>,
+    ) -> Result<Response<RecordPostMetricsResponse>, Status> {
+        let r = request.get_ref();
+        let deliverable = DeliverableName::from_field(&r.deliverable, "deliverable")?.to_string();
+        let Some(s) = r.snapshot.as_ref() else {
+            return Err(Error::invalid_field("snapshot", "required").into());
+        };
+        let mut v = Violations::new();
+        v.check(s.observe_time.is_none(), "snapshot.observe_time", "required");
+        let now = self.store().clock().now_micros();
+        if let Some(t) = &s.observe_time {
+            v.check(
+                micros(t) > now + 300_000_000,
+                "snapshot.observe_time",
+                "must not be in the future",
+            );
+        }
+        for (field, value) in observed(s) {
+            v.check(value < 0, format!("snapshot.{field}"), "must not be negative");
+        }
+        v.check(observed(s).is_empty(), "snapshot", "observe at least one metric");
+        v.finish()?;
+        let (tenant, duty, source) = self.owner(&request, &deliverable, WRITE).await?;
+        let mut snapshot = s.clone();
+        snapshot.deliverable = deliverable;
+        if snapshot.source == MetricsSource::Unspecified as i32 {
+            snapshot.source = source as i32;
+        }
+        let have: Vec<&str> = observed(&snapshot).into_iter().map(|(f, _)| f).collect();
+        let meets = duty
+            .as_ref()
+            .is_some_and(|d| d.metrics.iter().all(|m| covers(&have, m)));
+        let stored = self.store().add_snapshot(&tenant, &snapshot, meets).await?;
+        Ok(Response::new(RecordPostMetricsResponse { snapshot: Some(stored) }))
+    }
+
+    async fn list_post_metrics(
+        &self,
+        request: Request<ListPostMetricsRequest>,
+    ) -> Result<Response<ListPostMetricsResponse>, Status> {
+        let deliverable = DeliverableName::from_field(&request.get_ref().deliverable, "deliverable")?.to_string();
+        let (tenant, _, _) = self.owner(&request, &deliverable, READ).await?;
+        let snapshots = self.store().snapshots(&tenant, &deliverable).await?;
+        Ok(Response::new(ListPostMetricsResponse { snapshots }))
+    }
+
+    async fn get_measurement_duty(
+        &self,
+        request: Request<GetMeasurementDutyRequest>,
+    ) -> Result<Response<GetMeasurementDutyResponse>, Status> {
+        let deliverable = DeliverableName::from_field(&request.get_ref().deliverable, "deliverable")?.to_string();
+        let (_, duty, _) = self.owner(&request, &deliverable, READ).await?;
+        let duty = duty.ok_or_else(|| Error::not_found(format!("{deliverable}/measurementDuty")))?;
+        Ok(Response::new(GetMeasurementDutyResponse { duty: Some(duty) }))
+    }
+
+    async fn update_campaign_settings(
+        &self,
+        request: Request<UpdateCampaignSettingsRequest>,
+    ) -> Result<Response<UpdateCampaignSettingsResponse>, Status> {
+        let tenant = brand(&request, WRITE)?;
+        let Some(s) = request.get_ref().settings.as_ref() else {
+            return Err(Error::invalid_field("settings", "required").into());
+        };
+        let mut v = Violations::new();
+        let campaign = v.take(settings_campaign(&s.name, "settings.name"))?;
+        if !s.destination_url.is_empty() {
+            v.take(destination::check(&s.destination_url, "settings.destination_url"))?;
+        }
+        v.check(
+            !(0..=2_160).contains(&s.attribution_window_hours),
+            "settings.attribution_window_hours",
+            "from 1 to 2160, or 0 for the default",
+        );
+        v.check(
+            !s.audience_country.is_empty()
+                && (s.audience_country.len() != 2 || !s.audience_country.bytes().all(|b| b.is_ascii_uppercase())),
+            "settings.audience_country",
+            "ISO 3166-1 alpha-2, upper case",
+        );
+        v.finish()?;
+        let Some(campaign) = campaign else {
+            return Err(Error::invalid_field("settings.name", "required").into());
+        };
+        let stored = self
+            .store()
+            .put_settings(
+                &tenant,
+                campaign.id(),
+                &Settings {
+                    destination_url: s.destination_url.clone(),
+                    window_hours: i64::from(s.attribution_window_hours),
+                    audience_country: s.audience_country.clone(),
+                    update_time: 0,
+                },
+            )
+            .await?;
+        Ok(Response::new(UpdateCampaignSettingsResponse {
+            settings: Some(self.settings_of(&campaign, &stored)),
+        }))
+    }
+
+    async fn get_campaign_settings(
+        &self,
+        request: Request<GetCampaignSettingsRequest>,
+    ) -> Result<Response<GetCampaignSettingsResponse>, Status> {
+        let tenant = brand(&request, READ)?;
+        let campaign = settings_campaign(&request.get_ref().name, "name")?;
+        let stored = self
+            .store()
+            .settings(&tenant, campaign.id())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("{campaign}/measurementSettings")))?;
+        Ok(Response::new(GetCampaignSettingsResponse {
+            settings: Some(self.settings_of(&campaign, &stored)),
+        }))
+    }
+
+    async fn get_campaign_report(
+        &self,
+        request: Request<GetCampaignReportRequest>,
+    ) -> Result<Response<GetCampaignReportResponse>, Status> {
+        brand(&request, READ)?;
+        CampaignName::from_field(&request.get_ref().campaign, "campaign")?;
+        Err(Status::unimplemented(
+            "the campaign report is not built yet (issue 14, next part); the rollups it will read are kept already",
+        ))
+    }
+}
+
+impl MeasurementApi {
+    fn settings_of(&self, campaign: &CampaignName, s: &Settings) -> CampaignSettings {
+        CampaignSettings {
+            name: format!("{campaign}/measurementSettings"),
+            destination_url: s.destination_url.clone(),
+            attribution_window_hours: i32::try_from(if s.window_hours > 0 {
+                s.window_hours
+            } else {
+                self.default_window_hours
+            })
+            .unwrap_or(i32::MAX),
+            audience_country: s.audience_country.clone(),
+            update_time: Some(chorus_kit::clock::timestamp(s.update_time)),
+        }
+    }
+
+    /// Whose deliverable it is: the brand's tenant (holding `scope`), or the influencer it is
+    /// owed by (measurement.self). The tenant, the duty when one is known, and who reports.
+    async fn owner<T>(
+        &self,
+        request: &Request<T>,
+        deliverable: &str,
+        scope: &str,
+    ) -> Result<(String, Option<MeasurementDuty>, MetricsSource), Error> {
+        let c = Caller::of(request)?;
+        if c.role == role::INFLUENCER {
+            c.require(SELF)?;
+            let me = c
+                .influencer()
+                .ok_or_else(|| Error::permission_denied("the token names no influencer"))?
+                .to_owned();
+            let (tenant, duty) = self
+                .store()
+                .duty(None, deliverable)
+                .await?
+                .ok_or_else(|| Error::not_found(deliverable.to_owned()))?;
+            if id_of(&duty.influencer, "influencers") != me {
+                // Another influencer's post: as if it did not exist.
+                return Err(Error::not_found(deliverable.to_owned()));
+            }
+            return Ok((tenant, Some(duty), MetricsSource::Influencer));
+        }
+        let tenant = brand(request, scope)?;
+        let duty = self.store().duty(Some(&tenant), deliverable).await?.map(|(_, d)| d);
+        Ok((tenant, duty, MetricsSource::Integration))
+    }
+}
+
+/// "campaigns/{id}/measurementSettings".
+fn settings_campaign(name: &str, field: &str) -> Result<CampaignName, Error> {
+    match name.strip_suffix("/measurementSettings").and_then(CampaignName::parse) {
+        Some(c) => Ok(c),
+        None if name.is_empty() => Err(Error::invalid_field(field, "required")),
+        None => Err(Error::invalid_field(
+            field,
+            "must be campaigns/{campaign}/measurementSettings with a UUID id",
+        )),
+    }
+}
+
+/// "links/{id}", the id.
+fn link_id(name: &str, field: &str) -> Result<String, Error> {
+    match name.strip_prefix("links/") {
+        Some(id) if chorus_kit::names::is_canonical_id(id) => Ok(id.to_owned()),
+        _ if name.is_empty() => Err(Error::invalid_field(field, "required")),
+        _ => Err(Error::invalid_field(field, "must be links/{link} with a UUID id")),
+    }
+}
+
+fn client_id_ok(id: &str) -> bool {
+    !id.trim().is_empty() && id.len() <= 64 && !id.chars().any(char::is_control)
+}
+
+/// An order of RecordConversions, checked; its violations (field names relative to it) in `v`.
+fn order_in(o: &OrderInput, v: &mut Violations) -> Option<OrderIn> {
+    v.check(
+        !client_id_ok(&o.order_id),
+        "order_id",
+        "1..64 characters, no control characters",
+    );
+    v.check(o.order_time.is_none(), "order_time", "required");
+    match &o.revenue {
+        None => v.add("revenue", "required"),
+        Some(m) => {
+            v.check(
+                !chorus_catalog::currency::is_currency(&m.currency_code),
+                "revenue.currency_code",
+                "an ISO 4217 code",
+            );
+            v.check(m.amount_minor < 0, "revenue.amount_minor", "must not be negative");
+        }
+    }
+    v.check(o.discount_codes.len() > 20, "discount_codes", "at most 20");
+    v.check(
+        o.discount_codes.iter().any(|c| c.len() > 64),
+        "discount_codes",
+        "each at most 64 characters",
+    );
+    v.check(o.click_id.len() > 64, "click_id", "at most 64 characters");
+    v.check(
+        o.landing_url.len() > destination::MAX_URL,
+        "landing_url",
+        "at most 2000 characters",
+    );
+    if !v.is_empty() {
+        return None;
+    }
+    let revenue = o.revenue.clone().unwrap_or_default();
+    let mut clicks: Vec<String> = Vec::new();
+    if !o.click_id.is_empty() {
+        clicks.push(o.click_id.clone());
+    }
+    if let Some(c) = destination::click_of(&o.landing_url)
+        && !clicks.contains(&c)
+    {
+        clicks.push(c);
+    }
+    Some(OrderIn {
+        order_id: o.order_id.clone(),
+        order_time: o.order_time.as_ref().map_or(0, micros),
+        currency: revenue.currency_code,
+        revenue_minor: revenue.amount_minor,
+        discount_codes: o.discount_codes.clone(),
+        clicks,
+    })
+}
+
+/// The metrics a snapshot observed, by name.
+fn observed(s: &PostMetricsSnapshot) -> Vec<(&'static str, i64)> {
+    [
+        ("impressions", s.impressions),
+        ("reach", s.reach),
+        ("likes", s.likes),
+        ("comments", s.comments),
+        ("saves", s.saves),
+        ("shares", s.shares),
+        ("video_views", s.video_views),
+        ("link_clicks", s.link_clicks),
+        ("story_views", s.story_views),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.map(|v| (n, v)))
+    .collect()
+}
+
+/// Whether the observed metrics cover one the duty names ("engagements" needs at least likes
+/// and comments; saves and shares are not shown on every platform).
+fn covers(have: &[&str], metric: &str) -> bool {
+    match metric {
+        "engagements" => ["likes", "comments"].iter().all(|m| have.contains(m)),
+        m => have.contains(&m),
+    }
+}
