@@ -14,6 +14,27 @@ use sqlx::{AnyPool, ConnectOptions, Executor, SqlSafeStr};
 
 use crate::error::Error;
 
+/// The VALUES list of a multi-row statement: `($1, $2), ($3, $4)` for `rows` rows of `width`
+/// parameters each, numbered from `first` (1 for a statement that binds nothing before them).
+pub fn placeholders(rows: usize, width: usize, first: usize) -> String {
+    let mut sql = String::with_capacity(rows * width * 7);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(first + r * width + c).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Which engine a pool talks to; a few statements differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -210,5 +231,17 @@ pub mod testing {
     /// A SQLite URL in `dir`.
     pub fn sqlite_url_in(dir: &std::path::Path) -> String {
         format!("sqlite://{}", dir.join("test.db").display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_rows_from_the_first_parameter() {
+        assert_eq!(placeholders(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(1, 2, 4), "($4, $5)");
+        assert_eq!(placeholders(0, 3, 1), "");
     }
 }

@@ -18,7 +18,7 @@ use crate::clock::{Clock, Micros, timestamp};
 use crate::error::Error;
 use crate::events::outbox::Outbox;
 use crate::events::{decode, encode};
-use crate::storage::{Backend, Database};
+use crate::storage::{Backend, Database, placeholders};
 
 pub const MIGRATION_POSTGRES: &str = "
 CREATE TABLE timers (
@@ -101,17 +101,11 @@ impl Timers {
             }
         }
         for chunk in rows.chunks(MAX_ROWS) {
-            let mut sql = String::from("INSERT INTO timers (key, due_at, topic, envelope) VALUES ");
-            for i in 0..chunk.len() {
-                let n = i * 4;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
-            }
-            sql.push_str(
-                " ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, topic = excluded.topic, \
+            let sql = format!(
+                "INSERT INTO timers (key, due_at, topic, envelope) VALUES {} \
+                 ON CONFLICT (key) DO UPDATE SET due_at = excluded.due_at, topic = excluded.topic, \
                  envelope = excluded.envelope",
+                placeholders(chunk.len(), 4, 1)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (key, at, topic, envelope) in chunk {

@@ -9,7 +9,7 @@ use chorus_kit::Error;
 use chorus_kit::clock::Clock;
 use chorus_kit::events::outbox::{Inbox, Outbox};
 use chorus_kit::idempotency::Claim;
-use chorus_kit::storage::Database;
+use chorus_kit::storage::{Database, placeholders};
 use chorus_kit::timers::Timers;
 use chorus_proto::contracts::{
     Contract, CreateOffersResponse, Deliverable, Offer, OfferSkipped, OfferState, OfferTemplate,
@@ -638,15 +638,11 @@ pub fn deliverable_number(name: &str) -> Option<i64> {
 /// Inserts or replaces deliverables, in multi-row statements (4 parameters a row).
 async fn put_deliverables(conn: &mut AnyConnection, deliverables: &[Deliverable]) -> Result<(), Error> {
     for chunk in deliverables.chunks(500) {
-        let mut sql = String::from("INSERT INTO deliverables (contract_id, n, state, body) VALUES ");
-        for i in 0..chunk.len() {
-            let n = i * 4;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
-        }
-        sql.push_str(" ON CONFLICT (contract_id, n) DO UPDATE SET state = excluded.state, body = excluded.body");
+        let sql = format!(
+            "INSERT INTO deliverables (contract_id, n, state, body) VALUES {} \
+             ON CONFLICT (contract_id, n) DO UPDATE SET state = excluded.state, body = excluded.body",
+            placeholders(chunk.len(), 4, 1)
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for d in chunk {
             let contract_id = d

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::{Bus, Delivery, SubscribeOptions, Subscription, decode, encode};
 use crate::error::Error;
-use crate::storage::{Database, Migrations};
+use crate::storage::{Database, Migrations, placeholders};
 
 /// How much a memory bus keeps and how often a file-backed one checkpoints.
 #[derive(Debug, Clone)]
@@ -443,14 +443,10 @@ async fn load(pool: &AnyPool) -> Result<HashMap<String, Topic>, Error> {
 async fn insert_events(pool: &AnyPool, rows: &[(&str, u64, &Envelope)]) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
     for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = String::from("INSERT OR REPLACE INTO events (topic, seq, envelope) VALUES ");
-        for i in 0..chunk.len() {
-            let n = i * 3;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
-        }
+        let sql = format!(
+            "INSERT OR REPLACE INTO events (topic, seq, envelope) VALUES {}",
+            placeholders(chunk.len(), 3, 1)
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (topic, seq, envelope) in chunk {
             q = q.bind((*topic).to_owned()).bind(*seq as i64).bind(encode(envelope));

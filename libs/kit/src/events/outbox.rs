@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::{Bus, decode, encode};
 use crate::error::Error;
-use crate::storage::{Backend, Database};
+use crate::storage::{Backend, Database, placeholders};
 
 /// Outbox and inbox tables, as a migration each service lists first.
 pub const MIGRATION_POSTGRES: &str = "
@@ -67,14 +67,10 @@ impl Outbox {
     /// Adds many envelopes for `topic` in multi-row statements; call inside the transaction.
     pub async fn add_many(&self, conn: &mut AnyConnection, topic: &str, envelopes: &[Envelope]) -> Result<(), Error> {
         for chunk in envelopes.chunks(500) {
-            let mut sql = String::from("INSERT INTO outbox (topic, event_id, envelope) VALUES ");
-            for i in 0..chunk.len() {
-                let n = i * 3;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
-            }
+            let sql = format!(
+                "INSERT INTO outbox (topic, event_id, envelope) VALUES {}",
+                placeholders(chunk.len(), 3, 1)
+            );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for e in chunk {
                 q = q.bind(topic.to_owned()).bind(e.id.clone()).bind(encode(e));

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chorus_kit::error::Error;
-use chorus_kit::storage::Backend;
+use chorus_kit::storage::{Backend, placeholders};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -320,26 +320,6 @@ pub(crate) async fn take_write_lock(conn: &mut AnyConnection, backend: Backend) 
             .await?;
     }
     Ok(())
-}
-
-/// `($1, $2, ...), ($n, ...)` for `rows` rows of `width` parameters, numbered from `first`.
-fn placeholders(rows: usize, width: usize, first: usize) -> String {
-    let mut sql = String::with_capacity(rows * width * 7);
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..width {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(first + r * width + c).to_string());
-        }
-        sql.push(')');
-    }
-    sql
 }
 
 /// Inserts accounts not there yet; the ids it inserted.
