@@ -131,14 +131,8 @@ pub(crate) async fn links(command: LinksCommand, connect: &ConnectArgs, json: bo
                 .fetch(|page_size, page_token| {
                     let mut client = client.clone();
                     let request = ListLinksRequest {
-                        campaign: campaign
-                            .as_deref()
-                            .map(|c| resource("campaigns", c))
-                            .unwrap_or_default(),
-                        influencer: influencer
-                            .as_deref()
-                            .map(|i| resource("influencers", i))
-                            .unwrap_or_default(),
+                        campaign: optional("campaigns", campaign.as_deref()),
+                        influencer: optional("influencers", influencer.as_deref()),
                         page_size,
                         page_token,
                     };
@@ -225,14 +219,8 @@ pub(crate) async fn conversions(command: ConversionsCommand, connect: &ConnectAr
                 .fetch(|page_size, page_token| {
                     let mut client = client.clone();
                     let request = ListConversionsRequest {
-                        campaign: campaign
-                            .as_deref()
-                            .map(|c| resource("campaigns", c))
-                            .unwrap_or_default(),
-                        influencer: influencer
-                            .as_deref()
-                            .map(|i| resource("influencers", i))
-                            .unwrap_or_default(),
+                        campaign: optional("campaigns", campaign.as_deref()),
+                        influencer: optional("influencers", influencer.as_deref()),
                         page_size,
                         page_token,
                     };
@@ -261,4 +249,9 @@ pub(crate) async fn conversions(command: ConversionsCommand, connect: &ConnectAr
             )
         }
     }
+}
+
+/// The resource name of an optional filter: empty when not given.
+fn optional(collection: &str, input: Option<&str>) -> String {
+    input.map(|i| resource(collection, i)).unwrap_or_default()
 }

@@ -25,32 +25,14 @@ const PAGE: usize = 50;
 const MAX_PAGE: usize = 1_000;
 /// Orders per RecordConversions call.
 pub const MAX_ORDERS: usize = 1_000;
-/// The metrics a post can be measured by (the contract's reporting duty names some).
-pub const METRICS: &[&str] = &[
-    "impressions",
-    "reach",
-    "likes",
-    "comments",
-    "saves",
-    "shares",
-    "video_views",
-    "link_clicks",
-    "story_views",
-    "engagements",
-];
-
 #[derive(Debug, Clone)]
 pub struct MeasurementApi {
     ingest: Ingest,
-    default_window_hours: i64,
 }
 
 impl MeasurementApi {
-    pub fn new(ingest: Ingest, default_window_hours: i64) -> Self {
-        MeasurementApi {
-            ingest,
-            default_window_hours,
-        }
+    pub fn new(ingest: Ingest) -> Self {
+        MeasurementApi { ingest }
     }
 
     fn store(&self) -> &Store {
@@ -73,17 +55,25 @@ fn brand<T>(request: &Request<T>, scope: &str) -> Result<String, Error> {
     Ok(c.tenant.clone())
 }
 
-/// An optional resource name filter.
-fn filter_id<N: ResourceName>(
-    name: &str,
-    field: &str,
-    v: &mut Violations,
-    id: impl Fn(&N) -> String,
-) -> Option<String> {
-    if name.is_empty() {
-        return None;
+/// The campaign and influencer a list is narrowed to, each optional; INVALID_ARGUMENT naming
+/// each malformed one.
+fn filter(campaign: &str, influencer: &str) -> Result<Filter, Error> {
+    fn id_in<N: ResourceName>(name: &str, field: &str, v: &mut Violations, id: fn(&N) -> &str) -> Option<String> {
+        if name.is_empty() {
+            return None;
+        }
+        v.take(N::from_field(name, field))
+            .ok()
+            .flatten()
+            .map(|n| id(&n).to_owned())
     }
-    v.take(N::from_field(name, field)).ok().flatten().map(|n| id(&n))
+    let mut v = Violations::new();
+    let f = Filter {
+        campaign_id: id_in::<CampaignName>(campaign, "campaign", &mut v, CampaignName::id),
+        influencer_id: id_in::<InfluencerName>(influencer, "influencer", &mut v, InfluencerName::id),
+    };
+    v.finish()?;
+    Ok(f)
 }
 
 fn page<C: serde::de::DeserializeOwned>(
@@ -181,12 +171,7 @@ impl MeasurementService for MeasurementApi {
     async fn list_links(&self, request: Request<ListLinksRequest>) -> Result<Response<ListLinksResponse>, Status> {
         let tenant = brand(&request, READ)?;
         let r = request.get_ref();
-        let mut v = Violations::new();
-        let f = Filter {
-            campaign_id: filter_id::<CampaignName>(&r.campaign, "campaign", &mut v, |n| n.id().to_owned()),
-            influencer_id: filter_id::<InfluencerName>(&r.influencer, "influencer", &mut v, |n| n.id().to_owned()),
-        };
-        v.finish()?;
+        let f = filter(&r.campaign, &r.influencer)?;
         let query = ("links", &f);
         let (limit, after) = page::<String>(r.page_size, &r.page_token, &query)?;
         let links = self.store().links(&tenant, &f, after.as_deref(), limit).await?;
@@ -289,12 +274,7 @@ impl MeasurementService for MeasurementApi {
     ) -> Result<Response<ListPromoCodesResponse>, Status> {
         let tenant = brand(&request, READ)?;
         let r = request.get_ref();
-        let mut v = Violations::new();
-        let f = Filter {
-            campaign_id: filter_id::<CampaignName>(&r.campaign, "campaign", &mut v, |n| n.id().to_owned()),
-            influencer_id: filter_id::<InfluencerName>(&r.influencer, "influencer", &mut v, |n| n.id().to_owned()),
-        };
-        v.finish()?;
+        let f = filter(&r.campaign, &r.influencer)?;
         let query = ("promoCodes", &f);
         let (limit, after) = page::<String>(r.page_size, &r.page_token, &query)?;
         let codes = self.store().promo_codes(&tenant, &f, after.as_deref(), limit).await?;
@@ -405,12 +385,7 @@ impl MeasurementService for MeasurementApi {
     ) -> Result<Response<ListConversionsResponse>, Status> {
         let tenant = brand(&request, READ)?;
         let r = request.get_ref();
-        let mut v = Violations::new();
-        let f = Filter {
-            campaign_id: filter_id::<CampaignName>(&r.campaign, "campaign", &mut v, |n| n.id().to_owned()),
-            influencer_id: filter_id::<InfluencerName>(&r.influencer, "influencer", &mut v, |n| n.id().to_owned()),
-        };
-        v.finish()?;
+        let f = filter(&r.campaign, &r.influencer)?;
         let query = ("conversions", &f);
         let (limit, after) = page::<String>(r.page_size, &r.page_token, &query)?;
         let conversions = self.store().conversions(&tenant, &f, after.as_deref(), limit).await?;
@@ -561,7 +536,7 @@ impl MeasurementApi {
             attribution_window_hours: i32::try_from(if s.window_hours > 0 {
                 s.window_hours
             } else {
-                self.default_window_hours
+                self.store().default_window_hours()
             })
             .unwrap_or(i32::MAX),
             audience_country: s.audience_country.clone(),

@@ -82,13 +82,6 @@ impl Clicks {
         Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    /// Forgets cached keys before yesterday (after a rotation destroyed them).
-    pub fn forget_keys_before(&self, day: i64) {
-        if let Ok(mut keys) = self.keys.lock() {
-            keys.retain(|d, _| *d >= day);
-        }
-    }
-
     /// Writes what waits; the clicks stay queued when the write fails.
     pub async fn flush(&self) -> Result<usize, Error> {
         let batch = match self.waiting.lock() {

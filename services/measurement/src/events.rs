@@ -13,7 +13,6 @@ use chorus_proto::contracts::{ContractActivated, DeliverableApproved};
 use chorus_proto::event::Envelope;
 use chorus_proto::measurement::{KeyRotationDue, MeasurementDuty};
 
-use crate::clicks::Clicks;
 use crate::domain::days::DAY_MICROS;
 use crate::store::{Store, TIMER_TOPIC};
 
@@ -22,19 +21,18 @@ pub const CONTRACTS_TOPIC: &str = "chorus.contracts";
 /// The consumer group, and the inbox's name for what it handled.
 const GROUP: &str = "measurement";
 
-pub fn declare(parts: &mut Parts, store: Store, clicks: Clicks) {
+pub fn declare(parts: &mut Parts, store: Store) {
     let s = store.clone();
     parts.consume(CONTRACTS_TOPIC, GROUP, SubscribeOptions::default(), move |e| {
         let store = s.clone();
         async move { contract_event(&store, &e).await }
     });
     parts.consume(TIMER_TOPIC, GROUP, SubscribeOptions::default(), move |e| {
-        let (store, clicks) = (store.clone(), clicks.clone());
+        let store = store.clone();
         async move {
             if let Some(p) = read::<KeyRotationDue>(&e) {
                 let day = p?.day;
                 store.rotate_ip_keys(day).await?;
-                clicks.forget_keys_before(day - 1);
             }
             Ok(())
         }

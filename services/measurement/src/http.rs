@@ -182,7 +182,7 @@ async fn redirect(
         Ok(hash) => hash,
         Err(e) => {
             tracing::warn!(error = %e.detail(), "no IP key; the click is not counted");
-            return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+            return found(location);
         }
     };
     h.clicks.push(NewClick {
@@ -198,6 +198,11 @@ async fn redirect(
         bot: agent::is_bot(ua),
         ip_hash,
     });
+    found(location)
+}
+
+/// The redirect, never cached: a cached 302 would send the next visitor on without a click.
+fn found(location: String) -> Response {
     (
         StatusCode::FOUND,
         [
@@ -276,7 +281,13 @@ async fn shopify_webhook(State(h): State<Http>, headers: HeaderMap, body: Bytes)
                     Ok(_) => Ok("refund recorded"),
                     // An order recorded nowhere (placed before the shop was connected).
                     Err(e) if e.code() == chorus_kit::ErrorCode::NotFound => Ok("unknown order"),
-                    Err(e) if e.code() == chorus_kit::ErrorCode::FailedPrecondition => {
+                    // More than is left to refund, or another currency: retrying cannot help.
+                    Err(e)
+                        if matches!(
+                            e.code(),
+                            chorus_kit::ErrorCode::FailedPrecondition | chorus_kit::ErrorCode::InvalidArgument
+                        ) =>
+                    {
                         return (StatusCode::UNPROCESSABLE_ENTITY, e.message().to_owned());
                     }
                     Err(e) => Err(e),

@@ -161,20 +161,18 @@ impl chorus_kit::runtime::Service for Measurement {
     }
 
     async fn start(config: Config, ctx: &Context, parts: &mut Parts) -> Result<(), Error> {
-        let window = config.window_hours * 3_600_000_000;
         let store = Store::new(
             ctx.db.clone(),
-            ctx.outbox.clone(),
             ctx.clock.clone(),
             ctx.timers.clone(),
-            window,
+            config.window_hours,
         );
         let clicks = Clicks::new(store.clone());
         // Today's key exists before the first click; the rotation timer is set for midnight.
         let today = i64::from(domain::days::day_of(ctx.clock.now_micros()));
         store.ip_key(today).await?;
         store.schedule_rotation(today + 1).await?;
-        events::declare(parts, store.clone(), clicks.clone());
+        events::declare(parts, store.clone());
         let ingest = Ingest {
             store: store.clone(),
             clicks: clicks.clone(),
@@ -195,7 +193,7 @@ impl chorus_kit::runtime::Service for Measurement {
             parts.task("link-redirects", move |stop| http::serve(addr, app, stop));
         }
         parts.grpc(tuned!(
-            MeasurementServiceServer::new(api::MeasurementApi::new(ingest, config.window_hours)),
+            MeasurementServiceServer::new(api::MeasurementApi::new(ingest)),
             ctx
         ));
         Ok(())

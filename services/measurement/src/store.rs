@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chorus_kit::clock::{Clock, Micros, timestamp};
-use chorus_kit::events::outbox::{Inbox, Outbox};
-use chorus_kit::storage::{Backend, Database};
+use chorus_kit::events::outbox::Inbox;
+use chorus_kit::storage::{Backend, Database, placeholders};
 use chorus_kit::timers::Timers;
 use chorus_kit::{Error, ErrorCode};
 use chorus_proto::measurement::*;
@@ -30,17 +30,17 @@ pub const TIMER_TOPIC: &str = "chorus.measurement.timers";
 /// Rows per multi-row statement: 12 columns × 500 stays far under both engines' limits on
 /// bound parameters.
 const CHUNK: usize = 500;
+const HOUR_MICROS: Micros = 3_600_000_000;
 
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Database,
-    outbox: Outbox,
     clock: Clock,
     timers: Timers,
     /// Day partitions known to exist (PostgreSQL), by table.
     partitions: Arc<Mutex<HashSet<(&'static str, i64)>>>,
     /// The attribution window when a campaign sets none.
-    default_window: Micros,
+    default_window_hours: i64,
 }
 
 /// A campaign's measurement settings.
@@ -114,17 +114,6 @@ pub struct Filter {
     pub influencer_id: Option<String>,
 }
 
-/// "$1, $2, ..." rows of `cols` placeholders each, numbered from `start`.
-fn values(rows: usize, cols: usize, start: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let p: Vec<String> = (0..cols).map(|c| format!("${}", start + r * cols + c + 1)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The id in `name` after `collection/`, or the name itself.
 pub fn id_of<'a>(name: &'a str, collection: &str) -> &'a str {
     name.strip_prefix(collection)
@@ -154,23 +143,23 @@ pub fn precondition(message: impl Into<String>) -> Error {
 }
 
 impl Store {
-    pub fn new(db: Database, outbox: Outbox, clock: Clock, timers: Timers, default_window: Micros) -> Self {
+    pub fn new(db: Database, clock: Clock, timers: Timers, default_window_hours: i64) -> Self {
         Store {
             db,
-            outbox,
             clock,
             timers,
             partitions: Arc::default(),
-            default_window,
+            default_window_hours,
         }
+    }
+
+    /// The attribution window, in hours, of a campaign that sets none.
+    pub fn default_window_hours(&self) -> i64 {
+        self.default_window_hours
     }
 
     pub fn clock(&self) -> &Clock {
         &self.clock
-    }
-
-    pub fn db(&self) -> &Database {
-        &self.db
     }
 
     fn now(&self) -> Micros {
@@ -393,7 +382,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO clicks (day, id, tenant, link_id, campaign_id, influencer_id, click_time, country, device, \
                  referrer, bot, ip_hash) VALUES {} ON CONFLICT DO NOTHING",
-                values(chunk.len(), 12, 0)
+                placeholders(chunk.len(), 12, 1)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for c in chunk {
@@ -439,7 +428,7 @@ impl Store {
                 "INSERT INTO click_rollups (tenant, campaign_id, influencer_id, day, clicks, bot_clicks) VALUES {} \
                  ON CONFLICT (tenant, campaign_id, influencer_id, day) DO UPDATE SET \
                  clicks = click_rollups.clicks + excluded.clicks, bot_clicks = click_rollups.bot_clicks + excluded.bot_clicks",
-                values(chunk.len(), 6, 0)
+                placeholders(chunk.len(), 6, 1)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for ((tenant, campaign, influencer, day), (n, bots)) in chunk {
@@ -523,11 +512,7 @@ impl Store {
                     segment: r.try_get(4)?,
                     click_time: r.try_get(5)?,
                     bot: r.try_get::<i64, _>(6)? != 0,
-                    window: if hours > 0 {
-                        hours * 3_600_000_000
-                    } else {
-                        self.default_window
-                    },
+                    window: HOUR_MICROS * if hours > 0 { hours } else { self.default_window_hours },
                 });
             }
         }
@@ -540,7 +525,9 @@ impl Store {
     pub async fn create_promo_codes(&self, tenant: &str, codes: &[PromoCode], segment: &str) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await?;
         for p in codes {
-            insert_promo(&mut tx, tenant, p, segment, false).await?;
+            if !insert_promo(&mut tx, tenant, p, segment).await? {
+                return Err(Error::already_exists(format!("promo code {} is taken", p.code)));
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -626,17 +613,30 @@ impl Store {
             };
             self.insert_link(&mut tx, tenant, &l).await?;
         }
-        let code = PromoCode {
-            name: format!("promoCodes/{}", uuid::Uuid::now_v7().hyphenated()),
-            code: crate::domain::codes::new_promo("", 8)?,
-            campaign: contract.campaign.clone(),
-            influencer: contract.influencer.clone(),
-            contract: contract.name.clone(),
-            single_use: false,
-            redemptions: 0,
-            create_time: Some(self.clock.now()),
-        };
-        insert_promo(&mut tx, tenant, &code, &contract.segment, true).await?;
+        // A random code the tenant already has is drawn again, as links' codes are.
+        let mut made = false;
+        for _ in 0..5 {
+            let code = PromoCode {
+                name: format!("promoCodes/{}", uuid::Uuid::now_v7().hyphenated()),
+                code: crate::domain::codes::new_promo("", 8)?,
+                campaign: contract.campaign.clone(),
+                influencer: contract.influencer.clone(),
+                contract: contract.name.clone(),
+                single_use: false,
+                redemptions: 0,
+                create_time: Some(self.clock.now()),
+            };
+            if insert_promo(&mut tx, tenant, &code, &contract.segment).await? {
+                made = true;
+                break;
+            }
+        }
+        if !made {
+            return Err(Error::new(
+                ErrorCode::Aborted,
+                format!("no free promo code for {} after five draws; retry", contract.name),
+            ));
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -686,7 +686,7 @@ impl Store {
             let ids: Vec<String> = chunk.iter().map(|_| id_at(now)).collect();
             let sql = format!(
                 "INSERT INTO dedup_keys (tenant, kind, key, target, record_time) VALUES {} ON CONFLICT DO NOTHING RETURNING key",
-                values(chunk.len(), 5, 0)
+                placeholders(chunk.len(), 5, 1)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (i, id) in chunk.iter().zip(&ids) {
@@ -714,7 +714,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO conversions (day, id, tenant, order_id, source, shop_domain, campaign_id, influencer_id, segment, \
                  method, reason, promo_code_id, click_id, link_id, currency, revenue_minor, order_time, record_time) VALUES {}",
-                values(chunk.len(), 18, 0)
+                placeholders(chunk.len(), 18, 1)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (i, id) in chunk {
@@ -823,6 +823,15 @@ impl Store {
         }
         self.ensure_partitions("refunds", [day]).await?;
         let mut tx = self.db.pool.begin().await?;
+        // The order's key row is the lock that serialises its refunds: two refunds under
+        // different ids must not both see the same total refunded and both pass the check.
+        sqlx::query(
+            "UPDATE dedup_keys SET record_time = record_time WHERE tenant = $1 AND kind = 'order' AND key = $2",
+        )
+        .bind(tenant)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
         let all_keys = keys
             .iter()
             .map(|(k, v)| (*k, v.clone()))
@@ -940,47 +949,6 @@ impl Store {
             .fetch_all(&self.db.pool)
             .await?;
         rows.iter().map(conversion_row).collect()
-    }
-
-    /// Conversions, redemptions, revenue and refunds of an influencer in a campaign, from the
-    /// rollups, per currency.
-    pub async fn conversion_totals(
-        &self,
-        tenant: &str,
-        campaign_id: &str,
-        influencer_id: &str,
-    ) -> Result<Vec<(String, [i64; 4])>, Error> {
-        let rows = sqlx::query(
-            "SELECT currency, CAST(SUM(conversions) AS BIGINT), CAST(SUM(redemptions) AS BIGINT), CAST(SUM(revenue_minor) AS BIGINT), \
-             CAST(SUM(refunded_minor) AS BIGINT) FROM conversion_rollups \
-             WHERE tenant = $1 AND campaign_id = $2 AND influencer_id = $3 GROUP BY currency ORDER BY currency",
-        )
-        .bind(tenant)
-        .bind(campaign_id)
-        .bind(influencer_id)
-        .fetch_all(&self.db.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, [sum(r, 1)?, sum(r, 2)?, sum(r, 3)?, sum(r, 4)?])))
-            .collect()
-    }
-
-    /// Human and bot clicks of an influencer in a campaign, from the rollups.
-    pub async fn click_totals(
-        &self,
-        tenant: &str,
-        campaign_id: &str,
-        influencer_id: &str,
-    ) -> Result<(i64, i64), Error> {
-        let r = sqlx::query(
-            "SELECT CAST(SUM(clicks) AS BIGINT), CAST(SUM(bot_clicks) AS BIGINT) FROM click_rollups WHERE tenant = $1 AND campaign_id = $2 AND influencer_id = $3",
-        )
-        .bind(tenant)
-        .bind(campaign_id)
-        .bind(influencer_id)
-        .fetch_one(&self.db.pool)
-        .await?;
-        Ok((sum(&r, 0)?, sum(&r, 1)?))
     }
 
     // ---- the IP key ----
@@ -1189,11 +1157,6 @@ impl Store {
             })
             .collect()
     }
-
-    /// Tells the outbox relay that events were committed.
-    pub fn committed(&self) {
-        self.outbox.committed();
-    }
 }
 
 fn duty_timer(deliverable: &str) -> String {
@@ -1243,15 +1206,8 @@ async fn bump_conversions(
     Ok(())
 }
 
-/// Inserts a promo code; ALREADY_EXISTS naming it when the tenant has it (or, with
-/// `skip_taken`, nothing).
-async fn insert_promo(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    p: &PromoCode,
-    segment: &str,
-    skip_taken: bool,
-) -> Result<(), Error> {
+/// Inserts a promo code; false when the tenant has that code already.
+async fn insert_promo(conn: &mut AnyConnection, tenant: &str, p: &PromoCode, segment: &str) -> Result<bool, Error> {
     let done = sqlx::query(
         "INSERT INTO promo_codes (id, tenant, code, campaign_id, influencer_id, contract_id, segment, single_use, redemptions, \
          create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9) ON CONFLICT DO NOTHING",
@@ -1267,10 +1223,7 @@ async fn insert_promo(
     .bind(p.create_time.as_ref().map_or(0, chorus_kit::clock::micros))
     .execute(conn)
     .await?;
-    if done.rows_affected() == 0 && !skip_taken {
-        return Err(Error::already_exists(format!("promo code {} is taken", p.code)));
-    }
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// The UTM parameters of a link, defaults filled in.

@@ -20,23 +20,19 @@ pub fn verify(secret: &[u8], signature: Option<&str>, body: &[u8]) -> bool {
     let Some(given) = signature.and_then(|s| STANDARD.decode(s.trim()).ok()) else {
         return false;
     };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&given).is_ok()
+    mac(secret, body).is_some_and(|m| m.verify_slice(&given).is_ok())
 }
 
 /// The signature Shopify would send for `body`, for tests and the simulator.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable_hmac());
-    mac.update(body);
-    STANDARD.encode(mac.finalize().into_bytes())
+    mac(secret, body).map_or_else(String::new, |m| STANDARD.encode(m.finalize().into_bytes()))
 }
 
-/// HMAC takes a key of any length, so `new_from_slice` cannot fail.
-fn unreachable_hmac() -> Hmac<Sha256> {
-    <Hmac<Sha256> as Mac>::new_from_slice(b"k").unwrap_or_else(|_| unreachable_hmac())
+/// HMAC-SHA256 of `body` under `secret` (HMAC takes a key of any length, so this is always Some).
+fn mac(secret: &[u8], body: &[u8]) -> Option<Hmac<Sha256>> {
+    let mut m = Hmac::<Sha256>::new_from_slice(secret).ok()?;
+    m.update(body);
+    Some(m)
 }
 
 /// An order, as measurement reads it.
