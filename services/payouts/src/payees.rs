@@ -207,6 +207,11 @@ impl Record {
     }
 
     /// Who statements and reports name: the legal name, or the pseudonym once erased.
+    /// The pseudonym, once the payee is erased.
+    pub fn pseudonym(&self) -> Option<&str> {
+        self.erased.as_ref().map(|e| e.pseudonym.as_str())
+    }
+
     pub fn display_name(&self) -> &str {
         match &self.erased {
             Some(e) => &e.pseudonym,

@@ -38,7 +38,8 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
     .await?;
     let mut payees: BTreeMap<String, Option<Record>> = BTreeMap::new();
     let mut views: BTreeMap<i32, Vec<LedgerView>> = BTreeMap::new();
-    // Each payout's payee as reconciliation names them: legal name, or pseudonym once erased.
+    // Each erased payee's pseudonym: reconciliation is the brand's, and a brand never reads a
+    // payee's personal details (the payout and influencer names identify the others).
     let mut whose: BTreeMap<String, String> = BTreeMap::new();
     for r in &rows {
         let p = payout_of(r)?;
@@ -53,8 +54,8 @@ pub async fn reconcile(extra: &Extra, tenant: &str, campaign_id: Option<&str>) -
             (Ok(Method::Tremendous), Some(r)) => r.private.email.clone(),
             _ => String::new(),
         };
-        if let Some(r) = payee {
-            whose.insert(id_of(&p.name, "payouts").to_owned(), r.display_name().to_owned());
+        if let Some(pseudonym) = payee.and_then(Record::pseudonym) {
+            whose.insert(id_of(&p.name, "payouts").to_owned(), pseudonym.to_owned());
         }
         let amount = p.amount.clone().unwrap_or_default();
         let status = match PayoutState::try_from(p.state) {

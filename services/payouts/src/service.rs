@@ -137,9 +137,14 @@ impl PayoutsService for PayoutsApi {
         };
         let payouts = self.store().payouts(&who, &filter, None, 100_000).await?;
         let mut statement = statement(&influencer.to_string(), payouts, r.year);
-        // The legal name, or the pseudonym once the payee is erased.
+        // The pseudonym once the payee is erased; the legal name only to the payee themself,
+        // since a brand never reads a payee's personal details.
         if let Some(payee) = self.extra.payees.get(influencer.id()).await? {
-            payee.display_name().clone_into(&mut statement.payee);
+            let shown = match &who {
+                Who::Influencer(_) => Some(payee.display_name()),
+                _ => payee.pseudonym(),
+            };
+            shown.unwrap_or_default().clone_into(&mut statement.payee);
         }
         Ok(Response::new(GetStatementResponse {
             statement: Some(statement),
