@@ -1,11 +1,12 @@
 //! The Chorus service kit: everything a service needs that is not its own domain. The service
 //! runtime (`runtime`) that runs a service from its declaration; serving (`server`),
 //! configuration (`config`), the error model (`error`), caller identity (`auth`), storage
-//! (`storage`), events (`events`), idempotency keys (`idempotency`), business time (`clock`)
-//! and durable timers (`timers`), resource names (`names`), update masks (`fieldmask`),
-//! pagination (`paging`) and telemetry (`telemetry`).
+//! (`storage`) and group commit (`batch`), events (`events`), idempotency keys
+//! (`idempotency`), business time (`clock`) and durable timers (`timers`), resource names
+//! (`names`), update masks (`fieldmask`), pagination (`paging`) and telemetry (`telemetry`).
 
 pub mod auth;
+pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod error;
