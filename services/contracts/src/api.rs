@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use chorus_kit::auth::{Caller, SigningKey, role};
-use chorus_kit::clock::{micros, timestamp};
+use chorus_kit::batch::{Batcher, Outcome, Writer};
+use chorus_kit::clock::{Clock, micros, timestamp};
 use chorus_kit::idempotency::{Idempotency, key_of};
 use chorus_kit::names::{
     CampaignName, ContractName, DeliverableName, InfluencerName, OfferName, ResourceName, ShortlistName,
@@ -23,7 +24,7 @@ use crate::domain::terms::Terms;
 use crate::error::ContractsError;
 use crate::flows::{self, DAY_MICROS, Deadlines};
 use crate::paper;
-use crate::store::{NewOffer, Store, Who};
+use crate::store::{NewOffer, Store, Target, Who, Writes};
 
 pub const READ: &str = "contracts.read";
 pub const WRITE: &str = "contracts.write";
@@ -82,6 +83,36 @@ fn tenant_of(who: &Who) -> &str {
     }
 }
 
+/// Most calls applied in one transaction by a group-commit queue (SignContract,
+/// AcceptOffer): enough to share a commit among the calls of a busy moment, few enough that
+/// one transaction stays short.
+pub const BATCH_MAX: usize = 64;
+
+/// A SignContract call, as its queue applies it.
+#[derive(Debug, Clone)]
+pub struct SignItem {
+    pub target: Target,
+    pub by: Party,
+    /// The caller's subject, who signs.
+    pub signer: String,
+    pub request: SignContractRequest,
+}
+
+/// An AcceptOffer call, as its queue applies it.
+#[derive(Debug, Clone)]
+pub struct AcceptItem {
+    pub target: Target,
+    pub by: Party,
+    pub version: i32,
+}
+
+/// The writers of the service's group-commit queues, to run as its tasks.
+#[derive(Debug)]
+pub struct Writers {
+    pub signatures: Writer<SignItem, Contract>,
+    pub acceptances: Writer<AcceptItem, AcceptOfferResponse>,
+}
+
 /// The contracts service.
 #[derive(Debug, Clone)]
 pub struct Contracts {
@@ -90,23 +121,43 @@ pub struct Contracts {
     checker: Arc<Checker>,
     sealing: Arc<SigningKey>,
     deadlines: Deadlines,
+    signatures: Batcher<SignItem, Contract>,
+    acceptances: Batcher<AcceptItem, AcceptOfferResponse>,
 }
 
 impl Contracts {
+    /// The service, and the writers of its queues: run them ([`Writer::run`]) for as long as
+    /// it serves.
     pub fn new(
         store: Store,
         keys: Idempotency,
         checker: Arc<Checker>,
         sealing: Arc<SigningKey>,
         deadlines: Deadlines,
-    ) -> Self {
-        Contracts {
-            store,
-            keys,
-            checker,
-            sealing,
-            deadlines,
-        }
+    ) -> (Self, Writers) {
+        let (signatures, signing) = Batcher::new("contracts.signatures", BATCH_MAX, {
+            let (store, sealing) = (store.clone(), sealing.clone());
+            move |items: Vec<SignItem>| sign_all(store.clone(), sealing.clone(), deadlines, items)
+        });
+        let (acceptances, accepting) = Batcher::new("contracts.acceptances", BATCH_MAX, {
+            let store = store.clone();
+            move |items: Vec<AcceptItem>| accept_all(store.clone(), deadlines, items)
+        });
+        (
+            Contracts {
+                store,
+                keys,
+                checker,
+                sealing,
+                deadlines,
+                signatures,
+                acceptances,
+            },
+            Writers {
+                signatures: signing,
+                acceptances: accepting,
+            },
+        )
     }
 
     /// Runs a mutating call once per request id (the `idempotency-key` header: these requests
@@ -458,45 +509,11 @@ impl ContractsService for Contracts {
         if version < 1 {
             return Err(Error::invalid_field("version", "required: the version accepted").into());
         }
-        let store = self.store.clone();
-        let deadlines = self.deadlines;
+        let acceptances = self.acceptances.clone();
         let answer = self
             .once(&request, "AcceptOffer", move |claim| async move {
-                let clock = store.clock().clone();
-                let now = clock.now_micros();
-                store
-                    .change_offer(
-                        &who,
-                        &id,
-                        &claim,
-                        |o, tenant, w| {
-                            let contract_name = ContractName::generate().to_string();
-                            lifecycle::accept_offer(o, by, version, &contract_name, timestamp(now))?;
-                            let terms = Terms::parse(&o.terms.clone().unwrap_or_default(), "terms")?;
-                            let mut c = Contract {
-                                name: contract_name,
-                                offer: o.name.clone(),
-                                campaign: o.campaign.clone(),
-                                influencer: o.influencer.clone(),
-                                state: ContractState::Sent as i32,
-                                terms_version: 1,
-                                segment: o.segment.clone(),
-                                brand_display_name: o.brand_display_name.clone(),
-                                sign_by_time: Some(timestamp(now + deadlines.sign_within_micros)),
-                                create_time: Some(timestamp(now)),
-                                update_time: Some(timestamp(now)),
-                                ..Default::default()
-                            };
-                            paper::write_terms(&mut c, tenant, &terms)?;
-                            flows::offer_accepted(w, &clock, &deadlines, tenant, o, &c);
-                            Ok(Some(c))
-                        },
-                        |o, c| AcceptOfferResponse {
-                            offer: Some(o.clone()),
-                            contract: c.cloned(),
-                        },
-                    )
-                    .await
+                let target = Target { who, id, claim };
+                acceptances.submit(AcceptItem { target, by, version }).await
             })
             .await?;
         Ok(Response::new(answer))
@@ -697,55 +714,18 @@ impl ContractsService for Contracts {
         let Some(id) = id else {
             return Err(Error::invalid_field("name", "invalid").into());
         };
-        let store = self.store.clone();
-        let deadlines = self.deadlines;
-        let sealing = self.sealing.clone();
+        let signatures = self.signatures.clone();
         let contract = self
             .once(&request, "SignContract", move |claim| async move {
-                let clock = store.clock().clone();
-                store
-                    .change_contract(
-                        &who,
-                        &id,
-                        &claim,
-                        |c, tenant, _deliverables, w| {
-                            let now = clock.now_micros();
-                            let signature = Signature {
-                                party: by as i32,
-                                signer: caller.subject.clone(),
-                                sign_time: Some(timestamp(now)),
-                                ip_address: r.ip_address.clone(),
-                                user_agent: r.user_agent.clone(),
-                                terms_version: r.terms_version,
-                                terms_sha256: r.terms_sha256.to_ascii_lowercase(),
-                            };
-                            match lifecycle::sign_contract(c, signature, timestamp(now))? {
-                                Signed::Again => Ok(false),
-                                Signed::First => {
-                                    flows::contract_signed(w, &clock, tenant, c);
-                                    Ok(true)
-                                }
-                                Signed::Both => {
-                                    let terms = paper::terms_of(c)?;
-                                    paper::seal(c, tenant, &terms, &sealing, now)?;
-                                    let deliverables = flows::deliverables_of(c, &terms);
-                                    let exclusivity = c.terms.as_ref().and_then(|t| t.exclusivity.clone());
-                                    flows::contract_activated(
-                                        w,
-                                        &clock,
-                                        &deadlines,
-                                        tenant,
-                                        c,
-                                        terms.total_value(),
-                                        deliverables,
-                                        exclusivity.as_ref(),
-                                    );
-                                    Ok(true)
-                                }
-                            }
-                        },
-                        |c, _| c.clone(),
-                    )
+                let target = Target { who, id, claim };
+                let signer = caller.subject.clone();
+                signatures
+                    .submit(SignItem {
+                        target,
+                        by,
+                        signer,
+                        request: r,
+                    })
                     .await
             })
             .await?;
@@ -1070,6 +1050,121 @@ impl ContractsService for Contracts {
             .ok_or_else(|| Error::not_found(&contract))?;
         Ok(Response::new(ListDeliverablesResponse { deliverables }))
     }
+}
+
+/// Applies queued SignContract calls in one transaction ([`Store::change_contracts`]).
+async fn sign_all(
+    store: Store,
+    sealing: Arc<SigningKey>,
+    deadlines: Deadlines,
+    items: Vec<SignItem>,
+) -> Outcome<Contract> {
+    let clock = store.clock().clone();
+    let targets: Vec<Target> = items.iter().map(|i| i.target.clone()).collect();
+    store
+        .change_contracts(
+            &targets,
+            |i, c, tenant, _, w| sign(&items[i], c, tenant, w, &clock, &deadlines, &sealing),
+            |_, c, _| c.clone(),
+        )
+        .await
+}
+
+/// One signature. The second one activates the contract: sealed, its deliverables made,
+/// their timers set, its signing timers gone. Whether the contract changed (a party signing
+/// again changes nothing).
+fn sign(
+    item: &SignItem,
+    c: &mut Contract,
+    tenant: &str,
+    w: &mut Writes,
+    clock: &Clock,
+    deadlines: &Deadlines,
+    sealing: &SigningKey,
+) -> Result<bool, Error> {
+    let now = clock.now_micros();
+    let r = &item.request;
+    let signature = Signature {
+        party: item.by as i32,
+        signer: item.signer.clone(),
+        sign_time: Some(timestamp(now)),
+        ip_address: r.ip_address.clone(),
+        user_agent: r.user_agent.clone(),
+        terms_version: r.terms_version,
+        terms_sha256: r.terms_sha256.to_ascii_lowercase(),
+    };
+    match lifecycle::sign_contract(c, signature, timestamp(now))? {
+        Signed::Again => Ok(false),
+        Signed::First => {
+            flows::contract_signed(w, clock, tenant, c);
+            Ok(true)
+        }
+        Signed::Both => {
+            let terms = paper::terms_of(c)?;
+            paper::seal(c, tenant, &terms, sealing, now)?;
+            let deliverables = flows::deliverables_of(c, &terms);
+            let exclusivity = c.terms.as_ref().and_then(|t| t.exclusivity.clone());
+            flows::contract_activated(
+                w,
+                clock,
+                deadlines,
+                tenant,
+                c,
+                terms.total_value(),
+                deliverables,
+                exclusivity.as_ref(),
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// Applies queued AcceptOffer calls in one transaction ([`Store::change_offers`]).
+async fn accept_all(store: Store, deadlines: Deadlines, items: Vec<AcceptItem>) -> Outcome<AcceptOfferResponse> {
+    let clock = store.clock().clone();
+    let targets: Vec<Target> = items.iter().map(|i| i.target.clone()).collect();
+    store
+        .change_offers(
+            &targets,
+            |i, o, tenant, w| accept(&items[i], o, tenant, w, &clock, &deadlines).map(Some),
+            |_, o, c| AcceptOfferResponse {
+                offer: Some(o.clone()),
+                contract: c.cloned(),
+            },
+        )
+        .await
+}
+
+/// An acceptance: the offer is accepted and its contract made, sent for signature.
+fn accept(
+    item: &AcceptItem,
+    o: &mut Offer,
+    tenant: &str,
+    w: &mut Writes,
+    clock: &Clock,
+    deadlines: &Deadlines,
+) -> Result<Contract, Error> {
+    let now = clock.now_micros();
+    let contract_name = ContractName::generate().to_string();
+    lifecycle::accept_offer(o, item.by, item.version, &contract_name, timestamp(now))?;
+    let terms = Terms::parse(&o.terms.clone().unwrap_or_default(), "terms")?;
+    let mut c = Contract {
+        name: contract_name,
+        offer: o.name.clone(),
+        campaign: o.campaign.clone(),
+        influencer: o.influencer.clone(),
+        state: ContractState::Sent as i32,
+        terms_version: 1,
+        segment: o.segment.clone(),
+        brand_display_name: o.brand_display_name.clone(),
+        sign_by_time: Some(timestamp(now + deadlines.sign_within_micros)),
+        create_time: Some(timestamp(now)),
+        update_time: Some(timestamp(now)),
+        ..Default::default()
+    };
+    paper::write_terms(&mut c, tenant, &terms)?;
+    flows::offer_accepted(w, clock, deadlines, tenant, o, &c);
+    Ok(c)
 }
 
 /// The deliverable `name` among a contract's, to change; NOT_FOUND when it has no such one.

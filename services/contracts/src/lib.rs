@@ -134,20 +134,21 @@ impl chorus_kit::runtime::Service for Contracts {
             notifier,
         };
         events::declare(parts, store.clone(), config.deadlines, invitations);
+        let (contracts, writers) = api::Contracts::new(
+            store,
+            ctx.idempotency.clone(),
+            checker.clone(),
+            sealing,
+            config.deadlines,
+        );
+        let api::Writers {
+            signatures,
+            acceptances,
+        } = writers;
         parts
-            .grpc_with_open(
-                tuned!(
-                    ContractsServiceServer::new(api::Contracts::new(
-                        store,
-                        ctx.idempotency.clone(),
-                        checker.clone(),
-                        sealing,
-                        config.deadlines,
-                    )),
-                    ctx
-                ),
-                &["GetSealingKeys"],
-            )
+            .task("contracts: signature batches", move |stop| signatures.run(stop))
+            .task("contracts: acceptance batches", move |stop| acceptances.run(stop))
+            .grpc_with_open(tuned!(ContractsServiceServer::new(contracts), ctx), &["GetSealingKeys"])
             .grpc(tuned!(DisclosureServiceServer::new(api::Disclosure::new(checker)), ctx));
         Ok(())
     }

@@ -5,11 +5,14 @@
 //! domain's move is applied, and its events, timers and the request's first answer commit with
 //! it ([`Writes`]).
 
+use std::collections::HashMap;
+
 use chorus_kit::Error;
+use chorus_kit::batch::Outcome;
 use chorus_kit::clock::Clock;
 use chorus_kit::events::outbox::{Inbox, Outbox};
 use chorus_kit::idempotency::Claim;
-use chorus_kit::storage::{Database, placeholders};
+use chorus_kit::storage::{Backend, Database, placeholders};
 use chorus_kit::timers::Timers;
 use chorus_proto::contracts::{
     Contract, CreateOffersResponse, Deliverable, Offer, OfferSkipped, OfferState, OfferTemplate,
@@ -59,6 +62,24 @@ impl Who {
             Who::System => ("''", ""),
         }
     }
+
+    /// Whether a row of `tenant` and `influencer_id` is this caller's to see.
+    fn sees(&self, tenant: &str, influencer_id: &str) -> bool {
+        match self {
+            Who::Brand(t) => t == tenant,
+            Who::Influencer(id) => id == influencer_id,
+            Who::System => true,
+        }
+    }
+}
+
+/// One call's move in a batch ([`Store::change_contracts`], [`Store::change_offers`]): who
+/// asks, the row's id, and the call's claim on its request id.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub who: Who,
+    pub id: String,
+    pub claim: Claim,
 }
 
 /// A timer to schedule with a change.
@@ -93,6 +114,55 @@ impl Writes {
             envelope,
         });
     }
+}
+
+/// The writes of many moves applied one after the other, as one set to write: the events in
+/// order, and for each timer key the last move's word (scheduled, or cancelled). Within one
+/// move, cancellations come before the timers it sets, so cancelling and setting a key moves
+/// it.
+#[derive(Debug, Default)]
+struct Merged {
+    events: Vec<Envelope>,
+    timers: Vec<(String, Option<Timer>)>,
+    slot: HashMap<String, usize>,
+    deliverables: Vec<Deliverable>,
+}
+
+impl Merged {
+    fn add(&mut self, w: Writes) {
+        self.events.extend(w.events);
+        for key in w.cancel {
+            self.set(key, None);
+        }
+        for t in w.timers {
+            self.set(t.key.clone(), Some(t));
+        }
+        self.deliverables.extend(w.deliverables);
+    }
+
+    fn set(&mut self, key: String, timer: Option<Timer>) {
+        match self.slot.get(&key) {
+            Some(&i) => self.timers[i].1 = timer,
+            None => {
+                self.slot.insert(key.clone(), self.timers.len());
+                self.timers.push((key, timer));
+            }
+        }
+    }
+}
+
+/// A row locked for a batch, as its moves leave it.
+#[derive(Debug)]
+struct Held<M> {
+    row: M,
+    tenant: String,
+    influencer_id: String,
+    /// Whether a move succeeded on it (offers are written back then).
+    moved: bool,
+    /// Whether a move changed it (contracts are written back then).
+    changed: bool,
+    deliverables: Vec<Deliverable>,
+    loaded: Vec<Deliverable>,
 }
 
 /// One accepted member of a shortlist.
@@ -142,36 +212,91 @@ impl Store {
     /// Writes a change's events and timers and the request's answer, then commits.
     async fn finish(
         &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        tx: sqlx::Transaction<'static, sqlx::Any>,
         writes: Writes,
         claim: &Claim,
         answer: &impl Message,
     ) -> Result<(), Error> {
-        put_deliverables(&mut tx, &writes.deliverables).await?;
-        if !writes.cancel.is_empty() {
-            self.timers
-                .cancel_many(&mut tx, writes.cancel.iter().map(String::as_str))
-                .await?;
+        let mut merged = Merged::default();
+        merged.add(writes);
+        self.commit(tx, merged, &[(claim, answer)]).await
+    }
+
+    /// Writes the merged writes of a batch and the answers of its calls (each under its own
+    /// request id), then commits.
+    async fn commit<A: Message>(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        merged: Merged,
+        answers: &[(&Claim, &A)],
+    ) -> Result<(), Error> {
+        put_deliverables(&mut tx, &merged.deliverables).await?;
+        let cancel: Vec<&str> = merged
+            .timers
+            .iter()
+            .filter(|(_, t)| t.is_none())
+            .map(|(key, _)| key.as_str())
+            .collect();
+        if !cancel.is_empty() {
+            self.timers.cancel_many(&mut tx, cancel).await?;
         }
-        if !writes.timers.is_empty() {
-            let timers = writes
-                .timers
-                .iter()
-                .map(|t| (t.key.as_str(), t.at, t.topic, &t.envelope));
+        let set: Vec<&Timer> = merged.timers.iter().filter_map(|(_, t)| t.as_ref()).collect();
+        if !set.is_empty() {
+            let timers = set.iter().map(|t| (t.key.as_str(), t.at, t.topic, &t.envelope));
             self.timers.schedule_many(&mut tx, timers).await?;
         }
-        if !writes.events.is_empty() {
-            self.outbox.add_many(&mut tx, TOPIC, &writes.events).await?;
+        if !merged.events.is_empty() {
+            self.outbox.add_many(&mut tx, TOPIC, &merged.events).await?;
         }
-        claim.record(&mut tx, answer).await?;
+        for (claim, answer) in answers {
+            claim.record(&mut tx, *answer).await?;
+        }
         tx.commit().await?;
-        if !writes.events.is_empty() {
+        if !merged.events.is_empty() {
             self.outbox.committed();
         }
-        if !writes.timers.is_empty() {
+        if !set.is_empty() {
             self.timers.scheduled();
         }
         Ok(())
+    }
+
+    /// Locks the rows `ids` of `table` ("offers" or "contracts") in `tx`, in the order of
+    /// their ids, and reads their body, tenant and influencer. On PostgreSQL `FOR UPDATE`;
+    /// SQLite has none, and a no-op update takes its write lock.
+    async fn lock_rows(
+        &self,
+        tx: &mut AnyConnection,
+        table: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, (Vec<u8>, String, String)>, Error> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut rows = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH) {
+            let marks = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = match self.db.backend {
+                Backend::Postgres => format!(
+                    "SELECT id, body, tenant, influencer_id FROM {table} WHERE id IN ({marks}) ORDER BY id FOR UPDATE"
+                ),
+                Backend::Sqlite => format!(
+                    "UPDATE {table} SET update_time = update_time WHERE id IN ({marks}) \
+                     RETURNING id, body, tenant, influencer_id"
+                ),
+            };
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                rows.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            }
+        }
+        Ok(rows)
     }
 
     // ---- offer templates ----
@@ -412,28 +537,9 @@ impl Store {
             .collect()
     }
 
-    /// Locks and reads an offer in `tx`.
-    async fn offer_in(tx: &mut AnyConnection, who: &Who, id: &str) -> Result<(Offer, String), Error> {
-        let (body, tenant) = locked_row(tx, "offers", who, id).await?;
-        Ok((decode(body.as_slice(), "decode offer")?, tenant))
-    }
-
-    async fn put_offer(tx: &mut AnyConnection, o: &Offer, now: i64) -> Result<(), Error> {
-        sqlx::query("UPDATE offers SET state = $1, body = $2, update_time = $3, expire_time = $4 WHERE id = $5")
-            .bind(i64::from(o.state))
-            .bind(o.encode_to_vec())
-            .bind(now)
-            .bind(o.expire_time.as_ref().map_or(0, chorus_kit::clock::micros))
-            .bind(id_of(&o.name, "offers"))
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-
     /// Applies `change` to an offer under its lock; `change` may return a contract to create
     /// (an acceptance). The answer is what `answer` makes of the results.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db contracts.change_offer", otel.kind = "client", db.system.name = self.db.system()))]
-    pub async fn change_offer<A: Message>(
+    pub async fn change_offer<A: Message + Default>(
         &self,
         who: &Who,
         id: &str,
@@ -441,31 +547,82 @@ impl Store {
         change: impl FnOnce(&mut Offer, &str, &mut Writes) -> Result<Option<Contract>, Error>,
         answer: impl FnOnce(&Offer, Option<&Contract>) -> A,
     ) -> Result<A, Error> {
-        let mut tx = self.pool().begin().await?;
-        let (mut offer, tenant) = Self::offer_in(&mut tx, who, id).await?;
-        let mut writes = Writes::default();
-        let contract = change(&mut offer, &tenant, &mut writes)?;
-        let now = self.now_micros();
-        Self::put_offer(&mut tx, &offer, now).await?;
-        if let Some(c) = &contract {
-            sqlx::query(
-                "INSERT INTO contracts (id, tenant, campaign_id, influencer_id, offer_id, state, body, update_time) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        let target = Target {
+            who: who.clone(),
+            id: id.to_owned(),
+            claim: claim.clone(),
+        };
+        let (mut change, mut answer) = (Some(change), Some(answer));
+        let mut answers = self
+            .change_offers(
+                std::slice::from_ref(&target),
+                |_, o, tenant, w| change.take().map_or_else(|| Err(applied_twice()), |f| f(o, tenant, w)),
+                |_, o, c| answer.take().map_or_else(A::default, |f| f(o, c)),
             )
-            .bind(id_of(&c.name, "contracts"))
-            .bind(&tenant)
-            .bind(id_of(&c.campaign, "campaigns"))
-            .bind(id_of(&c.influencer, "influencers"))
-            .bind(id)
-            .bind(i64::from(c.state))
-            .bind(c.encode_to_vec())
-            .bind(now)
-            .execute(&mut *tx)
             .await?;
+        answers.pop().unwrap_or_else(|| Err(applied_twice()))
+    }
+
+    /// Applies one move per target, in order, in one transaction: each offer is locked once
+    /// and each move sees what the moves before it made of it. `change(i, ...)` makes the
+    /// move of `targets[i]` and may return a contract to create (an acceptance); `answer(i,
+    /// ...)` is its answer. A move's error (NOT_FOUND for an offer the caller may not see, a
+    /// state that forbids it) is its own answer and leaves the offer as it was; the others go
+    /// on. The outer error means the transaction did not commit, nothing was written.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db contracts.change_offers", otel.kind = "client", db.system.name = self.db.system(), batch = targets.len()))]
+    pub async fn change_offers<A: Message>(
+        &self,
+        targets: &[Target],
+        mut change: impl FnMut(usize, &mut Offer, &str, &mut Writes) -> Result<Option<Contract>, Error>,
+        mut answer: impl FnMut(usize, &Offer, Option<&Contract>) -> A,
+    ) -> Outcome<A> {
+        let mut tx = self.pool().begin().await?;
+        let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+        let mut held: HashMap<String, Held<Offer>> = HashMap::with_capacity(ids.len());
+        for (id, (body, tenant, influencer_id)) in self.lock_rows(&mut tx, "offers", &ids).await? {
+            held.insert(
+                id,
+                Held {
+                    row: decode(&body, "decode offer")?,
+                    tenant,
+                    influencer_id,
+                    moved: false,
+                    changed: false,
+                    deliverables: Vec::new(),
+                    loaded: Vec::new(),
+                },
+            );
         }
-        let a = answer(&offer, contract.as_ref());
-        self.finish(tx, writes, claim, &a).await?;
-        Ok(a)
+        let mut merged = Merged::default();
+        let mut made: Vec<(Contract, String, String)> = Vec::new();
+        let mut answers = Vec::with_capacity(targets.len());
+        for (i, t) in targets.iter().enumerate() {
+            let Some(h) = held.get_mut(&t.id).filter(|h| t.who.sees(&h.tenant, &h.influencer_id)) else {
+                answers.push(Err(Error::not_found(format!("offers/{}", t.id))));
+                continue;
+            };
+            let mut offer = h.row.clone();
+            let mut writes = Writes::default();
+            match change(i, &mut offer, &h.tenant, &mut writes) {
+                Err(e) => answers.push(Err(e)),
+                Ok(contract) => {
+                    h.row = offer;
+                    h.moved = true;
+                    merged.add(writes);
+                    answers.push(Ok(answer(i, &h.row, contract.as_ref())));
+                    if let Some(c) = contract {
+                        made.push((c, h.tenant.clone(), t.id.clone()));
+                    }
+                }
+            }
+        }
+        let now = self.now_micros();
+        let moved: Vec<&Offer> = held.values().filter(|h| h.moved).map(|h| &h.row).collect();
+        put_offers(&mut tx, &moved, now).await?;
+        insert_contracts(&mut tx, &made, now).await?;
+        let records = answered(targets, &answers);
+        self.commit(tx, merged, &records).await?;
+        Ok(answers)
     }
 
     /// Open offers of a campaign whose expiry is at or before `by`, not yet reminded when
@@ -552,8 +709,7 @@ impl Store {
 
     /// Applies `change` to a contract and its deliverables under the contract's lock. `change`
     /// gets the contract, its tenant and its deliverables (in order) and says what to write.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db contracts.change_contract", otel.kind = "client", db.system.name = self.db.system()))]
-    pub async fn change_contract<A: Message>(
+    pub async fn change_contract<A: Message + Default>(
         &self,
         who: &Who,
         id: &str,
@@ -561,35 +717,105 @@ impl Store {
         change: impl FnOnce(&mut Contract, &str, &mut [Deliverable], &mut Writes) -> Result<bool, Error>,
         answer: impl FnOnce(&Contract, &[Deliverable]) -> A,
     ) -> Result<A, Error> {
-        let mut tx = self.pool().begin().await?;
-        let (body, tenant) = locked_row(&mut tx, "contracts", who, id).await?;
-        let mut contract: Contract = decode(body.as_slice(), "decode contract")?;
-        // Deliverables are made when the contract activates; before that there are none to read.
-        let mut deliverables = if contract.activate_time.is_some() {
-            deliverables_in(&mut tx, id).await?
-        } else {
-            Vec::new()
+        let target = Target {
+            who: who.clone(),
+            id: id.to_owned(),
+            claim: claim.clone(),
         };
-        let loaded = deliverables.clone();
-        let mut writes = Writes::default();
-        let changed = change(&mut contract, &tenant, &mut deliverables, &mut writes)?;
-        if changed {
-            sqlx::query("UPDATE contracts SET state = $1, body = $2, update_time = $3 WHERE id = $4")
-                .bind(i64::from(contract.state))
-                .bind(contract.encode_to_vec())
-                .bind(self.now_micros())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let (mut change, mut answer) = (Some(change), Some(answer));
+        let mut answers = self
+            .change_contracts(
+                std::slice::from_ref(&target),
+                |_, c, tenant, d, w| {
+                    change
+                        .take()
+                        .map_or_else(|| Err(applied_twice()), |f| f(c, tenant, d, w))
+                },
+                |_, c, d| answer.take().map_or_else(A::default, |f| f(c, d)),
+            )
+            .await?;
+        answers.pop().unwrap_or_else(|| Err(applied_twice()))
+    }
+
+    /// Applies one move per target, in order, in one transaction: each contract is locked
+    /// once and each move sees what the moves before it made of the contract and its
+    /// deliverables (two signatures of one contract: the second activates it). `change(i,
+    /// ...)` makes the move of `targets[i]` and says whether the contract changed; it may
+    /// change deliverables in place and add new ones (an activation) to its `Writes`.
+    /// `answer(i, ...)` is the move's answer. A move's error (NOT_FOUND for a contract the
+    /// caller may not see, a state that forbids it) is its own answer and leaves the contract
+    /// as it was; the others go on. The outer error means the transaction did not commit,
+    /// nothing was written.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db contracts.change_contracts", otel.kind = "client", db.system.name = self.db.system(), batch = targets.len()))]
+    pub async fn change_contracts<A: Message>(
+        &self,
+        targets: &[Target],
+        mut change: impl FnMut(usize, &mut Contract, &str, &mut [Deliverable], &mut Writes) -> Result<bool, Error>,
+        mut answer: impl FnMut(usize, &Contract, &[Deliverable]) -> A,
+    ) -> Outcome<A> {
+        let mut tx = self.pool().begin().await?;
+        let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
+        let mut held: HashMap<String, Held<Contract>> = HashMap::with_capacity(ids.len());
+        for (id, (body, tenant, influencer_id)) in self.lock_rows(&mut tx, "contracts", &ids).await? {
+            held.insert(
+                id,
+                Held {
+                    row: decode(&body, "decode contract")?,
+                    tenant,
+                    influencer_id,
+                    moved: false,
+                    changed: false,
+                    deliverables: Vec::new(),
+                    loaded: Vec::new(),
+                },
+            );
         }
-        // New deliverables (an activation) come in `writes`; of the loaded ones, only those the
-        // move changed are written back.
-        let mut all = deliverables;
-        all.append(&mut writes.deliverables);
-        writes.deliverables = all.iter().filter(|d| !loaded.contains(d)).cloned().collect();
-        let a = answer(&contract, &all);
-        self.finish(tx, writes, claim, &a).await?;
-        Ok(a)
+        // Deliverables are made when a contract activates; before that there are none to read.
+        let active: Vec<&str> = held
+            .iter()
+            .filter(|(_, h)| h.row.activate_time.is_some())
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let mut found = deliverables_of(&mut tx, &active).await?;
+        for (id, h) in &mut held {
+            if let Some(ds) = found.remove(id) {
+                h.loaded = ds.clone();
+                h.deliverables = ds;
+            }
+        }
+        let mut merged = Merged::default();
+        let mut answers = Vec::with_capacity(targets.len());
+        for (i, t) in targets.iter().enumerate() {
+            let Some(h) = held.get_mut(&t.id).filter(|h| t.who.sees(&h.tenant, &h.influencer_id)) else {
+                answers.push(Err(Error::not_found(format!("contracts/{}", t.id))));
+                continue;
+            };
+            let mut contract = h.row.clone();
+            let mut deliverables = h.deliverables.clone();
+            let mut writes = Writes::default();
+            match change(i, &mut contract, &h.tenant, &mut deliverables, &mut writes) {
+                Err(e) => answers.push(Err(e)),
+                Ok(changed) => {
+                    // New deliverables (an activation) come in `writes`.
+                    deliverables.append(&mut writes.deliverables);
+                    h.row = contract;
+                    h.deliverables = deliverables;
+                    h.changed |= changed;
+                    merged.add(writes);
+                    answers.push(Ok(answer(i, &h.row, &h.deliverables)));
+                }
+            }
+        }
+        let changed: Vec<&Contract> = held.values().filter(|h| h.changed).map(|h| &h.row).collect();
+        update_contracts(&mut tx, &changed, self.now_micros()).await?;
+        // Of the loaded deliverables, only those the moves changed are written back.
+        for h in held.values() {
+            let touched = h.deliverables.iter().filter(|d| !h.loaded.contains(d)).cloned();
+            merged.deliverables.extend(touched);
+        }
+        let records = answered(targets, &answers);
+        self.commit(tx, merged, &records).await?;
+        Ok(answers)
     }
 
     /// A contract's deliverables, in order; None when the caller cannot see the contract.
@@ -602,24 +828,6 @@ impl Store {
     }
 }
 
-/// Locks the row `id` of `table` ("offers" or "contracts") in the transaction and reads its
-/// body and tenant, in one statement: the no-op update takes the row lock on both engines
-/// (SQLite has no FOR UPDATE). NOT_FOUND when the caller may not see it.
-async fn locked_row(tx: &mut AnyConnection, table: &str, who: &Who, id: &str) -> Result<(Vec<u8>, String), Error> {
-    let (column, value) = who.scope();
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE {table} SET update_time = update_time WHERE id = $1 AND {column} = $2 RETURNING body, tenant"
-    )))
-    .bind(id)
-    .bind(value)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
-        return Err(Error::not_found(format!("{table}/{id}")));
-    };
-    Ok((row.try_get(0)?, row.try_get(1)?))
-}
-
 async fn deliverables_in(conn: &mut AnyConnection, contract_id: &str) -> Result<Vec<Deliverable>, Error> {
     let rows = sqlx::query("SELECT body FROM deliverables WHERE contract_id = $1 ORDER BY n")
         .bind(contract_id)
@@ -628,6 +836,115 @@ async fn deliverables_in(conn: &mut AnyConnection, contract_id: &str) -> Result<
     rows.iter()
         .map(|r| decode(r.try_get::<Vec<u8>, _>(0)?.as_slice(), "decode deliverable"))
         .collect()
+}
+
+/// The deliverables of contracts `ids`, each contract's in order, in multi-row reads.
+async fn deliverables_of(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMap<String, Vec<Deliverable>>, Error> {
+    let mut out: HashMap<String, Vec<Deliverable>> = HashMap::new();
+    for chunk in ids.chunks(BATCH) {
+        let marks = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT contract_id, body FROM deliverables WHERE contract_id IN ({marks}) ORDER BY contract_id, n"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let d = decode(r.try_get::<Vec<u8>, _>(1)?.as_slice(), "decode deliverable")?;
+            out.entry(r.try_get(0)?).or_default().push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// Each call that succeeded, with its claim on its request id: the answers to record.
+fn answered<'a, A>(targets: &'a [Target], answers: &'a [Result<A, Error>]) -> Vec<(&'a Claim, &'a A)> {
+    let mut out = Vec::with_capacity(answers.len());
+    for (t, a) in targets.iter().zip(answers) {
+        if let Ok(a) = a {
+            out.push((&t.claim, a));
+        }
+    }
+    out
+}
+
+/// A move's closure was asked for twice: a bug in the store.
+fn applied_twice() -> Error {
+    Error::new(chorus_kit::ErrorCode::Internal, "a single move was applied twice")
+}
+
+/// Writes offers back, in multi-row statements.
+async fn put_offers(conn: &mut AnyConnection, offers: &[&Offer], now: i64) -> Result<(), Error> {
+    for chunk in offers.chunks(BATCH) {
+        let sql = format!(
+            "WITH v (id, state, body, expire_time) AS (VALUES {}) \
+             UPDATE offers SET state = v.state, body = v.body, update_time = $1, expire_time = v.expire_time \
+             FROM v WHERE offers.id = v.id",
+            placeholders(chunk.len(), 4, 2)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for o in chunk {
+            q = q
+                .bind(id_of(&o.name, "offers").to_owned())
+                .bind(i64::from(o.state))
+                .bind(o.encode_to_vec())
+                .bind(o.expire_time.as_ref().map_or(0, chorus_kit::clock::micros));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Inserts new contracts, each with its tenant and offer id, in multi-row statements.
+async fn insert_contracts(
+    conn: &mut AnyConnection,
+    made: &[(Contract, String, String)],
+    now: i64,
+) -> Result<(), Error> {
+    for chunk in made.chunks(BATCH) {
+        let sql = format!(
+            "INSERT INTO contracts (id, tenant, campaign_id, influencer_id, offer_id, state, body, update_time) VALUES {}",
+            placeholders(chunk.len(), 8, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (c, tenant, offer_id) in chunk {
+            q = q
+                .bind(id_of(&c.name, "contracts").to_owned())
+                .bind(tenant)
+                .bind(id_of(&c.campaign, "campaigns").to_owned())
+                .bind(id_of(&c.influencer, "influencers").to_owned())
+                .bind(offer_id)
+                .bind(i64::from(c.state))
+                .bind(c.encode_to_vec())
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes contracts back, in multi-row statements.
+async fn update_contracts(conn: &mut AnyConnection, contracts: &[&Contract], now: i64) -> Result<(), Error> {
+    for chunk in contracts.chunks(BATCH) {
+        let sql = format!(
+            "WITH v (id, state, body) AS (VALUES {}) \
+             UPDATE contracts SET state = v.state, body = v.body, update_time = $1 FROM v WHERE contracts.id = v.id",
+            placeholders(chunk.len(), 3, 2)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for c in chunk {
+            q = q
+                .bind(id_of(&c.name, "contracts").to_owned())
+                .bind(i64::from(c.state))
+                .bind(c.encode_to_vec());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// The number in a deliverable's name: "contracts/c/deliverables/3" → 3.
