@@ -1,12 +1,21 @@
-//! How many captions a second the disclosure checker judges on one core, in process.
+//! How many captions a second the disclosure checker judges on one core, in process; and
+//! CheckDisclosure's throughput over gRPC against an empty handler's, in the same run.
 //!
 //! ```sh
 //! cargo run --release -p chorus-contracts --example bench_disclosure [-- SECONDS [given]]
+//! cargo run --release -p chorus-contracts --example bench_disclosure -- grpc [SECONDS [IN_FLIGHT [ROUNDS]]]
 //! ```
 //!
 //! A mix of realistic captions (about 150-400 characters, six rule sets, good, buried, late,
 //! vague, foreign and missing labels, stories and videos), checked round-robin: once with the
 //! language given (the checker alone) and once with it empty (language detection included).
+//!
+//! `grpc`: the same requests (language given) over loopback gRPC, closed loop, IN_FLIGHT calls
+//! at a time (64) over four HTTP/2 connections, for SECONDS (5) against each of two servers in
+//! this process: a plain tonic `DisclosureService` that answers every call with an empty
+//! response at once, and the contracts service as it runs (the kit's runtime: token check,
+//! telemetry, the checker). The two alternate for ROUNDS (3) rounds; it prints each run's calls
+//! per second and latency, and the service's throughput over the empty handler's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -16,6 +25,8 @@ use std::time::{Duration, Instant};
 use chorus_contracts::domain::disclosure::Checker;
 use chorus_proto::contracts::{CheckDisclosureRequest, Connection, Media, Prominence, VideoDisclosure};
 use chorus_proto::types::{DeliverableKind, Platform};
+
+mod grpc;
 
 // As the service's binary does.
 #[global_allocator]
@@ -194,6 +205,16 @@ fn report(what: &str, (wall, cpu): (f64, Option<f64>)) {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("grpc") {
+        let arg = |i: usize, default: u64| std::env::args().nth(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+        let options = grpc::Options {
+            seconds: arg(2, 5),
+            in_flight: arg(3, 64) as usize,
+            rounds: arg(4, 3) as usize,
+            connections: 4,
+        };
+        return grpc::main(requests(true), options);
+    }
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3);
     let budget = Duration::from_secs(seconds);
     let checker = Checker::builtin().expect("rule sets");
