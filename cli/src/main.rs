@@ -99,6 +99,9 @@ enum Command {
     /// Conversions: record an order (attributed by promo code or click), list them.
     #[command(subcommand)]
     Conversions(measurement::ConversionsCommand),
+    /// A campaign's report: figures per influencer, segment and tier, and whether segment
+    /// differences are real; `--json`, `--csv` or `--html FILE`.
+    Report(measurement::ReportArgs),
     /// Dead letters: events a service's consumers gave up on; list and replay them.
     #[command(subcommand)]
     Events(events::Command),
@@ -133,6 +136,7 @@ async fn main() -> ExitCode {
         Command::Payee(command) => payouts::payee(command, &cli.connect, cli.json).await,
         Command::Links(command) => measurement::links(command, &cli.connect, cli.json).await,
         Command::Conversions(command) => measurement::conversions(command, &cli.connect, cli.json).await,
+        Command::Report(args) => measurement::report(args, &cli.connect, cli.json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

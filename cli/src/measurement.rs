@@ -255,3 +255,109 @@ pub(crate) async fn conversions(command: ConversionsCommand, connect: &ConnectAr
 fn optional(collection: &str, input: Option<&str>) -> String {
     input.map(|i| resource(collection, i)).unwrap_or_default()
 }
+
+/// `chorus report CAMPAIGN`: the campaign's report. Plain, a summary; `--json`, the report in
+/// proto3 JSON; `--csv`, a row per influencer, segment, tier and the campaign; `--html FILE`, a
+/// self-contained page with its charts (the same one measurement's HTTP listener serves).
+#[derive(clap::Args, Debug)]
+pub(crate) struct ReportArgs {
+    /// campaigns/{id}, or the id.
+    campaign: String,
+    /// The rate the segment test compares: conversions_per_click (the default),
+    /// engagements_per_impression or revenue_per_influencer.
+    #[arg(long)]
+    metric: Option<String>,
+    /// Print CSV instead.
+    #[arg(long, conflicts_with = "html")]
+    csv: bool,
+    /// Write the HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
+}
+
+pub(crate) async fn report(args: ReportArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
+    use chorus_measurement::render;
+    use chorus_proto::measurement::GetCampaignReportRequest;
+
+    let Some(metric) = chorus_measurement::http::metric_named(args.metric.as_deref()) else {
+        return Err(
+            "--metric: one of conversions_per_click, engagements_per_impression, revenue_per_influencer".into(),
+        );
+    };
+    let report = connect
+        .measurement()
+        .await?
+        .get_campaign_report(GetCampaignReportRequest {
+            campaign: resource("campaigns", &args.campaign),
+            metric: metric as i32,
+        })
+        .await?
+        .into_inner()
+        .report
+        .unwrap_or_default();
+    if let Some(path) = &args.html {
+        std::fs::write(path, render::html(&report)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if !json {
+            outln!("wrote {}", path.display());
+            return Ok(());
+        }
+    }
+    if args.csv {
+        use std::io::Write;
+        let csv = render::csv(&report).map_err(|e| e.to_string())?;
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(csv.as_bytes())?;
+        stdout.flush()?;
+        return Ok(());
+    }
+    let test = report.segment_test.clone().unwrap_or_default();
+    output::show(
+        json,
+        || render::json(&report),
+        || {
+            let mut t = Table::new();
+            t.set_header([
+                "segment",
+                "influencers",
+                "clicks",
+                "conversions",
+                "revenue",
+                "cost",
+                "ROAS",
+            ]);
+            let campaign = (
+                "campaign".to_owned(),
+                report.campaign_figures.clone().unwrap_or_default(),
+            );
+            for (name, f) in report
+                .segments
+                .iter()
+                .map(|s| (s.segment.clone(), s.figures.clone().unwrap_or_default()))
+                .chain(std::iter::once(campaign))
+            {
+                t.add_row([
+                    name,
+                    f.influencers.to_string(),
+                    f.clicks.to_string(),
+                    f.conversions.to_string(),
+                    f.revenue.as_ref().map(money).unwrap_or_default(),
+                    f.cost.as_ref().map(money).unwrap_or_default(),
+                    format!("{:.2}", f.roas),
+                ]);
+            }
+            let emv = report
+                .campaign_figures
+                .as_ref()
+                .and_then(|f| f.earned_media_value.as_ref());
+            vec![
+                test.sentence.clone(),
+                t.to_string(),
+                format!(
+                    "earned media value {} (rate card {}), not in revenue",
+                    emv.map(money).unwrap_or_else(|| "none".to_owned()),
+                    report.rate_card_version
+                ),
+            ]
+        },
+    )
+}

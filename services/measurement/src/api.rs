@@ -11,7 +11,10 @@ use chorus_proto::measurement::*;
 use tonic::{Request, Response, Status};
 
 use crate::conversions::{Ingest, OrderIn};
+use std::sync::Arc;
+
 use crate::domain::{codes, destination};
+use crate::report::{self, RateCard};
 use crate::store::{Filter, NewLink, Settings, Store, default_utm, id_of};
 
 pub const READ: &str = "measurement.read";
@@ -28,11 +31,33 @@ pub const MAX_ORDERS: usize = 1_000;
 #[derive(Debug, Clone)]
 pub struct MeasurementApi {
     ingest: Ingest,
+    rate_card: Arc<RateCard>,
 }
 
 impl MeasurementApi {
-    pub fn new(ingest: Ingest) -> Self {
-        MeasurementApi { ingest }
+    pub fn new(ingest: Ingest, rate_card: Arc<RateCard>) -> Self {
+        MeasurementApi { ingest, rate_card }
+    }
+
+    /// The report of a campaign of `tenant`'s; NOT_FOUND when the tenant has nothing of it.
+    pub async fn report(
+        &self,
+        tenant: &str,
+        campaign: &CampaignName,
+        metric: TestMetric,
+    ) -> Result<CampaignReport, Error> {
+        let facts = self.store().campaign_facts(tenant, campaign.id()).await?;
+        if !facts.known {
+            return Err(Error::not_found(campaign.to_string()));
+        }
+        let now = self.store().clock().now_micros();
+        Ok(report::build(
+            &campaign.to_string(),
+            &facts,
+            metric,
+            &self.rate_card,
+            now,
+        ))
     }
 
     fn store(&self) -> &Store {
@@ -42,7 +67,11 @@ impl MeasurementApi {
 
 /// A brand's tenant, for what only brands do, holding `scope`.
 fn brand<T>(request: &Request<T>, scope: &str) -> Result<String, Error> {
-    let c = Caller::of(request)?;
+    brand_of(Caller::of(request)?, scope)
+}
+
+/// A brand's tenant, for what only brands do, holding `scope` (gRPC and the HTTP listener).
+pub fn brand_of(c: &Caller, scope: &str) -> Result<String, Error> {
     if c.role == role::INFLUENCER {
         return Err(Error::permission_denied("influencers cannot do this; their brand does"));
     }
@@ -520,11 +549,18 @@ impl MeasurementService for MeasurementApi {
         &self,
         request: Request<GetCampaignReportRequest>,
     ) -> Result<Response<GetCampaignReportResponse>, Status> {
-        brand(&request, READ)?;
-        CampaignName::from_field(&request.get_ref().campaign, "campaign")?;
-        Err(Status::unimplemented(
-            "the campaign report is not built yet (issue 14, next part); the rollups it will read are kept already",
-        ))
+        let tenant = brand(&request, READ)?;
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let campaign = v.take(CampaignName::from_field(&r.campaign, "campaign"))?;
+        let metric = TestMetric::try_from(r.metric).ok();
+        v.check(metric.is_none(), "metric", "one of the TestMetric values");
+        v.finish()?;
+        let (Some(campaign), Some(metric)) = (campaign, metric) else {
+            return Err(Error::invalid_field("campaign", "required").into());
+        };
+        let report = self.report(&tenant, &campaign, metric).await?;
+        Ok(Response::new(GetCampaignReportResponse { report: Some(report) }))
     }
 }
 

@@ -2,22 +2,31 @@
 //! deliverable and a promo code for its influencer; an approved deliverable starts the
 //! measurement duty its terms set (the metrics, due some days after the post), whose
 //! `MeasurementOverdue` waits on the kit's timers until a snapshot meets it. From its own
-//! timers: the daily IP key rotation. Each effect commits with its inbox entry, so a
-//! redelivered event changes nothing.
+//! timers: the daily IP key rotation. For the campaign report (store/report.rs): matching's
+//! shortlist decisions (segment, tier, the plan), contracts' deliveries and disclosure
+//! verdicts, and payouts' paid and reversed payouts (cost). Each effect commits with its inbox
+//! entry, so a redelivered event changes nothing.
 
 use chorus_kit::Error;
 use chorus_kit::clock::micros;
 use chorus_kit::events::{SubscribeOptions, read};
 use chorus_kit::runtime::Parts;
-use chorus_proto::contracts::{ContractActivated, DeliverableApproved};
+use chorus_proto::contracts::{ContractActivated, DeliverableApproved, DeliverableOverdue, Verdict};
 use chorus_proto::event::Envelope;
+use chorus_proto::matching::{Decision, ShortlistMemberDecided};
 use chorus_proto::measurement::{KeyRotationDue, MeasurementDuty};
+use chorus_proto::payouts::{PayoutPaid, PayoutReversed};
 
 use crate::domain::days::DAY_MICROS;
-use crate::store::{Store, TIMER_TOPIC};
+use crate::store::report::{Decided, Delivery, Paid};
+use crate::store::{Store, TIMER_TOPIC, id_of};
 
 /// Contracts' topic (proto/chorus/contracts/v1/events.proto).
 pub const CONTRACTS_TOPIC: &str = "chorus.contracts";
+/// Matching's topic (proto/chorus/matching/v1/events.proto).
+pub const MATCHING_TOPIC: &str = "chorus.matching";
+/// Payouts' topic (proto/chorus/payouts/v1/events.proto).
+pub const PAYOUTS_TOPIC: &str = "chorus.payouts";
 /// The consumer group, and the inbox's name for what it handled.
 const GROUP: &str = "measurement";
 
@@ -26,6 +35,16 @@ pub fn declare(parts: &mut Parts, store: Store) {
     parts.consume(CONTRACTS_TOPIC, GROUP, SubscribeOptions::default(), move |e| {
         let store = s.clone();
         async move { contract_event(&store, &e).await }
+    });
+    let s = store.clone();
+    parts.consume(MATCHING_TOPIC, GROUP, SubscribeOptions::default(), move |e| {
+        let store = s.clone();
+        async move { matching_event(&store, &e).await }
+    });
+    let s = store.clone();
+    parts.consume(PAYOUTS_TOPIC, GROUP, SubscribeOptions::default(), move |e| {
+        let store = s.clone();
+        async move { payouts_event(&store, &e).await }
     });
     parts.consume(TIMER_TOPIC, GROUP, SubscribeOptions::default(), move |e| {
         let store = store.clone();
@@ -45,10 +64,41 @@ pub async fn contract_event(store: &Store, e: &Envelope) -> Result<(), Error> {
         let Some(contract) = p?.contract else {
             return Ok(());
         };
+        store.contract_facts(&e.id, &e.tenant, &contract).await?;
         return store.contract_activated(GROUP, &e.id, &e.tenant, &contract).await;
+    }
+    if let Some(p) = read::<DeliverableOverdue>(e) {
+        let p = p?;
+        let (campaign, influencer) = (id_of(&p.campaign, "campaigns"), id_of(&p.influencer, "influencers"));
+        return store
+            .delivery(
+                &e.id,
+                &e.tenant,
+                &p.deliverable,
+                campaign,
+                influencer,
+                Delivery::Overdue,
+            )
+            .await;
     }
     if let Some(p) = read::<DeliverableApproved>(e) {
         let p = p?;
+        let compliant = p
+            .submission
+            .as_ref()
+            .and_then(|s| s.check.as_ref())
+            .is_some_and(|c| c.verdict == Verdict::Compliant as i32);
+        let (campaign, influencer) = (id_of(&p.campaign, "campaigns"), id_of(&p.influencer, "influencers"));
+        store
+            .delivery(
+                &e.id,
+                &e.tenant,
+                &p.deliverable,
+                campaign,
+                influencer,
+                Delivery::Approved { compliant },
+            )
+            .await?;
         let Some(duty) = p.reporting.as_ref().filter(|r| !r.metrics.is_empty()) else {
             return Ok(());
         };
@@ -68,6 +118,63 @@ pub async fn contract_event(store: &Store, e: &Envelope) -> Result<(), Error> {
             ..Default::default()
         };
         return store.add_duty(GROUP, &e.id, &e.tenant, &d, due).await;
+    }
+    Ok(())
+}
+
+/// Matching's shortlist decisions: who is in which segment and tier, and the plan.
+pub async fn matching_event(store: &Store, e: &Envelope) -> Result<(), Error> {
+    let Some(p) = read::<ShortlistMemberDecided>(e) else {
+        return Ok(());
+    };
+    let p = p?;
+    let accepted = p.decision == Decision::Accepted as i32;
+    if !accepted && p.decision != Decision::Rejected as i32 {
+        return Ok(());
+    }
+    let candidate = p.candidate.unwrap_or_default();
+    let d = Decided {
+        campaign_id: id_of(&p.campaign, "campaigns").to_owned(),
+        influencer_id: id_of(&p.influencer, "influencers").to_owned(),
+        segment: if p.segment.is_empty() {
+            candidate.segment.clone()
+        } else {
+            p.segment
+        },
+        tier: candidate.tier,
+        accepted,
+        planned_cost: candidate.cost.map(|m| (m.currency_code, m.amount_minor)),
+    };
+    store.shortlist_decided(&e.id, &e.tenant, &d).await
+}
+
+/// Payouts' paid and reversed payouts: the campaign's cost, all three kinds at value.
+pub async fn payouts_event(store: &Store, e: &Envelope) -> Result<(), Error> {
+    if let Some(p) = read::<PayoutPaid>(e) {
+        let p = p?;
+        let amount = p.amount.unwrap_or_default();
+        let paid = Paid {
+            payout_id: id_of(&p.payout, "payouts").to_owned(),
+            campaign_id: id_of(&p.campaign, "campaigns").to_owned(),
+            influencer_id: id_of(&p.influencer, "influencers").to_owned(),
+            kind: i64::from(p.kind),
+            currency: amount.currency_code,
+            amount_minor: amount.amount_minor,
+        };
+        return store.payout(&e.id, &e.tenant, &paid, false).await;
+    }
+    if let Some(p) = read::<PayoutReversed>(e) {
+        let p = p?;
+        let amount = p.amount.unwrap_or_default();
+        let reversed = Paid {
+            payout_id: id_of(&p.payout, "payouts").to_owned(),
+            campaign_id: id_of(&p.campaign, "campaigns").to_owned(),
+            influencer_id: id_of(&p.influencer, "influencers").to_owned(),
+            kind: 0,
+            currency: amount.currency_code,
+            amount_minor: amount.amount_minor,
+        };
+        return store.payout(&e.id, &e.tenant, &reversed, true).await;
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! parameters and the click id added) and queues the click; `POST /webhooks/shopify` takes a
 //! store's orders and refunds. The webhook's signature is checked on the raw body against the
 //! secret of the tenant that owns `X-Shopify-Shop-Domain` before anything is parsed: a wrong
-//! signature or an unknown shop is 401 and nothing is stored.
+//! signature or an unknown shop is 401 and nothing is stored. `GET /v1/campaigns/{id}/report`
+//! serves the campaign report as JSON, CSV or an HTML page (`?format=`), to a bearer token of
+//! the same kind gRPC takes (scope measurement.read, the campaign's tenant).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,15 +12,18 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chorus_kit::Error;
+use chorus_kit::auth::Verifier;
 use chorus_kit::config::Secret;
-use chorus_proto::measurement::ConversionSource;
+use chorus_kit::names::CampaignName;
+use chorus_proto::measurement::{ConversionSource, TestMetric};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::{self, MeasurementApi};
 use crate::clicks::Clicks;
 use crate::conversions::{Ingest, OrderIn};
 use crate::domain::{agent, codes, days, destination, shopify};
@@ -86,6 +91,14 @@ struct Http {
     shops: Arc<HashMap<String, Shop>>,
     proxies: Arc<Proxies>,
     country_header: String,
+    reports: Option<Reports>,
+}
+
+/// What the report route needs: the API that builds reports and the verifier of tokens.
+#[derive(Debug, Clone)]
+pub struct Reports {
+    pub api: MeasurementApi,
+    pub verifier: Arc<Verifier>,
 }
 
 /// The listener's settings.
@@ -95,6 +108,8 @@ pub struct Options {
     pub proxies: Proxies,
     /// The header a trusted proxy puts the visitor's country in (lower case).
     pub country_header: String,
+    /// Serve `/v1/campaigns/{id}/report` (unset: not at all).
+    pub reports: Option<Reports>,
 }
 
 /// The listener's routes, for `serve` and for tests that mount them.
@@ -102,7 +117,9 @@ pub fn router(ingest: Ingest, clicks: Clicks, options: Options) -> Router {
     Router::new()
         .route("/l/{code}", get(redirect))
         .route("/webhooks/shopify", post(shopify_webhook))
+        .route("/v1/campaigns/{id}/report", get(report))
         .with_state(Http {
+            reports: options.reports,
             ingest,
             clicks,
             shops: Arc::new(options.shops),
@@ -323,5 +340,114 @@ mod tests {
         assert!(Proxies::parse("10.0.0.0/33").is_err());
         assert!(Proxies::parse("nope").is_err());
         assert!(!Proxies::default().contains("127.0.0.1".parse().unwrap()));
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ReportQuery {
+    format: Option<String>,
+    metric: Option<String>,
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+fn error_response(e: &Error) -> Response {
+    let status = StatusCode::from_u16(e.code().http()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = problem(status, e.message());
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// The metric a `metric=` names: `conversions_per_click` (the default),
+/// `engagements_per_impression`, `revenue_per_influencer`, or the enum's own names.
+pub fn metric_named(name: Option<&str>) -> Option<TestMetric> {
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return Some(TestMetric::ConversionsPerClick);
+    };
+    let upper = name.to_ascii_uppercase();
+    TestMetric::from_str_name(&upper)
+        .or_else(|| TestMetric::from_str_name(&format!("TEST_METRIC_{upper}")))
+        .filter(|m| *m != TestMetric::Unspecified)
+}
+
+/// `GET /v1/campaigns/{id}/report?format=json|csv|html&metric=...`, with `Authorization:
+/// Bearer <token>`: 401 without a valid token, 403 without measurement.read, 404 for a
+/// campaign the token's tenant has nothing of, 400 for a bad id, format or metric.
+async fn report(
+    State(h): State<Http>,
+    Path(id): Path<String>,
+    Query(q): Query<ReportQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(reports) = &h.reports else {
+        return problem(StatusCode::NOT_FOUND, "reports are not served here");
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let Some(token) = token else {
+        return error_response(&Error::unauthenticated("missing bearer token"));
+    };
+    let caller = match reports.verifier.verify(token.trim()).await {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let tenant = match api::brand_of(&caller, api::READ) {
+        Ok(t) => t,
+        Err(e) => return error_response(&e),
+    };
+    let Some(campaign) = CampaignName::from_id(&id) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "campaign: must be campaigns/{campaign} with a UUID id",
+        );
+    };
+    let Some(metric) = metric_named(q.metric.as_deref()) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "metric: one of conversions_per_click, engagements_per_impression, revenue_per_influencer",
+        );
+    };
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "html") {
+        return problem(StatusCode::BAD_REQUEST, "format: one of json, csv, html");
+    }
+    let r = match reports.api.report(&tenant, &campaign, metric).await {
+        Ok(x) => x,
+        Err(e) => return error_response(&e),
+    };
+    match format {
+        "csv" => match crate::render::csv(&r) {
+            Ok(body) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response(),
+            Err(e) => error_response(&Error::internal("write the report's CSV", e)),
+        },
+        "html" => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                // Nothing but the page itself and its inline styles.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                ),
+            ],
+            crate::render::html(&r),
+        )
+            .into_response(),
+        _ => (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::render::json(&r).to_string(),
+        )
+            .into_response(),
     }
 }

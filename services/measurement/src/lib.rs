@@ -11,10 +11,13 @@ pub mod conversions;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod render;
+pub mod report;
 pub mod store;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chorus_kit::Error;
@@ -27,19 +30,34 @@ use chorus_proto::measurement::measurement_service_server::MeasurementServiceSer
 use crate::clicks::Clicks;
 use crate::conversions::Ingest;
 use crate::http::{Proxies, Shop};
+use crate::report::RateCard;
 use crate::store::Store;
 
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: &[(
-        2,
-        "measurement",
-        include_str!("../migrations/postgres/0002_measurement.sql"),
-    )],
-    sqlite: &[(
-        2,
-        "measurement",
-        include_str!("../migrations/sqlite/0002_measurement.sql"),
-    )],
+    postgres: &[
+        (
+            2,
+            "measurement",
+            include_str!("../migrations/postgres/0002_measurement.sql"),
+        ),
+        (
+            3,
+            "measurement_report",
+            include_str!("../migrations/postgres/0003_report.sql"),
+        ),
+    ],
+    sqlite: &[
+        (
+            2,
+            "measurement",
+            include_str!("../migrations/sqlite/0002_measurement.sql"),
+        ),
+        (
+            3,
+            "measurement_report",
+            include_str!("../migrations/sqlite/0003_report.sql"),
+        ),
+    ],
 };
 
 /// What measurement reads from its environment beyond the kit's settings.
@@ -62,6 +80,9 @@ pub struct Config {
     /// `CHORUS_SHOPIFY_SHOPS` (or `_FILE`): `shop.myshopify.com=tenant:secret,...`, the shops
     /// whose webhooks are taken, each with its tenant and signing secret.
     pub shops: HashMap<String, Shop>,
+    /// `CHORUS_RATE_CARD_FILE`: the TOML rate card earned media value is priced with
+    /// (rules/rate_card.toml when unset); its version is shown in every report.
+    pub rate_card: Arc<RateCard>,
 }
 
 impl Config {
@@ -103,7 +124,21 @@ impl Config {
                 HashMap::new()
             }
         };
+        let rate_card = match r.optional("CHORUS_RATE_CARD_FILE") {
+            None => RateCard::shipped(),
+            Some(path) => match std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {path}: {e}"))
+                .and_then(|t| RateCard::parse(&t))
+            {
+                Ok(card) => card,
+                Err(why) => {
+                    r.check(true, "CHORUS_RATE_CARD_FILE", why);
+                    RateCard::shipped()
+                }
+            },
+        };
         Config {
+            rate_card: Arc::new(rate_card),
             http_addr,
             flush: Duration::from_millis(flush_ms),
             window_hours,
@@ -150,7 +185,7 @@ impl chorus_kit::runtime::Service for Measurement {
         port: 50055,
         migrations: &MIGRATIONS,
         scopes: api::SCOPES,
-        consumes: &[events::CONTRACTS_TOPIC],
+        consumes: &[events::CONTRACTS_TOPIC, events::MATCHING_TOPIC, events::PAYOUTS_TOPIC],
         db_connections: 8,
         needs: &[],
         issues_tokens: false,
@@ -180,22 +215,24 @@ impl chorus_kit::runtime::Service for Measurement {
         let flusher = clicks.clone();
         let interval = config.flush;
         parts.task("click-flush", move |stop| flusher.run(interval, stop));
+        let measurement = api::MeasurementApi::new(ingest.clone(), config.rate_card);
         if let Some(addr) = config.http_addr {
             let app = http::router(
-                ingest.clone(),
+                ingest,
                 clicks,
                 http::Options {
                     shops: config.shops,
                     proxies: config.proxies,
                     country_header: config.country_header,
+                    reports: Some(http::Reports {
+                        api: measurement.clone(),
+                        verifier: ctx.verifier.clone(),
+                    }),
                 },
             );
             parts.task("link-redirects", move |stop| http::serve(addr, app, stop));
         }
-        parts.grpc(tuned!(
-            MeasurementServiceServer::new(api::MeasurementApi::new(ingest)),
-            ctx
-        ));
+        parts.grpc(tuned!(MeasurementServiceServer::new(measurement), ctx));
         Ok(())
     }
 }

@@ -23,6 +23,8 @@ use crate::domain::attribution::{ClickHit, CodeHit, Decision};
 use crate::domain::days::{DAY_MICROS, day_of};
 use crate::domain::destination::Utm;
 
+pub mod report;
+
 /// Measurement's topic.
 pub const TOPIC: &str = "chorus.measurement";
 /// Measurement's own timers' topic, which only it reads.
@@ -1124,6 +1126,8 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        let observed = s.observe_time.as_ref().map_or(now, chorus_kit::clock::micros);
+        report::bump_post(&mut tx, tenant, &s, observed).await?;
         if meets_duty {
             let done = sqlx::query(
                 "UPDATE duties SET met_time = $1 WHERE tenant = $2 AND deliverable = $3 AND met_time IS NULL",

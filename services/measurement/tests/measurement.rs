@@ -609,8 +609,13 @@ on_both_backends! { spawn;
         assert_eq!(duty(d1).await.unwrap().state, DutyState::Met as i32);
     };
 
-    the_report_is_not_built_yet => |app: App| async move {
+    a_campaign_the_tenant_knows_nothing_of_has_no_report => |app: App| async move {
+        // The full report is checked in tests/report.rs.
         let e = app.brand().await.get_campaign_report(GetCampaignReportRequest { campaign: CAMPAIGN.into(), metric: 0 }).await.unwrap_err();
-        assert_eq!(e.code(), Code::Unimplemented);
+        assert_eq!(e.code(), Code::NotFound);
+        app.link(ANA, "").await;
+        let r = app.brand().await.get_campaign_report(GetCampaignReportRequest { campaign: CAMPAIGN.into(), metric: 0 }).await.unwrap().into_inner().report.unwrap();
+        assert_eq!(r.campaign_figures.unwrap().clicks, 0);
+        assert_eq!(r.segment_test.unwrap().sentence, "no segments yet: nothing to compare");
     };
 }

@@ -127,7 +127,8 @@ fn span(micros: Micros) -> String {
     }
 }
 
-fn rfc3339(micros: Micros) -> String {
+/// `2027-01-15T08:00:00Z`, to the second.
+pub fn rfc3339(micros: Micros) -> String {
     let t = timestamp(micros);
     let days = t.seconds.div_euclid(86_400);
     let secs = t.seconds.rem_euclid(86_400);
