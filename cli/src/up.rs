@@ -49,7 +49,8 @@ pub(crate) struct UpArgs {
     /// A service's port, as NAME=PORT (repeatable; 0 picks a free one); also CHORUS_<NAME>_PORT.
     /// Defaults: identity 50050, registry 50051, matching 50052, contracts 50053, payouts 50054,
     /// measurement 50055 (its link redirects and store webhooks on CHORUS_MEASUREMENT_HTTP_PORT,
-    /// 50056; 0 picks a free one).
+    /// 50056; 0 picks a free one). The gateway (HTTP/JSON, gRPC-Web, /openapi.json) listens on
+    /// CHORUS_GATEWAY_PORT, 8080 (0 picks a free one).
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = service_port)]
     ports: Vec<(String, u16)>,
     /// Runs only these services (comma-separated or repeated), and identity, whose tokens every
@@ -151,6 +152,8 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         },
     };
     let launched = node.start(&chosen(&args.only)).await?;
+    // The gateway in front of what runs: HTTP/JSON and gRPC-Web on one port.
+    let gateway = start_gateway(args.host, &launched).await?;
     // A fresh dev token every hour, so the file always holds one with most of its life left.
     let refresher = tokio::spawn({
         let (issuer, data_dir) = (issuer.clone(), data_dir.to_owned());
@@ -169,6 +172,12 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     for l in &launched {
         outln!("  {:<10} {:<21}  {}", l.name, l.addr.to_string(), l.services.join(", "));
     }
+    outln!(
+        "  {:<10} {:<21}  HTTP/JSON and gRPC-Web for every service; http://{}/docs",
+        "gateway",
+        gateway.addr.to_string(),
+        gateway.addr
+    );
     if let Some(addr) = metrics_addr {
         outln!("  {:<10} http://{addr}/metrics", "metrics");
     }
@@ -206,6 +215,11 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     );
     outln!("  chorus campaigns match <campaign>");
     outln!(
+        "  curl -H \"Authorization: Bearer $(cat {})\" 'http://{}/v1/influencers?page_size=3'",
+        data_dir.join("dev-token").display(),
+        gateway.addr
+    );
+    outln!(
         "  buf curl --protocol grpc --http2-prior-knowledge -H \"Authorization: Bearer $(cat {})\" \\\n    http://{registry_addr}/chorus.registry.v1.RegistryService/ListInfluencers -d '{{\"page_size\": 3}}'",
         data_dir.join("dev-token").display()
     );
@@ -215,6 +229,10 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     chorus_kit::server::shutdown_signal().await;
     outln!("stopping...");
     refresher.abort();
+    // The gateway first, so no new request reaches a stopping service through it.
+    if let Err(e) = gateway.shutdown().await {
+        eprintln!("warning: the gateway did not stop cleanly: {e}");
+    }
     for l in &launched {
         l.stop();
     }
@@ -342,6 +360,37 @@ fn measurement_http_addr(host: IpAddr) -> Result<std::net::SocketAddr, BoxError>
         return Ok((host, port).into());
     }
     Ok(std::net::TcpListener::bind((host, 0))?.local_addr()?)
+}
+
+/// Starts the gateway on CHORUS_GATEWAY_PORT (8080), its upstreams the services just launched
+/// (on loopback when they listen on every address); the rest of its settings from the
+/// environment.
+async fn start_gateway(
+    host: IpAddr,
+    launched: &[chorus_kit::runtime::Launched],
+) -> Result<chorus_gateway::Running, BoxError> {
+    let port: u16 = match std::env::var("CHORUS_GATEWAY_PORT") {
+        Ok(v) if !v.is_empty() => v.parse().map_err(|e| format!("CHORUS_GATEWAY_PORT={v:?}: {e}"))?,
+        _ => 8080,
+    };
+    let mut pairs: Vec<(String, String)> = vec![(
+        "CHORUS_GATEWAY_ADDR".into(),
+        std::net::SocketAddr::from((host, port)).to_string(),
+    )];
+    for l in launched {
+        let mut addr = l.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(IpAddr::from([127, 0, 0, 1]));
+        }
+        pairs.push((
+            format!("CHORUS_GATEWAY_UPSTREAM_{}", l.name.to_ascii_uppercase()),
+            format!("http://{addr}"),
+        ));
+    }
+    let source = Source::from_pairs(pairs).under(&Source::from_env()?);
+    let config = chorus_gateway::Config::read(&source)?;
+    let (listener, _) = chorus_kit::server::bind(config.addr).await?;
+    Ok(chorus_gateway::Running::start(&config, listener).await?)
 }
 
 /// A payment provider has credentials in the environment (or the user points at a simulator).

@@ -1,0 +1,315 @@
+//! The gateway: the edge partner apps talk to. HTTP/JSON transcoded from every method's
+//! `google.api.http` rule and gRPC-Web, both proxied to the service that owns the method's
+//! proto package; OpenAPI 3.1 at `/openapi.json` and a page at `/docs`, generated from the same
+//! descriptor set. Nothing is written per RPC: a new service is served from its protos and one
+//! setting (`CHORUS_GATEWAY_UPSTREAM_<NAME>`).
+//!
+//! It is no kit runtime service: it has no database, outbox, events or tokens of its own. It
+//! reads its settings with the kit's reader, logs with the kit's telemetry, and maps errors with
+//! the kit's codes. Requests pass one tower stack ([`Gateway::router`]) where API keys, rate
+//! limits and CORS will be layers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chorus_kit::config::{Reader, Source};
+use futures::StreamExt;
+use prost::bytes::Bytes;
+use prost_reflect::DescriptorPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+mod errors;
+mod grpc_web;
+mod openapi;
+mod routes;
+mod template;
+mod transcode;
+mod upstream;
+
+pub use errors::http_status;
+pub use upstream::setting_of;
+
+use errors::Errors;
+use routes::{Found, Route, Routes};
+use upstream::Upstreams;
+
+/// Request headers passed on to the upstream as gRPC metadata: the caller's token (verified
+/// by the service), the kit's idempotency key, and the trace context.
+const FORWARDED: &[&str] = &["authorization", "idempotency-key", "traceparent", "tracestate"];
+
+/// The gateway's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CHORUS_GATEWAY_ADDR`: the HTTP listener (default 127.0.0.1:8080).
+    pub addr: SocketAddr,
+    /// The upstream URL of each proto package (`CHORUS_GATEWAY_UPSTREAM_<NAME>`, defaulting to
+    /// the `chorus up` ports on loopback).
+    pub upstreams: std::collections::BTreeMap<String, String>,
+    /// `CHORUS_GATEWAY_MAX_BODY_BYTES`: the largest request body (default 4 MiB); larger is 413.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Reads the settings, naming every bad value at once.
+    pub fn read(source: &Source) -> Result<Config, chorus_kit::error::Error> {
+        let pool = pool().map_err(|e| chorus_kit::error::Error::new(chorus_kit::error::ErrorCode::Internal, e))?;
+        let mut r = Reader::new(source);
+        let config = Config {
+            addr: r.addr("CHORUS_GATEWAY_ADDR", "127.0.0.1:8080"),
+            upstreams: upstream::configured(&pool, &mut r),
+            max_body_bytes: r.parse("CHORUS_GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024),
+        };
+        r.finish()?;
+        Ok(config)
+    }
+}
+
+/// Every Chorus proto, with the http annotations and comments, as a pool of descriptors.
+pub fn pool() -> Result<DescriptorPool, String> {
+    DescriptorPool::decode(chorus_proto::FILE_DESCRIPTOR_SET).map_err(|e| format!("the descriptor set: {e}"))
+}
+
+/// What every request handler shares.
+#[derive(Debug)]
+struct Shared {
+    routes: Routes,
+    upstreams: Upstreams,
+    errors: Errors,
+    openapi: Bytes,
+    docs: String,
+    max_body_bytes: usize,
+    grpc_web: grpc_web::GrpcWeb,
+}
+
+/// A built gateway: its routes, upstreams and documents.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    pub fn new(config: &Config) -> Result<Gateway, String> {
+        let pool = pool()?;
+        let routes = Routes::build(&pool)?;
+        let upstreams = Upstreams::new(&config.upstreams)?;
+        let document = openapi::document(&pool, &routes);
+        let docs = openapi::page(&document);
+        let openapi = Bytes::from(serde_json::to_vec_pretty(&document).map_err(|e| e.to_string())?);
+        Ok(Gateway {
+            shared: Arc::new(Shared {
+                errors: Errors::new(&pool)?,
+                grpc_web: grpc_web::GrpcWeb::new(&pool, upstreams.clone()),
+                routes,
+                upstreams,
+                openapi,
+                docs,
+                max_body_bytes: config.max_body_bytes,
+            }),
+        })
+    }
+
+    /// The HTTP service: documents, gRPC-Web, then transcoding for every other request.
+    /// API keys, rate limits and CORS go here as tower layers, outermost first.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/openapi.json", get(openapi_json))
+            .route("/docs", get(docs))
+            .route("/healthz", get(|| async { "ok" }))
+            .fallback(dispatch)
+            .with_state(self.shared.clone())
+    }
+
+    /// Serves on `listener` until `stop` is cancelled; in-flight requests finish first.
+    pub async fn serve(self, listener: TcpListener, stop: CancellationToken) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    }
+}
+
+/// A gateway serving on `listener`, for `chorus up` and tests.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub async fn start(config: &Config, listener: TcpListener) -> Result<Running, String> {
+        let gateway = Gateway::new(config)?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(gateway.serve(listener, stop.clone()));
+        Ok(Running { addr, stop, task })
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.stop.cancel();
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+async fn openapi_json(State(s): State<Arc<Shared>>) -> Response {
+    ([(http::header::CONTENT_TYPE, "application/json")], s.openapi.clone()).into_response()
+}
+
+async fn docs(State(s): State<Arc<Shared>>) -> Html<String> {
+    Html(s.docs.clone())
+}
+
+async fn dispatch(State(s): State<Arc<Shared>>, request: Request) -> Response {
+    if grpc_web::is_grpc_web(&request) {
+        return s.grpc_web.call(request).await;
+    }
+    let path = request.uri().path().to_owned();
+    let (route, vars) = match s.routes.find(request.method(), &path) {
+        Found::Route(route, vars) => (route, vars),
+        Found::WrongMethod(allowed) => {
+            let allow = allowed.into_iter().collect::<Vec<_>>().join(", ");
+            let mut r = s.errors.plain(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                Code::Unimplemented,
+                format!("{} is not allowed on {path}; allowed: {allow}", request.method()),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&allow) {
+                r.headers_mut().insert(http::header::ALLOW, v);
+            }
+            return r;
+        }
+        Found::NoRoute => {
+            return s.errors.plain(
+                http::StatusCode::NOT_FOUND,
+                Code::NotFound,
+                format!("no route {path} (see /openapi.json)"),
+            );
+        }
+    };
+    match call(&s, route, &vars, request).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// Builds the request message, calls the upstream, and writes the answer.
+async fn call(
+    s: &Shared,
+    route: &Route,
+    vars: &[(Vec<String>, String)],
+    request: Request,
+) -> Result<Response, Response> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, s.max_body_bytes).await.map_err(|_| {
+        s.errors.plain(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            Code::InvalidArgument,
+            format!("the body is over {} bytes", s.max_body_bytes),
+        )
+    })?;
+    if !body.is_empty()
+        && let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE)
+        && !ct.to_str().unwrap_or_default().starts_with("application/json")
+    {
+        return Err(s.errors.plain(
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::InvalidArgument,
+            "the body must be application/json",
+        ));
+    }
+    let message = transcode::request(route, vars, parts.uri.query(), &body).map_err(|e| {
+        let violations: Vec<(String, String)> = e.field.iter().map(|f| (f.clone(), e.message.clone())).collect();
+        s.errors.invalid(e.message, &violations)
+    })?;
+    let mut grpc_request = tonic::Request::new(Bytes::from(prost::Message::encode_to_vec(&message)));
+    for name in FORWARDED {
+        for value in parts.headers.get_all(*name) {
+            if let Ok(v) = tonic::metadata::MetadataValue::try_from(value.as_bytes()) {
+                grpc_request.metadata_mut().append(*name, v);
+            }
+        }
+    }
+    let package = route.rpc.parent_service().package_name().to_owned();
+    let mut client = s.upstreams.client(&package).map_err(|e| s.errors.response(&e))?;
+    client.ready().await.map_err(|e| {
+        s.errors
+            .response(&tonic::Status::unavailable(format!("{package}: {e}")))
+    })?;
+    let path = http::uri::PathAndQuery::try_from(route.grpc_path())
+        .map_err(|e| s.errors.response(&tonic::Status::internal(e.to_string())))?;
+    if route.rpc.is_server_streaming() {
+        let ndjson = parts
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("application/x-ndjson"));
+        let stream = client
+            .server_streaming(grpc_request, path, upstream::codec())
+            .await
+            .map_err(|e| s.errors.response(&e))?
+            .into_inner();
+        return stream_response(s, route, stream, ndjson).await;
+    }
+    let answer = client
+        .unary(grpc_request, path, upstream::codec())
+        .await
+        .map_err(|e| s.errors.response(&e))?
+        .into_inner();
+    let json = transcode::response(route, &answer).map_err(|e| s.errors.response(&e))?;
+    Ok(([(http::header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// A server stream as a JSON array or NDJSON, written as the messages arrive. An error before
+/// the first message is an ordinary error response; after it, NDJSON ends with a line holding
+/// the error (`{"error": Status}`) and a JSON array is cut short, so it never parses as whole.
+async fn stream_response(
+    s: &Shared,
+    route: &Route,
+    mut stream: tonic::Streaming<Bytes>,
+    ndjson: bool,
+) -> Result<Response, Response> {
+    let first = stream.message().await.map_err(|e| s.errors.response(&e))?;
+    let route = route.clone();
+    let errors = s.errors.clone();
+    let (open, sep, end, close, content_type) = match ndjson {
+        true => ("", "", "\n", "", "application/x-ndjson"),
+        false => ("[", ",", "", "]", "application/json"),
+    };
+    let items = futures::stream::unfold((first, stream, true), move |(next, mut stream, first)| {
+        let (route, errors) = (route.clone(), errors.clone());
+        async move {
+            let item = next?;
+            let mut chunk = Vec::new();
+            if !first {
+                chunk.extend_from_slice(sep.as_bytes());
+            }
+            match transcode::response(&route, &item) {
+                Ok(json) => {
+                    chunk.extend_from_slice(&json);
+                    chunk.extend_from_slice(end.as_bytes());
+                }
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (None, stream, false))),
+            }
+            let following = match stream.message().await {
+                Ok(m) => m,
+                Err(e) if ndjson => {
+                    chunk.extend_from_slice(serde_json::json!({ "error": errors.json(&e) }).to_string().as_bytes());
+                    chunk.extend_from_slice(b"\n");
+                    None
+                }
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (None, stream, false))),
+            };
+            Some((Ok(Bytes::from(chunk)), (following, stream, false)))
+        }
+    });
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(open.as_bytes()))])
+        .chain(items)
+        .chain(futures::stream::iter([Ok(Bytes::from_static(close.as_bytes()))]));
+    Ok(([(http::header::CONTENT_TYPE, content_type)], Body::from_stream(body)).into_response())
+}
