@@ -96,6 +96,7 @@ fn chorus() -> Command {
         "CHORUS_CONTRACTS_PORT",
         "CHORUS_MEASUREMENT_PORT",
         "CHORUS_MEASUREMENT_HTTP_PORT",
+        "CHORUS_GATEWAY_PORT",
         "RUST_LOG",
     ] {
         command.env_remove(var);
@@ -163,6 +164,8 @@ impl Up {
                 "measurement=0",
             ])
             .env("CHORUS_MEASUREMENT_HTTP_PORT", "0")
+            // Tests run side by side: the gateway takes a free port too.
+            .env("CHORUS_GATEWAY_PORT", "0")
             .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
