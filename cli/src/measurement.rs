@@ -311,9 +311,14 @@ pub(crate) async fn report(args: ReportArgs, connect: &ConnectArgs, json: bool) 
         return Ok(());
     }
     let test = report.segment_test.clone().unwrap_or_default();
+    let as_json = if json {
+        render::json(&report).map_err(|e| e.to_string())?
+    } else {
+        serde_json::Value::Null
+    };
     output::show(
         json,
-        || render::json(&report),
+        || as_json,
         || {
             let mut t = Table::new();
             t.set_header([

@@ -444,10 +444,9 @@ async fn report(
             crate::render::html(&r),
         )
             .into_response(),
-        _ => (
-            [(header::CONTENT_TYPE, "application/json")],
-            crate::render::json(&r).to_string(),
-        )
-            .into_response(),
+        _ => match crate::render::json(&r) {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response(),
+            Err(e) => error_response(&e),
+        },
     }
 }

@@ -6,9 +6,13 @@
 
 use std::fmt::Write as _;
 
+use std::sync::LazyLock;
+
+use chorus_kit::error::{Error, ErrorCode};
 use chorus_proto::measurement::{CampaignReport, DailyCounts, Figures, TestMetric};
 use chorus_proto::types::{Money, Tier};
-use serde_json::{Value, json};
+use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use serde_json::Value;
 
 use crate::domain::attribution::rfc3339;
 
@@ -20,113 +24,32 @@ struct Day {
     conversions: i64,
 }
 
-fn money_json(m: &Option<Money>) -> Value {
-    match m {
-        Some(m) => json!({"currencyCode": m.currency_code, "amountMinor": m.amount_minor.to_string()}),
-        None => Value::Null,
-    }
-}
-
 fn tier_name(t: i32) -> &'static str {
     Tier::try_from(t).map_or("TIER_UNSPECIFIED", |t| t.as_str_name())
 }
 
-fn figures_json(f: &Option<Figures>) -> Value {
-    let Some(f) = f else { return Value::Null };
-    let mut v = json!({
-        "influencers": f.influencers.to_string(),
-        "deliverables": f.deliverables.to_string(),
-        "deliveredOnTime": f.delivered_on_time.to_string(),
-        "disclosureCompliant": f.disclosure_compliant.to_string(),
-        "reach": f.reach.to_string(),
-        "impressions": f.impressions.to_string(),
-        "engagements": f.engagements.to_string(),
-        "engagementRate": f.engagement_rate,
-        "clicks": f.clicks.to_string(),
-        "ctr": f.ctr,
-        "redemptions": f.redemptions.to_string(),
-        "conversions": f.conversions.to_string(),
-        "revenue": money_json(&f.revenue),
-        "cost": money_json(&f.cost),
-        "costCash": money_json(&f.cost_cash),
-        "costGiftCards": money_json(&f.cost_gift_cards),
-        "costProducts": money_json(&f.cost_products),
-        "costPerEngagement": money_json(&f.cost_per_engagement),
-        "cpm": money_json(&f.cpm),
-        "roas": f.roas,
-        "earnedMediaValue": money_json(&f.earned_media_value),
-    });
-    // Unset messages are left out, as proto3 JSON printers do.
-    if let Some(o) = v.as_object_mut() {
-        o.retain(|_, x| !x.is_null());
-    }
-    v
-}
-
-/// The report in proto3's JSON mapping: lowerCamelCase names, 64-bit integers as strings,
-/// enums by name, timestamps in RFC 3339.
-pub fn json(r: &CampaignReport) -> Value {
-    let t = r.segment_test.clone().unwrap_or_default();
-    let ts = |t: &Option<prost_types::Timestamp>| {
-        t.as_ref()
-            .map_or(Value::Null, |t| Value::String(rfc3339(chorus_kit::clock::micros(t))))
-    };
-    json!({
-        "campaign": r.campaign,
-        "currencyCode": r.currency_code,
-        "campaignFigures": figures_json(&r.campaign_figures),
-        "influencers": r.influencers.iter().map(|i| json!({
-            "influencer": i.influencer,
-            "segment": i.segment,
-            "tier": tier_name(i.tier),
-            "figures": figures_json(&i.figures),
-        })).collect::<Vec<_>>(),
-        "segments": r.segments.iter().map(|s| json!({"segment": s.segment, "figures": figures_json(&s.figures)})).collect::<Vec<_>>(),
-        "tiers": r.tiers.iter().map(|s| json!({"tier": tier_name(s.tier), "figures": figures_json(&s.figures)})).collect::<Vec<_>>(),
-        "segmentTest": {
-            "metric": TestMetric::try_from(t.metric).map_or("TEST_METRIC_UNSPECIFIED", |m| m.as_str_name()),
-            "alpha": t.alpha,
-            "rates": t.rates.iter().map(|s| json!({
-                "segment": s.segment,
-                "influencers": s.influencers.to_string(),
-                "numerator": s.numerator,
-                "denominator": s.denominator,
-                "rate": s.rate,
-                "ciLow": s.ci_low,
-                "ciHigh": s.ci_high,
-                "probabilityBest": s.probability_best,
-            })).collect::<Vec<_>>(),
-            "differences": t.differences.iter().map(|d| json!({
-                "segmentA": d.segment_a,
-                "segmentB": d.segment_b,
-                "difference": d.difference,
-                "ciLow": d.ci_low,
-                "ciHigh": d.ci_high,
-                "pValue": d.p_value,
-                "pValueHolm": d.p_value_holm,
-                "significant": d.significant,
-            })).collect::<Vec<_>>(),
-            "allocation": t.allocation.iter().map(|a| json!({
-                "segment": a.segment,
-                "plannedInfluencers": a.planned_influencers.to_string(),
-                "actualInfluencers": a.actual_influencers.to_string(),
-                "plannedSpend": money_json(&a.planned_spend),
-                "actualSpend": money_json(&a.actual_spend),
-                "asPlanned": a.as_planned,
-            })).collect::<Vec<_>>(),
-            "enoughData": t.enough_data,
-            "moreClicksPerSegment": t.more_clicks_per_segment.to_string(),
-            "sentence": t.sentence,
-        },
-        "rateCardVersion": r.rate_card_version,
-        "dataThroughTime": ts(&r.data_through_time),
-        "createTime": ts(&r.create_time),
-        "daily": r.daily.iter().map(|d| json!({
-            "dayStartTime": ts(&d.day_start_time),
-            "clicks": d.clicks.to_string(),
-            "conversions": d.conversions.to_string(),
-        })).collect::<Vec<_>>(),
-    })
+/// The report in proto3's JSON mapping (lowerCamelCase names, 64-bit integers as strings, enums
+/// by name, timestamps in RFC 3339), printed from the message's descriptor so it follows the
+/// proto as it changes. Zeros and empty lists are printed, since a report's zero is a figure;
+/// unset messages are left out.
+pub fn json(r: &CampaignReport) -> Result<Value, Error> {
+    static POOL: LazyLock<Result<DescriptorPool, String>> =
+        LazyLock::new(|| DescriptorPool::decode(chorus_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string()));
+    let pool = POOL
+        .as_ref()
+        .map_err(|e| Error::new(ErrorCode::Internal, format!("the descriptor set: {e}")))?;
+    let name = <CampaignReport as prost::Name>::full_name();
+    let descriptor = pool
+        .get_message_by_name(&name)
+        .ok_or_else(|| Error::new(ErrorCode::Internal, format!("{name} is not in the descriptor set")))?;
+    let message = DynamicMessage::decode(descriptor, prost::Message::encode_to_vec(r).as_slice())
+        .map_err(|e| Error::internal("read the report back", e))?;
+    message
+        .serialize_with_options(
+            serde_json::value::Serializer,
+            &SerializeOptions::new().skip_default_fields(false),
+        )
+        .map_err(|e| Error::internal("print the report as JSON", e))
 }
 
 /// An amount in major units with the currency's decimals ("1730.00"); empty when unset.
@@ -544,6 +467,39 @@ pub fn html(r: &CampaignReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_the_proto3_mapping_with_zeros_printed() {
+        let r = CampaignReport {
+            campaign: "campaigns/0190a0b0-0000-7000-8000-000000000001".into(),
+            campaign_figures: Some(Figures {
+                clicks: 1200,
+                ctr: 0.25,
+                ..Default::default()
+            }),
+            daily: vec![DailyCounts {
+                day_start_time: Some(prost_types::Timestamp {
+                    seconds: 86_400,
+                    nanos: 0,
+                }),
+                clicks: 3,
+                conversions: 0,
+            }],
+            ..Default::default()
+        };
+        let v = json(&r).unwrap();
+        assert_eq!(v["campaign"], r.campaign);
+        assert_eq!(v["campaignFigures"]["clicks"], "1200", "int64 as a string");
+        assert_eq!(v["campaignFigures"]["ctr"], 0.25);
+        assert_eq!(v["campaignFigures"]["conversions"], "0", "a zero is a figure");
+        assert!(
+            v["campaignFigures"].get("revenue").is_none(),
+            "unset messages are left out"
+        );
+        assert!(v.get("segmentTest").is_none());
+        assert_eq!(v["daily"][0]["dayStartTime"], "1970-01-02T00:00:00Z");
+        assert_eq!(v["influencers"], serde_json::json!([]));
+    }
 
     #[test]
     fn amounts_print_in_major_units() {
