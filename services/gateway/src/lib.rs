@@ -44,6 +44,10 @@ use upstream::Upstreams;
 /// by the service), the kit's idempotency key, and the trace context.
 const FORWARDED: &[&str] = &["authorization", "idempotency-key", "traceparent", "tracestate"];
 
+/// How much later than the caller's deadline the upstream's runs out, so the caller hears the
+/// gateway's DEADLINE_EXCEEDED rather than the gRPC client's own CANCELLED.
+const UPSTREAM_DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The gateway's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,6 +58,14 @@ pub struct Config {
     pub upstreams: std::collections::BTreeMap<String, String>,
     /// `CHORUS_GATEWAY_MAX_BODY_BYTES`: the largest request body (default 4 MiB); larger is 413.
     pub max_body_bytes: usize,
+    /// `CHORUS_GATEWAY_DEADLINE_MS`: how long an HTTP/JSON call may take, connecting to the
+    /// upstream included (default 30 s); sent upstream as the gRPC deadline, and past it the
+    /// caller gets 504 DEADLINE_EXCEEDED instead of a request held open.
+    pub deadline: std::time::Duration,
+    /// `CHORUS_GATEWAY_MAX_IN_FLIGHT`: HTTP/JSON and gRPC-Web calls served at once (default
+    /// 1024); one more is refused at once with 503 and `Retry-After`, so overload sheds calls
+    /// instead of queueing them in memory.
+    pub max_in_flight: usize,
 }
 
 impl Config {
@@ -65,7 +77,19 @@ impl Config {
             addr: r.addr("CHORUS_GATEWAY_ADDR", "127.0.0.1:8080"),
             upstreams: upstream::configured(&pool, &mut r),
             max_body_bytes: r.parse("CHORUS_GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024),
+            deadline: r.duration_ms("CHORUS_GATEWAY_DEADLINE_MS", 30_000),
+            max_in_flight: r.parse("CHORUS_GATEWAY_MAX_IN_FLIGHT", 1024),
         };
+        r.check(
+            config.deadline.is_zero(),
+            "CHORUS_GATEWAY_DEADLINE_MS",
+            "must be above 0",
+        );
+        r.check(
+            config.max_in_flight == 0,
+            "CHORUS_GATEWAY_MAX_IN_FLIGHT",
+            "must be above 0",
+        );
         r.finish()?;
         Ok(config)
     }
@@ -85,6 +109,8 @@ struct Shared {
     openapi: Bytes,
     docs: String,
     max_body_bytes: usize,
+    deadline: std::time::Duration,
+    in_flight: Arc<tokio::sync::Semaphore>,
     grpc_web: grpc_web::GrpcWeb,
 }
 
@@ -111,6 +137,8 @@ impl Gateway {
                 openapi,
                 docs,
                 max_body_bytes: config.max_body_bytes,
+                deadline: config.deadline,
+                in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
             }),
         })
     }
@@ -167,6 +195,18 @@ async fn docs(State(s): State<Arc<Shared>>) -> Html<String> {
 }
 
 async fn dispatch(State(s): State<Arc<Shared>>, request: Request) -> Response {
+    // Held until the answer is written (a streamed body may outlive it: its upstream stream is
+    // bounded by the upstream's own flow control).
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+        let mut r = s.errors.plain(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            Code::Unavailable,
+            "the gateway is at its limit of calls in flight; retry shortly",
+        );
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        return r;
+    };
     if grpc_web::is_grpc_web(&request) {
         return s.grpc_web.call(request).await;
     }
@@ -193,8 +233,13 @@ async fn dispatch(State(s): State<Arc<Shared>>, request: Request) -> Response {
             );
         }
     };
-    match call(&s, route, &vars, request).await {
-        Ok(r) | Err(r) => r,
+    let deadline = s.deadline;
+    match tokio::time::timeout(deadline, call(&s, route, &vars, request)).await {
+        Ok(Ok(r) | Err(r)) => r,
+        Err(_) => s.errors.response(&tonic::Status::deadline_exceeded(format!(
+            "no answer from the service within {} ms (CHORUS_GATEWAY_DEADLINE_MS)",
+            deadline.as_millis()
+        ))),
     }
 }
 
@@ -228,6 +273,12 @@ async fn call(
         s.errors.invalid(e.message, &violations)
     })?;
     let mut grpc_request = tonic::Request::new(Bytes::from(prost::Message::encode_to_vec(&message)));
+    // The upstream learns the caller's deadline (for its own calls); a stream's deadline covers
+    // only its start, not the whole export. The gateway's own timer, a little earlier, answers
+    // the caller (504) and drops the call, which resets the upstream's stream.
+    if !route.rpc.is_server_streaming() {
+        grpc_request.set_timeout(s.deadline + UPSTREAM_DEADLINE_MARGIN);
+    }
     for name in FORWARDED {
         for value in parts.headers.get_all(*name) {
             if let Ok(v) = tonic::metadata::MetadataValue::try_from(value.as_bytes()) {

@@ -315,3 +315,60 @@ fn url_escape(s: &str) -> String {
         })
         .collect()
 }
+
+/// An upstream that accepts connections and never answers: the caller gets 504 at the
+/// deadline, not a request held open; while it waits, a call over the in-flight limit is shed
+/// at once with 503 and Retry-After.
+#[tokio::test]
+async fn a_silent_upstream_times_out_and_overload_is_shed() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let port = silent.local_addr().expect("addr").port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket); // kept open, never read or written
+        }
+    });
+    let gateway = common::start_gateway(vec![
+        ("CHORUS_GATEWAY_ADDR".into(), "127.0.0.1:0".into()),
+        (
+            "CHORUS_GATEWAY_UPSTREAM_REGISTRY".into(),
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("CHORUS_GATEWAY_DEADLINE_MS".into(), "1500".into()),
+        ("CHORUS_GATEWAY_MAX_IN_FLIGHT".into(), "1".into()),
+    ])
+    .await;
+    let url = format!("http://{}/v1/influencers", gateway.addr);
+    let started = std::time::Instant::now();
+    let first = tokio::spawn(reqwest::get(url.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let shed = reqwest::get(url.clone()).await.expect("an answer");
+    assert_eq!(shed.status().as_u16(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let body: Value = shed.json().await.expect("JSON");
+    assert_eq!(body["code"], 14, "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1400),
+        "shed at once, not queued"
+    );
+
+    let timed_out = first.await.expect("joined").expect("an answer");
+    let status = timed_out.status().as_u16();
+    let body: Value = timed_out.json().await.expect("JSON");
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["code"], 4, "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or_default().contains("1500 ms"),
+        "{body}"
+    );
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(1500), "{waited:?}");
+
+    // The slot is free again once the first call has been answered.
+    let again = reqwest::get(url).await.expect("an answer");
+    assert_eq!(again.status().as_u16(), 504);
+    gateway.shutdown().await.expect("stops");
+    held.abort();
+}
