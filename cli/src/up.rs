@@ -170,27 +170,27 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     outln!("Chorus is up: single node, data in {}", data_dir.display());
     outln!();
     for l in &launched {
-        outln!("  {:<10} {:<21}  {}", l.name, l.addr.to_string(), l.services.join(", "));
+        outln!("  {:<11} {:<21}  {}", l.name, l.addr.to_string(), l.services.join(", "));
     }
     outln!(
-        "  {:<10} {:<21}  HTTP/JSON and gRPC-Web for every service; http://{}/docs",
+        "  {:<11} {:<21}  HTTP/JSON and gRPC-Web for every service; http://{}/docs",
         "gateway",
         gateway.addr.to_string(),
         gateway.addr
     );
     if let Some(addr) = metrics_addr {
-        outln!("  {:<10} http://{addr}/metrics", "metrics");
+        outln!("  {:<11} http://{addr}/metrics", "metrics");
     }
     if launched.iter().any(|l| l.name == "measurement") {
         outln!(
-            "  {:<10} {:<21}  link redirects (GET /l/{{code}}), Shopify webhooks (POST /webhooks/shopify)",
+            "  {:<11} {:<21}  link redirects (GET /l/{{code}}), Shopify webhooks (POST /webhooks/shopify), report pages (GET /v1/campaigns/{{id}}/report)",
             "links",
             measurement_http.to_string()
         );
     }
     if let Some(sim) = &simulator {
         outln!(
-            "  {:<10} {:<21}  Stripe, PayPal and Tremendous simulated (no provider configured)",
+            "  {:<11} {:<21}  Stripe, PayPal and Tremendous simulated (no provider configured)",
             "providers",
             sim.addr().to_string()
         );
