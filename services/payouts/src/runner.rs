@@ -185,7 +185,8 @@ impl Runner {
     ) -> Result<(), Error> {
         let rows = sqlx::query(
             "SELECT id, influencer_id, kind, reason FROM payouts WHERE state IN ($1, $6) AND kind IN ($2, $3) \
-             AND ($4 = '' OR tenant = $4) AND ($5 = '' OR campaign_id = $5) ORDER BY id LIMIT 20000",
+             AND ($4 = '' OR tenant = $4) AND ($5 = '' OR campaign_id = $5) AND NOT (state = $6 AND reason = $7) \
+             ORDER BY id LIMIT 20000",
         )
         .bind(PayoutState::Approved as i32)
         .bind(PayoutKind::Cash as i32)
@@ -193,8 +194,10 @@ impl Runner {
         .bind(tenant.unwrap_or(""))
         .bind(campaign_id.unwrap_or(""))
         // Blocked ones are looked at again each run: a provider configured since, a form
-        // filed, are enough to pay them.
+        // filed, are enough to pay them. Not those of an erased payee: nothing brings a
+        // destination back (payees::ERASED), so they stay as they are, unread.
         .bind(PayoutState::Blocked as i32)
+        .bind(crate::payees::ERASED)
         .fetch_all(&self.store.db().pool)
         .await?;
         let today = crate::payees::today(self.store.clock().now_micros());

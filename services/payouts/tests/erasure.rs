@@ -441,6 +441,11 @@ on_both_backends! { spawn;
         let p = app.of_contract().await;
         assert_eq!((p[1].state, p[1].blocked_reason.as_str()), (PayoutState::Blocked as i32, "payee erased"));
         assert_eq!(app.sim.movements("ana.paypal@example.com"), 1, "nothing more was sent");
+        // Later runs leave it alone: nothing can unblock it.
+        let run = app.run().await;
+        assert_eq!((run.submitted, run.blocked), (0, 0));
+        let p = app.of_contract().await;
+        assert_eq!((p[1].state, p[1].blocked_reason.as_str()), (PayoutState::Blocked as i32, "payee erased"));
         // The money stays owed to her id on the ledger, and the ledger balances.
         let payable = app.payable().await;
         assert_eq!((payable.credits_posted - payable.debits_posted, payable.credits_pending), (200_000, 0));
