@@ -1,6 +1,7 @@
 //! Orders in, conversions out: each order is attributed (domain::attribution) from the
 //! tenant's promo codes and the tracked clicks it carried back, then recorded once per order
-//! id. The RPC and the Shopify webhook both come through here.
+//! id. The RPC and the Shopify webhook both come through here; so each redeemed code is checked
+//! for a leak (domain::leaks, in the store's transaction) whichever way its orders came.
 
 use chorus_kit::Error;
 use chorus_kit::clock::Micros;

@@ -45,6 +45,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             "measurement_report",
             include_str!("../migrations/postgres/0003_report.sql"),
         ),
+        (
+            4,
+            "measurement_leaks",
+            include_str!("../migrations/postgres/0004_leaks.sql"),
+        ),
     ],
     sqlite: &[
         (
@@ -56,6 +61,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             3,
             "measurement_report",
             include_str!("../migrations/sqlite/0003_report.sql"),
+        ),
+        (
+            4,
+            "measurement_leaks",
+            include_str!("../migrations/sqlite/0004_leaks.sql"),
         ),
     ],
 };
@@ -198,6 +208,7 @@ impl chorus_kit::runtime::Service for Measurement {
     async fn start(config: Config, ctx: &Context, parts: &mut Parts) -> Result<(), Error> {
         let store = Store::new(
             ctx.db.clone(),
+            ctx.outbox.clone(),
             ctx.clock.clone(),
             ctx.timers.clone(),
             config.window_hours,

@@ -3,13 +3,15 @@
 //! PostgreSQL, see migrations/postgres) whose "count once" keys live in `dedup_keys`, written
 //! in the same transaction. Every write that adds events also bumps the per influencer and day
 //! rollups, so reports never scan raw events. Inserts of many rows are one multi-row statement
-//! per chunk.
+//! per chunk. Events measurement publishes (a suspected promo-code leak) go to the kit's outbox
+//! in the transaction of the change.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chorus_kit::clock::{Clock, Micros, timestamp};
-use chorus_kit::events::outbox::Inbox;
+use chorus_kit::events::envelope;
+use chorus_kit::events::outbox::{Inbox, Outbox};
 use chorus_kit::storage::{Backend, Database, placeholders};
 use chorus_kit::timers::Timers;
 use chorus_kit::{Error, ErrorCode};
@@ -22,6 +24,7 @@ use sqlx::{AnyConnection, Row};
 use crate::domain::attribution::{ClickHit, CodeHit, Decision};
 use crate::domain::days::{DAY_MICROS, day_of};
 use crate::domain::destination::Utm;
+use crate::domain::leaks::{self, Evidence};
 
 pub mod report;
 
@@ -37,6 +40,7 @@ const HOUR_MICROS: Micros = 3_600_000_000;
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Database,
+    outbox: Outbox,
     clock: Clock,
     timers: Timers,
     /// Day partitions known to exist (PostgreSQL), by table.
@@ -145,9 +149,10 @@ pub fn precondition(message: impl Into<String>) -> Error {
 }
 
 impl Store {
-    pub fn new(db: Database, clock: Clock, timers: Timers, default_window_hours: i64) -> Self {
+    pub fn new(db: Database, outbox: Outbox, clock: Clock, timers: Timers, default_window_hours: i64) -> Self {
         Store {
             db,
+            outbox,
             clock,
             timers,
             partitions: Arc::default(),
@@ -776,17 +781,41 @@ impl Store {
             )
             .await?;
         }
+        let mut leaked = Vec::new();
         for (promo, n) in redeemed {
-            sqlx::query("UPDATE promo_codes SET redemptions = redemptions + $1 WHERE id = $2")
-                .bind(n)
-                .bind(promo)
-                .execute(&mut *tx)
-                .await?;
+            let code = sqlx::query(
+                "UPDATE promo_codes SET redemptions = redemptions + $1 WHERE id = $2 \
+                 RETURNING code, campaign_id, influencer_id, redemptions, leak_time",
+            )
+            .bind(n)
+            .bind(promo)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(r) = code else { continue };
+            if r.try_get::<i64, _>(4)? != 0 {
+                continue; // flagged before
+            }
+            let code = Redeemed {
+                id: promo,
+                code: r.try_get(0)?,
+                campaign_id: r.try_get(1)?,
+                influencer_id: r.try_get(2)?,
+                redemptions: r.try_get(3)?,
+            };
+            if let Some(e) = self.leak_check(&mut tx, tenant, code, now).await? {
+                leaked.push(e);
+            }
+        }
+        if !leaked.is_empty() {
+            self.outbox.add_many(&mut tx, TOPIC, &leaked).await?;
         }
         for (i, id) in &fresh {
             out[*i] = Some((conversion_of(id, &orders[*i], 0, now), false));
         }
         tx.commit().await?;
+        if !leaked.is_empty() {
+            self.outbox.committed();
+        }
         // The duplicates: what was recorded before.
         for (i, o) in orders.iter().enumerate() {
             if out[i].is_none() {
@@ -798,6 +827,80 @@ impl Store {
             }
         }
         Ok(Some(out.into_iter().flatten().collect()))
+    }
+
+    /// A code just redeemed and not flagged before, compared (domain::leaks) with its
+    /// influencer's human clicks and the reach of their posts in the code's campaign, inside
+    /// the conversions' transaction. The event when it looks leaked; the code is marked
+    /// flagged here, so it is said at most once.
+    async fn leak_check(
+        &self,
+        conn: &mut AnyConnection,
+        tenant: &str,
+        code: Redeemed<'_>,
+        now: Micros,
+    ) -> Result<Option<chorus_proto::event::Envelope>, Error> {
+        let Redeemed {
+            id: promo_id,
+            code,
+            campaign_id: campaign,
+            influencer_id: influencer,
+            redemptions,
+        } = code;
+        if redemptions < leaks::MIN_REDEMPTIONS {
+            return Ok(None);
+        }
+        let clicks = sqlx::query(
+            "SELECT CAST(SUM(clicks) AS BIGINT) FROM click_rollups WHERE tenant = $1 AND campaign_id = $2 AND influencer_id = $3",
+        )
+        .bind(tenant)
+        .bind(&campaign)
+        .bind(&influencer)
+        .fetch_one(&mut *conn)
+        .await?;
+        // The influencer's posts in the campaign: those contracts reported and those a link
+        // was made for.
+        let reach = sqlx::query(
+            "SELECT CAST(SUM(CASE WHEN reach > 0 THEN reach ELSE 0 END) AS BIGINT) FROM post_rollups \
+             WHERE tenant = $1 AND deliverable IN ( \
+             SELECT deliverable FROM report_deliverables WHERE tenant = $1 AND campaign_id = $2 AND influencer_id = $3 \
+             UNION SELECT deliverable FROM links WHERE tenant = $1 AND campaign_id = $2 AND influencer_id = $3 \
+             AND deliverable <> '')",
+        )
+        .bind(tenant)
+        .bind(&campaign)
+        .bind(&influencer)
+        .fetch_one(&mut *conn)
+        .await?;
+        let e = Evidence {
+            redemptions,
+            clicks: sum(&clicks, 0)?,
+            reach: sum(&reach, 0)?,
+        };
+        if !leaks::suspected(e) {
+            return Ok(None);
+        }
+        let marked = sqlx::query("UPDATE promo_codes SET leak_time = $1 WHERE id = $2 AND leak_time = 0")
+            .bind(now)
+            .bind(promo_id)
+            .execute(&mut *conn)
+            .await?;
+        if marked.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let p = PromoCodeLeakSuspected {
+            promo_code: named("promoCodes", promo_id.to_owned()),
+            code,
+            campaign: named("campaigns", campaign),
+            influencer: named("influencers", influencer),
+            redemptions: e.redemptions,
+            clicks: e.clicks,
+            reach: e.reach,
+            // Orders carry no country yet, so the country rule is not applied.
+            outside_country_share: 0.0,
+            evidence: leaks::sentence(e),
+        };
+        Ok(Some(envelope(&self.clock, tenant, &p)))
     }
 
     /// Reverses part of an order: once per refund id. `keys` as for `record_conversions`.
@@ -1161,6 +1264,16 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// A promo code as its redemptions were just counted.
+struct Redeemed<'a> {
+    id: &'a str,
+    code: String,
+    campaign_id: String,
+    influencer_id: String,
+    /// Including this batch's.
+    redemptions: i64,
 }
 
 fn duty_timer(deliverable: &str) -> String {

@@ -3,8 +3,8 @@
 //! within a second with a hashed IP, a bot flag and a country only a trusted proxy may give,
 //! Shopify's signed webhooks (bad or unknown: 401, stored nowhere; duplicates once; order ids
 //! past 2^53 exact; refunds), attribution (code before click, the click window), tenant
-//! isolation, contracts' events making links, codes and measurement duties, and the overdue
-//! event on the kit's timers.
+//! isolation, contracts' events making links, codes and measurement duties, the overdue
+//! event on the kit's timers, and a leaked promo code flagged once with its evidence.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -607,6 +607,75 @@ on_both_backends! { spawn;
         assert_eq!(overdue.missing_metrics, ["reach", "impressions"]);
         assert_eq!(duty(d2.clone()).await.unwrap().state, DutyState::Overdue as i32);
         assert_eq!(duty(d1).await.unwrap().state, DutyState::Met as i32);
+    };
+
+    a_promo_code_redeemed_far_beyond_its_clicks_and_reach_is_flagged_once => |app: App| async move {
+        let mut watch = chorus_testkit::events::watch(&*app.stack.shared_bus(), "chorus.measurement").await;
+        let app = &app;
+        let make = |influencer: &'static str, code: &'static str| async move {
+            app.brand().await.create_promo_codes(CreatePromoCodesRequest {
+                campaign: CAMPAIGN.into(),
+                influencer: influencer.into(),
+                code: code.into(),
+                ..Default::default()
+            }).await.unwrap().into_inner().promo_codes.remove(0)
+        };
+        let (ana_code, ben_code) = (make(ANA, "ana10").await, make(BEN, "ben10").await);
+        // Ana's link is clicked twelve times; Ben's post (reach 100) twice.
+        let ana = app.link(ANA, "").await;
+        let ben_post = "contracts/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6b02/deliverables/1";
+        let ben = app.link(BEN, ben_post).await;
+        for _ in 0..12 {
+            app.click(&ana, DIRECT, IPHONE).await;
+        }
+        for _ in 0..2 {
+            app.click(&ben, DIRECT, IPHONE).await;
+        }
+        app.click(&ben, DIRECT, GOOGLEBOT).await;
+        app.stored_clicks(&ana, 12).await;
+        app.stored_clicks(&ben, 3).await;
+        app.brand().await.record_post_metrics(RecordPostMetricsRequest {
+            deliverable: ben_post.into(),
+            snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(100), ..Default::default() }),
+        }).await.unwrap();
+        let orders = |prefix: &str, code: &str, n: usize| -> Vec<OrderInput> {
+            (0..n).map(|i| order(&format!("{prefix}-{i}"), START + HOUR, 2_000, &[code], "")).collect()
+        };
+        // A few redemptions against many clicks, then 30 (not more than 3 x 12): no leak.
+        app.record(orders("ana-a", "ANA10", 3)).await;
+        app.record(orders("ana-b", "ANA10", 27)).await;
+        // Ben's: 29 redemptions, over 3 x 2 clicks and 5% of a reach of 100, but under the 25
+        // redemptions a leak needs until the batch that brings 26 more.
+        app.record(orders("ben-a", "BEN10", 4)).await;
+        let got = watch.next(Duration::from_millis(1_500)).await.unwrap();
+        assert!(got.is_none(), "nothing flagged yet: {:?}", got.map(|d| d.envelope.r#type));
+        // The Shopify webhook goes through the same ingest.
+        let body = shopify_order("2001", "2027-01-15T09:00:00Z", "20.00", &["ben10"], "");
+        assert_eq!(app.webhook(SHOP, SECRET, "orders/create", "w-ben", &body).await, 200);
+        app.record(orders("ben-b", "BEN10", 25)).await;
+        let leak = loop {
+            let d = watch.next(Duration::from_secs(10)).await.unwrap().expect("a PromoCodeLeakSuspected within 10 s");
+            watch.ack(&d).await.unwrap();
+            if let Some(p) = read::<PromoCodeLeakSuspected>(&d.envelope) {
+                assert_eq!(d.envelope.tenant, "acme");
+                break p.unwrap();
+            }
+        };
+        assert_eq!(leak.promo_code, ben_code.name);
+        assert_eq!((leak.code.as_str(), leak.campaign.as_str(), leak.influencer.as_str()), ("BEN10", CAMPAIGN, BEN));
+        assert_eq!((leak.redemptions, leak.clicks, leak.reach), (30, 2, 100));
+        assert_eq!(leak.outside_country_share, 0.0);
+        assert_eq!(leak.evidence, "30 redemptions against 2 clicks and a reach of 100");
+        // Further redemptions, of either code, say nothing more.
+        app.record(orders("ben-c", "BEN10", 5)).await;
+        app.record(orders("ana-c", "ANA10", 1)).await;
+        while let Some(d) = watch.next(Duration::from_millis(1_500)).await.unwrap() {
+            watch.ack(&d).await.unwrap();
+            assert!(read::<PromoCodeLeakSuspected>(&d.envelope).is_none(), "flagged again: {:?}", d.envelope);
+        }
+        let codes = app.brand().await.list_promo_codes(ListPromoCodesRequest::default()).await.unwrap().into_inner().promo_codes;
+        let redeemed = |name: &str| codes.iter().find(|c| c.name == name).unwrap().redemptions;
+        assert_eq!((redeemed(&ana_code.name), redeemed(&ben_code.name)), (31, 35));
     };
 
     a_campaign_the_tenant_knows_nothing_of_has_no_report => |app: App| async move {
