@@ -120,6 +120,16 @@ pub struct Filter {
     pub influencer_id: Option<String>,
 }
 
+/// The posts an activated contract calls for: each deliverable's count, taken as 0 to 20 (a
+/// link is made per post and the report expects each), summed.
+pub fn posts_expected(contract: &chorus_proto::contracts::Contract) -> i32 {
+    contract
+        .terms
+        .as_ref()
+        .map(|t| t.deliverables.iter().map(|d| d.count.clamp(0, 20)).sum())
+        .unwrap_or(0)
+}
+
 /// The id in `name` after `collection/`, or the name itself.
 pub fn id_of<'a>(name: &'a str, collection: &str) -> &'a str {
     name.strip_prefix(collection)
@@ -600,11 +610,7 @@ impl Store {
         let contract_id = id_of(&contract.name, "contracts");
         let campaign_id = id_of(&contract.campaign, "campaigns");
         let influencer_id = id_of(&contract.influencer, "influencers");
-        let count: i32 = contract
-            .terms
-            .as_ref()
-            .map(|t| t.deliverables.iter().map(|d| d.count.clamp(0, 20)).sum())
-            .unwrap_or(0);
+        let count = posts_expected(contract);
         let mut tx = self.db.pool.begin().await?;
         if !Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await? {
             return Ok(());

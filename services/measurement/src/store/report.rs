@@ -12,7 +12,7 @@ use chorus_kit::events::outbox::Inbox;
 use chorus_proto::measurement::PostMetricsSnapshot;
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, id_of, sum};
+use super::{Store, id_of, posts_expected, sum};
 
 /// The inbox's name for the report's facts. The duty handling of contracts' events has its
 /// own ("measurement"), so one event may feed both, each once.
@@ -142,11 +142,7 @@ impl Store {
         let contract_id = id_of(&contract.name, "contracts");
         let campaign_id = id_of(&contract.campaign, "campaigns");
         let influencer_id = id_of(&contract.influencer, "influencers");
-        let count: i32 = contract
-            .terms
-            .as_ref()
-            .map(|t| t.deliverables.iter().map(|d| d.count.clamp(0, 20)).sum())
-            .unwrap_or(0);
+        let count = posts_expected(contract);
         let mut tx = self.db.pool.begin().await?;
         if !Inbox::first_time(&mut tx, &self.clock, FACTS, event_id).await? {
             return Ok(());
