@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;

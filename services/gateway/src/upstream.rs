@@ -58,7 +58,7 @@ pub(crate) fn configured(pool: &DescriptorPool, r: &mut chorus_kit::config::Read
     out
 }
 
-/// A lazily connected channel per package.
+/// A lazily connected channel per package, balanced over the addresses of its host.
 #[derive(Debug, Clone)]
 pub(crate) struct Upstreams {
     channels: BTreeMap<String, Channel>,
@@ -68,11 +68,11 @@ impl Upstreams {
     pub(crate) fn new(urls: &BTreeMap<String, String>) -> Result<Upstreams, String> {
         let mut channels = BTreeMap::new();
         for (package, url) in urls {
-            let endpoint = Endpoint::from_shared(url.clone())
-                .map_err(|e| format!("{}={url:?}: {e}", setting_of(package)))?
-                .tcp_nodelay(true)
-                .http2_adaptive_window(true);
-            channels.insert(package.clone(), endpoint.connect_lazy());
+            // Behind a headless Service the name resolves to every pod: calls are spread
+            // over all of them, not pinned to the one a single connection reached.
+            let channel = chorus_kit::client::balanced(url, |e| e.tcp_nodelay(true).http2_adaptive_window(true))
+                .map_err(|e| format!("{}={url:?}: {e}", setting_of(package)))?;
+            channels.insert(package.clone(), channel);
         }
         Ok(Upstreams { channels })
     }
