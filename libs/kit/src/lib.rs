@@ -1,5 +1,6 @@
 //! The Chorus service kit: everything a service needs that is not its own domain. The service
-//! runtime (`runtime`) that runs a service from its declaration; serving (`server`),
+//! runtime (`runtime`) that runs a service from its declaration; serving (`server`) and
+//! channels balanced over a name's addresses (`client`),
 //! configuration (`config`), the error model (`error`), caller identity (`auth`), storage
 //! (`storage`) and group commit (`batch`), events (`events`), idempotency keys
 //! (`idempotency`), business time (`clock`) and durable timers (`timers`), resource names
