@@ -36,7 +36,7 @@ pub const SAMPLE_LIMITS: SampleLimits = SampleLimits {
 pub type Client = RegistryServiceClient<Authed>;
 pub type VettingClient = VettingServiceClient<Authed>;
 
-const EVERY_SCOPE: &[&str] = &["registry.read", "registry.write", "registry.admin"];
+const EVERY_SCOPE: &[&str] = chorus_registry::api::SCOPES;
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -91,6 +91,21 @@ impl TestApp {
 
     pub fn token(&self, scopes: &[&str]) -> String {
         self.stack.token("tenant-a", scopes)
+    }
+
+    /// A token of `tenant` holding `scopes`.
+    pub fn token_of(&self, tenant: &str, scopes: &[&str]) -> String {
+        self.stack.token(tenant, scopes)
+    }
+
+    /// An influencer's token: role influencer, subject `name` (`influencers/{id}`), no tenant.
+    pub fn influencer_token(&self, name: &str, scopes: &[&str]) -> String {
+        self.stack.mint(&chorus_kit::auth::Grant {
+            subject: name.into(),
+            tenant: String::new(),
+            role: chorus_kit::auth::role::INFLUENCER.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        })
     }
 
     pub async fn client_with(&self, token: Option<String>) -> Client {
