@@ -706,46 +706,14 @@ fn a_contract_goes_from_offer_to_a_verified_seal_and_a_paid_statement_through_th
     let campaign = format!("campaigns/{}", uuid::Uuid::now_v7());
     let influencer = format!("influencers/{}", uuid::Uuid::now_v7());
 
-    let template = brand(&[
-        "offers",
-        "template",
-        &campaign,
-        "--brand",
-        "Pawsome",
-        "--brand-name",
-        "@pawsome",
-        "--deliverable",
-        "instagram:feed-post:1:2027-01-30",
-        "--cash",
-        "250 USD",
-        "--jurisdiction",
-        "US",
-        "--json",
-    ])
-    .json();
+    let template = brand(&offer_template(&campaign)).json();
     assert_eq!(template["terms"]["compensation"]["cash"]["amount_minor"], 25_000);
     let bare_id = influencer.trim_start_matches("influencers/");
     let created = brand(&["offers", "create", &campaign, "--influencer", bare_id, "--json"]).json();
     let offer = created["offers"][0].as_str().unwrap().to_owned();
 
     // The influencer's own token, minted with the issuer's key of the data directory.
-    let minted = client(
-        up.port,
-        &data_dir,
-        &[
-            "token",
-            "--role",
-            "influencer",
-            "--subject",
-            &influencer,
-            "--tenant",
-            "",
-            "--scopes",
-            "contracts.respond,payouts.self",
-        ],
-    );
-    assert!(minted.status.success(), "{}", minted.describe());
-    let token = minted.stdout.trim().to_owned();
+    let token = influencer_token(&up, &data_dir, &influencer);
     let as_influencer = |args: &[&str]| {
         let r = contracts(&up, &data_dir, Some(&token), args);
         assert!(r.status.success(), "{}", r.describe());
@@ -777,46 +745,13 @@ fn a_contract_goes_from_offer_to_a_verified_seal_and_a_paid_statement_through_th
         "{unfunded}"
     );
     // The brand deposits; the hold is made and the contract is funded.
-    brand(&[
-        "ledger",
-        "fund",
-        &campaign,
-        "--amount",
-        "1000 USD",
-        "--deposit-id",
-        "wire-1",
-        "--bank-transfer",
-        "REF-1",
-    ]);
-    wait_until(|| {
-        let c = brand(&["contracts", "get", &contract, "--json"]).json();
-        (c["funding"] == "FUNDING_HELD").then_some(())
-    });
+    fund_until_held(&brand, &campaign, &contract, "wire-1");
     let budget = brand(&["ledger", "budget", &campaign, "--json"]).json();
     assert_eq!(budget["held"]["amount_minor"], 25_000, "{budget}");
     // The influencer onboards as a payee (PayPal, a W-9), posts with a clear #ad, and the post
     // is approved at once (no content review): the cash is released and paid by PayPal (the
     // simulator chorus up started).
-    as_influencer(&[
-        "payee",
-        "set",
-        "--legal-name",
-        "Ana Lima",
-        "--email",
-        "ana@example.com",
-        "--cash",
-        "paypal",
-        "--paypal-email",
-        "ana.paypal@example.com",
-        "--tax-form",
-        "w9",
-        "--tax-form-signed-on",
-        "2026-11-01",
-        "--tax-id",
-        "123-45-6789",
-        "--tax-country",
-        "US",
-    ]);
+    onboard_payee(&as_influencer, "Ana Lima", "ana@example.com");
     let posted = as_influencer(&[
         "deliverables",
         "submit",

@@ -616,38 +616,11 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
             Answer::Err(..) => None,
         }
     });
-    brand(&[
-        "offers",
-        "template",
-        &campaign,
-        "--brand",
-        "Pawsome",
-        "--brand-name",
-        "@pawsome",
-        "--deliverable",
-        "instagram:feed-post:1:2027-01-30",
-        "--cash",
-        "250 USD",
-        "--jurisdiction",
-        "US",
-    ]);
+    brand(&offer_template(&campaign));
     let bare_id = influencer.trim_start_matches("influencers/");
     let offers = brand(&["offers", "create", &campaign, "--influencer", bare_id, "--json"]).json();
     let offer = offers["offers"][0].as_str().unwrap().to_owned();
-    let ana = mint(
-        up,
-        data_dir,
-        &[
-            "--role",
-            "influencer",
-            "--subject",
-            &influencer,
-            "--tenant",
-            "",
-            "--scopes",
-            "contracts.respond,payouts.self",
-        ],
-    );
+    let ana = influencer_token(up, data_dir, &influencer);
     let as_ana = |args: &[&str]| {
         let r = contracts(up, data_dir, Some(&ana), args);
         assert!(r.status.success(), "{}", r.describe());
@@ -657,41 +630,8 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
     let contract = accepted["contract"]["name"].as_str().unwrap().to_owned();
     as_ana(&["contracts", "sign", &contract, "--ip", "203.0.113.7"]);
     brand(&["contracts", "sign", &contract, "--ip", "198.51.100.4"]);
-    brand(&[
-        "ledger",
-        "fund",
-        &campaign,
-        "--amount",
-        "1000 USD",
-        "--deposit-id",
-        "wire-a",
-        "--bank-transfer",
-        "REF-A",
-    ]);
-    wait_until(|| {
-        let c = brand(&["contracts", "get", &contract, "--json"]).json();
-        (c["funding"] == "FUNDING_HELD").then_some(())
-    });
-    as_ana(&[
-        "payee",
-        "set",
-        "--legal-name",
-        "Ana Lima-Secret",
-        "--email",
-        "ana.secret@example.com",
-        "--cash",
-        "paypal",
-        "--paypal-email",
-        "ana.paypal.secret@example.com",
-        "--tax-form",
-        "w9",
-        "--tax-form-signed-on",
-        "2026-11-01",
-        "--tax-id",
-        "123-45-6789",
-        "--tax-country",
-        "US",
-    ]);
+    fund_until_held(&brand, &campaign, &contract, "wire-a");
+    onboard_payee(&as_ana, "Ana Lima-Secret", "ana.secret@example.com");
     let deliverable = format!("{contract}/deliverables/1");
     as_ana(&[
         "deliverables",

@@ -39,20 +39,6 @@ fn update(inf: Influencer, paths: &[&str]) -> UpdateInfluencerRequest {
     }
 }
 
-/// PERMISSION_DENIED whose message names `scope`.
-fn denied<T: std::fmt::Debug>(case: &str, result: Result<tonic::Response<T>, Status>, scope: &str) {
-    let status = match result {
-        Ok(r) => panic!("{case}: expected PERMISSION_DENIED, got {:?}", r.into_inner()),
-        Err(s) => s,
-    };
-    assert_eq!(status.code(), Code::PermissionDenied, "{case}: {status:?}");
-    assert!(
-        status.message().contains(scope),
-        "{case}: {:?} should name {scope}",
-        status.message()
-    );
-}
-
 async fn get(client: &mut Client, name: &str) -> Influencer {
     client
         .get_influencer(GetInfluencerRequest { name: name.into() })

@@ -456,3 +456,90 @@ pub fn run(mut command: Command, what: &str) -> Run {
         stderr: stderr.join().unwrap(),
     }
 }
+
+/// The offer template of the contract flows: one feed post by 2027-01-30 for 250 USD, US rules.
+pub fn offer_template<'a>(campaign: &'a str) -> Vec<&'a str> {
+    vec![
+        "offers",
+        "template",
+        campaign,
+        "--brand",
+        "Pawsome",
+        "--brand-name",
+        "@pawsome",
+        "--deliverable",
+        "instagram:feed-post:1:2027-01-30",
+        "--cash",
+        "250 USD",
+        "--jurisdiction",
+        "US",
+        "--json",
+    ]
+}
+
+/// A token for `influencer` (role influencer, contracts.respond and payouts.self), minted with
+/// the issuer's key of the data directory.
+pub fn influencer_token(up: &Up, data_dir: &Path, influencer: &str) -> String {
+    let minted = client(
+        up.port,
+        data_dir,
+        &[
+            "token",
+            "--role",
+            "influencer",
+            "--subject",
+            influencer,
+            "--tenant",
+            "",
+            "--scopes",
+            "contracts.respond,payouts.self",
+        ],
+    );
+    assert!(minted.status.success(), "{}", minted.describe());
+    minted.stdout.trim().to_owned()
+}
+
+/// The brand deposits 1,000 USD for `campaign` (`deposit`), then `contract`'s pay is held.
+pub fn fund_until_held(brand: &dyn Fn(&[&str]) -> Run, campaign: &str, contract: &str, deposit: &str) {
+    let reference = format!("REF-{deposit}");
+    brand(&[
+        "ledger",
+        "fund",
+        campaign,
+        "--amount",
+        "1000 USD",
+        "--deposit-id",
+        deposit,
+        "--bank-transfer",
+        &reference,
+    ]);
+    wait_until(|| {
+        let c = brand(&["contracts", "get", contract, "--json"]).json();
+        (c["funding"] == "FUNDING_HELD").then_some(())
+    });
+}
+
+/// The influencer onboards as a payee: PayPal, a W-9 signed 2026-11-01.
+pub fn onboard_payee(as_influencer: &dyn Fn(&[&str]) -> Run, legal_name: &str, email: &str) {
+    let paypal = format!("paypal.{email}");
+    as_influencer(&[
+        "payee",
+        "set",
+        "--legal-name",
+        legal_name,
+        "--email",
+        email,
+        "--cash",
+        "paypal",
+        "--paypal-email",
+        &paypal,
+        "--tax-form",
+        "w9",
+        "--tax-form-signed-on",
+        "2026-11-01",
+        "--tax-id",
+        "123-45-6789",
+        "--tax-country",
+        "US",
+    ]);
+}
