@@ -12,7 +12,6 @@ use chorus_proto::registry::*;
 use chorus_proto::types::Platform;
 use common::*;
 use prost_types::FieldMask;
-use tonic::{Code, Status};
 
 const EMAIL: &str = "maya@example.com";
 

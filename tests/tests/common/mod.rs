@@ -458,7 +458,7 @@ pub fn run(mut command: Command, what: &str) -> Run {
 }
 
 /// The offer template of the contract flows: one feed post by 2027-01-30 for 250 USD, US rules.
-pub fn offer_template<'a>(campaign: &'a str) -> Vec<&'a str> {
+pub fn offer_template(campaign: &str) -> Vec<&str> {
     vec![
         "offers",
         "template",
