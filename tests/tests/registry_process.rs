@@ -82,7 +82,7 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
             .collect()
     };
     let clients = format!(
-        r#"[{{"id":"e2e","secret_sha256":"{secret_hash}","role":"admin","tenant":"demo","scopes":["registry.read","registry.write","registry.admin"]}}]"#
+        r#"[{{"id":"e2e","secret_sha256":"{secret_hash}","role":"admin","tenant":"demo","scopes":["registry.read","registry.curate","registry.admin"]}}]"#
     );
     let (identity_port, identity_health) = (free_port(), free_port());
     let _identity = Process(
@@ -142,7 +142,7 @@ async fn registry_process_imports_lists_deletes_and_publishes_events() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(issued.scopes, ["registry.read", "registry.write", "registry.admin"]);
+    assert_eq!(issued.scopes, ["registry.read", "registry.curate", "registry.admin"]);
     let token = issued.access_token;
     let channel = Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
         .unwrap()

@@ -34,6 +34,7 @@ mod transcode;
 mod upstream;
 
 pub use errors::http_status;
+pub use upstream::bytes_codec::RawCodec;
 pub use upstream::setting_of;
 
 use errors::Errors;

@@ -94,20 +94,21 @@ pub(crate) fn codec() -> RawCodec {
 }
 
 pub(crate) mod bytes_codec {
-    //! A codec of already-encoded messages.
+    //! A codec of already-encoded messages: the gateway's upstream calls, and any client that
+    //! calls an RPC it knows only from the descriptor set (the tenant-isolation matrix).
 
     use prost::bytes::{Buf, BufMut, Bytes};
     use tonic::Status;
     use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
     #[derive(Debug, Clone, Copy, Default)]
-    pub(crate) struct RawCodec;
+    pub struct RawCodec;
 
     #[derive(Debug, Clone, Copy, Default)]
-    pub(crate) struct RawEncoder;
+    pub struct RawEncoder;
 
     #[derive(Debug, Clone, Copy, Default)]
-    pub(crate) struct RawDecoder;
+    pub struct RawDecoder;
 
     impl Codec for RawCodec {
         type Encode = Bytes;

@@ -142,6 +142,29 @@ chorus_testkit::on_both_backends! { spawn;
         assert_eq!(denied.json["code"], 7);
     };
 
+    contact_details_need_the_scope_and_consent_in_json_too => |app: App| async move {
+        let mut body = influencer("Cora", "cora.calls", "US");
+        body["contact"] = json!({ "email": "cora@example.com" });
+        body["consent"] = json!({ "contactAllowed": true });
+        let created = app.post("/v1/influencers", &body).await;
+        assert_eq!(created.status, 200, "{}", created.text);
+        assert!(!created.text.contains("cora@example.com"), "no registry.contacts: {}", created.text);
+        let name = created.json["name"].as_str().unwrap().to_owned();
+        let contacts = app.stack.token("brand-b", &["registry.read", "registry.contacts"]);
+        for (path, token, shown) in [
+            (format!("/v1/{name}"), &app.token, false),
+            (format!("/v1/{name}"), &contacts, true),
+            ("/v1/influencers".to_owned(), &app.token, false),
+            ("/v1/influencers".to_owned(), &contacts, true),
+            ("/v1/influencers:export".to_owned(), &app.token, false),
+            ("/v1/influencers:export".to_owned(), &contacts, true),
+        ] {
+            let got = app.send(app.http.get(app.url(&path)).bearer_auth(token)).await;
+            assert_eq!(got.status, 200, "{path}: {}", got.text);
+            assert_eq!(got.text.contains("cora@example.com"), shown, "{path}: {}", got.text);
+        }
+    };
+
     exports_stream_as_an_array_or_ndjson => |app: App| async move {
         for i in 0..5 {
             app.create_influencer(&format!("Streamer {i}"), &format!("streamer.{i}"), "US").await;

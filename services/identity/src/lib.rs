@@ -29,7 +29,7 @@ pub static MIGRATIONS: Migrations = Migrations {
 
 /// Scopes an influencer's token holds unless configured otherwise: answering their own offers
 /// and reading their own profile.
-pub const INFLUENCER_SCOPES: &str = "contracts.respond registry.read.self payouts.self";
+pub const INFLUENCER_SCOPES: &str = "contracts.respond registry.self payouts.self";
 
 /// What the issuer reads from its environment beyond the kit's settings.
 #[derive(Debug, Clone)]

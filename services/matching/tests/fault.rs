@@ -75,7 +75,7 @@ async fn a_redis_kill_mid_stream_loses_no_event_and_applies_none_twice() {
             &[("CHORUS_REGISTRY_URL", format!("http://{}", registry.addr))],
         )
         .await;
-    let ops = stack.token("ops", &["registry.read", "registry.write"]);
+    let ops = stack.token("ops", &["registry.read", "registry.curate"]);
     let mut registry_client = Registry::new(chorus_testkit::authed(registry.addr, Some(ops)).await);
     let brand = stack.token("brand-a", &["matching.read", "matching.write"]);
     let mut m = Matching::new(chorus_testkit::authed(matching.addr, Some(brand)).await);

@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 
 use chorus_kit::auth::Caller;
-use chorus_kit::idempotency::{Claim, Idempotency};
+use chorus_kit::idempotency::{Claim, Idempotency, key_of};
 use chorus_kit::names::{InfluencerName, ResourceName};
 use chorus_kit::{Error, ErrorCode, Violations, fieldmask, paging};
 use chorus_proto::registry::registry_service_server::RegistryService;
@@ -26,12 +26,22 @@ use crate::store::{Cursor, ListQuery, Order, Outcome, Store, WriteMode, id_of};
 
 pub mod vetting;
 
+/// Reading the catalogue: profiles without contact details, metrics, vetting reports.
 pub const READ: &str = "registry.read";
+/// Evidence from integrations: metrics snapshots and vetting samples. Not profiles: the
+/// catalogue is shared, so one brand's app must not rewrite what every brand reads.
 pub const WRITE: &str = "registry.write";
+/// Writing profiles (create, update, import, block and unblock): the catalogue's curators.
+pub const CURATE: &str = "registry.curate";
+/// Contact details (email, phone) of the people who consented to be contacted.
+pub const CONTACTS: &str = "registry.contacts";
+/// An influencer's own profile: reading it whole and changing what a person may change about
+/// themselves ([`SELF_UPDATABLE`]).
+pub const SELF: &str = "registry.self";
 /// Erasure of a person's data.
 pub const ADMIN: &str = "registry.admin";
 /// Every registry scope, for tokens that may do anything (`chorus up`'s dev token).
-pub const SCOPES: &[&str] = &[READ, WRITE, ADMIN];
+pub const SCOPES: &[&str] = &[READ, WRITE, CURATE, CONTACTS, SELF, ADMIN];
 
 pub use crate::domain::limits::MAX_ROWS_PER_MESSAGE;
 /// ImportInfluencers messages stored at the same time on one stream.
@@ -53,6 +63,54 @@ impl Registry {
 
 fn authorize<T>(request: &Request<T>, scope: &str) -> Result<(), Error> {
     Caller::of(request)?.require(scope)
+}
+
+/// What a caller may see of the profiles it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The catalogue as a brand reads it: contact details only with [`CONTACTS`] and only of the
+    /// people whose consent allows contact.
+    Catalogue { contacts: bool },
+    /// The person reading their own profile: all of it.
+    Own,
+}
+
+impl View {
+    /// The view of a catalogue reader: [`READ`] required.
+    pub fn catalogue(caller: &Caller) -> Result<View, Error> {
+        caller.require(READ)?;
+        Ok(View::Catalogue {
+            contacts: caller.scopes.contains(CONTACTS),
+        })
+    }
+
+    /// The view of a caller reading profile `id`: the influencer themselves (with [`SELF`])
+    /// see it whole; anyone else reads it from the catalogue.
+    pub fn of(caller: &Caller, id: &str) -> Result<View, Error> {
+        if is_self(caller, id) {
+            return Ok(View::Own);
+        }
+        View::catalogue(caller)
+    }
+
+    /// `inf` as this view shows it: contact details removed unless allowed.
+    pub fn show(self, mut inf: Influencer) -> Influencer {
+        let consented = inf.consent.as_ref().is_some_and(|c| c.contact_allowed);
+        let shown = match self {
+            View::Own => true,
+            View::Catalogue { contacts } => contacts && consented,
+        };
+        if !shown {
+            inf.contact = None;
+        }
+        inf
+    }
+}
+
+/// Whether `caller` is influencer `id` acting on their own profile (role influencer, subject
+/// `influencers/{id}`, scope [`SELF`]).
+fn is_self(caller: &Caller, id: &str) -> bool {
+    caller.influencer() == Some(id) && caller.scopes.contains(SELF)
 }
 
 /// `influencers/{uuid}` as a name, or INVALID_ARGUMENT naming `field`.
@@ -124,6 +182,43 @@ const _: () = assert!(
     UPDATABLE.len() == MAX_MASK_PATHS,
     "the mask limit is one path per updatable field"
 );
+
+/// Fields an influencer may change about themselves: not their accounts (the vetting evidence
+/// is kept by account), nor the measured audience, nor the status (blocking is the curators').
+pub const SELF_UPDATABLE: &[&str] = &[
+    "display_name",
+    "niches",
+    "location",
+    "languages",
+    "rate_card",
+    "compensation_accepted",
+    "contact",
+    "consent",
+];
+
+/// The fields an update may change for `caller` on profile `id`: any updatable one for a
+/// curator, the [`SELF_UPDATABLE`] ones for the influencer themselves (an empty mask means
+/// those); PERMISSION_DENIED naming the missing scope otherwise.
+pub fn update_paths(caller: &Caller, id: &str, given: &[String]) -> Result<Vec<&'static str>, Error> {
+    if caller.scopes.contains(CURATE) {
+        return fieldmask::paths(given, UPDATABLE);
+    }
+    if !is_self(caller, id) {
+        // Neither a curator nor this person: PERMISSION_DENIED naming the curators' scope.
+        caller.require(CURATE)?;
+    }
+    let paths = fieldmask::paths(given, UPDATABLE)?;
+    if given.is_empty() {
+        return Ok(SELF_UPDATABLE.to_vec());
+    }
+    match paths.iter().find(|p| !SELF_UPDATABLE.contains(p)) {
+        Some(p) => Err(Error::permission_denied(format!(
+            "an influencer may not change their own {p}; scope {CURATE} required"
+        ))
+        .with_reason("SCOPE_REQUIRED")),
+        None => Ok(paths),
+    }
+}
 
 /// Copies the fields named by `paths` (every updatable one when empty) from `patch`.
 pub fn apply_mask(current: &mut Influencer, patch: Influencer, paths: &[String]) -> Result<(), Error> {
@@ -326,12 +421,13 @@ impl RegistryService for Registry {
         &self,
         request: Request<CreateInfluencerRequest>,
     ) -> Result<Response<CreateInfluencerResponse>, Status> {
+        let view = View::catalogue(Caller::of(&request)?).unwrap_or(View::Catalogue { contacts: false });
         let store = self.store.clone();
         let stored = self
             .keys
             .serve(
                 request,
-                WRITE,
+                CURATE,
                 "CreateInfluencer",
                 |r| &r.request_id,
                 |_, r, claim| async move {
@@ -348,7 +444,7 @@ impl RegistryService for Registry {
             )
             .await?;
         Ok(Response::new(CreateInfluencerResponse {
-            influencer: Some(stored),
+            influencer: Some(view.show(stored)),
         }))
     }
 
@@ -356,18 +452,20 @@ impl RegistryService for Registry {
         &self,
         request: Request<GetInfluencerRequest>,
     ) -> Result<Response<GetInfluencerResponse>, Status> {
-        authorize(&request, READ)?;
         let id = parse_name(&request.get_ref().name, "name")?.id().to_owned();
+        let view = View::of(Caller::of(&request)?, &id)?;
         let found = self.store.get(std::slice::from_ref(&id)).await?.pop();
         let inf = found.ok_or_else(|| Error::not_found(format!("influencers/{id}")))?;
-        Ok(Response::new(GetInfluencerResponse { influencer: Some(inf) }))
+        Ok(Response::new(GetInfluencerResponse {
+            influencer: Some(view.show(inf)),
+        }))
     }
 
     async fn batch_get_influencers(
         &self,
         request: Request<BatchGetInfluencersRequest>,
     ) -> Result<Response<BatchGetInfluencersResponse>, Status> {
-        authorize(&request, READ)?;
+        let view = View::catalogue(Caller::of(&request)?)?;
         let names = &request.get_ref().names;
         let ids = batch_ids(names)?;
         let found = self.store.get(&ids).await?;
@@ -377,26 +475,40 @@ impl RegistryService for Registry {
                 return Err(Error::not_found(missing).into());
             }
         }
-        Ok(Response::new(BatchGetInfluencersResponse { influencers: found }))
+        Ok(Response::new(BatchGetInfluencersResponse {
+            influencers: found.into_iter().map(|i| view.show(i)).collect(),
+        }))
     }
 
     async fn update_influencer(
         &self,
         request: Request<UpdateInfluencerRequest>,
     ) -> Result<Response<UpdateInfluencerResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let r = request.get_ref();
+        let patch = r
+            .influencer
+            .clone()
+            .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
+        let id = parse_name(&patch.name, "influencer.name")?.id().to_owned();
+        // Who may change what is decided before the request id is taken: a refusal is not an
+        // answer to keep.
+        let given = r.update_mask.as_ref().map(|m| m.paths.as_slice()).unwrap_or_default();
+        let paths: Vec<String> = update_paths(&caller, &id, given)?
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let view = View::of(&caller, &id).unwrap_or(View::Catalogue { contacts: false });
+        let key = key_of(&request, &r.request_id);
         let store = self.store.clone();
         let stored = self
             .keys
-            .serve(
-                request,
-                WRITE,
+            .once(
+                &caller,
                 "UpdateInfluencer",
-                |r| &r.request_id,
-                |_, r, claim| async move {
-                    let patch = r
-                        .influencer
-                        .ok_or_else(|| Error::invalid_field("influencer", "required"))?;
-                    let id = parse_name(&patch.name, "influencer.name")?.id().to_owned();
+                &key,
+                request.get_ref(),
+                move |claim| async move {
                     // The fields outside the mask are kept as stored, so read them from the
                     // database: a cached copy may miss another replica's write whose event has not
                     // arrived yet.
@@ -406,7 +518,6 @@ impl RegistryService for Registry {
                         .await?
                         .pop()
                         .ok_or_else(|| Error::not_found(format!("influencers/{id}")))?;
-                    let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
                     apply_mask(&mut current, patch, &paths)?;
                     let inf = normalize(current).map_err(|e| e.nest("influencer"))?;
                     let mut results = store.write(vec![inf], WriteMode::Replace(id), &claim).await?;
@@ -418,7 +529,7 @@ impl RegistryService for Registry {
             )
             .await?;
         Ok(Response::new(UpdateInfluencerResponse {
-            influencer: Some(stored),
+            influencer: Some(view.show(stored)),
         }))
     }
 
@@ -450,7 +561,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<ListInfluencersRequest>,
     ) -> Result<Response<ListInfluencersResponse>, Status> {
-        authorize(&request, READ)?;
+        let view = View::catalogue(Caller::of(&request)?)?;
         let r = request.get_ref();
         let mut v = Violations::new();
         let size = v.take(paging::page_size(r.page_size, 50, MAX_PAGE))?;
@@ -467,7 +578,7 @@ impl RegistryService for Registry {
         let (influencers, next) = self.store.list(&query, size, after.as_ref()).await?;
         let next_page_token = next.map(|c| paging::encode(fingerprint, &c)).unwrap_or_default();
         Ok(Response::new(ListInfluencersResponse {
-            influencers,
+            influencers: influencers.into_iter().map(|i| view.show(i)).collect(),
             next_page_token,
         }))
     }
@@ -478,7 +589,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<Streaming<ImportInfluencersRequest>>,
     ) -> Result<Response<Self::ImportInfluencersStream>, Status> {
-        authorize(&request, WRITE)?;
+        authorize(&request, CURATE)?;
         let deadline = chorus_kit::server::deadline(&request);
         let input = request.into_inner();
         let store = self.store.clone();
@@ -558,7 +669,7 @@ impl RegistryService for Registry {
         &self,
         request: Request<ExportInfluencersRequest>,
     ) -> Result<Response<Self::ExportInfluencersStream>, Status> {
-        authorize(&request, READ)?;
+        let view = View::catalogue(Caller::of(&request)?)?;
         let size = paging::page_size(request.get_ref().page_size, 500, MAX_PAGE)?;
         let store = self.store.clone();
         // Pages are read as the client takes them: a slow reader holds at most two in memory.
@@ -576,6 +687,7 @@ impl RegistryService for Registry {
                 let Some(last) = influencers.last() else { return };
                 after = id_of(&last.name).unwrap_or_default().to_owned();
                 let full = influencers.len() == size;
+                let influencers = influencers.into_iter().map(|i| view.show(i)).collect();
                 if tx.send(Ok(ExportInfluencersResponse { influencers })).await.is_err() || !full {
                     return;
                 }

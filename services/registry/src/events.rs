@@ -14,12 +14,17 @@ use chorus_proto::registry::{
 /// The registry's topic: `chorus_kit::events::topic_of` any of its events.
 pub const TOPIC: &str = "chorus.registry";
 
+/// The profile as stored, without its contact details: PII stays out of event payloads
+/// (consumers that need it read the registry with `registry.contacts`).
 pub fn upserted(clock: &Clock, influencer: &Influencer) -> Envelope {
     envelope(
         clock,
         "",
         &InfluencerUpserted {
-            influencer: Some(influencer.clone()),
+            influencer: Some(Influencer {
+                contact: None,
+                ..influencer.clone()
+            }),
         },
     )
 }
@@ -138,6 +143,23 @@ mod tests {
             influencer_id(&account_flagged(clock, "abc", &report)).as_deref(),
             Some("abc")
         );
+    }
+
+    #[test]
+    fn an_upserted_event_carries_no_contact_details() {
+        let inf = Influencer {
+            name: "influencers/abc".into(),
+            display_name: "Maya".into(),
+            contact: Some(chorus_proto::registry::Contact {
+                email: "maya@example.com".into(),
+                phone: "+1 512 555 0100".into(),
+            }),
+            ..Default::default()
+        };
+        let event = upserted(&Clock::system(), &inf);
+        let payload = read::<InfluencerUpserted>(&event).unwrap().unwrap().influencer.unwrap();
+        assert_eq!(payload.display_name, "Maya");
+        assert_eq!(payload.contact, None);
     }
 
     #[test]

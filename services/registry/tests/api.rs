@@ -377,7 +377,7 @@ on_both_backends! { spawn_app;
         reader.list_influencers(ListInfluencersRequest::default()).await.unwrap();
         let err = reader.create_influencer(CreateInfluencerRequest { influencer: Some(influencer("X", "x")), request_id: String::new() }).await.unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied);
-        let mut writer = app.client_with(Some(app.token(&["registry.read", "registry.write"]))).await;
+        let mut writer = app.client_with(Some(app.token(&["registry.read", "registry.curate"]))).await;
         let created = create(&mut writer, influencer("X", "x")).await;
         let err = writer.delete_influencer(DeleteInfluencerRequest { name: created.name, ..Default::default() }).await.unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied, "erasure needs registry.admin");

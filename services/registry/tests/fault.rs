@@ -58,7 +58,7 @@ async fn a_postgres_outage_is_unavailable_then_the_service_recovers() {
     let database_url = pg.create_database().await;
     let mut stack = Stack::new(Backend::Postgres);
     let registry = stack.launch(&chorus_registry::SERVICE, &database_url, &[]).await;
-    let token = stack.token("tenant-a", &["registry.read", "registry.write"]);
+    let token = stack.token("tenant-a", &["registry.read", "registry.curate"]);
     let mut client = Client::new(chorus_testkit::authed(registry.addr, Some(token)).await);
     let mut events = chorus_testkit::events::watch(&stack.bus, chorus_registry::events::TOPIC).await;
     let before = create(&mut client, influencer("Before", "before")).await;

@@ -15,7 +15,7 @@ pub struct App {
     pub gateway: chorus_gateway::Running,
     pub http: reqwest::Client,
     pub base: String,
-    /// Every registry and matching scope, tenant "brand-a".
+    /// The registry's scopes but contacts, and every matching scope; tenant "brand-a".
     pub token: String,
 }
 
@@ -60,6 +60,7 @@ pub async fn spawn(backend: Backend) -> App {
         &[
             "registry.read",
             "registry.write",
+            "registry.curate",
             "registry.admin",
             "matching.read",
             "matching.write",

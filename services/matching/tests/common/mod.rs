@@ -118,7 +118,7 @@ impl App {
     }
 
     pub async fn registry(&self) -> Registry {
-        let token = self.token("ops", &["registry.read", "registry.write", "registry.admin"]);
+        let token = self.token("ops", chorus_registry::api::SCOPES);
         RegistryServiceClient::new(chorus_testkit::authed(self.registry_addr, Some(token)).await)
     }
 }

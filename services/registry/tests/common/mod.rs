@@ -36,7 +36,7 @@ pub const SAMPLE_LIMITS: SampleLimits = SampleLimits {
 pub type Client = RegistryServiceClient<Authed>;
 pub type VettingClient = VettingServiceClient<Authed>;
 
-const EVERY_SCOPE: &[&str] = &["registry.read", "registry.write", "registry.admin"];
+const EVERY_SCOPE: &[&str] = chorus_registry::api::SCOPES;
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -91,6 +91,21 @@ impl TestApp {
 
     pub fn token(&self, scopes: &[&str]) -> String {
         self.stack.token("tenant-a", scopes)
+    }
+
+    /// A token of `tenant` holding `scopes`.
+    pub fn token_of(&self, tenant: &str, scopes: &[&str]) -> String {
+        self.stack.token(tenant, scopes)
+    }
+
+    /// An influencer's token: role influencer, subject `name` (`influencers/{id}`), no tenant.
+    pub fn influencer_token(&self, name: &str, scopes: &[&str]) -> String {
+        self.stack.mint(&chorus_kit::auth::Grant {
+            subject: name.into(),
+            tenant: String::new(),
+            role: chorus_kit::auth::role::INFLUENCER.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        })
     }
 
     pub async fn client_with(&self, token: Option<String>) -> Client {
@@ -216,19 +231,30 @@ pub fn invalid<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Statu
     assert_eq!(violated_fields(&status), fields, "{case}: {status:?}");
 }
 
-/// Asserts `result` is NOT_FOUND and its message names `what`.
-pub fn not_found<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, what: &str) {
+/// Asserts `result` is `code` and its message names `what`; the status.
+pub fn refused<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, code: Code, what: &str) -> Status {
     let status = match result {
-        Ok(r) => panic!("{case}: expected NOT_FOUND, got {:?}", r.into_inner()),
+        Ok(r) => panic!("{case}: expected {code:?}, got {:?}", r.into_inner()),
         Err(s) => s,
     };
-    assert_eq!(status.code(), Code::NotFound, "{case}: {status:?}");
+    assert_eq!(status.code(), code, "{case}: {status:?}");
     assert!(
         status.message().contains(what),
         "{case}: {:?} should name {what}",
         status.message()
     );
+    status
+}
+
+/// Asserts `result` is NOT_FOUND and its message names `what`.
+pub fn not_found<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, what: &str) {
+    let status = refused(case, result, Code::NotFound, what);
     assert!(violated_fields(&status).is_empty(), "{case}: {status:?}");
+}
+
+/// Asserts `result` is PERMISSION_DENIED and its message names `scope`.
+pub fn denied<T: std::fmt::Debug>(case: &str, result: Result<Response<T>, Status>, scope: &str) {
+    refused(case, result, Code::PermissionDenied, scope);
 }
 
 /// Field paths named in an INVALID_ARGUMENT status.
