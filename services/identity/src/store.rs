@@ -254,7 +254,7 @@ impl Store {
             return Ok(None);
         };
         let old = key_record(&row)?;
-        insert_key(&mut *tx, successor, successor_hash).await?;
+        insert_key(&mut tx, successor, successor_hash).await?;
         tx.commit().await?;
         Ok(Some(old))
     }
