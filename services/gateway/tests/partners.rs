@@ -13,7 +13,7 @@ use chorus_proto::identity::CreateApiKeyRequest;
 use chorus_proto::identity::identity_service_client::IdentityServiceClient;
 use chorus_testkit::{Backend, Stack, eventually, on_both_backends};
 use common::{Answer, influencer, start_gateway};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const BRAND_A_ORIGIN: &str = "https://app.brand-a.example";
 const BRAND_B_ORIGIN: &str = "https://app.brand-b.example";
@@ -112,17 +112,7 @@ impl Partner {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request.send().await.expect("an HTTP answer");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("a body");
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            headers,
-            json,
-            text,
-        }
+        common::send(request).await
     }
 
     /// A brand user's token: managing keys, reading and writing the catalogue.

@@ -65,6 +65,25 @@ impl App {
             .map(|r| r.into_inner())
     }
 
+    async fn rotate(&self, tenant: &str, name: &str) -> Result<RotateApiKeyResponse, tonic::Status> {
+        self.admin(tenant)
+            .await
+            .rotate_api_key(RotateApiKeyRequest {
+                name: name.to_owned(),
+                overlap: None,
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn revoke(&self, tenant: &str, name: &str) -> Result<ApiKey, tonic::Status> {
+        self.admin(tenant)
+            .await
+            .revoke_api_key(RevokeApiKeyRequest { name: name.to_owned() })
+            .await
+            .map(|r| r.into_inner().api_key.unwrap())
+    }
+
     async fn list(&self, tenant: &str) -> Vec<ApiKey> {
         self.admin(tenant)
             .await
@@ -211,16 +230,7 @@ async fn a_key_holds_only_what_its_maker_may_grant(app: App) {
 async fn a_rotated_key_works_beside_its_successor_until_the_overlap_ends(app: App) {
     let old = app.create("brand-a", &["registry.read"]).await;
     let name = old.api_key.unwrap().name;
-    let rotated = app
-        .admin("brand-a")
-        .await
-        .rotate_api_key(RotateApiKeyRequest {
-            name: name.clone(),
-            overlap: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let rotated = app.rotate("brand-a", &name).await.unwrap();
     let new = rotated.api_key.unwrap();
     let previous = rotated.previous.unwrap();
     assert_ne!(rotated.key, old.key);
@@ -234,15 +244,7 @@ async fn a_rotated_key_works_beside_its_successor_until_the_overlap_ends(app: Ap
     app.exchange(&old.key).await.unwrap();
     app.exchange(&rotated.key).await.unwrap();
     // A rotated key is not rotated again: its successor is.
-    let again = app
-        .admin("brand-a")
-        .await
-        .rotate_api_key(RotateApiKeyRequest {
-            name: name.clone(),
-            overlap: None,
-        })
-        .await
-        .unwrap_err();
+    let again = app.rotate("brand-a", &name).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
 
     app.stack.clock.advance(Duration::from_secs(86_400)).unwrap();
@@ -255,55 +257,24 @@ async fn a_revoked_key_is_refused_at_once(app: App) {
     let made = app.create("brand-a", &["registry.read"]).await;
     let name = made.api_key.unwrap().name;
     app.exchange(&made.key).await.unwrap();
-    let revoked = app
-        .admin("brand-a")
-        .await
-        .revoke_api_key(RevokeApiKeyRequest { name: name.clone() })
-        .await
-        .unwrap()
-        .into_inner()
-        .api_key
-        .unwrap();
+    let revoked = app.revoke("brand-a", &name).await.unwrap();
     assert!(revoked.revoke_time.is_some());
     assert_eq!(app.exchange(&made.key).await.unwrap_err().code(), Code::Unauthenticated);
     // Revoking again changes nothing.
-    let again = app
-        .admin("brand-a")
-        .await
-        .revoke_api_key(RevokeApiKeyRequest { name })
-        .await
-        .unwrap()
-        .into_inner()
-        .api_key
-        .unwrap();
+    let again = app.revoke("brand-a", &name).await.unwrap();
     assert_eq!(again.revoke_time, revoked.revoke_time);
 }
 
 async fn another_tenants_key_is_not_found(app: App) {
     let made = app.create("brand-a", &["registry.read"]).await;
     let name = made.api_key.unwrap().name;
-    let mut other = app.admin("brand-b").await;
-    let revoke = other
-        .revoke_api_key(RevokeApiKeyRequest { name: name.clone() })
-        .await
-        .unwrap_err();
+    let revoke = app.revoke("brand-b", &name).await.unwrap_err();
     assert_eq!(revoke.code(), Code::NotFound);
-    let rotate = other
-        .rotate_api_key(RotateApiKeyRequest {
-            name: name.clone(),
-            overlap: None,
-        })
-        .await
-        .unwrap_err();
+    let rotate = app.rotate("brand-b", &name).await.unwrap_err();
     assert_eq!(rotate.code(), Code::NotFound);
     assert_eq!(rotate.message(), revoke.message());
     assert!(app.list("brand-b").await.is_empty());
-    let malformed = other
-        .revoke_api_key(RevokeApiKeyRequest {
-            name: "apiKeys/nope".into(),
-        })
-        .await
-        .unwrap_err();
+    let malformed = app.revoke("brand-b", "apiKeys/nope").await.unwrap_err();
     assert_eq!(
         (malformed.code(), field(&malformed).as_str()),
         (Code::InvalidArgument, "name")
