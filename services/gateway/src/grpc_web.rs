@@ -27,6 +27,7 @@ const PASSED: &[&str] = &[
     "idempotency-key",
     "traceparent",
     "tracestate",
+    "x-forwarded-for",
 ];
 
 pub(crate) fn is_grpc_web(request: &axum::extract::Request) -> bool {

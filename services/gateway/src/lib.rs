@@ -48,8 +48,15 @@ use routes::{Found, Route, Routes};
 use upstream::Upstreams;
 
 /// Request headers passed on to the upstream as gRPC metadata: the caller's token (verified
-/// by the service), the kit's idempotency key, and the trace context.
-const FORWARDED: &[&str] = &["authorization", "idempotency-key", "traceparent", "tracestate"];
+/// by the service), the kit's idempotency key, the trace context, and where the call came
+/// from (for the audit log).
+const FORWARDED: &[&str] = &[
+    "authorization",
+    "idempotency-key",
+    "traceparent",
+    "tracestate",
+    "x-forwarded-for",
+];
 
 /// How much later than the caller's deadline the upstream's runs out, so the caller hears the
 /// gateway's DEADLINE_EXCEEDED rather than the gRPC client's own CANCELLED.
@@ -210,9 +217,12 @@ impl Gateway {
 
     /// Serves on `listener` until `stop` is cancelled; in-flight requests finish first.
     pub async fn serve(self, listener: TcpListener, stop: CancellationToken) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            self.router().into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
     }
 }
 
@@ -268,6 +278,7 @@ async fn edge(State(s): State<Arc<Shared>>, mut request: Request, next: Next) ->
         cors::decorate(&s.policy, origin.as_ref(), None, &mut response);
         return response;
     }
+    forwarded_for(&mut request);
     let grpc_web = grpc_web::is_grpc_web(&request);
     let content_type = request.headers().get(http::header::CONTENT_TYPE).cloned();
     let refuse = |status: &tonic::Status| match grpc_web {
@@ -315,6 +326,25 @@ async fn edge(State(s): State<Arc<Shared>>, mut request: Request, next: Next) ->
         &mut response,
     );
     response
+}
+
+/// Appends the caller's address to `X-Forwarded-For`, as a proxy does, so the services can
+/// say where a call came from (the addresses before it are the caller's own say).
+fn forwarded_for(request: &mut Request) {
+    let Some(peer) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+    else {
+        return;
+    };
+    let value = match request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(before) => format!("{before}, {peer}"),
+        None => peer.to_string(),
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&value) {
+        request.headers_mut().insert("x-forwarded-for", v);
+    }
 }
 
 async fn dispatch(State(s): State<Arc<Shared>>, request: Request) -> Response {

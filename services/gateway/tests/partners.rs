@@ -244,6 +244,23 @@ async fn a_revoked_key_is_refused_within_the_cache_window(app: Partner) {
         )
         .await;
     assert_eq!(foreign.status, 404, "{}", foreign.text);
+    // The audit log says who revoked it and from where: the gateway passes the caller's address.
+    let audit = app
+        .send(
+            app.http
+                .get(app.url("/v1/auditEvents"))
+                .bearer_auth(app.stack.token("brand-a", &["identity.audit"])),
+        )
+        .await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    let revocation = audit.json["auditEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "api_key.revoke")
+        .expect("the revocation, audited");
+    assert_eq!(revocation["target"], name.as_str());
+    assert_eq!(revocation["source"], "127.0.0.1 for 127.0.0.1", "{}", audit.text);
 }
 
 async fn spawn_short_cache(backend: Backend) -> Partner {

@@ -15,13 +15,15 @@ use chorus_kit::names::{ApiKeyName, ResourceName};
 use chorus_proto::identity as proto;
 
 use crate::domain::{self, Client, invalid_grant};
-use crate::store::{Granted, KeyRecord, Store};
+use crate::store::{AuditEvent, Granted, KeyRecord, Store};
 
 /// Who may create invitations.
 pub const INVITE: &str = "identity.invite";
 /// Who may make, list, rotate and revoke their tenant's API keys.
 pub const KEYS: &str = domain::KEYS_SCOPE;
-pub const SCOPES: &[&str] = &[INVITE, KEYS];
+/// Who may read the audit log.
+pub const AUDIT: &str = "identity.audit";
+pub const SCOPES: &[&str] = &[INVITE, KEYS, AUDIT];
 
 /// Longest page of ListApiKeys, and the page when none is asked for.
 const MAX_KEY_PAGE: usize = 100;
@@ -126,6 +128,45 @@ impl Identity {
             successor: None,
         };
         Ok((key, record))
+    }
+}
+
+/// Cuts `items` (read with one more than a page) to `size`; the next page's token, if any.
+fn next_page<T>(items: &mut Vec<T>, size: usize, query: u64, id: impl Fn(&T) -> &String) -> String {
+    if items.len() <= size {
+        return String::new();
+    }
+    items.truncate(size);
+    items
+        .last()
+        .map(|i| chorus_kit::paging::encode(query, id(i)))
+        .unwrap_or_default()
+}
+
+/// Where a call came from: the peer's address, then what a proxy said it forwarded for.
+fn source<T>(request: &Request<T>) -> String {
+    let peer = request.remote_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let forwarded = request
+        .metadata()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(200).collect::<String>());
+    match forwarded {
+        Some(f) => format!("{peer} for {f}"),
+        None => peer,
+    }
+}
+
+/// An audit event of `caller` doing `action` to `target` now.
+fn audit(store: &Store, caller: &Caller, action: &str, target: &ApiKeyName, source: &str) -> AuditEvent {
+    AuditEvent {
+        id: uuid::Uuid::now_v7().hyphenated().to_string(),
+        event_time: store.now_micros(),
+        actor: caller.subject.clone(),
+        tenant: caller.tenant.clone(),
+        action: action.to_owned(),
+        target: target.to_string(),
+        source: source.to_owned(),
     }
 }
 
@@ -252,6 +293,7 @@ impl IdentityService for Identity {
         request: Request<CreateApiKeyRequest>,
     ) -> Result<Response<CreateApiKeyResponse>, Status> {
         let caller = Self::key_manager(&request)?;
+        let from = source(&request);
         let r = request.into_inner();
         let allowed: Vec<String> = caller.scopes.iter().cloned().collect();
         let ttl = domain::check_create_api_key(&r, &allowed)?;
@@ -259,7 +301,10 @@ impl IdentityService for Identity {
         scopes.sort();
         scopes.dedup();
         let (key, record) = self.new_key(&caller, r.display_name.trim(), scopes, ttl)?;
-        self.store.create_api_key(&record, &key.hash()).await?;
+        let name =
+            ApiKeyName::from_id(&record.id).ok_or_else(|| Error::new(chorus_kit::ErrorCode::Internal, "a key id"))?;
+        let event = audit(&self.store, &caller, "api_key.create", &name, &from);
+        self.store.create_api_key(&record, &key.hash(), &event).await?;
         tracing::info!(key = %record.id, tenant = %record.tenant, creator = %record.creator, "api key created");
         Ok(Response::new(CreateApiKeyResponse {
             api_key: Some(key_proto(&record)),
@@ -280,14 +325,7 @@ impl IdentityService for Identity {
             .store
             .list_api_keys(&caller.tenant, after.as_deref(), size + 1)
             .await?;
-        let next_page_token = if keys.len() > size {
-            keys.truncate(size);
-            keys.last()
-                .map(|k| chorus_kit::paging::encode(query, &k.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut keys, size, query, |k| &k.id);
         Ok(Response::new(ListApiKeysResponse {
             api_keys: keys.iter().map(key_proto).collect(),
             next_page_token,
@@ -299,6 +337,7 @@ impl IdentityService for Identity {
         request: Request<RotateApiKeyRequest>,
     ) -> Result<Response<RotateApiKeyResponse>, Status> {
         let caller = Self::key_manager(&request)?;
+        let from = source(&request);
         let r = request.into_inner();
         let name = ApiKeyName::from_field(&r.name, "name")?;
         let overlap = domain::check_overlap(r.overlap.as_ref())?;
@@ -327,6 +366,7 @@ impl IdentityService for Identity {
                 &successor,
                 &key.hash(),
                 now.saturating_add(overlap.as_micros() as i64),
+                &audit(&self.store, &caller, "api_key.rotate", &name, &from),
             )
             .await?
             .ok_or_else(|| {
@@ -348,16 +388,62 @@ impl IdentityService for Identity {
         request: Request<RevokeApiKeyRequest>,
     ) -> Result<Response<RevokeApiKeyResponse>, Status> {
         let caller = Self::key_manager(&request)?;
+        let from = source(&request);
         let r = request.into_inner();
         let name = ApiKeyName::from_field(&r.name, "name")?;
         let revoked = self
             .store
-            .revoke_api_key(&caller.tenant, name.id())
+            .revoke_api_key(
+                &caller.tenant,
+                name.id(),
+                &audit(&self.store, &caller, "api_key.revoke", &name, &from),
+            )
             .await?
             .ok_or_else(|| no_key(&name))?;
         tracing::info!(key = %revoked.id, tenant = %caller.tenant, by = %caller.subject, "api key revoked");
         Ok(Response::new(RevokeApiKeyResponse {
             api_key: Some(key_proto(&revoked)),
+        }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<ListAuditEventsRequest>,
+    ) -> Result<Response<ListAuditEventsResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        caller.require(AUDIT)?;
+        // An operator acting for no tenant reads every tenant's entries.
+        let tenant = match (caller.tenant.is_empty(), caller.role == role::ADMIN) {
+            (false, _) => Some(caller.tenant.as_str()),
+            (true, true) => None,
+            (true, false) => {
+                return Err(
+                    Error::permission_denied("the audit log is read by a tenant's or the platform's admins")
+                        .with_reason("TENANT_REQUIRED")
+                        .into(),
+                );
+            }
+        };
+        let r = request.into_inner();
+        let size = chorus_kit::paging::page_size(r.page_size, DEFAULT_KEY_PAGE, MAX_KEY_PAGE)?;
+        let query = chorus_kit::paging::fingerprint(&("audit events", tenant));
+        let after: Option<String> = chorus_kit::paging::decode(&r.page_token, query)?;
+        let mut events = self.store.list_audit_events(tenant, after.as_deref(), size + 1).await?;
+        let next_page_token = next_page(&mut events, size, query, |e| &e.id);
+        Ok(Response::new(ListAuditEventsResponse {
+            audit_events: events
+                .into_iter()
+                .map(|e| proto::AuditEvent {
+                    name: format!("auditEvents/{}", e.id),
+                    event_time: Some(timestamp(e.event_time)),
+                    actor: e.actor,
+                    tenant: e.tenant,
+                    action: e.action,
+                    target: e.target,
+                    source: e.source,
+                })
+                .collect(),
+            next_page_token,
         }))
     }
 }

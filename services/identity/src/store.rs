@@ -45,6 +45,22 @@ impl KeyRecord {
     }
 }
 
+/// A security-relevant act, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: String,
+    pub event_time: i64,
+    /// Who: the caller's subject.
+    pub actor: String,
+    pub tenant: String,
+    /// What: `api_key.create`, `api_key.rotate`, `api_key.revoke`.
+    pub action: String,
+    /// To what: a resource name.
+    pub target: String,
+    /// From where: the peer address, then what a proxy said it forwarded for.
+    pub source: String,
+}
+
 /// Every column of `api_keys` but the hash.
 const KEY_COLUMNS: &str = "id, tenant, display_name, visible_prefix, scopes, creator, create_time, expire_time, \
                            last_use_time, revoke_time, successor";
@@ -188,8 +204,12 @@ impl Store {
 
     /// Stores a new API key (by its hash).
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.create_api_key", otel.kind = "client", db.system.name = self.db.system()))]
-    pub async fn create_api_key(&self, key: &KeyRecord, key_hash: &str) -> Result<(), Error> {
-        insert_key(&mut *self.db.pool.acquire().await?, key, key_hash).await
+    pub async fn create_api_key(&self, key: &KeyRecord, key_hash: &str, audit: &AuditEvent) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await?;
+        insert_key(&mut tx, key, key_hash).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The tenant's key `id`, if it has one.
@@ -236,6 +256,7 @@ impl Store {
         successor: &KeyRecord,
         successor_hash: &str,
         old_expire: i64,
+        audit: &AuditEvent,
     ) -> Result<Option<KeyRecord>, Error> {
         let mut tx = self.db.pool.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -255,6 +276,7 @@ impl Store {
         };
         let old = key_record(&row)?;
         insert_key(&mut tx, successor, successor_hash).await?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Some(old))
     }
@@ -262,7 +284,8 @@ impl Store {
     /// Revokes the tenant's key `id` (a revoked key keeps its first revoke time); the key as
     /// it now is, or `None` when the tenant has no such key.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.revoke_api_key", otel.kind = "client", db.system.name = self.db.system()))]
-    pub async fn revoke_api_key(&self, tenant: &str, id: &str) -> Result<Option<KeyRecord>, Error> {
+    pub async fn revoke_api_key(&self, tenant: &str, id: &str, audit: &AuditEvent) -> Result<Option<KeyRecord>, Error> {
+        let mut tx = self.db.pool.begin().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE api_keys SET revoke_time = COALESCE(revoke_time, $1) WHERE tenant = $2 AND id = $3 \
              RETURNING {KEY_COLUMNS}"
@@ -270,9 +293,48 @@ impl Store {
         .bind(self.now_micros())
         .bind(tenant)
         .bind(id)
-        .fetch_optional(&self.db.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        row.as_ref().map(key_record).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Some(key_record(&row)?))
+    }
+
+    /// Up to `limit` audit events, newest first, of `tenant` (of every tenant when `None`),
+    /// after the event `after` when given.
+    #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.list_audit_events", otel.kind = "client", db.system.name = self.db.system()))]
+    pub async fn list_audit_events(
+        &self,
+        tenant: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, event_time, actor, tenant, action, target, source FROM audit_events \
+             WHERE ($1 OR tenant = $2) AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4",
+        )
+        .bind(tenant.is_none())
+        .bind(tenant.unwrap_or_default())
+        .bind(after.unwrap_or_default())
+        .bind(limit as i64)
+        .fetch_all(&self.db.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.try_get("id")?,
+                    event_time: r.try_get("event_time")?,
+                    actor: r.try_get("actor")?,
+                    tenant: r.try_get("tenant")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    source: r.try_get("source")?,
+                })
+            })
+            .collect()
     }
 
     /// Uses a key: its record when it is alive, noting the use (at most once a minute, so a
@@ -321,6 +383,23 @@ async fn insert_key(conn: &mut sqlx::AnyConnection, key: &KeyRecord, key_hash: &
     .bind(&key.creator)
     .bind(key.create_time)
     .bind(key.expire_time)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_audit(conn: &mut sqlx::AnyConnection, e: &AuditEvent) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, event_time, actor, tenant, action, target, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&e.id)
+    .bind(e.event_time)
+    .bind(&e.actor)
+    .bind(&e.tenant)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(&e.source)
     .execute(conn)
     .await?;
     Ok(())

@@ -18,6 +18,7 @@ use tonic_types::StatusExt;
 struct App {
     stack: Stack,
     identity: Launched,
+    db: String,
 }
 
 async fn spawn(backend: Backend) -> App {
@@ -30,7 +31,7 @@ async fn spawn(backend: Backend) -> App {
             &[("CHORUS_SIGNING_KEY", stack.signing_key_pem())],
         )
         .await;
-    App { stack, identity }
+    App { stack, identity, db }
 }
 
 impl App {
@@ -316,7 +317,60 @@ async fn keys_are_listed_newest_first_page_by_page(app: App) {
     assert!(second.next_page_token.is_empty());
 }
 
+async fn key_acts_are_audited_append_only(app: App) {
+    let made = app.create("brand-a", &["registry.read"]).await;
+    let name = made.api_key.unwrap().name;
+    let rotated = app.rotate("brand-a", &name).await.unwrap();
+    app.revoke("brand-a", &rotated.api_key.unwrap().name).await.unwrap();
+    app.create("brand-b", &["registry.read"]).await;
+
+    let audit = |tenant: &str| {
+        let token = app.stack.token(tenant, &["identity.audit"]);
+        async move {
+            IdentityServiceClient::new(chorus_testkit::authed(app.identity.addr, Some(token)).await)
+                .list_audit_events(ListAuditEventsRequest::default())
+                .await
+                .map(|r| r.into_inner().audit_events)
+        }
+    };
+    let events = audit("brand-a").await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["api_key.revoke", "api_key.rotate", "api_key.create"],
+        "newest first"
+    );
+    assert_eq!(events[1].target, name);
+    assert_eq!(events[2].target, name);
+    for e in &events {
+        assert_eq!((e.actor.as_str(), e.tenant.as_str()), ("test-user", "brand-a"));
+        assert_eq!(e.source, "127.0.0.1", "the peer the issuer saw");
+        assert!(e.event_time.is_some() && e.name.starts_with("auditEvents/"));
+    }
+    assert_eq!(audit("brand-b").await.unwrap().len(), 1, "a tenant sees its own");
+    assert_eq!(audit("").await.unwrap().len(), 4, "an operator sees every tenant's");
+    let denied = IdentityServiceClient::new(
+        chorus_testkit::authed(app.identity.addr, Some(app.stack.token("brand-a", &["identity.keys"]))).await,
+    )
+    .list_audit_events(ListAuditEventsRequest::default())
+    .await
+    .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+
+    // Nothing changes or removes an entry, not even SQL.
+    let db = chorus_identity::SERVICE.spec.connect(&app.db, 1).await.unwrap();
+    for sql in [
+        "UPDATE audit_events SET actor = 'someone else'",
+        "DELETE FROM audit_events",
+    ] {
+        let refused = sqlx::query(sql).execute(&db.pool).await.unwrap_err();
+        assert!(refused.to_string().contains("append-only"), "{sql}: {refused}");
+    }
+    assert_eq!(audit("").await.unwrap().len(), 4);
+}
+
 on_both_backends! { spawn;
+    key_acts_audited => key_acts_are_audited_append_only;
     key_shown_once_and_exchanged => a_key_is_shown_once_and_exchanged_for_its_tenants_token;
     typo_and_unknown_key_refused => a_typo_is_refused_before_lookup_and_an_unknown_key_is_unauthenticated;
     key_scopes_bounded_by_maker => a_key_holds_only_what_its_maker_may_grant;
