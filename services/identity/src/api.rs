@@ -303,7 +303,10 @@ impl IdentityService for Identity {
         let (key, record) = self.new_key(&caller, r.display_name.trim(), scopes, ttl)?;
         let name =
             ApiKeyName::from_id(&record.id).ok_or_else(|| Error::new(chorus_kit::ErrorCode::Internal, "a key id"))?;
-        let event = audit(&self.store, &caller, "api_key.create", &name, &from);
+        let event = AuditEvent {
+            event_time: record.create_time,
+            ..audit(&self.store, &caller, "api_key.create", &name, &from)
+        };
         self.store.create_api_key(&record, &key.hash(), &event).await?;
         tracing::info!(key = %record.id, tenant = %record.tenant, creator = %record.creator, "api key created");
         Ok(Response::new(CreateApiKeyResponse {

@@ -281,8 +281,8 @@ impl Store {
         Ok(Some(old))
     }
 
-    /// Revokes the tenant's key `id` (a revoked key keeps its first revoke time); the key as
-    /// it now is, or `None` when the tenant has no such key.
+    /// Revokes the tenant's key `id` at the audit event's time (a revoked key keeps its first
+    /// revoke time); the key as it now is, or `None` when the tenant has no such key.
     #[tracing::instrument(name = "db", skip_all, fields(otel.name = "db identity.revoke_api_key", otel.kind = "client", db.system.name = self.db.system()))]
     pub async fn revoke_api_key(&self, tenant: &str, id: &str, audit: &AuditEvent) -> Result<Option<KeyRecord>, Error> {
         let mut tx = self.db.pool.begin().await?;
@@ -290,7 +290,7 @@ impl Store {
             "UPDATE api_keys SET revoke_time = COALESCE(revoke_time, $1) WHERE tenant = $2 AND id = $3 \
              RETURNING {KEY_COLUMNS}"
         )))
-        .bind(self.now_micros())
+        .bind(audit.event_time)
         .bind(tenant)
         .bind(id)
         .fetch_optional(&mut *tx)

@@ -321,7 +321,7 @@ async fn key_acts_are_audited_append_only(app: App) {
     let made = app.create("brand-a", &["registry.read"]).await;
     let name = made.api_key.unwrap().name;
     let rotated = app.rotate("brand-a", &name).await.unwrap();
-    app.revoke("brand-a", &rotated.api_key.unwrap().name).await.unwrap();
+    let revoked = app.revoke("brand-a", &rotated.api_key.unwrap().name).await.unwrap();
     app.create("brand-b", &["registry.read"]).await;
 
     let audit = |tenant: &str| {
@@ -340,6 +340,7 @@ async fn key_acts_are_audited_append_only(app: App) {
         ["api_key.revoke", "api_key.rotate", "api_key.create"],
         "newest first"
     );
+    assert_eq!(events[0].event_time, revoked.revoke_time, "the act's own time");
     assert_eq!(events[1].target, name);
     assert_eq!(events[2].target, name);
     for e in &events {
