@@ -150,6 +150,10 @@ async fn a_key_is_shown_once_and_exchanged_for_its_tenants_token(app: App) {
     app.stack.clock.advance(Duration::from_secs(30)).unwrap();
     app.exchange(&made.key).await.unwrap();
     assert_eq!(app.list("brand-a").await[0].last_use_time, listed[0].last_use_time);
+    // A minute after the last write, the next use is written.
+    app.stack.clock.advance(Duration::from_secs(30)).unwrap();
+    app.exchange(&made.key).await.unwrap();
+    assert_eq!(app.list("brand-a").await[0].last_use_time, app.stack.clock.now().into());
 }
 
 async fn a_typo_is_refused_before_lookup_and_an_unknown_key_is_unauthenticated(app: App) {
