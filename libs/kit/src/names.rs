@@ -125,6 +125,12 @@ single!(
     "payouts/{payout}"
 );
 single!(
+    /// `apiKeys/{api_key}`: a partner app's API key, kept by the identity service.
+    ApiKeyName,
+    "apiKeys",
+    "apiKeys/{api_key}"
+);
+single!(
     /// `payees/{influencer}`: an influencer's payee profile (payment details, tax form).
     PayeeName,
     "payees",

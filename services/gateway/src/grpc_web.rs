@@ -27,6 +27,7 @@ const PASSED: &[&str] = &[
     "idempotency-key",
     "traceparent",
     "tracestate",
+    "x-forwarded-for",
 ];
 
 pub(crate) fn is_grpc_web(request: &axum::extract::Request) -> bool {
@@ -35,6 +36,17 @@ pub(crate) fn is_grpc_web(request: &axum::extract::Request) -> bool {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/grpc-web"))
+}
+
+/// A gRPC-Web answer that is only a status (in its headers, which gRPC-Web allows), for a
+/// call refused before it reached a service.
+pub(crate) fn refusal(status: &tonic::Status, content_type: Option<http::HeaderValue>) -> Response {
+    let mut r = status.clone().into_http::<axum::body::Body>();
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        content_type.unwrap_or(http::HeaderValue::from_static("application/grpc-web+proto")),
+    );
+    r.into_response()
 }
 
 /// The gRPC-Web endpoint.

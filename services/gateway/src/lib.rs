@@ -6,8 +6,9 @@
 //!
 //! It is no kit runtime service: it has no database, outbox, events or tokens of its own. It
 //! reads its settings with the kit's reader, logs with the kit's telemetry, and maps errors with
-//! the kit's codes. Requests pass one tower stack ([`Gateway::router`]) where API keys, rate
-//! limits and CORS will be layers.
+//! the kit's codes. Requests pass one tower stack ([`Gateway::router`]): the edge layer
+//! (CORS, API keys exchanged for tokens, rate limits per key and tenant), then the documents,
+//! the OAuth2 token endpoint, gRPC-Web and transcoding.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use chorus_kit::config::{Reader, Source};
 use futures::StreamExt;
 use prost::bytes::Bytes;
@@ -25,9 +27,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
+mod cors;
 mod errors;
 mod grpc_web;
+mod keys;
+mod limits;
+mod oauth;
 mod openapi;
+pub mod policy;
 mod routes;
 mod template;
 mod transcode;
@@ -42,8 +49,15 @@ use routes::{Found, Route, Routes};
 use upstream::Upstreams;
 
 /// Request headers passed on to the upstream as gRPC metadata: the caller's token (verified
-/// by the service), the kit's idempotency key, and the trace context.
-const FORWARDED: &[&str] = &["authorization", "idempotency-key", "traceparent", "tracestate"];
+/// by the service), the kit's idempotency key, the trace context, and where the call came
+/// from (for the audit log).
+const FORWARDED: &[&str] = &[
+    "authorization",
+    "idempotency-key",
+    "traceparent",
+    "tracestate",
+    "x-forwarded-for",
+];
 
 /// How much later than the caller's deadline the upstream's runs out, so the caller hears the
 /// gateway's DEADLINE_EXCEEDED rather than the gRPC client's own CANCELLED.
@@ -67,6 +81,18 @@ pub struct Config {
     /// 1024); one more is refused at once with 503 and `Retry-After`, so overload sheds calls
     /// instead of queueing them in memory.
     pub max_in_flight: usize,
+    /// `CHORUS_GATEWAY_CONFIG`: a TOML file of rate-limit plans and each tenant's plan and
+    /// allowed browser origins ([`policy`]); without it, the built-in plan and no origins.
+    pub policy: policy::Policy,
+    /// `CHORUS_GATEWAY_REDIS_URL`: the Redis the replicas share rate limits in; without it, no
+    /// rate limits.
+    pub redis_url: Option<String>,
+    /// `CHORUS_GATEWAY_RATE_LIMIT_PREFIX`: the prefix of the limiter's Redis keys
+    /// (`chorus:gateway:rl:`).
+    pub rate_limit_prefix: String,
+    /// `CHORUS_GATEWAY_KEY_CACHE_MS`: how long what an API key was exchanged for is reused
+    /// (at most and by default 60 s), so a revoked key is refused within that time.
+    pub key_cache: std::time::Duration,
 }
 
 impl Config {
@@ -80,7 +106,25 @@ impl Config {
             max_body_bytes: r.parse("CHORUS_GATEWAY_MAX_BODY_BYTES", 4 * 1024 * 1024),
             deadline: r.duration_ms("CHORUS_GATEWAY_DEADLINE_MS", 30_000),
             max_in_flight: r.parse("CHORUS_GATEWAY_MAX_IN_FLIGHT", 1024),
+            policy: match r.optional("CHORUS_GATEWAY_CONFIG") {
+                None => policy::Policy::default(),
+                Some(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {path}: {e}"))
+                    .and_then(|text| policy::Policy::parse(&text))
+                    .unwrap_or_else(|why| {
+                        r.check(true, "CHORUS_GATEWAY_CONFIG", why);
+                        policy::Policy::default()
+                    }),
+            },
+            redis_url: r.optional("CHORUS_GATEWAY_REDIS_URL").filter(|u| !u.is_empty()),
+            rate_limit_prefix: r.string("CHORUS_GATEWAY_RATE_LIMIT_PREFIX", "chorus:gateway:rl:"),
+            key_cache: r.duration_ms("CHORUS_GATEWAY_KEY_CACHE_MS", 60_000),
         };
+        r.check(
+            config.key_cache > std::time::Duration::from_secs(60),
+            "CHORUS_GATEWAY_KEY_CACHE_MS",
+            "at most 60000: a revoked key must stop working within a minute",
+        );
         r.check(
             config.deadline.is_zero(),
             "CHORUS_GATEWAY_DEADLINE_MS",
@@ -113,6 +157,9 @@ struct Shared {
     deadline: std::time::Duration,
     in_flight: Arc<tokio::sync::Semaphore>,
     grpc_web: grpc_web::GrpcWeb,
+    policy: policy::Policy,
+    keys: keys::Keys,
+    limiter: Option<limits::Limiter>,
 }
 
 /// A built gateway: its routes, upstreams and documents.
@@ -129,6 +176,15 @@ impl Gateway {
         let document = openapi::document(&pool, &routes);
         let docs = openapi::page(&document);
         let openapi = Bytes::from(serde_json::to_vec_pretty(&document).map_err(|e| e.to_string())?);
+        let identity = match (upstreams.channel(keys::IDENTITY), config.upstreams.get(keys::IDENTITY)) {
+            (Ok(channel), Some(url)) => Some((channel, url.clone())),
+            _ => None,
+        };
+        let limiter = config
+            .redis_url
+            .as_deref()
+            .map(|url| limits::Limiter::new(url, config.rate_limit_prefix.clone()))
+            .transpose()?;
         Ok(Gateway {
             shared: Arc::new(Shared {
                 errors: Errors::new(&pool)?,
@@ -140,26 +196,34 @@ impl Gateway {
                 max_body_bytes: config.max_body_bytes,
                 deadline: config.deadline,
                 in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
+                policy: config.policy.clone(),
+                keys: keys::Keys::new(identity, config.key_cache),
+                limiter,
             }),
         })
     }
 
-    /// The HTTP service: documents, gRPC-Web, then transcoding for every other request.
-    /// API keys, rate limits and CORS go here as tower layers, outermost first.
+    /// The HTTP service: the edge layer (CORS, API keys, rate limits), then documents, the
+    /// OAuth2 token endpoint, gRPC-Web, and transcoding for every other request.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/openapi.json", get(openapi_json))
             .route("/docs", get(docs))
             .route("/healthz", get(|| async { "ok" }))
+            .route("/oauth/token", post(oauth_token))
             .fallback(dispatch)
+            .layer(axum::middleware::from_fn_with_state(self.shared.clone(), edge))
             .with_state(self.shared.clone())
     }
 
     /// Serves on `listener` until `stop` is cancelled; in-flight requests finish first.
     pub async fn serve(self, listener: TcpListener, stop: CancellationToken) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            self.router().into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
     }
 }
 
@@ -193,6 +257,95 @@ async fn openapi_json(State(s): State<Arc<Shared>>) -> Response {
 
 async fn docs(State(s): State<Arc<Shared>>) -> Html<String> {
     Html(s.docs.clone())
+}
+
+async fn oauth_token(State(s): State<Arc<Shared>>, request: Request) -> Response {
+    oauth::token(&s.keys, request).await
+}
+
+/// Paths served without credentials or limits: documents, probes, and the token endpoint
+/// (which authenticates its clients itself).
+const OPEN_PATHS: &[&str] = &["/openapi.json", "/docs", "/healthz", "/oauth/token"];
+
+/// The edge: CORS preflights answered, credentials resolved (an API key exchanged for its
+/// token), the caller's key and tenant limits counted, and the answer marked for CORS.
+async fn edge(State(s): State<Arc<Shared>>, mut request: Request, next: Next) -> Response {
+    if cors::is_preflight(request.method(), request.headers()) {
+        return cors::preflight(&s.policy, request.headers());
+    }
+    let origin = request.headers().get(http::header::ORIGIN).cloned();
+    if OPEN_PATHS.contains(&request.uri().path()) {
+        let mut response = next.run(request).await;
+        cors::decorate(&s.policy, origin.as_ref(), None, &mut response);
+        return response;
+    }
+    forwarded_for(&mut request);
+    let grpc_web = grpc_web::is_grpc_web(&request);
+    let content_type = request.headers().get(http::header::CONTENT_TYPE).cloned();
+    let refuse = |status: &tonic::Status| match grpc_web {
+        true => grpc_web::refusal(status, content_type.clone()),
+        false => s.errors.response(status),
+    };
+    let principal = match s.keys.resolve(request.headers_mut()).await {
+        Ok(keys::Credentials::Known(p)) => Some(p),
+        Ok(keys::Credentials::Anonymous) => None,
+        Err(status) => {
+            let mut response = refuse(&status);
+            cors::decorate(&s.policy, origin.as_ref(), None, &mut response);
+            return response;
+        }
+    };
+    let decision = match (&principal, &s.limiter) {
+        (Some(p), Some(limiter)) => {
+            let plan = s.policy.plan(&p.tenant);
+            let mut limits = vec![(format!("key:{}", p.subject), plan.key)];
+            if !p.tenant.is_empty() {
+                limits.push((format!("tenant:{}", p.tenant), plan.tenant));
+            }
+            limiter.check(&limits).await
+        }
+        _ => None,
+    };
+    let mut response = match decision {
+        Some(d) if !d.allowed => {
+            let details = tonic_types::ErrorDetails::with_retry_info(Some(d.retry_after));
+            refuse(&<tonic::Status as tonic_types::StatusExt>::with_error_details(
+                Code::ResourceExhausted,
+                "rate limit exceeded for this key or its tenant; retry after the delay given",
+                details,
+            ))
+        }
+        _ => next.run(request).await,
+    };
+    if let Some(d) = decision {
+        d.headers(response.headers_mut());
+    }
+    cors::decorate(
+        &s.policy,
+        origin.as_ref(),
+        principal.as_ref().map(|p| p.tenant.as_str()),
+        &mut response,
+    );
+    response
+}
+
+/// Appends the caller's address to `X-Forwarded-For`, as a proxy does, so the services can
+/// say where a call came from (the addresses before it are the caller's own say).
+fn forwarded_for(request: &mut Request) {
+    let Some(peer) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+    else {
+        return;
+    };
+    let value = match request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(before) => format!("{before}, {peer}"),
+        None => peer.to_string(),
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&value) {
+        request.headers_mut().insert("x-forwarded-for", v);
+    }
 }
 
 async fn dispatch(State(s): State<Arc<Shared>>, request: Request) -> Response {

@@ -6,11 +6,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::time::Duration;
 
+use chorus_kit::auth::api_key::ApiKey;
 use chorus_kit::auth::role;
 use chorus_kit::error::too_long;
 use chorus_kit::names::{InfluencerName, ResourceName};
 use chorus_kit::{Error, ErrorCode, Violations};
-use chorus_proto::identity::{CreateInvitationRequest, IssueTokenRequest, issue_token_request};
+use chorus_proto::identity::{CreateApiKeyRequest, CreateInvitationRequest, IssueTokenRequest, issue_token_request};
 use sha2::{Digest, Sha256};
 
 // The bounds of every request field, quoted in identity.proto. Lengths count characters.
@@ -29,6 +30,16 @@ pub const MAX_INVITATION_SCOPES: usize = 16;
 /// How long an invitation code may stay valid, and how long when the request does not say.
 pub const MAX_INVITATION_TTL: Duration = Duration::from_secs(30 * 86_400);
 pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(7 * 86_400);
+/// Longest display name of an API key.
+pub const MAX_KEY_NAME: usize = 100;
+/// How long an API key may live, and how long when the request does not say.
+pub const MAX_KEY_TTL: Duration = Duration::from_secs(366 * 86_400);
+pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(90 * 86_400);
+/// How long a rotated key may stay valid beside its successor, and how long by default.
+pub const MAX_OVERLAP: Duration = Duration::from_secs(7 * 86_400);
+pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(86_400);
+/// The scope that manages API keys; no key may hold it, so a leaked key cannot mint others.
+pub const KEYS_SCOPE: &str = "identity.keys";
 
 /// A registered client: a service, or an operator's or partner's tool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +161,16 @@ pub fn check_issue_token(r: &IssueTokenRequest) -> Result<(), Error> {
     match &r.grant {
         None => v.add(
             "grant",
-            "required: client_credentials, invitation_code or refresh_token",
+            "required: client_credentials, invitation_code, refresh_token or api_key",
+        ),
+        // The checksum tells a typo or a guess from a key before anything is looked up.
+        Some(issue_token_request::Grant::ApiKey(key)) => v.check(
+            ApiKey::parse(key).is_none(),
+            "api_key",
+            format!(
+                "not a Chorus API key ({}, 30 characters and a 6-character checksum)",
+                chorus_kit::auth::api_key::PREFIX
+            ),
         ),
         Some(issue_token_request::Grant::ClientCredentials(c)) => {
             v.check(
@@ -216,6 +236,54 @@ pub fn check_invitation(r: &CreateInvitationRequest, allowed: &[String]) -> Resu
     };
     v.finish()?;
     Ok(ttl)
+}
+
+/// A duration field within `(0, max]` (0 allowed when `zero_ok`), or `default` when unset.
+fn bounded_duration(
+    d: Option<&prost_types::Duration>,
+    default: Duration,
+    max: Duration,
+    zero_ok: bool,
+) -> Option<Duration> {
+    match d {
+        None => Some(default),
+        Some(d) if d.nanos == 0 && d.seconds >= i64::from(!zero_ok) && d.seconds as u64 <= max.as_secs() => {
+            Some(Duration::from_secs(d.seconds as u64))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Checks a CreateApiKeyRequest against its bounds and the scopes the caller holds
+/// (`allowed`); returns how long the key is to live.
+pub fn check_create_api_key(r: &CreateApiKeyRequest, allowed: &[String]) -> Result<Duration, Error> {
+    let mut v = Violations::new();
+    v.check(
+        r.display_name.trim().is_empty() || too_long(&r.display_name, MAX_KEY_NAME),
+        "display_name",
+        format!("1 to {MAX_KEY_NAME} characters"),
+    );
+    v.check(r.scopes.is_empty(), "scopes", "at least one");
+    v.take(check_scopes(&r.scopes, "scopes"))?;
+    if let Some(s) = r.scopes.iter().find(|s| *s == KEYS_SCOPE) {
+        v.add("scopes", format!("{s} cannot be given to a key"));
+    } else if let Some(s) = r
+        .scopes
+        .iter()
+        .find(|s| !too_long(s, MAX_SCOPE_CHARS) && !allowed.contains(s))
+    {
+        v.add("scopes", format!("{s} is not among the caller's scopes"));
+    }
+    let ttl = bounded_duration(r.ttl.as_ref(), DEFAULT_KEY_TTL, MAX_KEY_TTL, false);
+    v.check(ttl.is_none(), "ttl", "whole seconds, more than 0 and at most 366 days");
+    v.finish()?;
+    Ok(ttl.unwrap_or(DEFAULT_KEY_TTL))
+}
+
+/// The overlap of a rotation: whole seconds, at most 7 days; 24 hours when unset.
+pub fn check_overlap(overlap: Option<&prost_types::Duration>) -> Result<Duration, Error> {
+    bounded_duration(overlap, DEFAULT_OVERLAP, MAX_OVERLAP, true)
+        .ok_or_else(|| Error::invalid_field("overlap", "whole seconds, 0 to 7 days"))
 }
 
 /// The scopes a token gets: those asked for, when every one is allowed; all allowed when none

@@ -23,8 +23,24 @@ use crate::api::Policy;
 use crate::domain::Client;
 
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: &[(2, "identity", include_str!("../migrations/postgres/0002_identity.sql"))],
-    sqlite: &[(2, "identity", include_str!("../migrations/sqlite/0002_identity.sql"))],
+    postgres: &[
+        (2, "identity", include_str!("../migrations/postgres/0002_identity.sql")),
+        (3, "api keys", include_str!("../migrations/postgres/0003_api_keys.sql")),
+        (
+            4,
+            "audit events",
+            include_str!("../migrations/postgres/0004_audit_events.sql"),
+        ),
+    ],
+    sqlite: &[
+        (2, "identity", include_str!("../migrations/sqlite/0002_identity.sql")),
+        (3, "api keys", include_str!("../migrations/sqlite/0003_api_keys.sql")),
+        (
+            4,
+            "audit events",
+            include_str!("../migrations/sqlite/0004_audit_events.sql"),
+        ),
+    ],
 };
 
 /// Scopes an influencer's token holds unless configured otherwise: answering their own offers

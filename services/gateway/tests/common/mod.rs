@@ -77,6 +77,21 @@ pub async fn spawn(backend: Backend) -> App {
     }
 }
 
+/// Sends `request`; its status, headers and body (parsed as JSON when it is).
+pub async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.expect("an HTTP answer");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        json,
+        text,
+    }
+}
+
 /// A status and a parsed JSON body.
 #[derive(Debug)]
 pub struct Answer {
@@ -92,17 +107,7 @@ impl App {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request.send().await.expect("an HTTP answer");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("a body");
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            headers,
-            json,
-            text,
-        }
+        send(request).await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
