@@ -34,10 +34,6 @@ const NOT_TENANT_SCOPED: &[(&str, &str)] = &[
         "evidence about public accounts of the shared catalogue",
     ),
     (
-        "chorus.identity.v1.IdentityService",
-        "the issuer: tokens for credentials the caller holds, no tenant data",
-    ),
-    (
         "chorus.admin.v1.EventAdminService",
         "operators' dead letters (events.admin), not a brand's",
     ),
@@ -45,6 +41,15 @@ const NOT_TENANT_SCOPED: &[(&str, &str)] = &[
 
 /// Single RPCs that are not tenant-scoped, and why.
 const NOT_TENANT_SCOPED_RPCS: &[(&str, &str)] = &[
+    (
+        "chorus.identity.v1.IdentityService/IssueToken",
+        "a token for credentials the caller holds",
+    ),
+    ("chorus.identity.v1.IdentityService/GetJwks", "the issuer's public keys"),
+    (
+        "chorus.identity.v1.IdentityService/CreateInvitation",
+        "a sign-in code for the named person, made for the caller; it reads nothing of others",
+    ),
     (
         "chorus.contracts.v1.ContractsService/GetSealingKeys",
         "public keys, for anyone to verify a sealed record",
@@ -94,6 +99,24 @@ impl Made {
 /// what an outsider may get.
 fn matrix() -> Vec<(&'static str, Value, Expect)> {
     vec![
+        // identity: a tenant's API keys and its audit log
+        (
+            "chorus.identity.v1.IdentityService/CreateApiKey",
+            json!({"display_name": "b key", "scopes": ["registry.read"]}),
+            Own,
+        ),
+        ("chorus.identity.v1.IdentityService/ListApiKeys", json!({}), Own),
+        (
+            "chorus.identity.v1.IdentityService/RotateApiKey",
+            json!({"name": "{api_key}"}),
+            Hidden,
+        ),
+        (
+            "chorus.identity.v1.IdentityService/RevokeApiKey",
+            json!({"name": "{api_key}"}),
+            Hidden,
+        ),
+        ("chorus.identity.v1.IdentityService/ListAuditEvents", json!({}), Own),
         // matching
         (
             "chorus.matching.v1.MatchingService/GetCampaign",
@@ -573,6 +596,11 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
             "compensation_accepted": ["COMPENSATION_KIND_CASH"]}}),
     );
     let influencer = created["influencer"]["name"].as_str().unwrap().to_owned();
+    let key = call(
+        "chorus.identity.v1.IdentityService/CreateApiKey",
+        json!({"display_name": "Key-A-secret", "scopes": ["registry.read"]}),
+    );
+    let api_key = key["apiKey"]["name"].as_str().unwrap().to_owned();
     let brand = |args: &[&str]| {
         let r = contracts(up, data_dir, None, args);
         assert!(r.status.success(), "{}", r.describe());
@@ -700,6 +728,7 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
         ("order", "a-order-secret".to_owned()),
         ("terms_version", terms_version),
         ("sha", sha),
+        ("api_key", api_key),
     ] {
         made.names.insert(key, value);
     }
@@ -720,6 +749,7 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
         [
             "Campaign-A-secret",
             "Shortlist-A-secret",
+            "Key-A-secret",
             "Ana Lima-Secret",
             "ana.secret@example.com",
             "a-secret.example.com",
@@ -746,6 +776,7 @@ fn another_tenant_and_another_influencer_find_nothing_of_tenant_a() {
             ("contracts", up.contracts_port),
             ("payouts", up.payouts_port),
             ("measurement", up.measurement_port),
+            ("identity", up.identity_port),
         ]),
         gateway: up.gateway_port,
     };

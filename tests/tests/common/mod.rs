@@ -74,6 +74,8 @@ pub struct Up {
     pub measurement_port: u16,
     /// As `matching_port`, for the gateway (HTTP).
     pub gateway_port: u16,
+    /// As `matching_port`, for identity.
+    pub identity_port: u16,
 }
 
 impl Up {
@@ -141,6 +143,7 @@ impl Up {
             payouts_port: 0,
             measurement_port: 0,
             gateway_port: 0,
+            identity_port: 0,
         }
     }
 
@@ -198,6 +201,7 @@ impl Up {
         self.payouts_port = self.wait_for_port("payouts");
         self.measurement_port = self.wait_for_port("measurement");
         self.gateway_port = self.wait_for_port("gateway");
+        self.identity_port = self.wait_for_port("identity");
         self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);
         wait_serving(self.port);
     }
