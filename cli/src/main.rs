@@ -16,6 +16,8 @@ macro_rules! outln {
 #[macro_use]
 mod vocab;
 
+mod campaign_data;
+mod campaign_status;
 mod campaigns;
 mod client;
 mod contracts;

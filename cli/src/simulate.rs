@@ -14,38 +14,30 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use chorus_proto::admin::clock_service_client::ClockServiceClient;
 use chorus_proto::admin::{AdvanceClockRequest, GetTimeRequest};
-use chorus_proto::contracts::contracts_service_client::ContractsServiceClient;
 use chorus_proto::contracts::{
     AcceptOfferRequest, Compensation, ContractState, CounterOfferRequest, CreateOffersRequest, DeclineOfferRequest,
-    DeliverableState, DeliverableTerm, ListContractsRequest, ListOffersRequest, OfferTarget, OfferTemplate,
-    ReportingDuty, ReviewDecision, ReviewDeliverableRequest, SetOfferTemplateRequest, SignContractRequest, Submission,
-    SubmitDeliverableRequest, Terms, Verdict,
+    DeliverableState, DeliverableTerm, OfferTarget, OfferTemplate, ReportingDuty, ReviewDecision,
+    ReviewDeliverableRequest, SetOfferTemplateRequest, SignContractRequest, Submission, SubmitDeliverableRequest,
+    Terms, Verdict,
 };
-use chorus_proto::identity::identity_service_client::IdentityServiceClient;
 use chorus_proto::identity::{CreateInvitationRequest, IssueTokenRequest, issue_token_request::Grant};
-use chorus_proto::measurement::measurement_service_client::MeasurementServiceClient;
 use chorus_proto::measurement::{
     CampaignReport, CampaignSettings, GetCampaignReportRequest, ListLinksRequest, ListPromoCodesRequest, OrderInput,
     PostMetricsSnapshot, RecordConversionsRequest, RecordPostMetricsRequest, RecordRefundRequest, TestMetric,
     UpdateCampaignSettingsRequest,
 };
-use chorus_proto::payouts::ledger_service_client::LedgerServiceClient;
-use chorus_proto::payouts::payouts_service_client::PayoutsServiceClient;
 use chorus_proto::payouts::{
-    FundCampaignRequest, GetCampaignBudgetRequest, ListPayoutsRequest, Method, Payee, PayoutState, RunPayoutsRequest,
-    TaxForm, UpdatePayeeRequest, fund_campaign_request::Source,
+    FundCampaignRequest, GetCampaignBudgetRequest, Method, Payee, PayoutState, RunPayoutsRequest, TaxForm,
+    UpdatePayeeRequest, fund_campaign_request::Source,
 };
 use chorus_proto::registry::ListInfluencersRequest;
-use chorus_proto::registry::registry_service_client::RegistryServiceClient;
 use chorus_proto::types::{DeliverableKind, Money, Platform, Tier};
 use futures::{StreamExt, TryStreamExt, stream};
 use prost_types::Timestamp;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::Channel;
 
-use crate::client::{ConnectArgs, connect};
+use crate::campaign_data::{Clients, PAGE, Token, as_, bearer, every_page, list_contracts, list_offers, list_payouts};
+use crate::client::ConnectArgs;
 use crate::error::Result;
 use crate::output::count;
 use persona::{Answer, Persona, Post};
@@ -97,36 +89,6 @@ fn segment_label(s: &str) -> std::result::Result<String, String> {
         true => Ok(s.to_owned()),
         false => Err(format!("segment \"{s}\": 1..40 letters, digits, - or _")),
     }
-}
-
-/// The clients the simulator calls through, each call carrying its caller's token.
-#[derive(Clone)]
-struct Clients {
-    identity: IdentityServiceClient<Channel>,
-    registry: RegistryServiceClient<Channel>,
-    contracts: ContractsServiceClient<Channel>,
-    payouts: PayoutsServiceClient<Channel>,
-    ledger: LedgerServiceClient<Channel>,
-    measurement: MeasurementServiceClient<Channel>,
-    clock: ClockServiceClient<Channel>,
-}
-
-/// A bearer token as the `authorization` header.
-type Token = MetadataValue<Ascii>;
-
-fn bearer(token: &str) -> Result<Token> {
-    let mut v: Token = format!("Bearer {token}")
-        .parse()
-        .map_err(|_| "the token holds characters not allowed in a header")?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-/// `message` as a request made with `token`.
-fn as_<T>(token: &Token, message: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut().insert("authorization", token.clone());
-    r
 }
 
 /// One nano of the campaign, and what became of them.
@@ -181,15 +143,7 @@ pub(crate) async fn run(args: SimulateArgs, connect_args: &ConnectArgs) -> Resul
     let n = usize::try_from(args.influencers).map_err(|_| "--influencers is too large")?;
     let width = usize::from(args.concurrency);
     let brand = bearer(connect_args.token()?.expose())?;
-    let c = Clients {
-        identity: IdentityServiceClient::new(connect(&connect_args.identity_endpoint).await?),
-        registry: RegistryServiceClient::new(connect(&connect_args.endpoint).await?),
-        contracts: ContractsServiceClient::new(connect(&connect_args.contracts_endpoint).await?),
-        payouts: PayoutsServiceClient::new(connect(&connect_args.payouts_endpoint).await?),
-        ledger: LedgerServiceClient::new(connect(&connect_args.payouts_endpoint).await?),
-        measurement: MeasurementServiceClient::new(connect(&connect_args.measurement_endpoint).await?),
-        clock: ClockServiceClient::new(connect(&connect_args.identity_endpoint).await?),
-    };
+    let c = Clients::connect(connect_args).await?;
     let time = c
         .clock
         .clone()
@@ -325,7 +279,11 @@ pub(crate) async fn run(args: SimulateArgs, connect_args: &ConnectArgs) -> Resul
             return Err(format!("offers skipped: {}", why.join("; ")).into());
         }
     }
-    let offers = list_offers(&c, &brand, &campaign).await?;
+    let offers: HashMap<String, String> = list_offers(&c, &brand, &campaign)
+        .await?
+        .into_iter()
+        .map(|o| (o.influencer, o.name))
+        .collect();
     for nano in &mut roster {
         nano.offer = offers
             .get(&nano.influencer)
@@ -482,6 +440,7 @@ pub(crate) async fn run(args: SimulateArgs, connect_args: &ConnectArgs) -> Resul
         outln!("  {phase:<10} {:>7.1}s", took.as_secs_f64());
     }
     outln!("  {:<10} {:>7.1}s", "total", t.started.elapsed().as_secs_f64());
+    outln!("Where everyone stands: chorus campaigns status {campaign}");
     if failed.is_empty() {
         outln!("All checks passed.");
         Ok(())
@@ -564,92 +523,6 @@ async fn nanos(c: &Clients, brand: &Token, n: usize) -> Result<Vec<String>> {
         out.extend(page.influencers.into_iter().map(|i| i.name));
         if out.len() >= n || page.next_page_token.is_empty() {
             out.truncate(n);
-            return Ok(out);
-        }
-        page_token = page.next_page_token;
-    }
-}
-
-/// The campaign's offers by influencer.
-async fn list_offers(c: &Clients, brand: &Token, campaign: &str) -> Result<HashMap<String, String>> {
-    let mut out = HashMap::new();
-    let mut page_token = String::new();
-    loop {
-        let page = c
-            .contracts
-            .clone()
-            .list_offers(as_(
-                brand,
-                ListOffersRequest {
-                    campaign: campaign.to_owned(),
-                    page_size: 1000,
-                    page_token,
-                    ..Default::default()
-                },
-            ))
-            .await?
-            .into_inner();
-        out.extend(page.offers.into_iter().map(|o| (o.influencer, o.name)));
-        if page.next_page_token.is_empty() {
-            return Ok(out);
-        }
-        page_token = page.next_page_token;
-    }
-}
-
-/// The campaign's contracts in `state`.
-async fn list_contracts(
-    c: &Clients,
-    brand: &Token,
-    campaign: &str,
-    state: ContractState,
-) -> Result<Vec<chorus_proto::contracts::Contract>> {
-    let mut out = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = c
-            .contracts
-            .clone()
-            .list_contracts(as_(
-                brand,
-                ListContractsRequest {
-                    campaign: campaign.to_owned(),
-                    state: state as i32,
-                    page_size: 1000,
-                    page_token,
-                },
-            ))
-            .await?
-            .into_inner();
-        out.extend(page.contracts);
-        if page.next_page_token.is_empty() {
-            return Ok(out);
-        }
-        page_token = page.next_page_token;
-    }
-}
-
-/// The campaign's payouts.
-async fn list_payouts(c: &Clients, brand: &Token, campaign: &str) -> Result<Vec<chorus_proto::payouts::Payout>> {
-    let mut out = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = c
-            .payouts
-            .clone()
-            .list_payouts(as_(
-                brand,
-                ListPayoutsRequest {
-                    campaign: campaign.to_owned(),
-                    page_size: 1000,
-                    page_token,
-                    ..Default::default()
-                },
-            ))
-            .await?
-            .into_inner();
-        out.extend(page.payouts);
-        if page.next_page_token.is_empty() {
             return Ok(out);
         }
         page_token = page.next_page_token;
@@ -1011,49 +884,44 @@ async fn links_and_codes(
     brand: &Token,
     campaign: &str,
 ) -> Result<(HashMap<String, String>, HashMap<String, String>)> {
-    let mut m = c.measurement.clone();
-    let (mut links, mut codes) = (HashMap::new(), HashMap::new());
-    let mut page_token = String::new();
-    loop {
-        let page = m
-            .list_links(as_(
-                brand,
-                ListLinksRequest {
-                    campaign: campaign.to_owned(),
-                    page_size: 1000,
-                    page_token,
-                    ..Default::default()
-                },
-            ))
-            .await?
-            .into_inner();
-        links.extend(page.links.into_iter().map(|l| (l.influencer, l.code)));
-        if page.next_page_token.is_empty() {
-            break;
+    let links = every_page(|page_token| {
+        let mut m = c.measurement.clone();
+        let request = as_(
+            brand,
+            ListLinksRequest {
+                campaign: campaign.to_owned(),
+                page_size: PAGE,
+                page_token,
+                ..Default::default()
+            },
+        );
+        async move {
+            let page = m.list_links(request).await?.into_inner();
+            Ok((page.links, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
-    let mut page_token = String::new();
-    loop {
-        let page = m
-            .list_promo_codes(as_(
-                brand,
-                ListPromoCodesRequest {
-                    campaign: campaign.to_owned(),
-                    page_size: 1000,
-                    page_token,
-                    ..Default::default()
-                },
-            ))
-            .await?
-            .into_inner();
-        codes.extend(page.promo_codes.into_iter().map(|p| (p.influencer, p.code)));
-        if page.next_page_token.is_empty() {
-            break;
+    })
+    .await?;
+    let codes = every_page(|page_token| {
+        let mut m = c.measurement.clone();
+        let request = as_(
+            brand,
+            ListPromoCodesRequest {
+                campaign: campaign.to_owned(),
+                page_size: PAGE,
+                page_token,
+                ..Default::default()
+            },
+        );
+        async move {
+            let page = m.list_promo_codes(request).await?.into_inner();
+            Ok((page.promo_codes, page.next_page_token))
         }
-        page_token = page.next_page_token;
-    }
-    Ok((links, codes))
+    })
+    .await?;
+    Ok((
+        links.into_iter().map(|l| (l.influencer, l.code)).collect(),
+        codes.into_iter().map(|p| (p.influencer, p.code)).collect(),
+    ))
 }
 
 /// One shopper's click: GET /l/{code}, which must redirect.

@@ -31,8 +31,8 @@ pub(crate) fn services() -> [Declared; 6] {
 /// How long the dev token lives; `chorus up` writes a fresh one every hour while it runs.
 const DEV_TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
 
-/// Every scope of the services `chorus up` runs, and the kit's (`admin.events`, for dead
-/// letters); the dev token holds them all.
+/// Every scope of the services `chorus up` runs, and the kit's (`admin.events` for dead
+/// letters, `admin.clock` for the simulated clock); the dev token holds them all.
 pub(crate) fn all_scopes() -> Vec<&'static str> {
     services()
         .iter()

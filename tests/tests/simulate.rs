@@ -103,20 +103,32 @@ fn a_simulated_campaign_with_a_thousand_nanos_passes_every_check() {
         )
     };
 
+    // The client, pointed at this chorus up and its dev token.
+    let client = |args: &[&str]| {
+        let mut command = Command::new(workspace_binary("chorus"));
+        command
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env_remove("CHORUS_TOKEN");
+        for (var, name) in [
+            ("CHORUS_IDENTITY_ENDPOINT", "identity"),
+            ("CHORUS_ENDPOINT", "registry"),
+            ("CHORUS_MATCHING_ENDPOINT", "matching"),
+            ("CHORUS_CONTRACTS_ENDPOINT", "contracts"),
+            ("CHORUS_PAYOUTS_ENDPOINT", "payouts"),
+            ("CHORUS_MEASUREMENT_ENDPOINT", "measurement"),
+        ] {
+            command.env(var, url(name));
+        }
+        command
+            .env("CHORUS_LINKS_ADDR", &addrs["links"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
     let started = Instant::now();
-    let run = Command::new(workspace_binary("chorus"))
-        .args(["simulate", "--influencers", NANOS, "--seed", "11", "--data-dir"])
-        .arg(&data_dir)
-        .env_remove("CHORUS_TOKEN")
-        .env("CHORUS_IDENTITY_ENDPOINT", url("identity"))
-        .env("CHORUS_ENDPOINT", url("registry"))
-        .env("CHORUS_CONTRACTS_ENDPOINT", url("contracts"))
-        .env("CHORUS_PAYOUTS_ENDPOINT", url("payouts"))
-        .env("CHORUS_MEASUREMENT_ENDPOINT", url("measurement"))
-        .env("CHORUS_LINKS_ADDR", &addrs["links"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let run = client(&["simulate", "--influencers", NANOS, "--seed", "11"]);
     let took = started.elapsed();
     let (out, err) = (
         String::from_utf8_lossy(&run.stdout),
@@ -148,4 +160,32 @@ fn a_simulated_campaign_with_a_thousand_nanos_passes_every_check() {
         assert!(!out.contains(planted), "{planted:?}:\n{context}");
     }
     eprintln!("chorus simulate --influencers {NANOS} took {took:?}");
+
+    // Where everyone stands, from the services' lists: what the simulator printed.
+    let campaign = out
+        .split_whitespace()
+        .find(|w| w.starts_with("campaigns/"))
+        .map(|w| w.trim_end_matches(':'))
+        .unwrap_or_else(|| panic!("no campaign named:\n{context}"));
+    let status = client(&["campaigns", "status", campaign, "--json"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let n = |stage: &str| {
+        status["counts"][stage]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {stage}: {status}"))
+    };
+    assert_eq!(n("offered"), 1000, "{status}");
+    assert_eq!(n("accepted") + n("declined"), 1000, "every offer answered: {status}");
+    assert!(n("declined") > 0 && n("countered") > 0, "{status}");
+    assert_eq!(n("signed"), n("accepted"), "{status}");
+    assert_eq!(n("paid"), n("approved"), "{status}");
+    assert_eq!(n("completed") + n("breached"), n("signed"), "{status}");
+    assert!(n("breached") > 0 && n("overdue") >= n("breached"), "{status}");
+    assert_eq!(status["stuck"], serde_json::json!([]), "{status}");
 }

@@ -16,7 +16,7 @@ use chorus_proto::admin::clock_service_client::ClockServiceClient;
 use chorus_proto::admin::{AdvanceClockRequest, GetTimeRequest};
 use chorus_proto::types::Money;
 use chorus_testkit::events::{quiet, watch};
-use chorus_testkit::{Authed, Backend, Stack, authed};
+use chorus_testkit::{Authed, Backend, Stack, authed, on_both_backends};
 
 const DAY: i64 = 86_400_000_000;
 
@@ -138,30 +138,12 @@ async fn the_systems_clock_is_not_moved_and_the_scope_is_required(backend: Backe
     assert!(denied.message().contains("admin.clock"), "{}", denied.message());
 }
 
-mod postgres {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_simulated_clock_moved_ahead_fires_the_timers_that_fall_due() {
-        super::a_simulated_clock_moved_ahead_fires_the_timers_that_fall_due(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    async fn the_systems_clock_is_not_moved_and_the_scope_is_required() {
-        super::the_systems_clock_is_not_moved_and_the_scope_is_required(Backend::Postgres).await;
-    }
+/// The backend itself: each test starts its own stack on it.
+async fn on(backend: Backend) -> Backend {
+    backend
 }
 
-mod sqlite {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_simulated_clock_moved_ahead_fires_the_timers_that_fall_due() {
-        super::a_simulated_clock_moved_ahead_fires_the_timers_that_fall_due(Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn the_systems_clock_is_not_moved_and_the_scope_is_required() {
-        super::the_systems_clock_is_not_moved_and_the_scope_is_required(Backend::Sqlite).await;
-    }
+on_both_backends! { on;
+    a_simulated_clock_moved_ahead_fires_the_timers_that_fall_due => super::a_simulated_clock_moved_ahead_fires_the_timers_that_fall_due;
+    the_systems_clock_is_not_moved_and_the_scope_is_required => super::the_systems_clock_is_not_moved_and_the_scope_is_required;
 }
