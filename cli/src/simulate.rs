@@ -326,7 +326,7 @@ pub(crate) async fn run(args: SimulateArgs, connect_args: &ConnectArgs) -> Resul
         .into_inner()
         .now;
     let roster = each(roster, width, |mut nano| {
-        let (c, brand, now) = (c.clone(), brand.clone(), now.clone());
+        let (c, brand, now) = (c.clone(), brand.clone(), now);
         async move {
             deliver(&c, &brand, now, &mut nano).await?;
             Ok(nano)
@@ -336,7 +336,7 @@ pub(crate) async fn run(args: SimulateArgs, connect_args: &ConnectArgs) -> Resul
     let approved = roster.iter().filter(|x| x.approved).count();
     t.end("posts", format!("{} posts approved", count(approved as i64)));
     let roster = each(roster, width, |nano| {
-        let (c, now) = (c.clone(), now.clone());
+        let c = c.clone();
         async move {
             report_metrics(&c, now, &nano).await?;
             Ok(nano)
@@ -686,7 +686,7 @@ async fn deliver(c: &Clients, brand: &Token, now: Option<Timestamp>, nano: &mut 
             url: format!("https://instagram.com/p/{id}"),
             platform: Platform::Instagram as i32,
             kind: DeliverableKind::FeedPost as i32,
-            publish_time: now.clone(),
+            publish_time: now,
             caption,
             ..Default::default()
         }),
@@ -843,7 +843,7 @@ async fn shop(
             if rng.random::<f64>() < CONVERSION_RATE[nano.segment] {
                 orders.push(OrderInput {
                     order_id: format!("sim-{}", uuid::Uuid::now_v7()),
-                    order_time: now.clone(),
+                    order_time: now,
                     revenue: Some(usd(ORDER_MINOR)),
                     discount_codes: vec![code.clone()],
                     ..Default::default()

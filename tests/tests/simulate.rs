@@ -48,10 +48,10 @@ fn banner(lines: &mpsc::Receiver<String>, stderr: &std::path::Path) -> HashMap<S
             return addrs;
         }
         let mut words = line.split_whitespace();
-        if let (Some(name), Some(addr)) = (words.next(), words.next()) {
-            if addr.starts_with("127.0.0.1:") {
-                addrs.insert(name.to_owned(), addr.to_owned());
-            }
+        if let (Some(name), Some(addr)) = (words.next(), words.next())
+            && addr.starts_with("127.0.0.1:")
+        {
+            addrs.insert(name.to_owned(), addr.to_owned());
         }
         seen.push(line);
     }
