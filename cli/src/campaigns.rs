@@ -41,6 +41,9 @@ pub(crate) enum Command {
     },
     /// Cancel a campaign.
     Cancel { name: String },
+    /// Where each person of the campaign stands: counts per stage across services, and who is
+    /// stuck and why.
+    Status { name: String },
     /// Rank the influencers who fit the brief, with each score's breakdown.
     Match {
         name: String,
@@ -208,6 +211,7 @@ pub(crate) async fn run(command: Command, connect: &ConnectArgs, json: bool) -> 
             outln!("{t}");
             Ok(())
         }
+        Command::Status { name } => crate::campaign_status::run(campaign_name(&name), connect, json).await,
         Command::Cancel { name } => {
             let c = client
                 .cancel_campaign(CancelCampaignRequest {

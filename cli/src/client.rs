@@ -54,6 +54,15 @@ pub(crate) struct ConnectArgs {
     )]
     pub(crate) endpoint: String,
 
+    /// gRPC endpoint of the identity service (invitations, tokens; the clock of `chorus up`).
+    #[arg(
+        long,
+        env = "CHORUS_IDENTITY_ENDPOINT",
+        default_value = "http://127.0.0.1:50050",
+        global = true
+    )]
+    pub(crate) identity_endpoint: String,
+
     /// gRPC endpoint of the matching service (campaigns).
     #[arg(
         long,
@@ -244,7 +253,7 @@ impl ConnectArgs {
     }
 }
 
-async fn connect(url: &str) -> Result<Channel> {
+pub(crate) async fn connect(url: &str) -> Result<Channel> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| format!("invalid endpoint \"{url}\": {e}"))?
         .connect_timeout(Duration::from_secs(5))
@@ -308,6 +317,7 @@ pub(crate) mod tests_support {
     pub(crate) fn args(token: Option<&str>) -> ConnectArgs {
         ConnectArgs {
             endpoint: "http://127.0.0.1:1".to_owned(),
+            identity_endpoint: "http://127.0.0.1:6".to_owned(),
             matching_endpoint: "http://127.0.0.1:2".to_owned(),
             contracts_endpoint: "http://127.0.0.1:3".to_owned(),
             payouts_endpoint: "http://127.0.0.1:4".to_owned(),

@@ -16,6 +16,8 @@ macro_rules! outln {
 #[macro_use]
 mod vocab;
 
+mod campaign_data;
+mod campaign_status;
 mod campaigns;
 mod client;
 mod contracts;
@@ -32,6 +34,7 @@ mod offers;
 mod output;
 mod payouts;
 mod seed;
+mod simulate;
 mod terms;
 mod token;
 mod up;
@@ -61,6 +64,8 @@ enum Command {
     Up(up::UpArgs),
     /// Generate a synthetic influencer population and load it.
     Seed(seed::SeedArgs),
+    /// Play a whole campaign with N nanos against `chorus up --simulated-clock`, and check it.
+    Simulate(simulate::SimulateArgs),
     /// Read, list and import influencers.
     #[command(subcommand)]
     Influencers(influencers::Command),
@@ -122,6 +127,7 @@ async fn main() -> ExitCode {
         Command::Token(args) => token::run(args, &cli.connect.data_dir),
         Command::Loadgen(command) => loadgen::run(command, &cli.connect, cli.json).await,
         Command::Seed(args) => seed::run(args, &cli.connect, cli.json).await,
+        Command::Simulate(args) => simulate::run(args, &cli.connect).await,
         Command::Campaigns(command) => campaigns::run(command, &cli.connect, cli.json).await,
         Command::Offers(command) => offers::run(command, &cli.connect, cli.json).await,
         Command::Contracts(command) => contracts::run(command, &cli.connect, cli.json).await,

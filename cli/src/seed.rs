@@ -42,6 +42,19 @@ pub(crate) struct SeedArgs {
     skip_import: bool,
 }
 
+impl SeedArgs {
+    /// `influencers` people from `seed`, with their snapshots, in batches of 1,000.
+    pub(crate) fn new(influencers: u64, seed: u64) -> Self {
+        SeedArgs {
+            influencers,
+            seed,
+            batch: 1000,
+            skip_metrics: false,
+            skip_import: false,
+        }
+    }
+}
+
 pub(crate) async fn run(args: SeedArgs, connect: &ConnectArgs, json: bool) -> Result<()> {
     let started = Instant::now();
     // one clock for both passes, so the regenerated people are the same people

@@ -31,8 +31,8 @@ pub(crate) fn services() -> [Declared; 6] {
 /// How long the dev token lives; `chorus up` writes a fresh one every hour while it runs.
 const DEV_TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
 
-/// Every scope of the services `chorus up` runs, and the kit's (`admin.events`, for dead
-/// letters); the dev token holds them all.
+/// Every scope of the services `chorus up` runs, and the kit's (`admin.events` for dead
+/// letters, `admin.clock` for the simulated clock); the dev token holds them all.
 pub(crate) fn all_scopes() -> Vec<&'static str> {
     services()
         .iter()
@@ -57,6 +57,11 @@ pub(crate) struct UpArgs {
     /// service verifies. Events for the others wait in the data directory until they run.
     #[arg(long, value_name = "NAME", value_delimiter = ',', value_parser = service_name)]
     only: Vec<String>,
+    /// Runs on a simulated clock that `chorus.admin.v1.ClockService/AdvanceClock` (scope
+    /// `admin.clock`, on every port) moves ahead, so due dates and grace periods pass in
+    /// seconds; `chorus simulate` drives it. Off, the clock is the system's and cannot move.
+    #[arg(long, env = "CHORUS_SIMULATED_CLOCK", value_parser = clap::builder::FalseyValueParser::new())]
+    simulated_clock: bool,
 }
 
 fn service_name(name: &str) -> Result<String, String> {
@@ -148,7 +153,10 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         settings,
         shared: Shared {
             bus: Arc::new(bus.clone()) as Arc<dyn Bus>,
-            clock: Clock::system(),
+            clock: match args.simulated_clock {
+                true => Clock::offset(),
+                false => Clock::system(),
+            },
         },
     };
     let launched = node.start(&chosen(&args.only)).await?;
@@ -168,6 +176,9 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
     });
 
     outln!("Chorus is up: single node, data in {}", data_dir.display());
+    if args.simulated_clock {
+        outln!("The clock is simulated: chorus.admin.v1.ClockService/AdvanceClock moves it ahead.");
+    }
     outln!();
     for l in &launched {
         outln!("  {:<11} {:<21}  {}", l.name, l.addr.to_string(), l.services.join(", "));

@@ -27,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chorus/measurement/v1/measurement.proto",
         "chorus/measurement/v1/events.proto",
         "chorus/admin/v1/events.proto",
+        "chorus/admin/v1/clock.proto",
         "google/rpc/error_details.proto",
     ]
     .iter()

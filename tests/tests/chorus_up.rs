@@ -214,6 +214,7 @@ fn chorus_up_serves_the_client_stops_cleanly_and_keeps_its_data() {
     assert_eq!(
         outside[0]["services"],
         serde_json::json!([
+            "chorus.admin.v1.ClockService",
             "chorus.admin.v1.EventAdminService",
             "chorus.registry.v1.RegistryService",
             "chorus.registry.v1.VettingService",

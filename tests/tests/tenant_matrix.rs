@@ -37,6 +37,10 @@ const NOT_TENANT_SCOPED: &[(&str, &str)] = &[
         "chorus.admin.v1.EventAdminService",
         "operators' dead letters (events.admin), not a brand's",
     ),
+    (
+        "chorus.admin.v1.ClockService",
+        "the business clock of a simulated chorus up (admin.clock), nobody's data",
+    ),
 ];
 
 /// Single RPCs that are not tenant-scoped, and why.

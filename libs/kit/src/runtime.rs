@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chorus_proto::admin::clock_service_server::ClockServiceServer;
 use chorus_proto::admin::event_admin_service_server::EventAdminServiceServer;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
@@ -26,6 +27,7 @@ use tonic::server::NamedService;
 
 use crate::auth::{Authenticated, KeySource, TokenSource, Verifier};
 use crate::clock::Clock;
+use crate::clock::admin::ClockAdmin;
 use crate::config::{LogFormat, Reader, Secret, ServerConfig, Source};
 use crate::error::Error;
 use crate::events::admin::{EventAdmin, Handler, SharedHandler};
@@ -38,8 +40,9 @@ use crate::storage::{Database, Migrations};
 use crate::timers::Timers;
 
 /// Scopes the kit's own services check on every port (the EventAdminService's
-/// `admin.events`), beside each service's [`Spec::scopes`]; `chorus up`'s dev token holds them.
-pub const KIT_SCOPES: &[&str] = &[crate::events::admin::SCOPE];
+/// `admin.events`, the ClockService's `admin.clock`), beside each service's [`Spec::scopes`];
+/// `chorus up`'s dev token holds them.
+pub const KIT_SCOPES: &[&str] = &[crate::events::admin::SCOPE, crate::clock::admin::SCOPE];
 
 /// The static facts of a service.
 #[derive(Debug, Clone, Copy)]
@@ -623,6 +626,10 @@ pub async fn launch(
     }
     let admin = EventAdmin::new(dead_letters.clone(), handlers);
     parts.grpc(crate::tuned!(EventAdminServiceServer::new(admin), ctx));
+    parts.grpc(crate::tuned!(
+        ClockServiceServer::new(ClockAdmin::new(ctx.clock.clone())),
+        ctx
+    ));
     let relay: Relay = outbox.relay(db.clone(), shared.bus.clone());
     // The relay outlives the other tasks: it publishes what their last acts wrote.
     let relay_stop = CancellationToken::new();

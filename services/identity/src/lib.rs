@@ -44,8 +44,9 @@ pub static MIGRATIONS: Migrations = Migrations {
 };
 
 /// Scopes an influencer's token holds unless configured otherwise: answering their own offers
-/// and reading their own profile.
-pub const INFLUENCER_SCOPES: &str = "contracts.respond registry.self payouts.self";
+/// and posting, reading and changing their own profile, keeping their payee details, reporting
+/// their posts' metrics.
+pub const INFLUENCER_SCOPES: &str = "contracts.respond registry.self payouts.self measurement.self";
 
 /// What the issuer reads from its environment beyond the kit's settings.
 #[derive(Debug, Clone)]

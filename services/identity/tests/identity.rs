@@ -198,7 +198,16 @@ async fn an_influencer_signs_in_once_from_an_invitation_and_stays_signed_in(app:
     );
     assert_eq!(caller.influencer(), Some(INFLUENCER.trim_start_matches("influencers/")));
     assert!(caller.tenant.is_empty(), "an influencer is nobody's tenant");
-    assert!(caller.require("contracts.respond").is_ok());
+    // By default, everything an influencer does: answer offers and post, read their own
+    // profile, keep their payee details, report their posts' metrics.
+    for scope in [
+        "contracts.respond",
+        "registry.self",
+        "payouts.self",
+        "measurement.self",
+    ] {
+        assert!(caller.require(scope).is_ok(), "{scope}");
+    }
 
     let again = app
         .exchange(issue_token_request::Grant::InvitationCode(invitation.code))

@@ -393,6 +393,7 @@ on_both_backends! { spawn_app;
         // Reflection v1 and v1alpha (what grpcio-reflection and several GUI clients speak), each
         // listing exactly what this port serves.
         let expected = [
+            "chorus.admin.v1.ClockService",
             "chorus.admin.v1.EventAdminService",
             "chorus.registry.v1.RegistryService",
             "chorus.registry.v1.VettingService",

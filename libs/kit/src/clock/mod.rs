@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
+pub mod admin;
+
 /// Microseconds since the Unix epoch: the unit every service stores times in.
 pub type Micros = i64;
 
