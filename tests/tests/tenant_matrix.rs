@@ -801,7 +801,7 @@ fn another_tenant_and_another_influencer_find_nothing_of_tenant_a() {
             "--tenant",
             "",
             "--scopes",
-            "contracts.respond,registry.self,payouts.self",
+            "contracts.respond,registry.self,payouts.self,measurement.self",
         ],
     );
 
