@@ -200,12 +200,7 @@ async fn an_influencer_signs_in_once_from_an_invitation_and_stays_signed_in(app:
     assert!(caller.tenant.is_empty(), "an influencer is nobody's tenant");
     // By default, everything an influencer does: answer offers and post, read their own
     // profile, keep their payee details, report their posts' metrics.
-    for scope in [
-        "contracts.respond",
-        "registry.self",
-        "payouts.self",
-        "measurement.self",
-    ] {
+    for scope in ["contracts.respond", "registry.self", "payouts.self", "measurement.self"] {
         assert!(caller.require(scope).is_ok(), "{scope}");
     }
 
