@@ -115,10 +115,12 @@ impl Partner {
         common::send(request).await
     }
 
-    /// A brand user's token: managing keys, reading and writing the catalogue.
+    /// A brand user's token: managing keys, reading and curating the catalogue.
     fn admin(&self, tenant: &str) -> String {
-        self.stack
-            .token(tenant, &["identity.keys", "registry.read", "registry.write"])
+        self.stack.token(
+            tenant,
+            &["identity.keys", "registry.read", "registry.write", "registry.curate"],
+        )
     }
 
     /// Makes an API key over HTTP/JSON; the key and its name.
