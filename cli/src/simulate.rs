@@ -383,12 +383,30 @@ pub(crate) async fn run(args: SimulateArgs, connect_args: &ConnectArgs) -> Resul
         }
     })
     .await;
+    // Payouts hears of each breach by event and voids its hold; the checks wait for that.
+    let voided = settle("holds voided", || {
+        let (c, brand, campaign) = (c.clone(), brand.clone(), campaign.clone());
+        async move {
+            let breached = list_contracts(&c, &brand, &campaign, ContractState::Breached).await?;
+            let payouts = list_payouts(&c, &brand, &campaign).await?;
+            let voided = breached
+                .iter()
+                .filter(|k| {
+                    let mut of = payouts.iter().filter(|p| p.contract == k.name).peekable();
+                    of.peek().is_some() && of.all(|p| p.state == PayoutState::Voided as i32)
+                })
+                .count();
+            Ok((voided >= breaching).then_some(voided))
+        }
+    })
+    .await;
     t.end(
         "clock",
         format!(
-            "{} days ahead; {} of {breaching} contracts breached",
+            "{} days ahead; {} of {breaching} contracts breached, {} holds voided",
             by.as_secs() / 86_400,
-            breached.as_ref().map_or(0, |b| *b)
+            breached.as_ref().map_or(0, |b| *b),
+            voided.as_ref().map_or(0, |v| *v)
         ),
     );
 
