@@ -444,7 +444,7 @@ mod books {
     //! across the ledger, and no budget is overdrawn.
 
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use proptest::test_runner::{Config, TestCaseError, TestRng, TestRunner};
 
     use super::*;
 
@@ -588,11 +588,16 @@ mod books {
     fn run(backend: Backend) {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let app = rt.block_on(spawn(backend));
-        let mut runner = TestRunner::new(Config {
+        // A fixed seed: the cases are the same on every run, so the check below that every
+        // kind of answer happened cannot fail by chance (a random run once saw no
+        // PENDING_ALREADY_POSTED in 32 cases).
+        let config = Config {
             cases: 32,
             failure_persistence: None,
             ..Config::default()
-        });
+        };
+        let rng = TestRng::deterministic_rng(config.rng_algorithm);
+        let mut runner = TestRunner::new_with_rng(config, rng);
         let batches = prop::collection::vec(prop::collection::vec(op(), 1..8), 1..7);
         let case = std::sync::atomic::AtomicUsize::new(0);
         // What the cases did, so the property is known not to hold vacuously.
