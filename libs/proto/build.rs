@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let include = protoc_bin_vendored::include_path()?;
     let files: Vec<PathBuf> = [
         "chorus/type/v1/types.proto",
+        "chorus/type/v1/options.proto",
         "chorus/event/v1/envelope.proto",
         "chorus/registry/v1/registry.proto",
         "chorus/registry/v1/events.proto",

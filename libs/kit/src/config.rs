@@ -116,13 +116,10 @@ impl<'a> Reader<'a> {
         self.source.get(key).map(str::to_owned)
     }
 
-    pub fn secret(&mut self, key: &str) -> Option<Secret<String>> {
-        self.source.get(key).map(|v| Secret::new(v.to_owned()))
-    }
-
     /// A secret from the file `{key}_FILE` names (how Kubernetes mounts secrets), else from
-    /// `{key}` itself; a file that cannot be read is a violation naming it.
-    pub fn secret_or_file(&mut self, key: &str) -> Option<Secret<String>> {
+    /// `{key}` itself; a file that cannot be read is a violation naming it. Every secret the
+    /// kit and the services read comes through here, so each can be a file.
+    pub fn secret(&mut self, key: &str) -> Option<Secret<String>> {
         let file_key = format!("{key}_FILE");
         match self.optional(&file_key) {
             Some(path) => match std::fs::read_to_string(&path) {
@@ -132,7 +129,19 @@ impl<'a> Reader<'a> {
                     None
                 }
             },
-            None => self.secret(key),
+            None => self.source.get(key).map(|v| Secret::new(v.to_owned())),
+        }
+    }
+
+    /// As [`Reader::secret`], for a secret that may be absent: a `{key}_FILE` that does not
+    /// exist is no secret rather than a bad value (an optional Kubernetes Secret mounted as a
+    /// volume leaves no file when the Secret or its key is missing); any other read error is
+    /// still named.
+    pub fn optional_secret(&mut self, key: &str) -> Option<Secret<String>> {
+        let file_key = format!("{key}_FILE");
+        match self.optional(&file_key) {
+            Some(path) if !std::path::Path::new(&path).exists() => None,
+            _ => self.secret(key),
         }
     }
 
@@ -258,6 +267,39 @@ mod tests {
         let err = r.finish().unwrap_err();
         let fields: Vec<_> = err.violations().iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["CHORUS_GRPC_ADDR", "CHORUS_MAX_MESSAGE_BYTES"]);
+    }
+
+    #[test]
+    fn a_secret_comes_from_its_file_first() {
+        let dir = std::env::temp_dir().join(format!("chorus-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("database-url");
+        std::fs::write(&file, "postgres://from-file/x\n").unwrap();
+        let path = file.display().to_string();
+        let missing = dir.join("nothing").display().to_string();
+        let src = Source::from_pairs([
+            ("DATABASE_URL", "postgres://from-env/x"),
+            ("DATABASE_URL_FILE", path.as_str()),
+            ("REDIS_URL", "redis://from-env"),
+            ("CHORUS_CLIENT_SECRET_FILE", missing.as_str()),
+        ]);
+        let mut r = Reader::new(&src);
+        // The file wins over the variable, without its trailing newline.
+        assert_eq!(r.secret("DATABASE_URL").unwrap().expose(), "postgres://from-file/x");
+        // No file named: the variable.
+        assert_eq!(r.secret("REDIS_URL").unwrap().expose(), "redis://from-env");
+        // A file named that cannot be read is a bad value, named.
+        assert!(r.secret("CHORUS_CLIENT_SECRET").is_none());
+        let err = r.finish().unwrap_err();
+        let fields: Vec<_> = err.violations().iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["CHORUS_CLIENT_SECRET_FILE"]);
+
+        // An optional secret whose file is missing is simply absent.
+        let src = Source::from_pairs([("CHORUS_STRIPE_API_KEY_FILE", missing.as_str())]);
+        let mut r = Reader::new(&src);
+        assert!(r.optional_secret("CHORUS_STRIPE_API_KEY").is_none());
+        assert!(r.finish().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

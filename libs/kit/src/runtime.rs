@@ -413,24 +413,16 @@ impl<S> GrpcService for S where
 }
 
 impl Parts {
-    /// Serves a gRPC service behind caller authentication; its health is reported under its
-    /// full name. Tune it first with [`tuned!`].
+    /// Serves a gRPC service behind caller authentication (the methods its proto marks
+    /// `allow_anonymous` answer without a token); its health is reported under its full name.
+    /// Tune it first with [`tuned!`].
     pub fn grpc<S: GrpcService>(&mut self, service: S) -> &mut Self
-    where
-        S::Future: Send + 'static,
-    {
-        self.grpc_with_open(service, &[])
-    }
-
-    /// As [`Parts::grpc`], with methods (by name) that answer without a token: the issuer's
-    /// token endpoint and keys.
-    pub fn grpc_with_open<S: GrpcService>(&mut self, service: S, open: &'static [&'static str]) -> &mut Self
     where
         S::Future: Send + 'static,
     {
         self.host
             .routes()
-            .add_service(Authenticated::new(service, self.verifier.clone(), open));
+            .add_service(Authenticated::new(service, self.verifier.clone()));
         self.host.serving(S::NAME);
         self.names.push(S::NAME);
         self

@@ -148,7 +148,7 @@ impl chorus_kit::runtime::Service for Contracts {
         parts
             .task("contracts: signature batches", move |stop| signatures.run(stop))
             .task("contracts: acceptance batches", move |stop| acceptances.run(stop))
-            .grpc_with_open(tuned!(ContractsServiceServer::new(contracts), ctx), &["GetSealingKeys"])
+            .grpc(tuned!(ContractsServiceServer::new(contracts), ctx))
             .grpc(tuned!(DisclosureServiceServer::new(api::Disclosure::new(checker)), ctx));
         Ok(())
     }

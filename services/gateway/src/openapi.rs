@@ -45,6 +45,10 @@ impl Comments {
     }
 }
 
+/// A request body may be left out: as in Google's HTTP transcoding, no body is the empty
+/// message (`{}`), and the service names the fields it needed.
+const EMPTY_BODY: &str = "Optional: no body is the empty message `{}`.";
+
 /// The document.
 pub(crate) fn document(pool: &DescriptorPool, routes: &Routes) -> Value {
     let comments = Comments::new(pool);
@@ -54,8 +58,14 @@ pub(crate) fn document(pool: &DescriptorPool, routes: &Routes) -> Value {
     };
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
+    let anonymous = chorus_kit::auth::anonymous::anonymous_in(pool);
     for route in &routes.routes {
-        let (path, op) = operation(route, &comments, &mut schemas, &mut ids);
+        let (path, mut op) = operation(route, &comments, &mut schemas, &mut ids);
+        let rpc = &route.rpc;
+        if anonymous.contains(&format!("/{}/{}", rpc.parent_service().full_name(), rpc.name())) {
+            // Answers without a token (`allow_anonymous` in its proto).
+            op["security"] = json!([]);
+        }
         paths
             .entry(path)
             .or_default()
@@ -175,14 +185,16 @@ fn operation(
         Some("*") => {
             schemas.message(&input);
             op["requestBody"] = json!({
-                "required": true,
+                "required": false,
+                "description": EMPTY_BODY,
                 "content": { "application/json": { "schema": reference(input.full_name()) } },
             });
         }
         Some(field) => {
             if let Some(f) = input.get_field_by_name(field) {
                 op["requestBody"] = json!({
-                    "required": true,
+                    "required": false,
+                    "description": EMPTY_BODY,
                     "content": { "application/json": { "schema": schemas.field(&f) } },
                 });
             }
@@ -286,7 +298,12 @@ impl Schemas<'_> {
             Kind::Enum(e) => {
                 if !self.out.contains_key(e.full_name()) {
                     let names: Vec<String> = e.values().map(|v| v.name().to_owned()).collect();
-                    let mut schema = json!({ "type": "string", "enum": names });
+                    // Answers always use the name; requests may use the number, as the proto3
+                    // JSON mapping's parsers accept both.
+                    let mut schema = json!({ "anyOf": [
+                        { "type": "string", "enum": names },
+                        { "type": "integer", "format": "int32", "description": "The value's number." },
+                    ] });
                     if let Some(d) = self.comments.of(e.parent_file().name(), e.path()) {
                         schema["description"] = d.into();
                     }

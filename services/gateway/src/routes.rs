@@ -75,9 +75,17 @@ impl Routes {
         Ok(Routes { routes })
     }
 
+    /// The route of `method` and `path`. A path a custom method's template matches
+    /// (`/v1/offers/x:accept`) is that custom method's and no other: read as a standard
+    /// method's, it would name a resource `offers/x:accept`, which no id spells (ids are UUIDs),
+    /// so `Allow` lists only the custom method's HTTP method.
     pub(crate) fn find(&self, method: &http::Method, path: &str) -> Found<'_> {
+        let custom = self
+            .routes
+            .iter()
+            .any(|r| r.template.has_verb() && r.template.matches(path).is_some());
         let mut allowed = BTreeSet::new();
-        for r in &self.routes {
+        for r in self.routes.iter().filter(|r| r.template.has_verb() == custom) {
             if let Some(vars) = r.template.matches(path) {
                 if r.method == method {
                     return Found::Route(r, vars);

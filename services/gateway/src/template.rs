@@ -131,6 +131,11 @@ impl Template {
         })
     }
 
+    /// Whether the template ends in a custom method's verb (`…:cancel`).
+    pub(crate) fn has_verb(&self) -> bool {
+        self.verb.is_some()
+    }
+
     /// Literal segments and verbs: a route with more of them is tried first, so
     /// `/v1/influencers:batchGet` wins over `/v1/{name=influencers/*}`.
     pub(crate) fn specificity(&self) -> (bool, usize) {

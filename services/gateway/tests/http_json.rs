@@ -239,6 +239,17 @@ chorus_testkit::on_both_backends! { spawn;
         assert_eq!(wrong.status, 405, "{}", wrong.text);
         assert_eq!(wrong.headers["allow"], "GET, POST");
 
+        // A custom method's path is that method's only: GET on `…:batchGet` is not
+        // GetInfluencer of an influencer named `influencers:batchGet`.
+        let custom = app.send(app.http.put(app.url("/v1/influencers:batchGet")).bearer_auth(&app.token)).await;
+        assert_eq!(custom.status, 405, "{}", custom.text);
+        assert_eq!(custom.headers["allow"], "GET");
+        let verb = app
+            .send(app.http.delete(app.url("/v1/offers/00000000-0000-4000-8000-000000000000:accept")).bearer_auth(&app.token))
+            .await;
+        assert_eq!(verb.status, 405, "{}", verb.text);
+        assert_eq!(verb.headers["allow"], "POST");
+
         let malformed = app
             .send(
                 app.http

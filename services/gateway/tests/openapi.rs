@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn document() -> (Value, String) {
     let gateway = common::start_gateway(vec![("CHORUS_GATEWAY_ADDR".into(), "127.0.0.1:0".into())]).await;
@@ -47,6 +47,30 @@ async fn the_document_describes_every_annotated_rpc() {
     let (doc, html) = document().await;
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(doc["security"], json!([{ "bearer": [] }]));
+
+    // The methods whose protos allow anonymous callers say so, and only they.
+    let anonymous: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, op)| op.get("security") == Some(&json!([])))
+                .map(move |(method, _)| (method.clone(), path.clone()))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("get", "/v1/contracts/sealingKeys"),
+        ("get", "/v1/jwks"),
+        ("post", "/v1/token"),
+    ]
+    .iter()
+    .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+    .collect();
+    assert_eq!(anonymous, expected);
 
     // Every method with a google.api.http rule, read independently from the descriptor set.
     let pool = chorus_gateway::pool().unwrap();
@@ -129,11 +153,13 @@ async fn the_document_describes_every_annotated_rpc() {
         "string"
     );
     assert!(
-        schemas["chorus.type.v1.Platform"]["enum"]
+        schemas["chorus.type.v1.Platform"]["anyOf"][0]["enum"]
             .as_array()
             .unwrap()
             .contains(&Value::from("PLATFORM_INSTAGRAM"))
     );
+    // A request may give the number instead (proto3 JSON mapping).
+    assert_eq!(schemas["chorus.type.v1.Platform"]["anyOf"][1]["type"], "integer");
     let create = &paths["/v1/influencers"]["post"];
     assert_eq!(create["summary"], "Creates an influencer");
     assert_eq!(

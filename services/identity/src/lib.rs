@@ -167,13 +167,10 @@ impl chorus_kit::runtime::Service for Identity {
             })
             // The issuer verifies the tokens it is shown with its own keys.
             .verify_with(KeySource::Static(issuer.jwks()), ctx.token_max_lifetime)
-            .grpc_with_open(
-                tuned!(
-                    IdentityServiceServer::new(api::Identity::new(issuer, store, policy)),
-                    ctx
-                ),
-                &["IssueToken", "GetJwks"],
-            );
+            .grpc(tuned!(
+                IdentityServiceServer::new(api::Identity::new(issuer, store, policy)),
+                ctx
+            ));
         Ok(())
     }
 }

@@ -73,7 +73,7 @@ pub struct Config {
 
 impl Config {
     pub fn read(r: &mut Reader<'_>) -> Self {
-        let pii_keys = r.secret_or_file("CHORUS_PII_KEYS");
+        let pii_keys = r.secret("CHORUS_PII_KEYS");
         let interval_ms: u64 = r.parse("CHORUS_PAYOUT_INTERVAL_MS", 5_000);
         r.check(
             !(10..=3_600_000).contains(&interval_ms),
@@ -92,7 +92,7 @@ impl Config {
             lease: r.duration_ms("CHORUS_PAYOUT_LEASE_MS", 600_000),
             interval: Duration::from_millis(interval_ms),
             http_addr,
-            easypost_secret: r.secret_or_file("CHORUS_EASYPOST_WEBHOOK_SECRET"),
+            easypost_secret: r.secret("CHORUS_EASYPOST_WEBHOOK_SECRET"),
         }
     }
 }

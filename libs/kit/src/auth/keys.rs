@@ -43,7 +43,7 @@ impl SigningKey {
     /// setting, with `purpose` saying what the key is for.
     pub fn from_settings(r: &mut crate::config::Reader<'_>, prefix: &str, purpose: &str) -> Option<SigningKey> {
         let file_key = format!("{prefix}_FILE");
-        let pem = r.secret_or_file(prefix).map(|pem| pem.expose().clone());
+        let pem = r.secret(prefix).map(|pem| pem.expose().clone());
         if pem.is_none() && r.optional(&file_key).is_none() {
             r.check(true, &file_key, format!("required (or {prefix}): {purpose}"));
         }

@@ -5,6 +5,7 @@
 //! need. No token is UNAUTHENTICATED; a missing scope is PERMISSION_DENIED. A service's own
 //! calls to another carry a token of its own identity ([`tokens`]).
 
+pub mod anonymous;
 pub mod api_key;
 pub mod keys;
 pub mod tokens;

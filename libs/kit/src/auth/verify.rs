@@ -239,18 +239,18 @@ fn bearer(headers: &http::HeaderMap) -> Result<Option<&str>, Error> {
     Ok(Some(token.trim()))
 }
 
-/// A gRPC service behind token verification.
+/// A gRPC service behind token verification. Its methods the protos mark
+/// `allow_anonymous` ([`super::anonymous`]) answer without a token too; a token given to them
+/// is still verified.
 #[derive(Debug, Clone)]
 pub struct Authenticated<S> {
     inner: S,
     verifier: Arc<Verifier>,
-    /// Method names (the last part of the path) that need no token.
-    open: &'static [&'static str],
 }
 
 impl<S> Authenticated<S> {
-    pub fn new(inner: S, verifier: Arc<Verifier>, open: &'static [&'static str]) -> Self {
-        Authenticated { inner, verifier, open }
+    pub fn new(inner: S, verifier: Arc<Verifier>) -> Self {
+        Authenticated { inner, verifier }
     }
 }
 
@@ -282,10 +282,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
-        let open = self
-            .open
-            .iter()
-            .any(|m| request.uri().path().rsplit('/').next() == Some(m));
+        let open = super::anonymous::allows_anonymous(request.uri().path());
         Box::pin(async move {
             let caller = match bearer(request.headers()) {
                 Ok(Some(token)) => verifier.verify(token).await.map(Some),
