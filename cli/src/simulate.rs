@@ -872,27 +872,37 @@ async fn shop(
         nano.clicks = CLICKS_PER_NANO;
     }
     let clicked = clicks.len();
-    stream::iter(clicks.into_iter().map(|code| click(&args.links_addr, code)))
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(width)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    stream::iter(clicks.into_iter().map(|code| click(&http, &args.links_addr, code)))
         .buffer_unordered(width)
         .try_collect::<Vec<()>>()
         .await?;
-    let mut m = c.measurement.clone();
+    let m = c.measurement.clone();
     for chunk in orders.chunks(500) {
-        m.record_conversions(as_(brand, RecordConversionsRequest { orders: chunk.to_vec() }))
+        m.clone()
+            .record_conversions(as_(brand, RecordConversionsRequest { orders: chunk.to_vec() }))
             .await?;
     }
     let refunded: Vec<&OrderInput> = orders.iter().filter(|_| rng.random::<f64>() < REFUND_RATE).collect();
-    for o in &refunded {
-        m.record_refund(as_(
+    stream::iter(refunded.iter().map(|o| {
+        let mut m = m.clone();
+        let request = as_(
             brand,
             RecordRefundRequest {
                 order_id: o.order_id.clone(),
                 refund_id: format!("{}-refund", o.order_id),
                 amount: Some(usd(ORDER_MINOR)),
             },
-        ))
-        .await?;
-    }
+        );
+        async move { m.record_refund(request).await }
+    }))
+    .buffer_unordered(width)
+    .try_collect::<Vec<_>>()
+    .await?;
     Ok((roster, clicked, orders.len(), refunded.len()))
 }
 
@@ -942,21 +952,21 @@ async fn links_and_codes(
     ))
 }
 
-/// One shopper's click: GET /l/{code}, which must redirect.
-async fn click(addr: &str, code: String) -> Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr)
+/// One shopper's click: GET /l/{code}, which must redirect. Shoppers share a pool of
+/// keep-alive connections, as a browser keeps one to a site it visits again.
+async fn click(http: &reqwest::Client, addr: &str, code: String) -> Result<()> {
+    let answer = http
+        .get(format!("http://{addr}/l/{code}"))
+        .header(
+            reqwest::header::USER_AGENT,
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
+        )
+        .send()
         .await
-        .map_err(|e| format!("connect to the link listener {addr}: {e}"))?;
-    let request = format!(
-        "GET /l/{code} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).await.map_err(|e| format!("link {code}: {e}"))?;
-    match &head[9..12] {
-        b"302" => Ok(()),
-        other => Err(format!("link {code} answered {}", String::from_utf8_lossy(other)).into()),
+        .map_err(|e| format!("link {code} at {addr}: {e}"))?;
+    match answer.status() {
+        reqwest::StatusCode::FOUND => Ok(()),
+        other => Err(format!("link {code} answered {other}").into()),
     }
 }
 

@@ -352,7 +352,12 @@ struct ConsumerDecl {
     consumer: String,
     options: SubscribeOptions,
     handler: Handler,
+    /// Events handled together, at most this many, when the service declared a batch handler.
+    batch: Option<(usize, BatchHandler)>,
 }
+
+/// A handler of several events at once ([`Parts::consume_batched`]).
+type BatchHandler = Box<dyn FnMut(Vec<chorus_proto::event::Envelope>) -> BoxFuture<'static, Vec<HandlerResult>> + Send>;
 
 /// What a service hands the runtime: filled in by [`Service::start`].
 pub struct Parts {
@@ -462,7 +467,34 @@ impl Parts {
             group,
             options,
             handler: Box::new(move |e| Box::pin(handler(e))),
+            batch: None,
         });
+        self
+    }
+
+    /// [`Parts::consume`] for a consumer that can apply several events in one transaction:
+    /// `batch` gets up to `max` events that were waiting together, in order, and answers each
+    /// (see [`Consumer::run_batched`]); `handler` takes one event, for dead letters replayed
+    /// by an operator.
+    pub fn consume_batched<H, F, B, G>(
+        &mut self,
+        topic: &str,
+        group: impl Into<String>,
+        options: SubscribeOptions,
+        max: usize,
+        handler: H,
+        mut batch: B,
+    ) -> &mut Self
+    where
+        H: FnMut(chorus_proto::event::Envelope) -> F + Send + 'static,
+        F: Future<Output = HandlerResult> + Send + 'static,
+        B: FnMut(Vec<chorus_proto::event::Envelope>) -> G + Send + 'static,
+        G: Future<Output = Vec<HandlerResult>> + Send + 'static,
+    {
+        self.consume(topic, group, options, handler);
+        if let Some(last) = self.consumers.last_mut() {
+            last.batch = Some((max, Box::new(move |events| Box::pin(batch(events)))));
+        }
         self
     }
 
@@ -608,7 +640,7 @@ pub async fn launch(
                     handlers.insert((c.topic.clone(), c.group.clone()), handler.clone());
                     consumer.with_retries(retries.clone())
                 };
-                joined.push((consumer, handler));
+                joined.push((consumer, handler, c.batch));
             }
             Err(e) => {
                 db.close().await;
@@ -629,14 +661,18 @@ pub async fn launch(
         let stop = relay_stop.clone();
         async move { relay.run(stop.cancelled_owned()).await }
     });
-    for (consumer, handler) in joined {
+    for (consumer, handler, batch) in joined {
         let stop = cancel.clone();
         let handler = move |envelope| {
             let handler = handler.clone();
             async move { crate::events::admin::run(&handler, envelope).await }
         };
         tasks.spawn(async move {
-            if let Err(e) = consumer.run(handler, stop.cancelled_owned()).await {
+            let ran = match batch {
+                Some((max, batch)) => consumer.run_batched(max, batch, stop.cancelled_owned()).await,
+                None => consumer.run(handler, stop.cancelled_owned()).await,
+            };
+            if let Err(e) = ran {
                 tracing::warn!(error = %e, "consumer stopped with an error");
             }
         });

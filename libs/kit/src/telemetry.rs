@@ -62,6 +62,7 @@ pub fn process_span(topic: &str, group: &str, envelope: &chorus_proto::event::En
         messaging.consumer.group.name = %group,
         messaging.message.id = %envelope.id,
         event.type = %crate::events::event_type(envelope),
+        messaging.batch.message_count = tracing::field::Empty,
     );
     set_parent(&span, &envelope.traceparent);
     span

@@ -190,6 +190,82 @@ impl Store {
         self.commit_with(tx, vec![event]).await
     }
 
+    /// Several activations of one tenant, as [`Store::hold`] applies each, in one transaction:
+    /// one inbox statement, one ledger call opening the accounts and one making every hold,
+    /// one multi-row insert of the payouts. Only for a batch whose holds all succeed: when one
+    /// is refused (a budget short) nothing is written and the answer is false, so the caller
+    /// applies the events one by one and each refusal is named as `hold` names it.
+    pub async fn hold_many(&self, consumer: &str, tenant: &str, events: &[(&str, &Contract)]) -> Result<bool, Error> {
+        let now = self.now();
+        let owed: Vec<(&str, &Contract, String, Vec<Part>)> = events
+            .iter()
+            .filter_map(|(id, c)| compensation::parts(c).map(|(currency, parts)| (*id, *c, currency, parts)))
+            .collect();
+        if owed.is_empty() {
+            return Ok(true);
+        }
+        let mut tx = self.db.pool.begin().await?;
+        let ids: Vec<&str> = owed.iter().map(|(id, ..)| *id).collect();
+        let fresh = Inbox::first_times(&mut tx, &self.clock, consumer, &ids).await?;
+        let mut accounts = Vec::new();
+        let mut holds = Vec::new();
+        let mut rows = Vec::new();
+        let mut events_out = Vec::new();
+        for (event_id, contract, currency, parts) in &owed {
+            if !fresh.contains(*event_id) {
+                continue;
+            }
+            let campaign_id = id_of(&contract.campaign, "campaigns");
+            let influencer_id = id_of(&contract.influencer, "influencers");
+            let budget = accounts::budget(tenant, campaign_id, currency);
+            let inventory = accounts::inventory(tenant, campaign_id, currency);
+            let payable = accounts::payable(tenant, influencer_id, currency);
+            let ids: Vec<String> = parts.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect();
+            let pieces: Vec<(&str, PayoutKind, i64)> = parts
+                .iter()
+                .zip(&ids)
+                .map(|(p, id)| (id.as_str(), p.kind, p.amount))
+                .collect();
+            holds.extend(hold_chain(
+                tenant,
+                &pieces,
+                currency,
+                &budget.id,
+                &inventory.id,
+                &payable.id,
+                &contract.name,
+            ));
+            accounts.extend([accounts::funding(tenant, currency), budget, inventory, payable]);
+            let mut made = Vec::with_capacity(parts.len());
+            for (p, id) in parts.iter().zip(&ids) {
+                let payout = new_payout(id, contract, p, currency, now);
+                made.push(payout.name.clone());
+                rows.push((*contract, p, payout));
+            }
+            events_out.push(envelope(
+                &self.clock,
+                tenant,
+                &CompensationHeld {
+                    contract: contract.name.clone(),
+                    campaign: contract.campaign.clone(),
+                    influencer: contract.influencer.clone(),
+                    amount: Some(money(currency, parts.iter().map(|p| p.amount).sum())),
+                    payouts: made,
+                },
+            ));
+        }
+        Ledger::create_accounts(&mut tx, self.backend(), now, &accounts).await?;
+        let results = Ledger::create_transfers(&mut tx, self.backend(), now, &holds).await?;
+        if results.iter().any(|r| !r.is_ok()) {
+            return Ok(false);
+        }
+        for chunk in rows.chunks(PAYOUT_ROWS_PER_STATEMENT) {
+            insert_payouts(&mut tx, tenant, chunk, now).await?;
+        }
+        self.commit_with(tx, events_out).await?;
+        Ok(true)
+    }
+
     /// A deliverable was approved: its cash (and, for the last one, the gift cards and
     /// products) is posted from the hold to the influencer's payable account and the payouts
     /// are approved for the next run.
@@ -224,29 +300,7 @@ impl Store {
             let part: String = r.try_get(1)?;
             let held: i64 = r.try_get(2)?;
             let currency: String = r.try_get(3)?;
-            // Cash releases what the contract says this deliverable releases, never more than
-            // the hold; the two agree by construction (compensation::cash_releases).
-            let amount = match (&a.cash_release, part.starts_with("cash:")) {
-                (Some(m), true) if m.amount_minor > 0 => m.amount_minor.min(held),
-                _ => held,
-            };
-            if amount != held {
-                tracing::warn!(payout = %id, held, amount, "release differs from the hold; posting the release");
-            }
-            posts.push(TransferSpec {
-                id: format!("release.{id}"),
-                tenant: tenant.to_owned(),
-                debit_account: String::new(),
-                credit_account: String::new(),
-                amount,
-                currency,
-                kind: Kind::PostPending {
-                    pending_id: format!("hold.{id}"),
-                },
-                linked: false,
-                code: "release".into(),
-                reference: a.deliverable.clone(),
-            });
+            posts.push(release_spec(tenant, &id, &part, held, &currency, a));
             released.push(id);
         }
         let results = Ledger::create_transfers(&mut tx, self.backend(), now, &posts).await?;
@@ -262,6 +316,101 @@ impl Store {
                 .await?;
         }
         self.commit_with(tx, Vec::new()).await
+    }
+
+    /// Several approvals of one tenant, as [`Store::release`] applies each, in one
+    /// transaction: one inbox statement, one read of the held payouts, one ledger call posting
+    /// every release, one update. When the ledger refuses one (or two approvals would release
+    /// the same payout) nothing is written and the answer is false: the caller applies them
+    /// one by one.
+    pub async fn release_many(
+        &self,
+        consumer: &str,
+        tenant: &str,
+        approvals: &[(&str, &DeliverableApproved)],
+    ) -> Result<bool, Error> {
+        if approvals.is_empty() {
+            return Ok(true);
+        }
+        let now = self.now();
+        let mut tx = self.db.pool.begin().await?;
+        let ids: Vec<&str> = approvals.iter().map(|(id, _)| *id).collect();
+        let fresh = Inbox::first_times(&mut tx, &self.clock, consumer, &ids).await?;
+        let todo: Vec<&DeliverableApproved> = approvals
+            .iter()
+            .filter(|(id, _)| fresh.contains(*id))
+            .map(|(_, a)| *a)
+            .collect();
+        let contracts: std::collections::BTreeSet<&str> =
+            todo.iter().map(|a| id_of(&a.contract, "contracts")).collect();
+        let contracts: Vec<&str> = contracts.into_iter().collect();
+        // (contract id, payout id, part, amount held, currency) of every held payout.
+        let mut held: Vec<(String, String, String, i64, String)> = Vec::new();
+        for chunk in contracts.chunks(1_000) {
+            let sql = format!(
+                "SELECT contract_id, id, part, amount, currency FROM payouts WHERE tenant = $1 AND state = $2 \
+                 AND contract_id IN ({})",
+                (3..3 + chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant)
+                .bind(PayoutState::Held as i32);
+            for c in chunk {
+                q = q.bind(*c);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                held.push((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ));
+            }
+        }
+        let mut posts = Vec::new();
+        let mut released: Vec<String> = Vec::new();
+        for a in &todo {
+            let contract_id = id_of(&a.contract, "contracts");
+            let cash_part = format!("cash:{}", a.index);
+            for (_, id, part, amount, currency) in held.iter().filter(|(c, _, part, ..)| {
+                c == contract_id && (*part == cash_part || (a.r#final && !part.starts_with("cash:")))
+            }) {
+                if released.contains(id) {
+                    return Ok(false);
+                }
+                posts.push(release_spec(tenant, id, part, *amount, currency, a));
+                released.push(id.clone());
+            }
+        }
+        let results = Ledger::create_transfers(&mut tx, self.backend(), now, &posts).await?;
+        if results
+            .iter()
+            .any(|r| !r.is_ok() && !matches!(r, TransferResult::Exists))
+        {
+            return Ok(false);
+        }
+        for chunk in released.chunks(1_000) {
+            let sql = format!(
+                "UPDATE payouts SET state = $1, approve_time = $2, update_time = $2 WHERE id IN ({})",
+                (3..3 + chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(PayoutState::Approved as i32)
+                .bind(now);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        self.commit_with(tx, Vec::new()).await?;
+        Ok(true)
     }
 
     /// The contract ended before these payouts were released: their holds are voided.
@@ -751,6 +900,40 @@ fn hold_chain(
         .collect()
 }
 
+/// The transfer that posts payout `id`'s hold (`held` of `currency`) on approval `a`. Cash
+/// releases what the contract says this deliverable releases, never more than the hold; the
+/// two agree by construction (compensation::cash_releases).
+fn release_spec(
+    tenant: &str,
+    id: &str,
+    part: &str,
+    held: i64,
+    currency: &str,
+    a: &DeliverableApproved,
+) -> TransferSpec {
+    let amount = match (&a.cash_release, part.starts_with("cash:")) {
+        (Some(m), true) if m.amount_minor > 0 => m.amount_minor.min(held),
+        _ => held,
+    };
+    if amount != held {
+        tracing::warn!(payout = %id, held, amount, "release differs from the hold; posting the release");
+    }
+    TransferSpec {
+        id: format!("release.{id}"),
+        tenant: tenant.to_owned(),
+        debit_account: String::new(),
+        credit_account: String::new(),
+        amount,
+        currency: currency.to_owned(),
+        kind: Kind::PostPending {
+            pending_id: format!("hold.{id}"),
+        },
+        linked: false,
+        code: "release".into(),
+        reference: a.deliverable.clone(),
+    }
+}
+
 /// A payout's id, kind and amount: what its hold needs.
 type Piece = (String, PayoutKind, i64);
 
@@ -822,6 +1005,48 @@ fn new_payout(id: &str, contract: &Contract, p: &Part, currency: &str, now: i64)
         create_time: Some(timestamp(now)),
         ..Default::default()
     }
+}
+
+/// Payouts per multi-row insert (14 parameters each).
+const PAYOUT_ROWS_PER_STATEMENT: usize = 500;
+
+/// Freshly held payouts of `tenant`, each with its contract and part, in one statement.
+async fn insert_payouts(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    rows: &[(&Contract, &Part, Payout)],
+    now: i64,
+) -> Result<(), Error> {
+    let sql = format!(
+        "INSERT INTO payouts (id, tenant, contract_id, campaign_id, influencer_id, part, deliverable, state, kind, \
+         currency, amount, reason, body, update_time) VALUES {}",
+        chorus_kit::storage::placeholders(rows.len(), 14, 1)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (contract, p, payout) in rows {
+        let currency = payout
+            .amount
+            .as_ref()
+            .map(|m| m.currency_code.clone())
+            .unwrap_or_default();
+        q = q
+            .bind(id_of(&payout.name, "payouts").to_owned())
+            .bind(tenant.to_owned())
+            .bind(id_of(&contract.name, "contracts").to_owned())
+            .bind(id_of(&contract.campaign, "campaigns").to_owned())
+            .bind(id_of(&contract.influencer, "influencers").to_owned())
+            .bind(p.key.clone())
+            .bind(p.deliverable)
+            .bind(PayoutState::Held as i32)
+            .bind(p.kind as i32)
+            .bind(currency)
+            .bind(p.amount)
+            .bind(String::new())
+            .bind(payout.encode_to_vec())
+            .bind(now);
+    }
+    q.execute(conn).await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -351,7 +351,7 @@ impl Consumer {
     /// Runs `handler` as [`consume`] does, until `shutdown`; deletes the group afterwards when
     /// the options say so.
     pub async fn run<H, F>(
-        mut self,
+        self,
         mut handler: H,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), Error>
@@ -359,7 +359,36 @@ impl Consumer {
         H: FnMut(Envelope) -> F + Send,
         F: std::future::Future<Output = HandlerResult> + Send,
     {
-        let result = self.drive(&mut handler, shutdown).await;
+        let one = move |mut batch: Vec<Envelope>| {
+            let handled = batch.pop().map(&mut handler);
+            async move {
+                match handled {
+                    Some(f) => vec![f.await],
+                    None => Vec::new(),
+                }
+            }
+        };
+        self.run_batched(1, one, shutdown).await
+    }
+
+    /// Runs `handler` on up to `max` events at a time: those already waiting when the first
+    /// arrives (it never waits for more), so a consumer that keeps up sees batches of one and
+    /// one that falls behind catches up with few transactions. The handler answers each event
+    /// on its own, in order; each answer is acknowledged, retried or set aside as [`run`]
+    /// does for one event. Events seen before are acknowledged without reaching the handler.
+    ///
+    /// [`run`]: Consumer::run
+    pub async fn run_batched<H, F>(
+        mut self,
+        max: usize,
+        mut handler: H,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), Error>
+    where
+        H: FnMut(Vec<Envelope>) -> F + Send,
+        F: std::future::Future<Output = Vec<HandlerResult>> + Send,
+    {
+        let result = self.drive(max.max(1), &mut handler, shutdown).await;
         if self.options.delete_group_on_exit
             && let Err(e) = self.bus.delete_group(&self.topic, &self.group).await
         {
@@ -370,12 +399,13 @@ impl Consumer {
 
     async fn drive<H, F>(
         &mut self,
+        max: usize,
         handler: &mut H,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), Error>
     where
-        H: FnMut(Envelope) -> F + Send,
-        F: std::future::Future<Output = HandlerResult> + Send,
+        H: FnMut(Vec<Envelope>) -> F + Send,
+        F: std::future::Future<Output = Vec<HandlerResult>> + Send,
     {
         let (topic, group) = (self.topic.clone(), self.group.clone());
         let (topic, group) = (topic.as_str(), group.as_str());
@@ -395,31 +425,69 @@ impl Consumer {
                     continue;
                 }
             };
-            // Recorded only once the handler succeeded: a failed event must run again when it
-            // is redelivered, not be acknowledged as a duplicate of itself. A dead letter is not
-            // recorded either: it was not handled.
-            let id = delivery.envelope.id.clone();
-            let outcome = if dedupe.seen(&id) {
-                Outcome::Duplicate
-            } else {
-                let span = crate::telemetry::process_span(topic, group, &delivery.envelope);
-                let handled = tracing::Instrument::instrument(handler(delivery.envelope.clone()), span).await;
-                match handled {
-                    Ok(()) => {
-                        dedupe.record(&id);
-                        self.succeeded(&delivery).await;
-                        Outcome::Ok
+            let mut deliveries = vec![delivery];
+            while deliveries.len() < max {
+                match self.sub.next(Duration::ZERO).await {
+                    Ok(Some(d)) => deliveries.push(d),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(topic, group, error = %e, "bus read failed; handling what was read");
+                        break;
                     }
-                    Err(e) => self.failed(&delivery, &e).await,
                 }
-            };
-            count(topic, group, outcome.label());
-            if outcome == Outcome::Retry {
+            }
+            // An event seen before is a duplicate (also twice within one batch). Recorded only
+            // once the handler succeeded: a failed event must run again when it is redelivered,
+            // not be acknowledged as a duplicate of itself. A dead letter is not recorded either:
+            // it was not handled.
+            let mut fresh = Vec::with_capacity(deliveries.len());
+            let mut in_batch = HashSet::new();
+            for d in deliveries {
+                if dedupe.seen(&d.envelope.id) || !in_batch.insert(d.envelope.id.clone()) {
+                    count(topic, group, Outcome::Duplicate.label());
+                    self.ack(&d).await;
+                } else {
+                    fresh.push(d);
+                }
+            }
+            if fresh.is_empty() {
                 continue;
             }
-            if let Err(e) = self.sub.ack(&delivery).await {
-                tracing::warn!(topic, group, error = %e, "ack failed");
+            // One span per call of the handler, parented on the first event's trace; a batch
+            // records how many events it carried.
+            let span = crate::telemetry::process_span(topic, group, &fresh[0].envelope);
+            if fresh.len() > 1 {
+                span.record("messaging.batch.message_count", fresh.len());
             }
+            let envelopes: Vec<Envelope> = fresh.iter().map(|d| d.envelope.clone()).collect();
+            let mut answers = tracing::Instrument::instrument(handler(envelopes), span).await;
+            if answers.len() != fresh.len() {
+                let message = format!("the handler answered {} of {} events", answers.len(), fresh.len());
+                answers = fresh
+                    .iter()
+                    .map(|_| Err(Error::new(crate::ErrorCode::Internal, message.clone())))
+                    .collect();
+            }
+            for (delivery, handled) in fresh.iter().zip(answers) {
+                let outcome = match handled {
+                    Ok(()) => {
+                        dedupe.record(&delivery.envelope.id);
+                        self.succeeded(delivery).await;
+                        Outcome::Ok
+                    }
+                    Err(e) => self.failed(delivery, &e).await,
+                };
+                count(topic, group, outcome.label());
+                if outcome != Outcome::Retry {
+                    self.ack(delivery).await;
+                }
+            }
+        }
+    }
+
+    async fn ack(&mut self, delivery: &Delivery) {
+        if let Err(e) = self.sub.ack(delivery).await {
+            tracing::warn!(topic = %self.topic, group = %self.group, error = %e, "ack failed");
         }
     }
 

@@ -227,4 +227,30 @@ impl Inbox {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// [`Inbox::first_time`] for several events in one statement: the ids among `event_ids`
+    /// that `consumer` had not processed, now recorded.
+    pub async fn first_times(
+        conn: &mut AnyConnection,
+        clock: &crate::clock::Clock,
+        consumer: &str,
+        event_ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>, Error> {
+        let now = clock.now_micros() / 1000;
+        let mut fresh = std::collections::HashSet::with_capacity(event_ids.len());
+        for chunk in event_ids.chunks(1_000) {
+            let sql = format!(
+                "INSERT INTO inbox (consumer, event_id, processed_at) VALUES {} ON CONFLICT DO NOTHING RETURNING event_id",
+                placeholders(chunk.len(), 3, 1)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(consumer).bind(*id).bind(now);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                fresh.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(fresh)
+    }
 }
