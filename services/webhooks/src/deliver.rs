@@ -178,14 +178,14 @@ impl Worker {
     /// One POST: signed with every secret still signing, to an address the guard allowed.
     async fn post(&self, due: &Due) -> Outcome {
         let started = Instant::now();
-        let failed = |error: String, status_code: i64| Outcome {
+        let outcome = |error: String, status_code: i64| Outcome {
             status_code,
             error,
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         };
         let url = match Url::parse(&due.url) {
             Ok(url) => url,
-            Err(e) => return failed(format!("the URL does not parse: {e}"), 0),
+            Err(e) => return outcome(format!("the URL does not parse: {e}"), 0),
         };
         // The resolver checks names; an address written in the URL is never resolved.
         let literal = match url.host() {
@@ -194,7 +194,7 @@ impl Worker {
             _ => None,
         };
         if let Some(why) = literal.and_then(|ip| self.policy.check(ip)) {
-            return failed(format!("refused: {why}"), 0);
+            return outcome(format!("refused: {why}"), 0);
         }
         let now = self.clock.now_micros();
         let mut secrets = vec![due.secret.as_str()];
@@ -222,15 +222,15 @@ impl Worker {
                 let status = answer.status();
                 let code = i64::from(status.as_u16());
                 if status.is_success() {
-                    failed(String::new(), code)
+                    outcome(String::new(), code)
                 } else if status.is_redirection() {
-                    failed(format!("answered {status} (redirects are not followed)"), code)
+                    outcome(format!("answered {status} (redirects are not followed)"), code)
                 } else {
-                    failed(format!("answered {status}"), code)
+                    outcome(format!("answered {status}"), code)
                 }
             }
-            Err(e) if e.is_timeout() => failed(format!("timed out after {} ms", self.timeout.as_millis()), 0),
-            Err(e) => failed(describe(&e), 0),
+            Err(e) if e.is_timeout() => outcome(format!("timed out after {} ms", self.timeout.as_millis()), 0),
+            Err(e) => outcome(describe(&e), 0),
         }
     }
 }
@@ -250,7 +250,7 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 fn wall_micros() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| micros(d))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, micros)
 }
 
 #[cfg(test)]

@@ -31,8 +31,11 @@ impl Rules {
             v.add(field, "required");
             return None;
         }
-        if too_long(url, MAX_URL) {
-            v.add(field, format!("at most {MAX_URL} characters"));
+        if too_long(url, MAX_URL) || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            v.add(
+                field,
+                format!("at most {MAX_URL} characters, no spaces or control characters"),
+            );
             return None;
         }
         let parsed = match Url::parse(url) {
@@ -74,9 +77,9 @@ impl Rules {
 
     pub fn description(&self, v: &mut Violations, field: &str, text: &str) {
         v.check(
-            too_long(text, MAX_DESCRIPTION),
+            too_long(text, MAX_DESCRIPTION) || text.chars().any(|c| c.is_control() && c != '\n'),
             field,
-            format!("at most {MAX_DESCRIPTION} characters"),
+            format!("at most {MAX_DESCRIPTION} characters, no control characters but new lines"),
         );
     }
 
@@ -148,6 +151,11 @@ mod tests {
         assert!(url("https://169.254.169.254/").unwrap_err().contains("link-local"));
         assert!(url("not a url").unwrap_err().contains("not a URL"));
         assert_eq!(url("").unwrap_err(), "required");
+        assert!(
+            url("https://hooks.example.com/a\u{0}b")
+                .unwrap_err()
+                .contains("control")
+        );
     }
 
     #[test]

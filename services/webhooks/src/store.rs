@@ -151,9 +151,8 @@ pub enum Next {
     Succeeded,
     /// Retry at this time.
     RetryAt(i64),
-    /// The schedule ran out (or the endpoint is gone): the delivery failed. The endpoint is
-    /// disabled with `reason` when it has failed ever since `failing_before`, or at once when
-    /// `failing_before` is `None`.
+    /// The schedule ran out (or the endpoint is gone): the delivery failed, and the endpoint is
+    /// disabled with `reason` as `disable` says.
     Failed {
         reason: String,
         disable: Disable,
