@@ -149,7 +149,8 @@ mod tests {
         assert!(url("https://10.0.0.8/in").unwrap_err().contains("10.0.0.8 is private"));
         assert!(url("https://[::1]/in").unwrap_err().contains("loopback"));
         assert!(url("https://169.254.169.254/").unwrap_err().contains("link-local"));
-        assert!(url("not a url").unwrap_err().contains("not a URL"));
+        assert!(url("not-a-url").unwrap_err().contains("not a URL"));
+        assert!(url("https://hooks.example.com/a b").unwrap_err().contains("no spaces"));
         assert_eq!(url("").unwrap_err(), "required");
         assert!(
             url("https://hooks.example.com/a\u{0}b")
