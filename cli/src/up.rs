@@ -17,7 +17,7 @@ use chorus_kit::events::memory::MemoryBus;
 use chorus_kit::runtime::{Declared, Node, Shared};
 
 /// Every service `chorus up` runs. Adding a service to Chorus is one line here.
-pub(crate) fn services() -> [Declared; 6] {
+pub(crate) fn services() -> [Declared; 7] {
     [
         chorus_identity::SERVICE,
         chorus_registry::SERVICE,
@@ -25,6 +25,7 @@ pub(crate) fn services() -> [Declared; 6] {
         chorus_contracts::SERVICE,
         chorus_payouts::SERVICE,
         chorus_measurement::SERVICE,
+        chorus_webhooks::SERVICE,
     ]
 }
 
@@ -49,7 +50,7 @@ pub(crate) struct UpArgs {
     /// A service's port, as NAME=PORT (repeatable; 0 picks a free one); also CHORUS_<NAME>_PORT.
     /// Defaults: identity 50050, registry 50051, matching 50052, contracts 50053, payouts 50054,
     /// measurement 50055 (its link redirects and store webhooks on CHORUS_MEASUREMENT_HTTP_PORT,
-    /// 50056; 0 picks a free one). The gateway (HTTP/JSON, gRPC-Web, /openapi.json) listens on
+    /// 50056; 0 picks a free one), webhooks 50057. The gateway (HTTP/JSON, gRPC-Web, /openapi.json) listens on
     /// CHORUS_GATEWAY_PORT, 8080 (0 picks a free one).
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = service_port)]
     ports: Vec<(String, u16)>,
@@ -145,6 +146,17 @@ pub(crate) async fn run(args: UpArgs, data_dir: &Path) -> Result<(), BoxError> {
         .entry("measurement".into())
         .or_default()
         .push(("CHORUS_MEASUREMENT_HTTP_ADDR".into(), measurement_http.to_string()));
+    // Webhooks may reach a receiver on this machine, over http: a newcomer tries them with a
+    // local server. A cluster allows neither unless configured (the SSRF guard).
+    let webhooks = settings.entry("webhooks".into()).or_default();
+    for (key, value) in [
+        ("CHORUS_WEBHOOKS_HTTP_HOSTS", "localhost,127.0.0.1,[::1]"),
+        ("CHORUS_WEBHOOKS_ALLOWED_CIDRS", "127.0.0.0/8,::1/128"),
+    ] {
+        if std::env::var_os(key).is_none() {
+            webhooks.push((key.into(), value.into()));
+        }
+    }
     let node = Node {
         data_dir: data_dir.to_owned(),
         host: args.host,
@@ -450,7 +462,8 @@ mod tests {
                 "matching",
                 "contracts",
                 "payouts",
-                "measurement"
+                "measurement",
+                "webhooks"
             ]
         );
         assert_eq!(names(&chosen(&["registry".to_owned()])), ["identity", "registry"]);
@@ -461,7 +474,7 @@ mod tests {
         assert!(
             service_name("billing")
                 .unwrap_err()
-                .contains("services: identity, registry, matching, contracts, payouts, measurement")
+                .contains("services: identity, registry, matching, contracts, payouts, measurement, webhooks")
         );
     }
 }

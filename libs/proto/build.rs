@@ -27,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chorus/payouts/v1/payouts.proto",
         "chorus/measurement/v1/measurement.proto",
         "chorus/measurement/v1/events.proto",
+        "chorus/webhooks/v1/webhooks.proto",
         "chorus/admin/v1/events.proto",
         "chorus/admin/v1/clock.proto",
         "google/rpc/error_details.proto",

@@ -430,6 +430,47 @@ fn matrix() -> Vec<(&'static str, Value, Expect)> {
             json!({"campaign": "{campaign}"}),
             Own,
         ),
+        // webhooks: a tenant's endpoints and their deliveries
+        (
+            "chorus.webhooks.v1.WebhooksService/CreateWebhookEndpoint",
+            json!({"endpoint": {"url": "https://b.example.com/hooks", "description": "b hooks"}}),
+            Own,
+        ),
+        (
+            "chorus.webhooks.v1.WebhooksService/GetWebhookEndpoint",
+            json!({"name": "{webhook_endpoint}"}),
+            Hidden,
+        ),
+        (
+            "chorus.webhooks.v1.WebhooksService/ListWebhookEndpoints",
+            json!({}),
+            Own,
+        ),
+        (
+            "chorus.webhooks.v1.WebhooksService/UpdateWebhookEndpoint",
+            json!({"endpoint": {"name": "{webhook_endpoint}", "description": "taken"}, "update_mask": "description"}),
+            Hidden,
+        ),
+        (
+            "chorus.webhooks.v1.WebhooksService/DeleteWebhookEndpoint",
+            json!({"name": "{webhook_endpoint}"}),
+            Hidden,
+        ),
+        (
+            "chorus.webhooks.v1.WebhooksService/RotateWebhookSecret",
+            json!({"name": "{webhook_endpoint}"}),
+            Hidden,
+        ),
+        (
+            "chorus.webhooks.v1.WebhooksService/ListWebhookDeliveries",
+            json!({"parent": "{webhook_endpoint}"}),
+            Hidden,
+        ),
+        (
+            "chorus.webhooks.v1.WebhooksService/ReplayWebhookDelivery",
+            json!({"name": "{webhook_delivery}"}),
+            Hidden,
+        ),
     ]
 }
 
@@ -605,6 +646,13 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
         json!({"display_name": "Key-A-secret", "scopes": ["registry.read"]}),
     );
     let api_key = key["apiKey"]["name"].as_str().unwrap().to_owned();
+    // An endpoint subscribed to campaign changes: the campaign made below gives it a delivery.
+    let hook = call(
+        "chorus.webhooks.v1.WebhooksService/CreateWebhookEndpoint",
+        json!({"endpoint": {"url": "https://a-secret.example.com/hooks", "description": "Hook-A-secret",
+            "event_types": ["chorus.matching.v1.CampaignChanged"]}}),
+    );
+    let webhook_endpoint = hook["endpoint"]["name"].as_str().unwrap().to_owned();
     let brand = |args: &[&str]| {
         let r = contracts(up, data_dir, None, args);
         assert!(r.status.success(), "{}", r.describe());
@@ -708,6 +756,26 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
         json!({"campaign": campaign}),
     );
 
+    // The campaign's event became a delivery of A's endpoint (it fails: the host does not
+    // resolve, and that is recorded too).
+    let webhook_delivery = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let listed = call(
+                "chorus.webhooks.v1.WebhooksService/ListWebhookDeliveries",
+                json!({"parent": webhook_endpoint}),
+            );
+            if let Some(name) = listed["deliveries"][0]["name"].as_str() {
+                break name.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no delivery for A's endpoint: {listed}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+
     let signed = call(
         "chorus.contracts.v1.ContractsService/GetContract",
         json!({"name": contract}),
@@ -733,6 +801,8 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
         ("terms_version", terms_version),
         ("sha", sha),
         ("api_key", api_key),
+        ("webhook_endpoint", webhook_endpoint),
+        ("webhook_delivery", webhook_delivery),
     ] {
         made.names.insert(key, value);
     }
@@ -754,6 +824,7 @@ fn make_tenant_a(up: &Up, data_dir: &Path, suite: &Suite, a: &str) -> (Made, Vec
             "Campaign-A-secret",
             "Shortlist-A-secret",
             "Key-A-secret",
+            "Hook-A-secret",
             "Ana Lima-Secret",
             "ana.secret@example.com",
             "a-secret.example.com",
@@ -780,6 +851,7 @@ fn another_tenant_and_another_influencer_find_nothing_of_tenant_a() {
             ("contracts", up.contracts_port),
             ("payouts", up.payouts_port),
             ("measurement", up.measurement_port),
+            ("webhooks", up.webhooks_port),
             ("identity", up.identity_port),
         ]),
         gateway: up.gateway_port,

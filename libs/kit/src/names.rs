@@ -137,6 +137,58 @@ single!(
     "payees/{influencer}"
 );
 
+single!(
+    /// `webhookEndpoints/{endpoint}`: where a tenant's events are sent (the webhooks service).
+    WebhookEndpointName,
+    "webhookEndpoints",
+    "webhookEndpoints/{endpoint}"
+);
+
+/// `webhookEndpoints/{endpoint}/deliveries/{event}`: one event for one endpoint; the event's id
+/// is the delivery's `webhook-id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WebhookDeliveryName {
+    endpoint: WebhookEndpointName,
+    event: String,
+}
+
+impl WebhookDeliveryName {
+    /// The delivery of event `event` to `endpoint`, when the id is canonical.
+    pub fn new(endpoint: WebhookEndpointName, event: &str) -> Option<Self> {
+        is_canonical_id(event).then(|| WebhookDeliveryName {
+            endpoint,
+            event: event.to_owned(),
+        })
+    }
+
+    pub fn endpoint(&self) -> &WebhookEndpointName {
+        &self.endpoint
+    }
+
+    /// The event's id.
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+}
+
+impl ResourceName for WebhookDeliveryName {
+    const PATTERN: &'static str = "webhookEndpoints/{endpoint}/deliveries/{event}";
+
+    fn parse(name: &str) -> Option<Self> {
+        let [endpoint, event] = ids(name, ["webhookEndpoints", "deliveries"])?;
+        Some(WebhookDeliveryName {
+            endpoint: WebhookEndpointName(endpoint),
+            event,
+        })
+    }
+}
+
+impl fmt::Display for WebhookDeliveryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/deliveries/{}", self.endpoint, self.event)
+    }
+}
+
 /// `contracts/{contract}/deliverables/{n}`: one post a contract owes, numbered from 1.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DeliverableName {

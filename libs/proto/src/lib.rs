@@ -61,6 +61,11 @@ pub mod chorus {
             include!(concat!(env!("OUT_DIR"), "/chorus.registry.v1.rs"));
         }
     }
+    pub mod webhooks {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/chorus.webhooks.v1.rs"));
+        }
+    }
 }
 
 pub use chorus::admin::v1 as admin;
@@ -72,3 +77,4 @@ pub use chorus::measurement::v1 as measurement;
 pub use chorus::payouts::v1 as payouts;
 pub use chorus::registry::v1 as registry;
 pub use chorus::r#type::v1 as types;
+pub use chorus::webhooks::v1 as webhooks;

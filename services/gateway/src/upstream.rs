@@ -15,6 +15,7 @@ const LOCAL_PORTS: &[(&str, u16)] = &[
     ("contracts", 50053),
     ("payouts", 50054),
     ("measurement", 50055),
+    ("webhooks", 50057),
 ];
 
 /// The setting naming a package's upstream: `chorus.registry.v1` →

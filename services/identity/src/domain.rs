@@ -36,8 +36,7 @@ pub const MAX_KEY_NAME: usize = 100;
 pub const MAX_KEY_TTL: Duration = Duration::from_secs(366 * 86_400);
 pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(90 * 86_400);
 /// How long a rotated key may stay valid beside its successor, and how long by default.
-pub const MAX_OVERLAP: Duration = Duration::from_secs(7 * 86_400);
-pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(86_400);
+pub use chorus_kit::auth::{DEFAULT_OVERLAP, MAX_OVERLAP};
 /// The scope that manages API keys; no key may hold it, so a leaked key cannot mint others.
 pub const KEYS_SCOPE: &str = "identity.keys";
 
@@ -282,8 +281,7 @@ pub fn check_create_api_key(r: &CreateApiKeyRequest, allowed: &[String]) -> Resu
 
 /// The overlap of a rotation: whole seconds, at most 7 days; 24 hours when unset.
 pub fn check_overlap(overlap: Option<&prost_types::Duration>) -> Result<Duration, Error> {
-    bounded_duration(overlap, DEFAULT_OVERLAP, MAX_OVERLAP, true)
-        .ok_or_else(|| Error::invalid_field("overlap", "whole seconds, 0 to 7 days"))
+    chorus_kit::auth::rotation_overlap(overlap)
 }
 
 /// The scopes a token gets: those asked for, when every one is allowed; all allowed when none

@@ -72,6 +72,8 @@ pub struct Up {
     pub payouts_port: u16,
     /// As `matching_port`, for measurement.
     pub measurement_port: u16,
+    /// As `matching_port`, for webhooks.
+    pub webhooks_port: u16,
     /// As `matching_port`, for the gateway (HTTP).
     pub gateway_port: u16,
     /// As `matching_port`, for identity.
@@ -113,6 +115,8 @@ impl Up {
                 "payouts=0",
                 "--port",
                 "measurement=0",
+                "--port",
+                "webhooks=0",
             ])
             .env("CHORUS_MEASUREMENT_HTTP_PORT", "0")
             // Tests run side by side: the gateway takes a free port too.
@@ -142,6 +146,7 @@ impl Up {
             contracts_port: 0,
             payouts_port: 0,
             measurement_port: 0,
+            webhooks_port: 0,
             gateway_port: 0,
             identity_port: 0,
         }
@@ -200,6 +205,7 @@ impl Up {
         self.contracts_port = self.wait_for_port("contracts");
         self.payouts_port = self.wait_for_port("payouts");
         self.measurement_port = self.wait_for_port("measurement");
+        self.webhooks_port = self.wait_for_port("webhooks");
         self.gateway_port = self.wait_for_port("gateway");
         self.identity_port = self.wait_for_port("identity");
         self.wait_for_line("Press ctrl-c to stop.", START_TIMEOUT);

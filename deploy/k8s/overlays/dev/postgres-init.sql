@@ -5,3 +5,4 @@ CREATE DATABASE matching OWNER chorus;
 CREATE DATABASE contracts OWNER chorus;
 CREATE DATABASE payouts OWNER chorus;
 CREATE DATABASE measurement OWNER chorus;
+CREATE DATABASE webhooks OWNER chorus;

@@ -28,6 +28,23 @@ pub const AUDIENCE: &str = "chorus";
 /// The longest a token may live, unless configured otherwise (`CHORUS_TOKEN_MAX_LIFETIME_S`).
 pub const DEFAULT_MAX_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
+/// How long a rotated secret (a partner's API key, a webhook signing secret) stays valid
+/// beside its successor by default, and at most.
+pub const DEFAULT_OVERLAP: std::time::Duration = std::time::Duration::from_secs(86_400);
+pub const MAX_OVERLAP: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// The `overlap` field of a rotation: whole seconds, 0 (retire the old secret at once) to 7
+/// days; 24 hours when unset. INVALID_ARGUMENT naming `overlap` otherwise.
+pub fn rotation_overlap(overlap: Option<&prost_types::Duration>) -> Result<std::time::Duration, Error> {
+    match overlap {
+        None => Ok(DEFAULT_OVERLAP),
+        Some(d) if d.nanos == 0 && d.seconds >= 0 && d.seconds as u64 <= MAX_OVERLAP.as_secs() => {
+            Ok(std::time::Duration::from_secs(d.seconds as u64))
+        }
+        Some(_) => Err(Error::invalid_field("overlap", "whole seconds, 0 to 7 days")),
+    }
+}
+
 /// Roles a token can carry.
 pub mod role {
     /// A service calling another with its own identity.
