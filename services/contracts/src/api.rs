@@ -1009,6 +1009,8 @@ impl ContractsService for Contracts {
                             let d = d.clone();
                             if state == DeliverableState::Approved {
                                 approve(w, &clock, tenant, c, deliverables, &d)?;
+                            } else {
+                                flows::deliverable_changes_requested(w, &clock, tenant, c, &d);
                             }
                             Ok(true)
                         },

@@ -1,7 +1,8 @@
 //! What contracts hears: matching's shortlist decisions (for offers from a shortlist), payouts'
-//! failed holds (the contract is unfunded), its own timers (expiries, due dates, grace periods)
-//! and its own OfferSent events (each sends the influencer an invitation to sign in). What it
-//! emits is `flows`'; the event messages are in proto/chorus/contracts/v1/events.proto.
+//! failed holds (the contract is unfunded), its own timers (expiries, due dates, grace periods),
+//! and, for the influencers' notifications (`notify::send`), its own events (offers, reminders,
+//! changes requested) and payouts' PayoutPaid. What it emits is `flows`'; the event messages
+//! are in proto/chorus/contracts/v1/events.proto.
 
 use std::sync::Arc;
 
@@ -12,17 +13,15 @@ use chorus_kit::idempotency::Claim;
 use chorus_kit::names::{ContractName, DeliverableName, ResourceName};
 use chorus_kit::runtime::Parts;
 use chorus_proto::contracts::{
-    Contract, ContractState, Deliverable, Funding, OfferSent, ReminderDue, ReminderKind, TimerFired, TimerKind,
+    Contract, ContractState, Deliverable, Funding, ReminderDue, ReminderKind, TimerFired, TimerKind,
 };
 use chorus_proto::event::Envelope;
-use chorus_proto::identity::CreateInvitationRequest;
-use chorus_proto::identity::identity_service_client::IdentityServiceClient;
 use chorus_proto::matching::{Decision, ShortlistMemberDecided};
 use chorus_proto::payouts::{CompensationHeld, CompensationHoldFailed};
 
 use crate::domain::lifecycle;
 use crate::flows::{self, Deadlines};
-use crate::notify::Notifier;
+use crate::notify::send::Notifications;
 use crate::store::{Member, Store, TIMER_TOPIC, TOPIC, Who, Writes, id_of};
 
 /// Matching's topic (proto/chorus/matching/v1/events.proto).
@@ -31,7 +30,7 @@ pub const MATCHING_TOPIC: &str = "chorus.matching";
 pub const PAYOUTS_TOPIC: &str = "chorus.payouts";
 
 /// Every consumer contracts runs, declared on the runtime.
-pub fn declare(parts: &mut Parts, store: Store, deadlines: Deadlines, invitations: Invitations) {
+pub fn declare(parts: &mut Parts, store: Store, deadlines: Deadlines, notifications: Notifications) {
     let s = store.clone();
     parts.consume(MATCHING_TOPIC, "contracts", SubscribeOptions::default(), move |e| {
         let s = s.clone();
@@ -50,10 +49,23 @@ pub fn declare(parts: &mut Parts, store: Store, deadlines: Deadlines, invitation
         let s = s.clone();
         async move { timer_fired(&s, &deadlines, &e).await }
     });
-    let invitations = Arc::new(invitations);
+    // The group kept its name from when it only sent invitations: a new name would start a
+    // new group at the oldest retained event and mail those again.
+    let notifications = Arc::new(notifications);
+    let n = notifications.clone();
     parts.consume(TOPIC, "contracts-invitations", SubscribeOptions::default(), move |e| {
-        let invitations = invitations.clone();
-        async move { invitations.send(&e).await }
+        let n = n.clone();
+        async move { n.handle(&e).await }
+    });
+    // Payouts' PayoutPaid. Started at the end: payouts pays only what contracts approved after
+    // this group existed, and a deployment that adds it does not mail every past payout.
+    let start_at_end = SubscribeOptions {
+        start_at_end: true,
+        ..SubscribeOptions::default()
+    };
+    parts.consume(PAYOUTS_TOPIC, "contracts-notifications", start_at_end, move |e| {
+        let n = notifications.clone();
+        async move { n.handle(&e).await }
     });
 }
 
@@ -284,64 +296,4 @@ fn deliverable_deadline(
     let d = d.clone();
     flows::deliverable_overdue(w, clock, tenant, c, &d, grace_days);
     Ok(c.state == ContractState::Active as i32)
-}
-
-/// Sends each new offer's influencer an invitation to sign in: a one-time code from the
-/// identity service, delivered by the notifier. A retry makes a new code, which replaces the
-/// earlier one (identity keeps only the last).
-#[derive(Clone)]
-pub struct Invitations {
-    pub identity_url: String,
-    pub token: Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<String, Error>> + Send + Sync>,
-    pub notifier: Arc<dyn Notifier>,
-}
-
-impl std::fmt::Debug for Invitations {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Invitations")
-            .field("identity_url", &self.identity_url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Invitations {
-    async fn send(&self, e: &Envelope) -> Result<(), Error> {
-        let Some(p) = read::<OfferSent>(e) else {
-            return Ok(());
-        };
-        let Some(offer) = p?.offer else {
-            return Ok(());
-        };
-        let channel = tonic::transport::Endpoint::from_shared(self.identity_url.clone())
-            .map_err(|e| Error::internal("identity url", e))?
-            .connect()
-            .await
-            .map_err(|e| {
-                Error::new(
-                    chorus_kit::ErrorCode::Unavailable,
-                    format!("connect to the identity service: {e}"),
-                )
-            })?;
-        let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", (self.token)().await?)
-            .parse()
-            .map_err(|e| Error::internal("bearer header", e))?;
-        let mut client = IdentityServiceClient::new(channel);
-        let mut request = tonic::Request::new(CreateInvitationRequest {
-            influencer: offer.influencer.clone(),
-            scopes: Vec::new(),
-            ttl: None,
-        });
-        request.metadata_mut().insert("authorization", header);
-        let invitation = client
-            .create_invitation(request)
-            .await
-            .map_err(|s| {
-                Error::new(
-                    chorus_kit::ErrorCode::Unavailable,
-                    format!("create invitation: {}", s.message()),
-                )
-            })?
-            .into_inner();
-        self.notifier.offer(&offer, &invitation.link).await
-    }
 }

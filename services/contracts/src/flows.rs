@@ -362,6 +362,21 @@ pub fn deliverable_submitted(w: &mut Writes, clock: &Clock, tenant: &str, c: &Co
     ));
 }
 
+/// The brand's review sent a post back: the influencer hears what to change.
+pub fn deliverable_changes_requested(w: &mut Writes, clock: &Clock, tenant: &str, c: &Contract, dl: &Deliverable) {
+    w.event(envelope(
+        clock,
+        tenant,
+        &DeliverableChangesRequested {
+            deliverable: dl.name.clone(),
+            contract: c.name.clone(),
+            campaign: c.campaign.clone(),
+            influencer: c.influencer.clone(),
+            reason: dl.change_reason.clone(),
+        },
+    ));
+}
+
 /// An approval releases the deliverable's share of the cash (and, with the last one, the
 /// rest); its timers go; the contract completes when nothing is left.
 #[allow(clippy::too_many_arguments)]

@@ -27,18 +27,33 @@ use chorus_proto::contracts::disclosure_service_server::DisclosureServiceServer;
 
 use crate::domain::disclosure::Checker;
 use crate::flows::Deadlines;
+use crate::notify::adapters::SmtpSettings;
 
 pub static MIGRATIONS: Migrations = Migrations {
-    postgres: &[(
-        2,
-        "contracts",
-        include_str!("../migrations/postgres/0002_contracts.sql"),
-    )],
-    sqlite: &[(2, "contracts", include_str!("../migrations/sqlite/0002_contracts.sql"))],
+    postgres: &[
+        (
+            2,
+            "contracts",
+            include_str!("../migrations/postgres/0002_contracts.sql"),
+        ),
+        (
+            3,
+            "notifications",
+            include_str!("../migrations/postgres/0003_notifications.sql"),
+        ),
+    ],
+    sqlite: &[
+        (2, "contracts", include_str!("../migrations/sqlite/0002_contracts.sql")),
+        (
+            3,
+            "notifications",
+            include_str!("../migrations/sqlite/0003_notifications.sql"),
+        ),
+    ],
 };
 
 /// The scope contracts calls the identity service with, to invite influencers.
-pub const INVITE: &str = "identity.invite";
+pub const INVITE: &str = notify::send::INVITE;
 
 /// What contracts reads from its environment beyond the kit's settings.
 #[derive(Debug, Clone)]
@@ -48,8 +63,12 @@ pub struct Config {
     pub sealing_key: Option<SigningKey>,
     /// `CHORUS_IDENTITY_URL`: where invitations are made.
     pub identity_url: String,
-    /// `CHORUS_MAIL_DIR`: write each message to a file there (development); unset, messages
-    /// are only logged, without their links.
+    /// `CHORUS_REGISTRY_URL`: where influencers' addresses are read (with their consent).
+    pub registry_url: String,
+    /// `CHORUS_SMTP_URL` and the rest: send notifications through this mail server.
+    pub smtp: Option<SmtpSettings>,
+    /// `CHORUS_MAIL_DIR`: without SMTP, write each message to a file there (development);
+    /// with neither, notifications are only logged, without links or addresses.
     pub mail_dir: Option<PathBuf>,
     /// `CHORUS_REMIND_BEFORE_H` (48) and `CHORUS_SIGN_WITHIN_DAYS` (14).
     pub deadlines: Deadlines,
@@ -70,9 +89,12 @@ impl Config {
             "CHORUS_SIGN_WITHIN_DAYS",
             "from 1 to 90",
         );
+        let smtp = smtp_settings(r);
         Config {
             sealing_key,
             identity_url: r.string("CHORUS_IDENTITY_URL", "http://127.0.0.1:50050"),
+            registry_url: r.string("CHORUS_REGISTRY_URL", "http://127.0.0.1:50051"),
+            smtp,
             mail_dir: r.optional("CHORUS_MAIL_DIR").map(PathBuf::from),
             deadlines: Deadlines {
                 remind_before_micros: remind_h * 3_600_000_000,
@@ -80,6 +102,40 @@ impl Config {
             },
         }
     }
+}
+
+/// `CHORUS_SMTP_URL` (`smtp://host:port`, `?tls=required` for STARTTLS, `smtps://` for TLS;
+/// credentials in it as `user:password@`), `CHORUS_SMTP_FROM` (required with it),
+/// `CHORUS_SMTP_TIMEOUT_MS` (10000), `CHORUS_SMTP_ATTEMPTS` (3) and
+/// `CHORUS_SMTP_RETRY_DELAY_MS` (500, doubling); None without a URL.
+fn smtp_settings(r: &mut Reader<'_>) -> Option<SmtpSettings> {
+    let url = r.secret_or_file("CHORUS_SMTP_URL");
+    let from = r.optional("CHORUS_SMTP_FROM");
+    let timeout = r.duration_ms("CHORUS_SMTP_TIMEOUT_MS", 10_000);
+    let attempts: u32 = r.parse("CHORUS_SMTP_ATTEMPTS", 3);
+    r.check(!(1..=10).contains(&attempts), "CHORUS_SMTP_ATTEMPTS", "from 1 to 10");
+    let retry_delay = r.duration_ms("CHORUS_SMTP_RETRY_DELAY_MS", 500);
+    let url = url?;
+    let mailbox = from.as_deref().map(str::parse::<lettre::message::Mailbox>);
+    r.check(
+        !matches!(mailbox, Some(Ok(_))),
+        "CHORUS_SMTP_FROM",
+        "required with CHORUS_SMTP_URL: the sender, such as \"Chorus <no-reply@example.com>\"",
+    );
+    let settings = SmtpSettings {
+        url: url.expose().clone(),
+        from: mailbox?.ok()?,
+        timeout,
+        attempts,
+        retry_delay,
+    };
+    let valid = notify::adapters::Smtp::new(settings.clone());
+    r.check(
+        valid.is_err(),
+        "CHORUS_SMTP_URL",
+        "smtp://host:port (?tls=required for STARTTLS) or smtps://host:port",
+    );
+    Some(settings)
 }
 
 /// Contracts, as the kit's runtime runs it.
@@ -99,7 +155,7 @@ impl chorus_kit::runtime::Service for Contracts {
         scopes: api::SCOPES,
         consumes: &[events::MATCHING_TOPIC, events::PAYOUTS_TOPIC],
         db_connections: 8,
-        needs: &[INVITE],
+        needs: &[INVITE, notify::send::CONTACTS[0], notify::send::CONTACTS[1]],
         issues_tokens: false,
     };
 
@@ -120,20 +176,31 @@ impl chorus_kit::runtime::Service for Contracts {
             ctx.timers.clone(),
             ctx.clock.clone(),
         );
-        let identity = ctx.clone();
-        let notifier: Arc<dyn notify::Notifier> = match config.mail_dir {
-            Some(dir) => Arc::new(notify::Files { dir }),
-            None => Arc::new(notify::Quiet),
+        let own = ctx.clone();
+        let notifier: Option<Arc<dyn notify::Notifier>> = match (config.smtp, config.mail_dir) {
+            (Some(smtp), _) => Some(Arc::new(
+                notify::adapters::Smtp::new(smtp)
+                    .map_err(|e| Error::invalid_field("CHORUS_SMTP_URL", e.to_string()))?,
+            )),
+            (None, Some(dir)) => Some(Arc::new(notify::adapters::Files { dir })),
+            (None, None) => None,
         };
-        let invitations = events::Invitations {
-            identity_url: config.identity_url,
-            token: Arc::new(move || {
-                let identity = identity.clone();
-                Box::pin(async move { identity.service_token(&[INVITE]).await })
-            }),
+        let channel = |url: &str, name: &str| {
+            chorus_kit::client::balanced(url, |e| e).map_err(|e| Error::invalid_field(name, e.to_string()))
+        };
+        let notifications = notify::send::Notifications {
+            store: store.clone(),
             notifier,
+            identity: channel(&config.identity_url, "CHORUS_IDENTITY_URL")?,
+            registry: channel(&config.registry_url, "CHORUS_REGISTRY_URL")?,
+            tokens: Arc::new(
+                move |scopes: &'static [&'static str]| -> futures::future::BoxFuture<'static, Result<String, Error>> {
+                    let own = own.clone();
+                    Box::pin(async move { own.service_token(scopes).await })
+                },
+            ),
         };
-        events::declare(parts, store.clone(), config.deadlines, invitations);
+        events::declare(parts, store.clone(), config.deadlines, notifications);
         let (contracts, writers) = api::Contracts::new(
             store,
             ctx.idempotency.clone(),

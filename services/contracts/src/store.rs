@@ -952,6 +952,48 @@ pub fn deliverable_number(name: &str) -> Option<i64> {
     name.rsplit('/').next().and_then(|n| n.parse().ok())
 }
 
+/// One event made into a notification, as `notifications` keeps it (never the address).
+#[derive(Debug, Clone, Copy)]
+pub struct Notified<'a> {
+    pub event_id: &'a str,
+    pub tenant: &'a str,
+    pub kind: &'a str,
+    pub influencer_id: &'a str,
+    pub about: &'a str,
+    pub outcome: &'a str,
+    pub detail: &'a str,
+}
+
+impl Store {
+    /// Whether the event `event_id` was already made into a notification.
+    pub async fn notified(&self, event_id: &str) -> Result<bool, Error> {
+        let row = sqlx::query("SELECT outcome FROM notifications WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records what became of an event's notification; the first record stands.
+    pub async fn record_notification(&self, n: &Notified<'_>) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO notifications (event_id, tenant, kind, influencer_id, about, outcome, detail, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(n.event_id)
+        .bind(n.tenant)
+        .bind(n.kind)
+        .bind(n.influencer_id)
+        .bind(n.about)
+        .bind(n.outcome)
+        .bind(n.detail)
+        .bind(self.clock.now_micros())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
 /// Inserts or replaces deliverables, in multi-row statements (4 parameters a row).
 async fn put_deliverables(conn: &mut AnyConnection, deliverables: &[Deliverable]) -> Result<(), Error> {
     for chunk in deliverables.chunks(500) {
