@@ -109,8 +109,8 @@ impl Config {
 /// `CHORUS_SMTP_TIMEOUT_MS` (10000), `CHORUS_SMTP_ATTEMPTS` (3) and
 /// `CHORUS_SMTP_RETRY_DELAY_MS` (500, doubling); None without a URL.
 fn smtp_settings(r: &mut Reader<'_>) -> Option<SmtpSettings> {
-    let url = r.secret_or_file("CHORUS_SMTP_URL");
-    let from = r.optional("CHORUS_SMTP_FROM");
+    let url = r.optional_secret("CHORUS_SMTP_URL");
+    let from = r.optional_secret("CHORUS_SMTP_FROM").map(|f| f.expose().clone());
     let timeout = r.duration_ms("CHORUS_SMTP_TIMEOUT_MS", 10_000);
     let attempts: u32 = r.parse("CHORUS_SMTP_ATTEMPTS", 3);
     r.check(!(1..=10).contains(&attempts), "CHORUS_SMTP_ATTEMPTS", "from 1 to 10");

@@ -124,7 +124,7 @@ impl Config {
         };
         let country_header = r.string("CHORUS_COUNTRY_HEADER", "cf-ipcountry").to_ascii_lowercase();
         let shops = match r
-            .secret("CHORUS_SHOPIFY_SHOPS")
+            .optional_secret("CHORUS_SHOPIFY_SHOPS")
             .map(|s| parse_shops(s.expose()))
         {
             None => HashMap::new(),

@@ -92,7 +92,7 @@ impl Config {
             lease: r.duration_ms("CHORUS_PAYOUT_LEASE_MS", 600_000),
             interval: Duration::from_millis(interval_ms),
             http_addr,
-            easypost_secret: r.secret("CHORUS_EASYPOST_WEBHOOK_SECRET"),
+            easypost_secret: r.optional_secret("CHORUS_EASYPOST_WEBHOOK_SECRET"),
         }
     }
 }

@@ -87,13 +87,13 @@ impl ProvidersConfig {
         let stripe_http = paced("CHORUS_STRIPE_RATE", 25);
         let paypal_http = paced("CHORUS_PAYPAL_RATE", 6);
         let tremendous_http = paced("CHORUS_TREMENDOUS_RATE", 10);
-        let stripe = r.secret("CHORUS_STRIPE_API_KEY").map(|api_key| StripeConfig {
+        let stripe = r.optional_secret("CHORUS_STRIPE_API_KEY").map(|api_key| StripeConfig {
             base_url: r.string("CHORUS_STRIPE_BASE_URL", "https://api.stripe.com"),
             api_key,
             http: stripe_http,
         });
-        let paypal_id = r.optional("CHORUS_PAYPAL_CLIENT_ID");
-        let paypal_secret = r.secret("CHORUS_PAYPAL_CLIENT_SECRET");
+        let paypal_id = r.optional_secret("CHORUS_PAYPAL_CLIENT_ID").map(|id| id.expose().clone());
+        let paypal_secret = r.optional_secret("CHORUS_PAYPAL_CLIENT_SECRET");
         r.check(
             paypal_id.is_some() != paypal_secret.is_some(),
             "CHORUS_PAYPAL_CLIENT_ID",
@@ -108,7 +108,7 @@ impl ProvidersConfig {
                 http: paypal_http,
             });
         let tremendous = r
-            .secret("CHORUS_TREMENDOUS_API_KEY")
+            .optional_secret("CHORUS_TREMENDOUS_API_KEY")
             .map(|api_key| TremendousConfig {
                 base_url: r.string("CHORUS_TREMENDOUS_BASE_URL", "https://testflight.tremendous.com/api/v2"),
                 api_key,
