@@ -6,8 +6,9 @@
 //! per chunk. Events measurement publishes (a suspected promo-code leak) go to the kit's outbox
 //! in the transaction of the change.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chorus_kit::clock::{Clock, Micros, timestamp};
 use chorus_kit::events::envelope;
@@ -52,7 +53,15 @@ pub struct Store {
     partitions: Arc<Mutex<HashSet<(&'static str, i64)>>>,
     /// The attribution window when a campaign sets none.
     default_window_hours: i64,
+    /// Redirect targets by short code, each kept [`TARGET_TTL`] (see `target`).
+    targets: Arc<Mutex<HashMap<String, (Instant, Target)>>>,
 }
+
+/// How long a redirect target is kept in memory: a campaign's new destination reaches the other
+/// replicas' redirects within this (the replica that took the change forgets at once).
+pub const TARGET_TTL: Duration = Duration::from_secs(5);
+/// Targets kept at most; past this the cache starts again empty.
+const TARGETS_KEPT: usize = 100_000;
 
 /// A campaign's measurement settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +183,7 @@ impl Store {
             timers,
             partitions: Arc::default(),
             default_window_hours,
+            targets: Arc::default(),
         }
     }
 
@@ -265,6 +275,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // The campaign's links may go elsewhere now.
+        self.targets.lock().map_err(|_| poisoned())?.clear();
         Ok(Settings {
             update_time: now,
             ..s.clone()
@@ -389,8 +401,29 @@ impl Store {
         rows.iter().map(link_row).collect()
     }
 
-    /// The link behind a short code, with its destination resolved, for the redirect.
+    /// The link behind a short code, with its destination resolved, for the redirect. A link
+    /// with a destination is kept in memory for [`TARGET_TTL`]: the redirect then costs no
+    /// database round trip (links never change; a campaign's destination may, and
+    /// `put_settings` forgets what this replica kept). Unknown codes and links without a
+    /// destination are read each time, so a new link or destination works at once.
     pub async fn target(&self, code: &str) -> Result<Option<Target>, Error> {
+        if let Some((at, t)) = self.targets.lock().map_err(|_| poisoned())?.get(code)
+            && at.elapsed() < TARGET_TTL
+        {
+            return Ok(Some(t.clone()));
+        }
+        let found = self.read_target(code).await?;
+        if let Some(t) = found.as_ref().filter(|t| t.destination.is_some()) {
+            let mut kept = self.targets.lock().map_err(|_| poisoned())?;
+            if kept.len() >= TARGETS_KEPT {
+                kept.clear();
+            }
+            kept.insert(code.to_owned(), (Instant::now(), t.clone()));
+        }
+        Ok(found)
+    }
+
+    async fn read_target(&self, code: &str) -> Result<Option<Target>, Error> {
         let row = sqlx::query(
             "SELECT l.id, l.tenant, l.campaign_id, l.influencer_id, l.destination_url, \
              COALESCE(s.destination_url, ''), l.utm_source, l.utm_medium, l.utm_campaign, l.utm_content \
