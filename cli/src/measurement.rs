@@ -111,6 +111,7 @@ pub(crate) async fn links(command: LinksCommand, connect: &ConnectArgs, json: bo
                         segment,
                         ..Default::default()
                     }),
+                    ..Default::default()
                 })
                 .await?
                 .into_inner()
@@ -189,8 +190,9 @@ pub(crate) async fn conversions(command: ConversionsCommand, connect: &ConnectAr
                         revenue: Some(parse_money(&amount)?),
                         discount_codes: codes,
                         click_id: click,
-                        landing_url: String::new(),
+                        ..Default::default()
                     }],
+                    ..Default::default()
                 })
                 .await?
                 .into_inner()

@@ -352,7 +352,7 @@ fn matrix() -> Vec<(&'static str, Value, Expect)> {
         (
             "chorus.measurement.v1.MeasurementService/CreateLink",
             json!({"link": {"campaign": "{campaign}", "influencer": "{influencer}", "destination_url": "https://b.example.com/"}}),
-            Own,
+            Hidden,
         ),
         (
             "chorus.measurement.v1.MeasurementService/GetLink",
@@ -372,7 +372,7 @@ fn matrix() -> Vec<(&'static str, Value, Expect)> {
         (
             "chorus.measurement.v1.MeasurementService/CreatePromoCodes",
             json!({"campaign": "{campaign}", "influencer": "{influencer}", "code": "BCODE10"}),
-            Own,
+            Hidden,
         ),
         (
             "chorus.measurement.v1.MeasurementService/ListPromoCodes",
@@ -403,12 +403,12 @@ fn matrix() -> Vec<(&'static str, Value, Expect)> {
         (
             "chorus.measurement.v1.MeasurementService/RecordPostMetrics",
             json!({"deliverable": "{deliverable}", "snapshot": {"observe_time": "2026-11-20T10:00:00Z", "likes": "10"}}),
-            Own,
+            Hidden,
         ),
         (
             "chorus.measurement.v1.MeasurementService/ListPostMetrics",
             json!({"deliverable": "{deliverable}"}),
-            Own,
+            Hidden,
         ),
         (
             "chorus.measurement.v1.MeasurementService/GetMeasurementDuty",
@@ -418,12 +418,12 @@ fn matrix() -> Vec<(&'static str, Value, Expect)> {
         (
             "chorus.measurement.v1.MeasurementService/UpdateCampaignSettings",
             json!({"settings": {"name": "{campaign}/measurementSettings"}}),
-            Own,
+            Hidden,
         ),
         (
             "chorus.measurement.v1.MeasurementService/GetCampaignSettings",
             json!({"name": "{campaign}/measurementSettings"}),
-            Own,
+            Hidden,
         ),
         (
             "chorus.measurement.v1.MeasurementService/GetCampaignReport",

@@ -4,6 +4,7 @@
 
 use chorus_kit::auth::{Caller, role};
 use chorus_kit::clock::micros;
+use chorus_kit::idempotency::{Claim, Idempotency, key_of};
 use chorus_kit::names::{CampaignName, ContractName, DeliverableName, InfluencerName, ResourceName};
 use chorus_kit::{Error, Violations, paging};
 use chorus_proto::measurement::measurement_service_server::MeasurementService;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use crate::domain::{codes, destination};
 use crate::report::{self, RateCard};
+use crate::store::owners::{Owned, contract_of};
 use crate::store::{Filter, NewLink, Settings, Store, default_utm, id_of};
 
 pub const READ: &str = "measurement.read";
@@ -32,11 +34,38 @@ pub const MAX_ORDERS: usize = 1_000;
 pub struct MeasurementApi {
     ingest: Ingest,
     rate_card: Arc<RateCard>,
+    keys: Idempotency,
 }
 
 impl MeasurementApi {
-    pub fn new(ingest: Ingest, rate_card: Arc<RateCard>) -> Self {
-        MeasurementApi { ingest, rate_card }
+    pub fn new(ingest: Ingest, rate_card: Arc<RateCard>, keys: Idempotency) -> Self {
+        MeasurementApi {
+            ingest,
+            rate_card,
+            keys,
+        }
+    }
+
+    /// A mutating call, once per request id (the `request_id` field, else the
+    /// `idempotency-key` header; kit::idempotency): a repeat with the same request answers as
+    /// the first; with another request, FAILED_PRECONDITION. Without an id, `work` just runs.
+    async fn once<Req, T, W, F>(
+        &self,
+        request: &Request<Req>,
+        method: &str,
+        request_id: &str,
+        work: W,
+    ) -> Result<Response<T>, Status>
+    where
+        Req: prost::Message,
+        T: prost::Message + Default + Send + 'static,
+        W: FnOnce(Claim) -> F + Send + 'static,
+        F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let caller = Caller::of(request)?.clone();
+        let key = key_of(request, request_id);
+        let answer = self.keys.once(&caller, method, &key, request.get_ref(), work).await?;
+        Ok(Response::new(answer))
     }
 
     /// The report of a campaign of `tenant`'s; NOT_FOUND when the tenant has nothing of it.
@@ -169,21 +198,21 @@ impl MeasurementService for MeasurementApi {
         let (Some(campaign), Some(influencer)) = (campaign, influencer) else {
             return Err(Error::invalid_field("link", "required").into());
         };
-        let link = self
-            .store()
-            .create_link(
-                &tenant,
-                &NewLink {
-                    utm: default_utm(campaign.id(), influencer.id(), &utm),
-                    campaign_id: campaign.id().to_owned(),
-                    influencer_id: influencer.id().to_owned(),
-                    deliverable: deliverable.map(|d| d.to_string()).unwrap_or_default(),
-                    segment: l.segment.clone(),
-                    destination_url: l.destination_url.clone(),
-                },
-            )
-            .await?;
-        Ok(Response::new(CreateLinkResponse { link: Some(link) }))
+        let new = NewLink {
+            utm: default_utm(campaign.id(), influencer.id(), &utm),
+            campaign_id: campaign.id().to_owned(),
+            influencer_id: influencer.id().to_owned(),
+            deliverable: deliverable.map(|d| d.to_string()).unwrap_or_default(),
+            segment: l.segment.clone(),
+            destination_url: l.destination_url.clone(),
+        };
+        let store = self.store().clone();
+        let request_id = request.get_ref().request_id.clone();
+        self.once(&request, "CreateLink", &request_id, move |claim| async move {
+            let link = store.create_link(&tenant, &new, &claim).await?;
+            Ok(CreateLinkResponse { link: Some(link) })
+        })
+        .await
     }
 
     async fn get_link(&self, request: Request<GetLinkRequest>) -> Result<Response<GetLinkResponse>, Status> {
@@ -293,8 +322,12 @@ impl MeasurementService for MeasurementApi {
                 }
             }
         }
-        self.store().create_promo_codes(&tenant, &made, "").await?;
-        Ok(Response::new(CreatePromoCodesResponse { promo_codes: made }))
+        let store = self.store().clone();
+        self.once(&request, "CreatePromoCodes", &r.request_id, move |claim| async move {
+            store.create_promo_codes(&tenant, &made, "", &claim).await?;
+            Ok(CreatePromoCodesResponse { promo_codes: made })
+        })
+        .await
     }
 
     async fn list_promo_codes(
@@ -334,20 +367,25 @@ impl MeasurementService for MeasurementApi {
             orders.extend(order);
         }
         v.finish()?;
-        let results = self
-            .ingest
-            .record(&tenant, orders, ConversionSource::Api, "", &[])
-            .await?
-            .unwrap_or_default();
-        Ok(Response::new(RecordConversionsResponse {
-            results: results
-                .into_iter()
-                .map(|(conversion, duplicate)| RecordedConversion {
-                    conversion: Some(conversion),
-                    duplicate,
-                })
-                .collect(),
-        }))
+        let ingest = self.ingest.clone();
+        // Orders count once by their ids whatever the request id; a request id makes a retry
+        // answer as the first call did (not "duplicate").
+        self.once(&request, "RecordConversions", &r.request_id, move |_| async move {
+            let results = ingest
+                .record(&tenant, orders, ConversionSource::Api, "", &[])
+                .await?
+                .unwrap_or_default();
+            Ok(RecordConversionsResponse {
+                results: results
+                    .into_iter()
+                    .map(|(conversion, duplicate)| RecordedConversion {
+                        conversion: Some(conversion),
+                        duplicate,
+                    })
+                    .collect(),
+            })
+        })
+        .await
     }
 
     async fn record_refund(
@@ -380,13 +418,14 @@ impl MeasurementService for MeasurementApi {
         }
         v.finish()?;
         let amount = r.amount.clone().unwrap_or_default();
-        let conversion = self
-            .store()
-            .refund(&tenant, &r.order_id, &format!("api/{}", r.refund_id), &amount, &[])
-            .await?;
-        Ok(Response::new(RecordRefundResponse {
-            conversion: Some(conversion),
-        }))
+        let (store, order_id, refund_id) = (self.store().clone(), r.order_id.clone(), format!("api/{}", r.refund_id));
+        self.once(&request, "RecordRefund", &r.request_id, move |_| async move {
+            let conversion = store.refund(&tenant, &order_id, &refund_id, &amount, &[]).await?;
+            Ok(RecordRefundResponse {
+                conversion: Some(conversion),
+            })
+        })
+        .await
     }
 
     async fn get_conversion(
@@ -459,8 +498,12 @@ impl MeasurementService for MeasurementApi {
         let meets = duty
             .as_ref()
             .is_some_and(|d| d.metrics.iter().all(|m| covers(&have, m)));
-        let stored = self.store().add_snapshot(&tenant, &snapshot, meets).await?;
-        Ok(Response::new(RecordPostMetricsResponse { snapshot: Some(stored) }))
+        let store = self.store().clone();
+        self.once(&request, "RecordPostMetrics", &r.request_id, move |claim| async move {
+            let stored = store.add_snapshot(&tenant, &snapshot, meets, &claim).await?;
+            Ok(RecordPostMetricsResponse { snapshot: Some(stored) })
+        })
+        .await
     }
 
     async fn list_post_metrics(
@@ -511,22 +554,21 @@ impl MeasurementService for MeasurementApi {
         let Some(campaign) = campaign else {
             return Err(Error::invalid_field("settings.name", "required").into());
         };
-        let stored = self
-            .store()
-            .put_settings(
-                &tenant,
-                campaign.id(),
-                &Settings {
-                    destination_url: s.destination_url.clone(),
-                    window_hours: i64::from(s.attribution_window_hours),
-                    audience_country: s.audience_country.clone(),
-                    update_time: 0,
-                },
-            )
-            .await?;
-        Ok(Response::new(UpdateCampaignSettingsResponse {
-            settings: Some(self.settings_of(&campaign, &stored)),
-        }))
+        let settings = Settings {
+            destination_url: s.destination_url.clone(),
+            window_hours: i64::from(s.attribution_window_hours),
+            audience_country: s.audience_country.clone(),
+            update_time: 0,
+        };
+        let api = self.clone();
+        let request_id = request.get_ref().request_id.clone();
+        self.once(&request, "UpdateCampaignSettings", &request_id, move |_| async move {
+            let stored = api.store().put_settings(&tenant, campaign.id(), &settings).await?;
+            Ok(UpdateCampaignSettingsResponse {
+                settings: Some(api.settings_of(&campaign, &stored)),
+            })
+        })
+        .await
     }
 
     async fn get_campaign_settings(
@@ -607,6 +649,9 @@ impl MeasurementApi {
             return Ok((tenant, Some(duty), MetricsSource::Influencer));
         }
         let tenant = brand(request, scope)?;
+        if let Some(contract) = contract_of(deliverable) {
+            self.store().check_owner(&tenant, Owned::Contract, &contract).await?;
+        }
         let duty = self.store().duty(Some(&tenant), deliverable).await?.map(|(_, d)| d);
         Ok((tenant, duty, MetricsSource::Integration))
     }
@@ -663,6 +708,12 @@ fn order_in(o: &OrderInput, v: &mut Violations) -> Option<OrderIn> {
         "each at most 64 characters",
     );
     v.check(o.click_id.len() > 64, "click_id", "at most 64 characters");
+    let country = o.country.to_ascii_uppercase();
+    v.check(
+        !country.is_empty() && (country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase())),
+        "country",
+        "ISO 3166-1 alpha-2, or empty",
+    );
     v.check(
         o.landing_url.len() > destination::MAX_URL,
         "landing_url",
@@ -688,6 +739,7 @@ fn order_in(o: &OrderInput, v: &mut Violations) -> Option<OrderIn> {
         revenue_minor: revenue.amount_minor,
         discount_codes: o.discount_codes.clone(),
         clicks,
+        country,
     })
 }
 

@@ -20,6 +20,8 @@ pub struct OrderIn {
     pub revenue_minor: i64,
     pub discount_codes: Vec<String>,
     pub clicks: Vec<String>,
+    /// ISO 3166-1 alpha-2, upper case; '' when unknown.
+    pub country: String,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +63,7 @@ impl Ingest {
                 currency: o.currency,
                 revenue_minor: o.revenue_minor,
                 order_time: o.order_time,
+                country: o.country,
             });
         }
         self.store.record_conversions(tenant, &out, keys).await

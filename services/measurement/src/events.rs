@@ -2,10 +2,11 @@
 //! deliverable and a promo code for its influencer; an approved deliverable starts the
 //! measurement duty its terms set (the metrics, due some days after the post), whose
 //! `MeasurementOverdue` waits on the kit's timers until a snapshot meets it. From its own
-//! timers: the daily IP key rotation. For the campaign report (store/report.rs): matching's
-//! shortlist decisions (segment, tier, the plan), contracts' deliveries and disclosure
-//! verdicts, and payouts' paid and reversed payouts (cost). Each effect commits with its inbox
-//! entry, so a redelivered event changes nothing.
+//! timers: the daily IP key rotation, and a campaign's report falling due (`ReportReady`). For
+//! the campaign report (store/report.rs): matching's campaigns and shortlist decisions (whose
+//! the campaign is, segment, tier, the plan), contracts' deliveries and disclosure verdicts,
+//! and payouts' paid and reversed payouts (cost). Each effect commits with its inbox entry, so
+//! a redelivered event changes nothing.
 
 use chorus_kit::Error;
 use chorus_kit::clock::micros;
@@ -13,11 +14,14 @@ use chorus_kit::events::{SubscribeOptions, read};
 use chorus_kit::runtime::Parts;
 use chorus_proto::contracts::{ContractActivated, DeliverableApproved, DeliverableOverdue, Verdict};
 use chorus_proto::event::Envelope;
-use chorus_proto::matching::{Decision, ShortlistMemberDecided};
-use chorus_proto::measurement::{KeyRotationDue, MeasurementDuty};
+use chorus_proto::matching::{CampaignChanged, Decision, ShortlistMemberDecided};
+use chorus_proto::measurement::{KeyRotationDue, MeasurementDuty, ReportDue, TestMetric};
 use chorus_proto::payouts::{PayoutPaid, PayoutReversed};
 
+use std::sync::Arc;
+
 use crate::domain::days::DAY_MICROS;
+use crate::report::{self, RateCard};
 use crate::store::report::{Decided, Delivery, Paid};
 use crate::store::{Store, TIMER_TOPIC, id_of};
 
@@ -30,7 +34,7 @@ pub const PAYOUTS_TOPIC: &str = "chorus.payouts";
 /// The consumer group, and the inbox's name for what it handled.
 const GROUP: &str = "measurement";
 
-pub fn declare(parts: &mut Parts, store: Store) {
+pub fn declare(parts: &mut Parts, store: Store, rate_card: Arc<RateCard>) {
     let s = store.clone();
     parts.consume(CONTRACTS_TOPIC, GROUP, SubscribeOptions::default(), move |e| {
         let store = s.clone();
@@ -48,10 +52,15 @@ pub fn declare(parts: &mut Parts, store: Store) {
     });
     parts.consume(TIMER_TOPIC, GROUP, SubscribeOptions::default(), move |e| {
         let store = store.clone();
+        let rate_card = rate_card.clone();
         async move {
             if let Some(p) = read::<KeyRotationDue>(&e) {
                 let day = p?.day;
                 store.rotate_ip_keys(day).await?;
+            }
+            if let Some(p) = read::<ReportDue>(&e) {
+                let campaign = p?.campaign;
+                report_due(&store, &rate_card, &e.tenant, &campaign).await?;
             }
             Ok(())
         }
@@ -122,8 +131,14 @@ pub async fn contract_event(store: &Store, e: &Envelope) -> Result<(), Error> {
     Ok(())
 }
 
-/// Matching's shortlist decisions: who is in which segment and tier, and the plan.
+/// Matching's campaigns (whose they are) and shortlist decisions: who is in which segment and
+/// tier, and the plan.
 pub async fn matching_event(store: &Store, e: &Envelope) -> Result<(), Error> {
+    if let Some(p) = read::<CampaignChanged>(e) {
+        let c = p?.campaign.unwrap_or_default();
+        let tenant = if e.tenant.is_empty() { &c.tenant } else { &e.tenant };
+        return store.campaign_announced(tenant, id_of(&c.name, "campaigns")).await;
+    }
     let Some(p) = read::<ShortlistMemberDecided>(e) else {
         return Ok(());
     };
@@ -177,4 +192,17 @@ pub async fn payouts_event(store: &Store, e: &Envelope) -> Result<(), Error> {
         return store.payout(&e.id, &e.tenant, &reversed, true).await;
     }
     Ok(())
+}
+
+/// A campaign's `ReportDue` timer fired: `ReportReady`, with the report's headline (the segment
+/// test's sentence for conversions per click), once its duties are all settled (store/ready.rs).
+pub async fn report_due(store: &Store, card: &RateCard, tenant: &str, campaign: &str) -> Result<bool, Error> {
+    store
+        .report_due(tenant, id_of(campaign, "campaigns"), |facts, now| {
+            report::build(campaign, facts, TestMetric::Unspecified, card, now)
+                .segment_test
+                .map(|t| t.sentence)
+                .unwrap_or_default()
+        })
+        .await
 }

@@ -273,6 +273,7 @@ async fn shopify_webhook(State(h): State<Http>, headers: HeaderMap, body: Bytes)
                         revenue_minor: o.total_minor,
                         discount_codes: o.discount_codes,
                         clicks: o.clicks,
+                        country: o.country,
                     }],
                     ConversionSource::Shopify,
                     &domain,

@@ -50,6 +50,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             "measurement_leaks",
             include_str!("../migrations/postgres/0004_leaks.sql"),
         ),
+        (
+            5,
+            "measurement_owners",
+            include_str!("../migrations/postgres/0005_owners.sql"),
+        ),
     ],
     sqlite: &[
         (
@@ -66,6 +71,11 @@ pub static MIGRATIONS: Migrations = Migrations {
             4,
             "measurement_leaks",
             include_str!("../migrations/sqlite/0004_leaks.sql"),
+        ),
+        (
+            5,
+            "measurement_owners",
+            include_str!("../migrations/sqlite/0005_owners.sql"),
         ),
     ],
 };
@@ -218,7 +228,7 @@ impl chorus_kit::runtime::Service for Measurement {
         let today = i64::from(domain::days::day_of(ctx.clock.now_micros()));
         store.ip_key(today).await?;
         store.schedule_rotation(today + 1).await?;
-        events::declare(parts, store.clone());
+        events::declare(parts, store.clone(), config.rate_card.clone());
         let ingest = Ingest {
             store: store.clone(),
             clicks: clicks.clone(),
@@ -226,7 +236,7 @@ impl chorus_kit::runtime::Service for Measurement {
         let flusher = clicks.clone();
         let interval = config.flush;
         parts.task("click-flush", move |stop| flusher.run(interval, stop));
-        let measurement = api::MeasurementApi::new(ingest.clone(), config.rate_card);
+        let measurement = api::MeasurementApi::new(ingest.clone(), config.rate_card, ctx.idempotency.clone());
         if let Some(addr) = config.http_addr {
             let app = http::router(
                 ingest,

@@ -6,12 +6,14 @@
 //! per chunk. Events measurement publishes (a suspected promo-code leak) go to the kit's outbox
 //! in the transaction of the change.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chorus_kit::clock::{Clock, Micros, timestamp};
 use chorus_kit::events::envelope;
 use chorus_kit::events::outbox::{Inbox, Outbox};
+use chorus_kit::idempotency::Claim;
 use chorus_kit::storage::{Backend, Database, placeholders};
 use chorus_kit::timers::Timers;
 use chorus_kit::{Error, ErrorCode};
@@ -26,7 +28,11 @@ use crate::domain::days::{DAY_MICROS, day_of};
 use crate::domain::destination::Utm;
 use crate::domain::leaks::{self, Evidence};
 
+pub mod owners;
+pub mod ready;
 pub mod report;
+
+use owners::{Owned, claim, contract_of};
 
 /// Measurement's topic.
 pub const TOPIC: &str = "chorus.measurement";
@@ -47,7 +53,15 @@ pub struct Store {
     partitions: Arc<Mutex<HashSet<(&'static str, i64)>>>,
     /// The attribution window when a campaign sets none.
     default_window_hours: i64,
+    /// Redirect targets by short code, each kept [`TARGET_TTL`] (see `target`).
+    targets: Arc<Mutex<HashMap<String, (Instant, Target)>>>,
 }
+
+/// How long a redirect target is kept in memory: a campaign's new destination reaches the other
+/// replicas' redirects within this (the replica that took the change forgets at once).
+pub const TARGET_TTL: Duration = Duration::from_secs(5);
+/// Targets kept at most; past this the cache starts again empty.
+const TARGETS_KEPT: usize = 100_000;
 
 /// A campaign's measurement settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +121,8 @@ pub struct NewConversion {
     pub currency: String,
     pub revenue_minor: i64,
     pub order_time: Micros,
+    /// ISO 3166-1 alpha-2, upper case; '' when unknown.
+    pub country: String,
     pub decision: Decision,
 }
 
@@ -167,6 +183,7 @@ impl Store {
             timers,
             partitions: Arc::default(),
             default_window_hours,
+            targets: Arc::default(),
         }
     }
 
@@ -241,6 +258,8 @@ impl Store {
 
     pub async fn put_settings(&self, tenant: &str, campaign_id: &str, s: &Settings) -> Result<Settings, Error> {
         let now = self.now();
+        let mut tx = self.db.pool.begin().await?;
+        claim(&mut tx, tenant, &[(Owned::Campaign, campaign_id)]).await?;
         sqlx::query(
             "INSERT INTO campaign_settings (tenant, campaign_id, destination_url, attribution_window_hours, \
              audience_country, update_time) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, campaign_id) DO UPDATE \
@@ -253,22 +272,50 @@ impl Store {
         .bind(s.window_hours)
         .bind(&s.audience_country)
         .bind(now)
-        .execute(&self.db.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        // The campaign's links may go elsewhere now.
+        self.targets.lock().map_err(|_| poisoned())?.clear();
         Ok(Settings {
             update_time: now,
             ..s.clone()
         })
     }
 
+    /// NOT_FOUND naming `id` when it is another tenant's (store/owners.rs), for reads.
+    pub async fn check_owner(&self, tenant: &str, owned: Owned, id: &str) -> Result<(), Error> {
+        let mut conn = self.db.pool.acquire().await?;
+        owners::check(&mut conn, tenant, owned, id).await
+    }
+
     // ---- links ----
 
     /// Makes a link with a fresh short code; ALREADY_EXISTS when the influencer has one for
     /// that deliverable.
-    pub async fn create_link(&self, tenant: &str, l: &NewLink) -> Result<Link, Error> {
-        let mut conn = self.db.pool.acquire().await?;
-        match self.insert_link(&mut conn, tenant, l).await? {
-            Some(link) => Ok(link),
+    /// The answer is recorded under the call's request id (`claim`) in the same transaction.
+    pub async fn create_link(&self, tenant: &str, l: &NewLink, claim_: &Claim) -> Result<Link, Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let contract = contract_of(&l.deliverable).unwrap_or_default();
+        claim(
+            &mut tx,
+            tenant,
+            &[(Owned::Campaign, &l.campaign_id), (Owned::Contract, &contract)],
+        )
+        .await?;
+        match self.insert_link(&mut tx, tenant, l).await? {
+            Some(link) => {
+                claim_
+                    .record(
+                        &mut tx,
+                        &CreateLinkResponse {
+                            link: Some(link.clone()),
+                        },
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok(link)
+            }
             None => Err(Error::already_exists(format!(
                 "influencers/{} already has a link for {}",
                 l.influencer_id, l.deliverable
@@ -354,8 +401,29 @@ impl Store {
         rows.iter().map(link_row).collect()
     }
 
-    /// The link behind a short code, with its destination resolved, for the redirect.
+    /// The link behind a short code, with its destination resolved, for the redirect. A link
+    /// with a destination is kept in memory for [`TARGET_TTL`]: the redirect then costs no
+    /// database round trip (links never change; a campaign's destination may, and
+    /// `put_settings` forgets what this replica kept). Unknown codes and links without a
+    /// destination are read each time, so a new link or destination works at once.
     pub async fn target(&self, code: &str) -> Result<Option<Target>, Error> {
+        if let Some((at, t)) = self.targets.lock().map_err(|_| poisoned())?.get(code)
+            && at.elapsed() < TARGET_TTL
+        {
+            return Ok(Some(t.clone()));
+        }
+        let found = self.read_target(code).await?;
+        if let Some(t) = found.as_ref().filter(|t| t.destination.is_some()) {
+            let mut kept = self.targets.lock().map_err(|_| poisoned())?;
+            if kept.len() >= TARGETS_KEPT {
+                kept.clear();
+            }
+            kept.insert(code.to_owned(), (Instant::now(), t.clone()));
+        }
+        Ok(found)
+    }
+
+    async fn read_target(&self, code: &str) -> Result<Option<Target>, Error> {
         let row = sqlx::query(
             "SELECT l.id, l.tenant, l.campaign_id, l.influencer_id, l.destination_url, \
              COALESCE(s.destination_url, ''), l.utm_source, l.utm_medium, l.utm_campaign, l.utm_content \
@@ -539,13 +607,39 @@ impl Store {
     // ---- promo codes ----
 
     /// Inserts promo codes; ALREADY_EXISTS naming the code when one is taken.
-    pub async fn create_promo_codes(&self, tenant: &str, codes: &[PromoCode], segment: &str) -> Result<(), Error> {
+    /// The answer is recorded under the call's request id (`claim_`) in the same transaction.
+    pub async fn create_promo_codes(
+        &self,
+        tenant: &str,
+        codes: &[PromoCode],
+        segment: &str,
+        claim_: &Claim,
+    ) -> Result<(), Error> {
         let mut tx = self.db.pool.begin().await?;
+        for p in codes {
+            claim(
+                &mut tx,
+                tenant,
+                &[
+                    (Owned::Campaign, id_of(&p.campaign, "campaigns")),
+                    (Owned::Contract, id_of(&p.contract, "contracts")),
+                ],
+            )
+            .await?;
+        }
         for p in codes {
             if !insert_promo(&mut tx, tenant, p, segment).await? {
                 return Err(Error::already_exists(format!("promo code {} is taken", p.code)));
             }
         }
+        claim_
+            .record(
+                &mut tx,
+                &CreatePromoCodesResponse {
+                    promo_codes: codes.to_vec(),
+                },
+            )
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -726,8 +820,9 @@ impl Store {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO conversions (day, id, tenant, order_id, source, shop_domain, campaign_id, influencer_id, segment, \
-                 method, reason, promo_code_id, click_id, link_id, currency, revenue_minor, order_time, record_time) VALUES {}",
-                placeholders(chunk.len(), 18, 1)
+                 method, reason, promo_code_id, click_id, link_id, currency, revenue_minor, order_time, record_time, country) \
+                 VALUES {}",
+                placeholders(chunk.len(), 19, 1)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (i, id) in chunk {
@@ -751,13 +846,15 @@ impl Store {
                     .bind(&o.currency)
                     .bind(o.revenue_minor)
                     .bind(o.order_time)
-                    .bind(now);
+                    .bind(now)
+                    .bind(&o.country);
             }
             q.execute(&mut *tx).await?;
         }
         // Rollups and redemptions of what was new.
         let mut rollup: BTreeMap<RollupKey, (i64, i64, i64)> = BTreeMap::new();
         let mut redeemed: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut by_country: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for (i, _) in &fresh {
             let o = &orders[*i];
             let r = rollup
@@ -773,7 +870,23 @@ impl Store {
             if !o.decision.promo_id.is_empty() {
                 r.1 += 1;
                 *redeemed.entry(&o.decision.promo_id).or_default() += 1;
+                *by_country
+                    .entry((o.decision.promo_id.as_str(), o.country.as_str()))
+                    .or_default() += 1;
             }
+        }
+        for ((promo, country), n) in by_country {
+            sqlx::query(
+                "INSERT INTO promo_code_countries (tenant, promo_code_id, country, redemptions) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant, promo_code_id, country) DO UPDATE SET \
+                 redemptions = promo_code_countries.redemptions + excluded.redemptions",
+            )
+            .bind(tenant)
+            .bind(promo)
+            .bind(country)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
         }
         for ((campaign, influencer, d, currency), (n, redemptions, revenue)) in &rollup {
             bump_conversions(
@@ -878,12 +991,41 @@ impl Store {
         .bind(&influencer)
         .fetch_one(&mut *conn)
         .await?;
+        // The country rule's counts: the campaign's audience country, and the code's
+        // redemptions by the order's country.
+        let audience_country: String =
+            sqlx::query_scalar("SELECT audience_country FROM campaign_settings WHERE tenant = $1 AND campaign_id = $2")
+                .bind(tenant)
+                .bind(&campaign)
+                .fetch_optional(&mut *conn)
+                .await?
+                .unwrap_or_default();
+        let (mut located, mut outside) = (0, 0);
+        if !audience_country.is_empty() {
+            let rows = sqlx::query(
+                "SELECT country, redemptions FROM promo_code_countries WHERE tenant = $1 AND promo_code_id = $2 AND country <> ''",
+            )
+            .bind(tenant)
+            .bind(promo_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            for r in rows {
+                let (country, n): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
+                located += n;
+                if country != audience_country {
+                    outside += n;
+                }
+            }
+        }
         let e = Evidence {
             redemptions,
             clicks: sum(&clicks, 0)?,
             reach: sum(&reach, 0)?,
+            audience_country,
+            located,
+            outside,
         };
-        if !leaks::suspected(e) {
+        if !leaks::suspected(&e) {
             return Ok(None);
         }
         let marked = sqlx::query("UPDATE promo_codes SET leak_time = $1 WHERE id = $2 AND leak_time = 0")
@@ -902,9 +1044,8 @@ impl Store {
             redemptions: e.redemptions,
             clicks: e.clicks,
             reach: e.reach,
-            // Orders carry no country yet, so the country rule is not applied.
-            outside_country_share: 0.0,
-            evidence: leaks::sentence(e),
+            outside_country_share: e.outside_share(),
+            evidence: leaks::sentence(&e),
         };
         Ok(Some(envelope(&self.clock, tenant, &p)))
     }
@@ -994,6 +1135,16 @@ impl Store {
         let order_day = i64::from(day_of(
             conversion.order_time.as_ref().map_or(now, chorus_kit::clock::micros),
         ));
+        // The refund that returns the whole order takes back its conversion and, when a code
+        // was used, its redemption: the report counts sales that stood. A part refund only
+        // lowers the revenue. (PromoCode.redemptions still counts every order that used it,
+        // refunded or not: the leak check's evidence.)
+        let whole = refunded + amount.amount_minor == revenue.amount_minor;
+        let used_code = conversion
+            .attribution
+            .as_ref()
+            .is_some_and(|a| !a.promo_code.is_empty());
+        let (conversions, redemptions) = if whole { (-1, -i64::from(used_code)) } else { (0, 0) };
         bump_conversions(
             &mut tx,
             tenant,
@@ -1001,7 +1152,7 @@ impl Store {
             id_of(&conversion.influencer, "influencers"),
             order_day,
             &revenue.currency_code,
-            (0, 0, 0, amount.amount_minor),
+            (conversions, redemptions, 0, amount.amount_minor),
         )
         .await?;
         tx.commit().await?;
@@ -1138,6 +1289,8 @@ impl Store {
         if !Inbox::first_time(&mut tx, &self.clock, consumer, event_id).await? {
             return Ok(());
         }
+        owners::announce(&mut tx, tenant, Owned::Campaign, id_of(&duty.campaign, "campaigns")).await?;
+        owners::announce(&mut tx, tenant, Owned::Contract, id_of(&duty.contract, "contracts")).await?;
         sqlx::query(
             "INSERT INTO duties (tenant, deliverable, contract_id, campaign_id, influencer_id, metrics, due_time, met_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) ON CONFLICT DO NOTHING",
@@ -1162,6 +1315,8 @@ impl Store {
         let envelope = chorus_kit::events::envelope(&self.clock, tenant, &overdue);
         self.timers
             .schedule(&mut tx, &duty_timer(&duty.deliverable), due, TOPIC, &envelope)
+            .await?;
+        self.schedule_report_due(&mut tx, tenant, id_of(&duty.campaign, "campaigns"), None)
             .await?;
         tx.commit().await?;
         self.timers.scheduled();
@@ -1219,11 +1374,14 @@ impl Store {
         tenant: &str,
         snapshot: &PostMetricsSnapshot,
         meets_duty: bool,
+        claim_: &Claim,
     ) -> Result<PostMetricsSnapshot, Error> {
         let now = self.now();
         let mut s = snapshot.clone();
         s.record_time = Some(timestamp(now));
         let mut tx = self.db.pool.begin().await?;
+        let contract = contract_of(&s.deliverable).unwrap_or_default();
+        claim(&mut tx, tenant, &[(Owned::Contract, &contract)]).await?;
         sqlx::query(
             "INSERT INTO post_metrics (id, tenant, deliverable, observe_time, body, record_time) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -1248,9 +1406,19 @@ impl Store {
             .await?;
             if done.rows_affected() == 1 {
                 self.timers.cancel(&mut tx, &duty_timer(&s.deliverable)).await?;
+                self.duty_met(&mut tx, tenant, &s.deliverable).await?;
             }
         }
+        claim_
+            .record(
+                &mut tx,
+                &RecordPostMetricsResponse {
+                    snapshot: Some(s.clone()),
+                },
+            )
+            .await?;
         tx.commit().await?;
+        self.timers.scheduled();
         Ok(s)
     }
 
@@ -1422,7 +1590,8 @@ fn promo_row(r: &AnyRow) -> Result<PromoCode, Error> {
 
 const CONVERSION_COLUMNS: &str = "c.id, c.order_id, c.source, c.shop_domain, c.campaign_id, c.influencer_id, c.segment, c.method, \
     c.reason, c.promo_code_id, c.click_id, c.link_id, c.currency, c.revenue_minor, c.order_time, c.record_time, \
-    CAST((SELECT COALESCE(SUM(r.amount_minor), 0) FROM refunds r WHERE r.conversion_id = c.id) AS BIGINT) AS refunded";
+    CAST((SELECT COALESCE(SUM(r.amount_minor), 0) FROM refunds r WHERE r.conversion_id = c.id) AS BIGINT) AS refunded, \
+    c.country";
 
 fn named(collection: &str, id: String) -> String {
     if id.is_empty() {
@@ -1459,6 +1628,7 @@ fn conversion_of(id: &str, o: &NewConversion, refunded: i64, recorded: Micros) -
         }),
         order_time: Some(timestamp(o.order_time)),
         record_time: Some(timestamp(recorded)),
+        country: o.country.clone(),
     }
 }
 
@@ -1471,6 +1641,7 @@ fn conversion_row(r: &AnyRow) -> Result<Conversion, Error> {
         currency: r.try_get(12)?,
         revenue_minor: r.try_get(13)?,
         order_time: r.try_get(14)?,
+        country: r.try_get(17)?,
         decision: Decision {
             method: AttributionMethod::try_from(r.try_get::<i64, _>(7)? as i32).unwrap_or_default(),
             campaign_id: r.try_get(4)?,

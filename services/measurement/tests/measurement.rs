@@ -18,6 +18,7 @@ use chorus_measurement::domain::shopify;
 use chorus_proto::contracts::{
     Contract, ContractActivated, DeliverableApproved, DeliverableTerm, ReportingDuty, Submission, Terms,
 };
+use chorus_proto::matching::{Campaign, CampaignChanged};
 use chorus_proto::measurement::measurement_service_client::MeasurementServiceClient;
 use chorus_proto::measurement::*;
 use chorus_proto::types::Money;
@@ -118,8 +119,19 @@ fn order(id: &str, at: i64, minor: i64, codes: &[&str], landing: &str) -> OrderI
         discount_codes: codes.iter().map(|c| (*c).to_owned()).collect(),
         click_id: String::new(),
         landing_url: landing.into(),
+        country: String::new(),
     }
 }
+
+fn order_from(country: &str, id: &str, code: &str) -> OrderInput {
+    OrderInput {
+        country: country.into(),
+        ..order(id, START + HOUR, 2_000, &[code], "")
+    }
+}
+
+const CAMPAIGN2: &str = "campaigns/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a71";
+const C2: &str = "contracts/0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6b03";
 
 impl App {
     async fn client(&self, token: &str) -> MeasurementServiceClient<Authed> {
@@ -142,6 +154,7 @@ impl App {
                     segment: "austin".into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -199,7 +212,10 @@ impl App {
     async fn record(&self, orders: Vec<OrderInput>) -> Vec<RecordedConversion> {
         self.brand()
             .await
-            .record_conversions(RecordConversionsRequest { orders })
+            .record_conversions(RecordConversionsRequest {
+                orders,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner()
@@ -256,6 +272,69 @@ impl App {
         e
     }
 
+    /// Acme's contract `name` in `campaign`, activated, with `posts` deliverables.
+    async fn activate(&self, name: &str, campaign: &str, posts: i32) {
+        let contract = Contract {
+            name: name.into(),
+            campaign: campaign.into(),
+            influencer: ANA.into(),
+            segment: "austin".into(),
+            terms: Some(Terms {
+                deliverables: vec![DeliverableTerm {
+                    count: posts,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.publish(&ContractActivated {
+            contract: Some(contract),
+            total_value: None,
+        })
+        .await;
+    }
+
+    /// Contracts' approval of Ana's post `n` of `contract`, published at START, with its
+    /// metrics owed two days later.
+    async fn approve(&self, contract: &str, campaign: &str, n: i32) {
+        self.publish(&DeliverableApproved {
+            deliverable: format!("{contract}/deliverables/{n}"),
+            contract: contract.into(),
+            campaign: campaign.into(),
+            influencer: ANA.into(),
+            index: n,
+            total: 2,
+            submission: Some(Submission {
+                publish_time: Some(timestamp(START)),
+                ..Default::default()
+            }),
+            reporting: Some(ReportingDuty {
+                metrics: vec!["reach".into()],
+                due_days_after_post: 2,
+            }),
+            ..Default::default()
+        })
+        .await;
+    }
+
+    /// The campaign report's figures for the whole campaign.
+    async fn figures(&self, campaign: &str) -> Figures {
+        self.brand()
+            .await
+            .get_campaign_report(GetCampaignReportRequest {
+                campaign: campaign.into(),
+                metric: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .report
+            .unwrap()
+            .campaign_figures
+            .unwrap()
+    }
+
     /// Every stored row of `table`, each column as text, for checks that nothing holds a value.
     async fn dump(&self, table: &str) -> String {
         sqlx::any::install_default_drivers();
@@ -301,7 +380,8 @@ on_both_backends! { spawn;
             influencer: String::new(),
             destination_url: "http://shop.example.com/".into(),
             ..Default::default()
-        }) }).await.unwrap_err();
+        }),
+            ..Default::default() }).await.unwrap_err();
         let f = fields(&e);
         for field in ["link.campaign", "link.influencer", "link.destination_url"] {
             assert!(f.contains(&field.to_owned()), "{field} in {f:?}");
@@ -312,10 +392,11 @@ on_both_backends! { spawn;
                 influencer: ANA.into(),
                 destination_url: bad.into(),
                 ..Default::default()
-            }) }).await.unwrap_err();
+            }),
+                ..Default::default() }).await.unwrap_err();
             assert_eq!(fields(&e), ["link.destination_url"], "{bad}");
         }
-        let e = c.create_link(CreateLinkRequest { link: None }).await.unwrap_err();
+        let e = c.create_link(CreateLinkRequest { link: None, ..Default::default() }).await.unwrap_err();
         assert_eq!(fields(&e), ["link"]);
         // One link per influencer and deliverable.
         let d = format!("{C1}/deliverables/1");
@@ -324,7 +405,8 @@ on_both_backends! { spawn;
         assert_eq!(l.utm.as_ref().unwrap().source, "chorus");
         let again = c.create_link(CreateLinkRequest { link: Some(Link {
             campaign: CAMPAIGN.into(), influencer: ANA.into(), deliverable: d, destination_url: DEST.into(), ..Default::default()
-        }) }).await.unwrap_err();
+        }),
+            ..Default::default() }).await.unwrap_err();
         assert_eq!(again.code(), Code::AlreadyExists);
     };
 
@@ -469,11 +551,11 @@ on_both_backends! { spawn;
         assert_eq!(codes[0].redemptions, 1);
         // A refund by RPC reverses it, at most what is left.
         let mut c = app.brand().await;
-        let r = c.record_refund(RecordRefundRequest { order_id: "o-code".into(), refund_id: "r1".into(), amount: usd(2_000) }).await.unwrap().into_inner().conversion.unwrap();
+        let r = c.record_refund(RecordRefundRequest { order_id: "o-code".into(), refund_id: "r1".into(), amount: usd(2_000), ..Default::default() }).await.unwrap().into_inner().conversion.unwrap();
         assert_eq!(r.refunded, usd(2_000));
-        let e = c.record_refund(RecordRefundRequest { order_id: "o-code".into(), refund_id: "r2".into(), amount: usd(3_001) }).await.unwrap_err();
+        let e = c.record_refund(RecordRefundRequest { order_id: "o-code".into(), refund_id: "r2".into(), amount: usd(3_001), ..Default::default() }).await.unwrap_err();
         assert_eq!(e.code(), Code::FailedPrecondition);
-        let e = c.record_refund(RecordRefundRequest { order_id: "nope".into(), refund_id: "r3".into(), amount: usd(1) }).await.unwrap_err();
+        let e = c.record_refund(RecordRefundRequest { order_id: "nope".into(), refund_id: "r3".into(), amount: usd(1), ..Default::default() }).await.unwrap_err();
         assert_eq!(e.code(), Code::NotFound);
     };
 
@@ -482,13 +564,13 @@ on_both_backends! { spawn;
         bad_currency.revenue = Some(Money { currency_code: "usd".into(), amount_minor: -5 });
         let mut no_time = order("", START, 100, &[], "");
         no_time.order_time = None;
-        let e = app.brand().await.record_conversions(RecordConversionsRequest { orders: vec![order("ok", START, 1, &[], ""), bad_currency, no_time] }).await.unwrap_err();
+        let e = app.brand().await.record_conversions(RecordConversionsRequest { orders: vec![order("ok", START, 1, &[], ""), bad_currency, no_time], ..Default::default() }).await.unwrap_err();
         let f = fields(&e);
         for field in ["orders[1].revenue.currency_code", "orders[1].revenue.amount_minor", "orders[2].order_id", "orders[2].order_time"] {
             assert!(f.contains(&field.to_owned()), "{field} in {f:?}");
         }
         assert!(app.conversions(&app.brand).await.is_empty(), "nothing of a refused batch is stored");
-        let e = app.brand().await.record_conversions(RecordConversionsRequest { orders: vec![] }).await.unwrap_err();
+        let e = app.brand().await.record_conversions(RecordConversionsRequest { orders: vec![], ..Default::default() }).await.unwrap_err();
         assert_eq!(fields(&e), ["orders"]);
         let e = app.brand().await.get_link(GetLinkRequest { name: "links/x".into() }).await.unwrap_err();
         assert_eq!(fields(&e), ["name"]);
@@ -506,7 +588,7 @@ on_both_backends! { spawn;
         assert_eq!(mine.len(), 1);
         // A token without a tenant, or without the scope, is refused.
         let reader = app.stack.token("acme", &["measurement.read"]);
-        let e = app.client(&reader).await.record_conversions(RecordConversionsRequest { orders: vec![order("x", START, 1, &[], "")] }).await.unwrap_err();
+        let e = app.client(&reader).await.record_conversions(RecordConversionsRequest { orders: vec![order("x", START, 1, &[], "")], ..Default::default() }).await.unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
     };
 
@@ -541,7 +623,8 @@ on_both_backends! { spawn;
             name: format!("{CAMPAIGN}/measurementSettings"),
             destination_url: DEST.into(),
             ..Default::default()
-        }) }).await.unwrap();
+        }),
+            ..Default::default() }).await.unwrap();
         let r = app.get(&format!("/l/{}", links[0].code), DIRECT, &[("user-agent", IPHONE)]).await;
         assert_eq!(r.status(), 302);
         assert!(r.headers()["location"].to_str().unwrap().starts_with(DEST));
@@ -585,14 +668,14 @@ on_both_backends! { spawn;
             scopes: vec!["measurement.self".into()],
         });
         let snapshot = PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(900), impressions: Some(1_500), likes: Some(80), ..Default::default() };
-        let stored = app.client(&ana).await.record_post_metrics(RecordPostMetricsRequest { deliverable: d1.clone(), snapshot: Some(snapshot) }).await.unwrap().into_inner().snapshot.unwrap();
+        let stored = app.client(&ana).await.record_post_metrics(RecordPostMetricsRequest { deliverable: d1.clone(), snapshot: Some(snapshot), ..Default::default() }).await.unwrap().into_inner().snapshot.unwrap();
         assert_eq!(stored.source, MetricsSource::Influencer as i32);
         assert_eq!(duty(d1.clone()).await.unwrap().state, DutyState::Met as i32);
         // Ben cannot report Ana's post.
         let ben = app.stack.mint(&chorus_kit::auth::Grant { subject: BEN.into(), tenant: String::new(), role: chorus_kit::auth::role::INFLUENCER.into(), scopes: vec!["measurement.self".into()] });
-        let e = app.client(&ben).await.record_post_metrics(RecordPostMetricsRequest { deliverable: d1.clone(), snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(1), ..Default::default() }) }).await.unwrap_err();
+        let e = app.client(&ben).await.record_post_metrics(RecordPostMetricsRequest { deliverable: d1.clone(), snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(1), ..Default::default() }), ..Default::default() }).await.unwrap_err();
         assert_eq!(e.code(), Code::NotFound);
-        let e = app.client(&ana).await.record_post_metrics(RecordPostMetricsRequest { deliverable: d1.clone(), snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(-1), ..Default::default() }) }).await.unwrap_err();
+        let e = app.client(&ana).await.record_post_metrics(RecordPostMetricsRequest { deliverable: d1.clone(), snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(-1), ..Default::default() }), ..Default::default() }).await.unwrap_err();
         assert_eq!(fields(&e), ["snapshot.reach"]);
         // The second is still missing when its due time passes: overdue, and said once.
         app.stack.clock.set(START + 49 * HOUR).unwrap();
@@ -637,6 +720,7 @@ on_both_backends! { spawn;
         app.brand().await.record_post_metrics(RecordPostMetricsRequest {
             deliverable: ben_post.into(),
             snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(100), ..Default::default() }),
+            ..Default::default()
         }).await.unwrap();
         let orders = |prefix: &str, code: &str, n: usize| -> Vec<OrderInput> {
             (0..n).map(|i| order(&format!("{prefix}-{i}"), START + HOUR, 2_000, &[code], "")).collect()
@@ -686,5 +770,261 @@ on_both_backends! { spawn;
         let r = app.brand().await.get_campaign_report(GetCampaignReportRequest { campaign: CAMPAIGN.into(), metric: 0 }).await.unwrap().into_inner().report.unwrap();
         assert_eq!(r.campaign_figures.unwrap().clicks, 0);
         assert_eq!(r.segment_test.unwrap().sentence, "no segments yet: nothing to compare");
+    };
+
+    writes_under_another_tenants_campaign_or_contract_are_not_found => |app: App| async move {
+        // Acme's campaign (its link claims it) and contract (contracts' event says so).
+        app.link(ANA, "").await;
+        app.activate(C1, CAMPAIGN, 1).await;
+        let d1 = format!("{C1}/deliverables/1");
+        eventually(Duration::from_secs(10), || async {
+            let l = app.brand().await.list_links(ListLinksRequest { influencer: ANA.into(), ..Default::default() }).await.unwrap().into_inner().links;
+            (l.len() == 2).then_some(()).ok_or("the contract's link not made yet")
+        }).await;
+        let mut globex = app.client(&app.other).await;
+        let not_found = |r: Result<(), tonic::Status>, what: &str| {
+            let e = r.unwrap_err();
+            assert_eq!(e.code(), Code::NotFound, "{what}: {e:?}");
+        };
+        let link = |campaign: &str, deliverable: &str| CreateLinkRequest { link: Some(Link {
+            campaign: campaign.into(), influencer: BEN.into(), deliverable: deliverable.into(),
+            destination_url: "https://globex.example.com/".into(), ..Default::default()
+        }), ..Default::default() };
+        not_found(globex.create_link(link(CAMPAIGN, "")).await.map(|_| ()), "a link in acme's campaign");
+        not_found(globex.create_link(link(CAMPAIGN2, &d1)).await.map(|_| ()), "a link for acme's deliverable");
+        not_found(globex.create_promo_codes(CreatePromoCodesRequest {
+            campaign: CAMPAIGN.into(), influencer: BEN.into(), code: "GLOBEX10".into(), ..Default::default()
+        }).await.map(|_| ()), "a code in acme's campaign");
+        not_found(globex.create_promo_codes(CreatePromoCodesRequest {
+            campaign: CAMPAIGN2.into(), influencer: BEN.into(), contract: C1.into(), code: "GLOBEX11".into(), ..Default::default()
+        }).await.map(|_| ()), "a code for acme's contract");
+        not_found(globex.update_campaign_settings(UpdateCampaignSettingsRequest { settings: Some(CampaignSettings {
+            name: format!("{CAMPAIGN}/measurementSettings"), destination_url: "https://globex.example.com/".into(), ..Default::default()
+        }), ..Default::default() }).await.map(|_| ()), "acme's campaign settings");
+        let snapshot = PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(5), ..Default::default() };
+        not_found(globex.record_post_metrics(RecordPostMetricsRequest {
+            deliverable: d1.clone(), snapshot: Some(snapshot.clone()), ..Default::default()
+        }).await.map(|_| ()), "metrics of acme's post");
+        not_found(globex.list_post_metrics(ListPostMetricsRequest { deliverable: d1.clone() }).await.map(|_| ()), "acme's post's metrics");
+        // Nothing of those was stored under either tenant.
+        assert!(globex.list_links(ListLinksRequest::default()).await.unwrap().into_inner().links.is_empty());
+        assert!(globex.list_promo_codes(ListPromoCodesRequest::default()).await.unwrap().into_inner().promo_codes.is_empty());
+        assert_eq!(app.brand().await.list_links(ListLinksRequest::default()).await.unwrap().into_inner().links.len(), 2);
+        assert!(app.brand().await.list_post_metrics(ListPostMetricsRequest { deliverable: d1.clone() }).await.unwrap().into_inner().snapshots.is_empty());
+        let e = app.brand().await.get_campaign_settings(GetCampaignSettingsRequest { name: format!("{CAMPAIGN}/measurementSettings") }).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "globex's settings did not land under acme either");
+        // Acme itself writes on.
+        app.brand().await.record_post_metrics(RecordPostMetricsRequest { deliverable: d1, snapshot: Some(snapshot), ..Default::default() }).await.unwrap();
+
+        // A name nobody announced is the first writer's, until its owner's service says whose
+        // it is: globex names CAMPAIGN2 first, then matching says it is acme's.
+        let settings = |dest: &str| UpdateCampaignSettingsRequest { settings: Some(CampaignSettings {
+            name: format!("{CAMPAIGN2}/measurementSettings"), destination_url: dest.into(), ..Default::default()
+        }), ..Default::default() };
+        globex.update_campaign_settings(settings("https://globex.example.com/")).await.unwrap();
+        let e = app.brand().await.update_campaign_settings(settings(DEST)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        let changed = CampaignChanged { campaign: Some(Campaign { name: CAMPAIGN2.into(), ..Default::default() }) };
+        app.stack.shared_bus().publish("chorus.matching", &envelope(&app.stack.clock, "acme", &changed)).await.unwrap();
+        eventually(Duration::from_secs(10), || async {
+            app.brand().await.update_campaign_settings(settings(DEST)).await.map(|_| ())
+        }).await;
+        let e = globex.update_campaign_settings(settings("https://globex.example.com/")).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+    };
+
+    a_retried_write_with_its_request_id_answers_as_the_first => |app: App| async move {
+        let mut c = app.brand().await;
+        let link = |dest: &str| CreateLinkRequest {
+            link: Some(Link { campaign: CAMPAIGN.into(), influencer: ANA.into(), destination_url: dest.into(), ..Default::default() }),
+            request_id: "link-1".into(),
+        };
+        let first = c.create_link(link(DEST)).await.unwrap().into_inner().link.unwrap();
+        let again = c.create_link(link(DEST)).await.unwrap().into_inner().link.unwrap();
+        assert_eq!(again, first);
+        let e = c.create_link(link("https://shop.example.com/other")).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        assert!(e.message().contains("link-1"), "{e:?}");
+        assert_eq!(c.list_links(ListLinksRequest::default()).await.unwrap().into_inner().links.len(), 1);
+        // The same id is another tenant's own.
+        let theirs = app.client(&app.other).await.create_link(CreateLinkRequest {
+            link: Some(Link { campaign: CAMPAIGN2.into(), influencer: ANA.into(), destination_url: DEST.into(), ..Default::default() }),
+            request_id: "link-1".into(),
+        }).await.unwrap().into_inner().link.unwrap();
+        assert_ne!(theirs.name, first.name);
+
+        // Orders count once by their ids anyway; with a request id a retry also answers as the
+        // first call did rather than "duplicate".
+        let orders = RecordConversionsRequest { orders: vec![order("o-1", START, 1_000, &[], "")], request_id: "orders-1".into() };
+        let first = c.record_conversions(orders.clone()).await.unwrap().into_inner();
+        let again = c.record_conversions(orders.clone()).await.unwrap().into_inner();
+        assert_eq!(again, first);
+        assert!(!again.results[0].duplicate);
+        let plain = c.record_conversions(RecordConversionsRequest { request_id: String::new(), ..orders }).await.unwrap().into_inner();
+        assert!(plain.results[0].duplicate);
+        let other = RecordConversionsRequest { orders: vec![order("o-2", START, 1_000, &[], "")], request_id: "orders-1".into() };
+        assert_eq!(c.record_conversions(other).await.unwrap_err().code(), Code::FailedPrecondition);
+
+        // A snapshot stored once; a refund and settings answered alike; the header works too.
+        let d = format!("{C1}/deliverables/1");
+        let snap = RecordPostMetricsRequest {
+            deliverable: d.clone(),
+            snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(10), ..Default::default() }),
+            request_id: "snap-1".into(),
+        };
+        let a = c.record_post_metrics(snap.clone()).await.unwrap().into_inner();
+        let b = c.record_post_metrics(snap).await.unwrap().into_inner();
+        assert_eq!(a, b);
+        assert_eq!(c.list_post_metrics(ListPostMetricsRequest { deliverable: d }).await.unwrap().into_inner().snapshots.len(), 1);
+        let refund = RecordRefundRequest { order_id: "o-1".into(), refund_id: "r-1".into(), amount: usd(100), request_id: "refund-1".into() };
+        let a = c.record_refund(refund.clone()).await.unwrap().into_inner();
+        assert_eq!(c.record_refund(refund).await.unwrap().into_inner(), a);
+        let mut codes = tonic::Request::new(CreatePromoCodesRequest { campaign: CAMPAIGN.into(), influencer: ANA.into(), ..Default::default() });
+        codes.metadata_mut().insert("idempotency-key", "codes-1".parse().unwrap());
+        let a = c.create_promo_codes(codes).await.unwrap().into_inner();
+        let mut codes = tonic::Request::new(CreatePromoCodesRequest { campaign: CAMPAIGN.into(), influencer: ANA.into(), ..Default::default() });
+        codes.metadata_mut().insert("idempotency-key", "codes-1".parse().unwrap());
+        assert_eq!(c.create_promo_codes(codes).await.unwrap().into_inner(), a, "a random code is not drawn twice");
+        assert_eq!(c.list_promo_codes(ListPromoCodesRequest::default()).await.unwrap().into_inner().promo_codes.len(), 1);
+    };
+
+    a_promo_code_redeemed_mostly_outside_the_audience_country_is_flagged => |app: App| async move {
+        let mut watch = chorus_testkit::events::watch(&*app.stack.shared_bus(), "chorus.measurement").await;
+        app.brand().await.update_campaign_settings(UpdateCampaignSettingsRequest { settings: Some(CampaignSettings {
+            name: format!("{CAMPAIGN}/measurementSettings"), audience_country: "US".into(), ..Default::default()
+        }), ..Default::default() }).await.unwrap();
+        let code = app.brand().await.create_promo_codes(CreatePromoCodesRequest {
+            campaign: CAMPAIGN.into(), influencer: ANA.into(), code: "ana10".into(), ..Default::default()
+        }).await.unwrap().into_inner().promo_codes.remove(0);
+        // A big reach explains the number of orders: only the country rule can flag it.
+        let post = format!("{C1}/deliverables/1");
+        app.link(ANA, &post).await;
+        app.brand().await.record_post_metrics(RecordPostMetricsRequest {
+            deliverable: post,
+            snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(100_000), ..Default::default() }),
+            ..Default::default()
+        }).await.unwrap();
+        // 22 orders, most from Germany: too few redemptions to say anything yet.
+        let mut first: Vec<OrderInput> = (0..16).map(|i| order_from("de", &format!("de-{i}"), "ANA10")).collect();
+        first.extend((0..6).map(|i| order_from("US", &format!("us-{i}"), "ANA10")));
+        let recorded = app.record(first).await;
+        assert_eq!(recorded[0].conversion.as_ref().unwrap().country, "DE");
+        let got = watch.next(Duration::from_millis(1_500)).await.unwrap();
+        assert!(got.is_none(), "nothing flagged yet: {:?}", got.map(|d| d.envelope.r#type));
+        // One more from Germany by Shopify (its shipping address), then one and four with no
+        // country in the batch that tips it.
+        let body = shopify_order("3001", "2027-01-15T09:00:00Z", "20.00", &["ana10"], "")
+            .replace(r#""landing_site""#, r#""shipping_address":{"country_code":"DE"},"landing_site""#);
+        assert_eq!(app.webhook(SHOP, SECRET, "orders/create", "w-de", &body).await, 200);
+        let shopify = app.conversions(&app.brand).await.into_iter().find(|c| c.order_id == "3001").unwrap();
+        assert_eq!(shopify.country, "DE");
+        let got = watch.next(Duration::from_millis(1_000)).await.unwrap();
+        assert!(got.is_none(), "23 redemptions are not enough: {:?}", got.map(|d| d.envelope.r#type));
+        let mut last = vec![order_from("DE", "de-x", "ANA10")];
+        last.extend((0..4).map(|i| order_from("", &format!("none-{i}"), "ANA10")));
+        app.record(last).await;
+        let leak = loop {
+            let d = watch.next(Duration::from_secs(10)).await.unwrap().expect("a PromoCodeLeakSuspected within 10 s");
+            watch.ack(&d).await.unwrap();
+            if let Some(p) = read::<PromoCodeLeakSuspected>(&d.envelope) {
+                break p.unwrap();
+            }
+        };
+        assert_eq!(leak.promo_code, code.name);
+        assert_eq!((leak.redemptions, leak.clicks, leak.reach), (28, 0, 100_000));
+        assert!((leak.outside_country_share - 0.75).abs() < 1e-9, "{}", leak.outside_country_share);
+        assert_eq!(leak.evidence, "28 redemptions against 0 clicks and a reach of 100000; 18 of 24 with a known country (75%) outside US");
+        let e = app.brand().await.record_conversions(RecordConversionsRequest { orders: vec![order_from("Germany", "bad", "")], ..Default::default() }).await.unwrap_err();
+        assert_eq!(fields(&e), ["orders[0].country"]);
+    };
+
+    a_whole_refund_takes_back_the_conversion_and_its_redemption => |app: App| async move {
+        app.brand().await.create_promo_codes(CreatePromoCodesRequest {
+            campaign: CAMPAIGN.into(), influencer: ANA.into(), code: "ana10".into(), ..Default::default()
+        }).await.unwrap();
+        app.record(vec![
+            order("o-1", START, 5_000, &["ANA10"], ""),
+            order("o-2", START, 3_000, &["ANA10"], ""),
+        ]).await;
+        let f = app.figures(CAMPAIGN).await;
+        assert_eq!((f.conversions, f.redemptions, f.revenue.unwrap().amount_minor), (2, 2, 8_000));
+        let refund = |order: &str, id: &str, minor: i64| RecordRefundRequest { order_id: order.into(), refund_id: id.into(), amount: usd(minor), ..Default::default() };
+        let mut c = app.brand().await;
+        // A part refund lowers the revenue only.
+        c.record_refund(refund("o-1", "r-1", 2_000)).await.unwrap();
+        let f = app.figures(CAMPAIGN).await;
+        assert_eq!((f.conversions, f.redemptions, f.revenue.unwrap().amount_minor), (2, 2, 6_000));
+        // The whole of an order, in one refund or as the last of several, takes it back.
+        c.record_refund(refund("o-2", "r-2", 3_000)).await.unwrap();
+        let f = app.figures(CAMPAIGN).await;
+        assert_eq!((f.conversions, f.redemptions, f.revenue.unwrap().amount_minor), (1, 1, 3_000));
+        c.record_refund(refund("o-1", "r-3", 3_000)).await.unwrap();
+        c.record_refund(refund("o-1", "r-3", 3_000)).await.unwrap();
+        let f = app.figures(CAMPAIGN).await;
+        assert_eq!((f.conversions, f.redemptions, f.revenue.unwrap().amount_minor), (0, 0, 0));
+        // The code's own count still says how often it was used (the leak check's evidence).
+        let codes = c.list_promo_codes(ListPromoCodesRequest::default()).await.unwrap().into_inner().promo_codes;
+        assert_eq!(codes[0].redemptions, 2);
+    };
+
+    the_report_is_ready_once_when_every_measurement_duty_is_settled => |app: App| async move {
+        let mut watch = chorus_testkit::events::watch(&*app.stack.shared_bus(), "chorus.measurement").await;
+        let app = &app;
+        let ana = &app.stack.mint(&chorus_kit::auth::Grant {
+            subject: ANA.into(), tenant: String::new(), role: chorus_kit::auth::role::INFLUENCER.into(), scopes: vec!["measurement.self".into()],
+        });
+        let report = |deliverable: String| async move {
+            app.client(ana).await.record_post_metrics(RecordPostMetricsRequest {
+                deliverable,
+                snapshot: Some(PostMetricsSnapshot { observe_time: Some(timestamp(START)), reach: Some(500), ..Default::default() }),
+                ..Default::default()
+            }).await.map(|_| ())
+        };
+        // The first campaign: two posts; one is reported, the other never is.
+        app.activate(C1, CAMPAIGN, 2).await;
+        app.approve(C1, CAMPAIGN, 1).await;
+        app.approve(C1, CAMPAIGN, 2).await;
+        let d1 = format!("{C1}/deliverables/1");
+        eventually(Duration::from_secs(10), || app.duty(format!("{C1}/deliverables/2"))).await;
+        eventually(Duration::from_secs(10), || report(d1.clone())).await;
+        // The second campaign: its one post is reported before it is due: ready at once.
+        app.activate(C2, CAMPAIGN2, 1).await;
+        app.approve(C2, CAMPAIGN2, 1).await;
+        eventually(Duration::from_secs(10), || app.duty(format!("{C2}/deliverables/1"))).await;
+        eventually(Duration::from_secs(10), || report(format!("{C2}/deliverables/1"))).await;
+        let mut ready: Vec<ReportReady> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ready.is_empty() && Instant::now() < deadline {
+            if let Some(d) = watch.next(Duration::from_millis(500)).await.unwrap() {
+                watch.ack(&d).await.unwrap();
+                if let Some(p) = read::<ReportReady>(&d.envelope) {
+                    assert_eq!(d.envelope.tenant, "acme");
+                    ready.push(p.unwrap());
+                }
+            }
+        }
+        assert_eq!(ready.len(), 1, "{ready:?}");
+        assert_eq!(ready[0].campaign, CAMPAIGN2);
+        assert_eq!(ready[0].data_through_time, Some(timestamp(START)));
+        assert!(!ready[0].summary.is_empty());
+        // The first campaign's second post falls due unreported: overdue, and then ready, once.
+        app.stack.clock.set(START + 49 * HOUR).unwrap();
+        let mut overdue = 0;
+        while let Some(d) = watch.next(Duration::from_millis(2_000)).await.unwrap() {
+            watch.ack(&d).await.unwrap();
+            if read::<MeasurementOverdue>(&d.envelope).is_some() {
+                overdue += 1;
+            }
+            if let Some(p) = read::<ReportReady>(&d.envelope) {
+                ready.push(p.unwrap());
+            }
+        }
+        assert_eq!(overdue, 1);
+        let campaigns: Vec<&str> = ready.iter().map(|r| r.campaign.as_str()).collect();
+        assert_eq!(campaigns, [CAMPAIGN2, CAMPAIGN], "each campaign once");
+        assert_eq!(ready[1].data_through_time, Some(timestamp(START + 49 * HOUR)));
+        // A report on request still works, and says nothing more.
+        app.figures(CAMPAIGN).await;
+        assert!(watch.next(Duration::from_millis(1_000)).await.unwrap().is_none());
     };
 }

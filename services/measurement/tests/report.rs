@@ -188,6 +188,7 @@ impl App {
                     destination_url: DEST.into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -400,6 +401,7 @@ impl App {
                         comments: Some(comments),
                         ..Default::default()
                     }),
+                    ..Default::default()
                 })
                 .await
                 .unwrap();
@@ -415,12 +417,16 @@ impl App {
                     impressions: Some(1),
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await
             .unwrap();
         brand
             .clone()
-            .record_conversions(RecordConversionsRequest { orders })
+            .record_conversions(RecordConversionsRequest {
+                orders,
+                ..Default::default()
+            })
             .await
             .unwrap();
         // A refund of one Austin order takes $10.00 back.
@@ -430,6 +436,7 @@ impl App {
                 order_id: "order-0-0".into(),
                 refund_id: "refund-1".into(),
                 amount: usd(1_000),
+                ..Default::default()
             })
             .await
             .unwrap();

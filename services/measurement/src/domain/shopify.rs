@@ -45,6 +45,9 @@ pub struct Order {
     pub discount_codes: Vec<String>,
     /// Click ids the order carried back (landing URL first, then note attributes).
     pub clicks: Vec<String>,
+    /// The shipping address's `country_code`, else the billing address's; '' when neither
+    /// has a two-letter one.
+    pub country: String,
 }
 
 /// A refund: the order it belongs to and the money it returned.
@@ -66,6 +69,13 @@ struct RawOrder {
     discount_codes: Vec<RawCode>,
     landing_site: Option<String>,
     note_attributes: Option<Vec<RawNote>>,
+    shipping_address: Option<RawAddress>,
+    billing_address: Option<RawAddress>,
+}
+
+#[derive(Deserialize)]
+struct RawAddress {
+    country_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -167,9 +177,17 @@ pub fn order(body: &[u8]) -> Result<Order, String> {
             clicks.push(v);
         }
     }
+    let country = [raw.shipping_address, raw.billing_address]
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.country_code)
+        .map(|c| c.trim().to_ascii_uppercase())
+        .find(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        .unwrap_or_default();
     Ok(Order {
         id,
         created_at,
+        country,
         currency,
         total_minor,
         discount_codes: raw.discount_codes.into_iter().map(|c| c.code).collect(),
@@ -238,6 +256,22 @@ mod tests {
         let o = order(shopify).unwrap();
         assert_eq!((o.id.as_str(), o.total_minor), ("820982911946154508", 2_430));
         assert!(o.clicks.is_empty());
+        assert_eq!(o.country, "");
+    }
+
+    #[test]
+    fn the_country_is_the_shipping_addresses_else_the_billing_one() {
+        let body = |ship: &str, bill: &str| {
+            format!(
+                r#"{{"id":1,"created_at":"2023-01-10T21:18:40Z","currency":"USD","total_price":"1.00",
+                "shipping_address":{ship},"billing_address":{bill}}}"#
+            )
+        };
+        let country = |ship: &str, bill: &str| order(body(ship, bill).as_bytes()).unwrap().country;
+        assert_eq!(country(r#"{"country_code":"de"}"#, r#"{"country_code":"US"}"#), "DE");
+        assert_eq!(country("null", r#"{"country_code":"US"}"#), "US");
+        assert_eq!(country(r#"{"country_code":null}"#, r#"{"country_code":"CA"}"#), "CA");
+        assert_eq!(country(r#"{"country_code":"Germany"}"#, "null"), "");
     }
 
     #[test]

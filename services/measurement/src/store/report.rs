@@ -12,6 +12,7 @@ use chorus_kit::events::outbox::Inbox;
 use chorus_proto::measurement::PostMetricsSnapshot;
 use sqlx::{AnyConnection, Row};
 
+use super::owners::{self, Owned, contract_of};
 use super::{Store, id_of, posts_expected, sum};
 
 /// The inbox's name for the report's facts. The duty handling of contracts' events has its
@@ -109,6 +110,7 @@ impl Store {
         if !Inbox::first_time(&mut tx, &self.clock, FACTS, event_id).await? {
             return Ok(());
         }
+        owners::announce(&mut tx, tenant, Owned::Campaign, &d.campaign_id).await?;
         let (currency, minor) = d.planned_cost.clone().unwrap_or_default();
         sqlx::query(
             "INSERT INTO report_members (tenant, campaign_id, influencer_id, segment, tier, planned_currency, \
@@ -131,6 +133,12 @@ impl Store {
         Ok(())
     }
 
+    /// Matching's word that a campaign is `tenant`'s (CampaignChanged). Idempotent by itself.
+    pub async fn campaign_announced(&self, tenant: &str, campaign_id: &str) -> Result<(), Error> {
+        let mut conn = self.db.pool.acquire().await?;
+        owners::announce(&mut conn, tenant, Owned::Campaign, campaign_id).await
+    }
+
     /// An activated contract: its influencer joins the campaign (in the contract's segment,
     /// when matching did not say already) and each of its deliverables is expected.
     pub async fn contract_facts(
@@ -147,6 +155,8 @@ impl Store {
         if !Inbox::first_time(&mut tx, &self.clock, FACTS, event_id).await? {
             return Ok(());
         }
+        owners::announce(&mut tx, tenant, Owned::Campaign, campaign_id).await?;
+        owners::announce(&mut tx, tenant, Owned::Contract, contract_id).await?;
         sqlx::query(
             "INSERT INTO report_members (tenant, campaign_id, influencer_id, segment, tier, planned_currency, \
              planned_cost_minor, planned) VALUES ($1, $2, $3, $4, 0, '', 0, 0) \
@@ -188,6 +198,9 @@ impl Store {
         if !Inbox::first_time(&mut tx, &self.clock, FACTS, event_id).await? {
             return Ok(());
         }
+        owners::announce(&mut tx, tenant, Owned::Campaign, campaign_id).await?;
+        let contract = contract_of(deliverable).unwrap_or_default();
+        owners::announce(&mut tx, tenant, Owned::Contract, &contract).await?;
         insert_deliverable(&mut tx, tenant, deliverable, campaign_id, influencer_id, Some(what)).await?;
         tx.commit().await?;
         Ok(())
@@ -199,6 +212,7 @@ impl Store {
         if !Inbox::first_time(&mut tx, &self.clock, FACTS, event_id).await? {
             return Ok(());
         }
+        owners::announce(&mut tx, tenant, Owned::Campaign, &p.campaign_id).await?;
         let on_conflict = if reversed {
             "reversed = 1"
         } else {
