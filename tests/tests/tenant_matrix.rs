@@ -563,16 +563,22 @@ impl Suite {
         }
         path.push_str(tail);
         let url = format!("http://127.0.0.1:{}{path}", self.gateway);
+        // What is neither in the path nor the body goes in the query (an update mask beside a
+        // `body: "endpoint"`, every field of a GET).
+        let query: Vec<(String, String)> = match body_field.as_str() {
+            "*" => Vec::new(),
+            field => rest
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, _)| k.as_str() != field)
+                        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
         let request = match verb {
             "get" | "delete" => {
-                let query: Vec<(String, String)> = rest
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
                 let m = if verb == "get" {
                     reqwest::Method::GET
                 } else {
@@ -588,6 +594,7 @@ impl Suite {
                 };
                 self.http
                     .request(verb.to_uppercase().parse().unwrap(), url)
+                    .query(&query)
                     .json(&payload)
             }
         };

@@ -92,7 +92,9 @@ impl ProvidersConfig {
             api_key,
             http: stripe_http,
         });
-        let paypal_id = r.optional_secret("CHORUS_PAYPAL_CLIENT_ID").map(|id| id.expose().clone());
+        let paypal_id = r
+            .optional_secret("CHORUS_PAYPAL_CLIENT_ID")
+            .map(|id| id.expose().clone());
         let paypal_secret = r.optional_secret("CHORUS_PAYPAL_CLIENT_SECRET");
         r.check(
             paypal_id.is_some() != paypal_secret.is_some(),
